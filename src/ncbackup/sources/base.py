@@ -1,0 +1,90 @@
+"""What a data source is: a section that yields one or more named streams of plain bytes.
+
+Backup direction is push: a stream writes its bytes into a sink (the compressor's writer), so a
+tar archiver or a dump program's stdout feeds the pipeline without a thread of its own. Restore
+direction is pull (see ``Restorer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+
+@dataclass
+class StreamReport:
+    """What a stream tells the run besides its bytes: warnings (with paths), notes, manifest metadata.
+
+    ``metadata`` goes into the manifest (plaintext): never put secrets or file names there.
+    """
+
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+class Stream(Protocol):
+    """One stream of a backup set, e.g. ``files`` or ``mysql-3306-shop``."""
+
+    name: str     # unique within a set; becomes the part file prefix
+    kind: str     # "files", "mysql", "mysql-binlogs", "postgres", "mongo", "sqlite", ...
+    suffix: str   # plain-format file suffix: ".tar", ".sql", ".pgdump", ".archive", ".sqlite", ...
+
+    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
+        """Write the stream's plain bytes into sink (do not close it); raise SourceError on failure."""
+        ...
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    """One line of ``ncbackup check`` output for a component."""
+
+    ok: bool
+    text: str
+
+
+class Source(Protocol):
+    """A data section (FILESET, MYSQL, POSTGRES, ...) turned into streams at run time."""
+
+    def streams(self) -> Iterator[Stream]:
+        """Yield the streams to back up (may connect to a server to enumerate databases)."""
+        ...
+
+    def describe(self) -> str:
+        """One line for the plan: what it reads."""
+        ...
+
+    def check(self) -> list[CheckLine]:
+        """Check without writing anything: paths exist, binaries found, servers answer."""
+        ...
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """What the user asked ``ncbackup restore`` to do with one stream."""
+
+    stream_name: str
+    kind: str
+    metadata: Mapping[str, Any]            # the stream's manifest metadata
+    target: Path | None = None             # write plain files / extract here
+    to_database: bool = False
+    database: str | None = None            # restore under another name
+    paths: tuple[str, ...] = ()            # globs, for file streams
+    force: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)  # the source section's parameters, if any
+
+
+class Restorer(Protocol):
+    """Consumes a stream's plain bytes on restore (extract a tar, pipe a dump into a server)."""
+
+    def __call__(self, reader: BinaryIO, request: RestoreRequest) -> list[str]:
+        """Restore from reader; return warnings; raise BackupError on failure."""
+        ...

@@ -1,0 +1,90 @@
+"""What a storage is: four operations on keys. Retries, dry-run and logging wrap it from outside.
+
+Keys are relative, '/'-separated: ``<set-id>/<file>``. Each storage adds its own base (a folder,
+a bucket prefix, a remote dir) which defaults to ``<HOSTNAME>/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from ncbackup.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str          # relative to the storage's base
+    size_bytes: int
+
+
+class Storage(Protocol):
+    name: str  # for messages: "local:/backups/web1", "s3://bucket/web1/"
+
+    def put(self, key: str, stream: BinaryIO) -> None:
+        """Read stream to EOF and store it under key; the key appears only once it is complete."""
+        ...
+
+    def get(self, key: str) -> BinaryIO:
+        """Return a readable stream of the object (close it when done); StorageError if missing."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Yield the objects whose key starts with prefix."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove key; a missing key is not an error."""
+        ...
+
+
+class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
+    """Retry put/get/list/delete on StorageError with exponential backoff.
+
+    put is only retried when its stream can be rewound (seekable); a streamed part that failed
+    halfway cannot be replayed and the failure is final for that storage.
+    """
+
+    def __init__(self, storage: Storage, *, attempts: int = 5, first_wait_seconds: float = 1.0) -> None:
+        self.inner = storage
+        self.name = storage.name
+        self.attempts = attempts
+        self.first_wait_seconds = first_wait_seconds
+
+    def _retry(self, what: str, call, *, can_retry=lambda: True):
+        wait = self.first_wait_seconds
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return call()
+            except StorageError as error:
+                if attempt == self.attempts or not can_retry():
+                    raise
+                log.warning("%s: %s failed (%s); retrying in %.0f s", self.name, what, error, wait)
+                time.sleep(wait)
+                wait *= 2
+        raise AssertionError("unreachable")
+
+    def put(self, key: str, stream: BinaryIO) -> None:
+        seekable = getattr(stream, "seekable", lambda: False)()
+        start = stream.tell() if seekable else 0
+
+        def attempt():
+            if seekable:
+                stream.seek(start)
+            return self.inner.put(key, stream)
+
+        return self._retry(f"upload of {key}", attempt, can_retry=lambda: seekable)
+
+    def get(self, key: str) -> BinaryIO:
+        return self._retry(f"download of {key}", lambda: self.inner.get(key))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return iter(self._retry(f"listing of {prefix or '/'}", lambda: list(self.inner.list(prefix))))
+
+    def delete(self, key: str) -> None:
+        return self._retry(f"removal of {key}", lambda: self.inner.delete(key))
