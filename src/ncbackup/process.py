@@ -251,3 +251,55 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     if extra:
         env.update(extra)
     return env
+
+
+def run_streaming_lines(
+    argv: Sequence[str | Path],
+    *,
+    on_line,
+    timeout_seconds: float | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    secrets: Sequence[str] = (),
+) -> None:
+    """Run argv with stdout and stderr merged, handing each line to on_line as it comes.
+
+    The child gets its own process group, so a timeout kills it and everything it started (a
+    hanging script's ``sleep`` included) and the pipe closes; raises CommandFailed on a non-zero
+    exit or a timeout.
+    """
+    from ncbackup import platform  # late import: platform is optional for every other caller
+
+    proc = _popen(
+        argv, secrets, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=dict(env) if env is not None else None, cwd=cwd, **platform.new_process_group_options(),
+    )
+    lines: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+
+    def read() -> None:
+        for raw in iter(proc.stdout.readline, b""):
+            line = _mask_text(raw.decode("utf-8", "replace").rstrip("\n"), secrets)
+            lines.append(line)
+            on_line(line)
+        proc.stdout.close()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        code = proc.wait(timeout=timeout_seconds)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        platform.kill_process_group(proc.pid)
+        code = proc.wait()
+    except BaseException:
+        platform.kill_process_group(proc.pid)
+        proc.wait()
+        raise
+    # Grandchildren that outlive a successful parent may keep the pipe open: do not wait for them forever.
+    reader.join(timeout=5)
+    shown = masked(argv, secrets)
+    if timed_out:
+        raise CommandFailed(shown, code, "\n".join(lines), timed_out=True)
+    if code != 0:
+        raise CommandFailed(shown, code, "\n".join(lines))
