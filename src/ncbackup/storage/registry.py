@@ -7,5 +7,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from ncbackup.errors import ConfigError
+from ncbackup.storage.base import Storage
+from ncbackup.storage.local import LocalStorage
+
 STORAGES: dict[str, Any] = {
+    "local": LocalStorage,
 }
+
+
+def build_storage(section, general) -> Storage:
+    """The storage a STORAGE section's DESTINATION names (default "local"), built from its own options."""
+    destination = str((section.parameters or {}).get("DESTINATION") or "local").strip().lower()
+    factory = STORAGES.get(destination)
+    if factory is None:
+        position = section.parameter_positions.get("DESTINATION") or section.position
+        known = ", ".join(sorted(STORAGES))
+        raise ConfigError(
+            f"unknown storage destination {destination!r} in section {section.name}; use one of: {known}",
+            file=position.file if position else None,
+            line=position.line if position else None,
+            key="DESTINATION",
+        )
+    return factory.from_section(section, general)

@@ -1,0 +1,165 @@
+"""Local-disk storage under ``<LOCAL_BACKUP>/<HOSTNAME>/``: atomic puts (temp name, fsync, rename)."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ncbackup import platform
+from ncbackup.errors import ConfigError, StorageError
+from ncbackup.storage.base import ObjectInfo
+
+log = logging.getLogger(__name__)
+
+COPY_CHUNK_BYTES = 4 << 20
+# In-progress files carry this prefix; list() hides them and a later put of the same key replaces them.
+TEMP_PREFIX = ".ncbackup-tmp-"
+
+
+def check_key(key: str) -> list[str]:
+    """Split a storage key into its components; StorageError for keys that could escape the base."""
+    parts = key.split("/")
+    if (
+        not key
+        or key.startswith("/")
+        or "\\" in key
+        or "\0" in key
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise StorageError(f"refusing storage key {key!r}: keys are relative '/'-separated names without '..'; this is a bug in the caller")
+    return parts
+
+
+class LocalStorage:
+    """A folder on a mounted filesystem; keys map to files below ``base``."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = Path(base)
+        self.name = f"local:{self.base}"
+
+    @classmethod
+    def from_section(cls, section, general) -> LocalStorage:
+        """ARGS_DICT LOCAL_BACKUP, else GENERAL LOCAL_BACKUP, then ``<HOSTNAME>/`` below it."""
+        args = (section.parameters or {}).get("ARGS_DICT") or {}
+        root = args.get("LOCAL_BACKUP") or general.local_backup
+        if not root or not str(root).strip():
+            position = section.position
+            raise ConfigError(
+                f"section {section.name} stores locally but no LOCAL_BACKUP folder is set; "
+                "add LOCAL_BACKUP to its ARGS_DICT or to GENERAL",
+                file=position.file if position else None,
+                line=position.line if position else None,
+                key="LOCAL_BACKUP",
+            )
+        return cls(Path(str(root).strip()) / general.hostname)
+
+    def _path(self, key: str) -> Path:
+        return self.base.joinpath(*check_key(key))
+
+    def put(self, key: str, stream: BinaryIO) -> None:
+        """Copy stream to a temp file next to the target, fsync it, then rename it into place."""
+        target = self._path(key)
+        temp = target.with_name(f"{TEMP_PREFIX}{secrets.token_hex(6)}-{target.name}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(temp, "wb", buffering=0) as out:
+                readinto = getattr(stream, "readinto", None)
+                if readinto is not None:
+                    buffer = bytearray(COPY_CHUNK_BYTES)
+                    view = memoryview(buffer)
+                    while True:
+                        count = readinto(view)
+                        if not count:
+                            break
+                        out.write(view[:count])
+                else:
+                    while True:
+                        chunk = stream.read(COPY_CHUNK_BYTES)
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                os.fsync(out.fileno())
+            os.replace(temp, target)
+            platform.fsync_directory(target.parent)
+        except OSError as error:
+            _remove_quietly(temp)
+            if error.errno == errno.ENOSPC:
+                raise StorageError(f"no space left on {self.base} writing {key}; free space there or point LOCAL_BACKUP elsewhere") from None
+            if error.errno == errno.EDQUOT:
+                raise StorageError(f"disk quota exceeded on {self.base} writing {key}; raise the quota or free space") from None
+            raise StorageError(f"cannot write {key} under {self.base}: {error.strerror}; check the folder and its permissions") from None
+        except BaseException:
+            # The stream itself failed (source died, upload aborted): leave no object behind.
+            _remove_quietly(temp)
+            raise
+
+    def get(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            raise StorageError(f"{key} does not exist under {self.base}; check the set id and file name") from None
+        except OSError as error:
+            raise StorageError(f"cannot read {key} under {self.base}: {error.strerror}; check its permissions") from None
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Yield objects whose key starts with prefix, in key order; temp files are never listed."""
+        if not self.base.is_dir():
+            return
+        # Walk only the folder the prefix points into, so listing one set does not read the others.
+        folder, _, _ = prefix.rpartition("/")
+        start = self.base.joinpath(*check_key(folder)) if folder else self.base
+        if not start.is_dir():
+            return
+        found: list[ObjectInfo] = []
+        try:
+            for directory, subdirs, files in os.walk(start, onerror=_raise):
+                subdirs.sort()
+                relative = Path(directory).relative_to(self.base).as_posix()
+                for file_name in files:
+                    if file_name.startswith(TEMP_PREFIX):
+                        continue
+                    key = file_name if relative == "." else f"{relative}/{file_name}"
+                    if not key.startswith(prefix):
+                        continue
+                    try:
+                        size = (Path(directory) / file_name).stat().st_size
+                    except FileNotFoundError:
+                        continue  # removed while we walked
+                    found.append(ObjectInfo(key=key, size_bytes=size))
+        except OSError as error:
+            raise StorageError(f"cannot list {self.base}: {error.strerror}; check the folder and its permissions") from None
+        yield from sorted(found, key=lambda info: info.key)
+
+    def delete(self, key: str) -> None:
+        """Remove key, then any folders it leaves empty up to (not including) the base."""
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise StorageError(f"cannot remove {key} under {self.base}: {error.strerror}; check its permissions") from None
+        parent = path.parent
+        while parent != self.base and self.base in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+
+def _raise(error: OSError) -> None:
+    raise error
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
