@@ -303,3 +303,46 @@ def run_streaming_lines(
         raise CommandFailed(shown, code, "\n".join(lines), timed_out=True)
     if code != 0:
         raise CommandFailed(shown, code, "\n".join(lines))
+
+
+class Background:
+    """A long-running child started by ``start_background`` (a throwaway test server); ``stop`` ends it."""
+
+    def __init__(self, proc: subprocess.Popen, shown: list[str]) -> None:
+        self._proc = proc
+        self.argv = shown
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def is_running(self) -> bool:
+        return self._proc.poll() is None
+
+    def stop(self, *, timeout_seconds: float = 30) -> int | None:
+        """Terminate the child, kill it if it has not exited after timeout_seconds; return its exit status."""
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=timeout_seconds)
+            except subprocess.TimeoutExpired:
+                _kill(self._proc)
+                self._proc.wait()
+        return self._proc.returncode
+
+
+def start_background(
+    argv: Sequence[str | Path],
+    *,
+    output_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    secrets: Sequence[str] = (),
+) -> Background:
+    """Start argv without waiting for it, its stdout and stderr appended to output_path."""
+    with open(output_path, "ab") as output:
+        proc = _popen(
+            argv, secrets, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None, cwd=cwd,
+        )
+    return Background(proc, masked(argv, secrets))
