@@ -1,0 +1,90 @@
+"""Compression stages: zstd (multi-threaded, the default), gzip (stdlib, for ``.tar.gz``) and none."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from typing import BinaryIO
+
+import zstandard
+
+# zstd hands its output to the next stage in chunks this big: fewer, larger writes downstream.
+ZSTD_OUTPUT_CHUNK_BYTES = 1 << 20
+READ_CHUNK_BYTES = 1 << 20
+
+
+class _Passthrough(io.RawIOBase):
+    """Writable stream that forwards to sink and leaves it open on close."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        super().__init__()
+        self._sink = sink
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._sink.write(data)
+        return len(data)
+
+
+class ZstdStage:
+    """zstd at a settable level; threads=0 compresses on the calling thread, -1 uses every core."""
+
+    name = "zstd"
+    suffix = ".zst"
+
+    def __init__(self, *, level: int = 3, threads: int = -1) -> None:
+        self.level = level
+        self.threads = (os.cpu_count() or 1) if threads < 0 else threads
+
+    def writer(self, sink: BinaryIO) -> BinaryIO:
+        compressor = zstandard.ZstdCompressor(level=self.level, threads=self.threads)
+        return compressor.stream_writer(sink, write_size=ZSTD_OUTPUT_CHUNK_BYTES, closefd=False)
+
+    def reader(self, source: BinaryIO) -> BinaryIO:
+        decompressor = zstandard.ZstdDecompressor()
+        return io.BufferedReader(
+            decompressor.stream_reader(source, read_size=READ_CHUNK_BYTES, read_across_frames=True, closefd=False),
+            buffer_size=READ_CHUNK_BYTES,
+        )
+
+    def describe(self) -> dict[str, object]:
+        return {"codec": self.name, "level": self.level}
+
+
+class GzipStage:
+    """gzip from the standard library (single-threaded; choose it for ``.tar.gz`` compatibility)."""
+
+    name = "gzip"
+    suffix = ".gz"
+
+    def __init__(self, *, level: int = 6) -> None:
+        self.level = level
+
+    def writer(self, sink: BinaryIO) -> BinaryIO:
+        # mtime=0: identical input gives identical output; GzipFile.close() leaves fileobj open.
+        return gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=self.level, mtime=0)
+
+    def reader(self, source: BinaryIO) -> BinaryIO:
+        return io.BufferedReader(gzip.GzipFile(fileobj=source, mode="rb"), buffer_size=READ_CHUNK_BYTES)
+
+    def describe(self) -> dict[str, object]:
+        return {"codec": self.name, "level": self.level}
+
+
+class NoCompression:
+    """Bytes pass through unchanged (already-compressed data, or a downstream tool compresses)."""
+
+    name = "none"
+    suffix = ""
+
+    def writer(self, sink: BinaryIO) -> BinaryIO:
+        return _Passthrough(sink)
+
+    def reader(self, source: BinaryIO) -> BinaryIO:
+        return source
+
+    def describe(self) -> dict[str, object]:
+        return {"codec": self.name}
