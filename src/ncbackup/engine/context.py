@@ -1,0 +1,34 @@
+"""What the steps of one run share: settings, what this run wrote, the last backup set, undo hooks."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ncbackup.config.settings import Config, GeneralSettings
+from ncbackup.engine.result import RunResult
+
+
+@dataclass
+class RunContext:
+    config: Config
+    result: RunResult
+    logger: logging.Logger
+    undo: ExitStack = field(default_factory=ExitStack)       # hooks' exits, unwound at the end of the run
+    produced_paths: list[Path] = field(default_factory=list)  # files/folders this run wrote in WORK_FOLDER
+    last_set: Any = None                                     # the last SetResult written in this run
+    last_set_bytes_out: int | None = None
+    is_dry_run: bool = False
+    progress_factory: Any = None                             # engine.progress.progress_display, replaceable
+
+    @property
+    def general(self) -> GeneralSettings:
+        return self.config.general
+
+    def produced_this_run(self, path: Path) -> bool:
+        """True when path is (inside) something this run wrote."""
+        resolved = Path(path).resolve()
+        return any(resolved == made or made in resolved.parents for made in (p.resolve() for p in self.produced_paths))

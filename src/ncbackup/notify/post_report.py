@@ -1,0 +1,82 @@
+"""The original's report (COMPAT.md section 4): a form POST to MESSAGE_CONFIG_COMMAND.
+
+Fields, exactly as existing report servers parse them: srvname, result ("0" success, "1" failure),
+bckmethod ("ncscript-py"), size, log (bounded: the tail is kept), error, destination. Retried up to
+5 times with growing waits when the answer is not 200.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import requests
+
+from ncbackup.config.settings import GeneralSettings
+from ncbackup.engine.logs import mask_secrets
+from ncbackup.engine.result import RunResult, Status
+from ncbackup.errors import BackupError
+
+log = logging.getLogger(__name__)
+
+BACKUP_METHOD = "ncscript-py"
+LOG_FIELD_MAX_CHARS = 60_000
+ERROR_FIELD_MAX_CHARS = 4_000
+
+
+def bounded_tail(text: str, limit_chars: int) -> str:
+    """Keep the end of text (the most recent lines matter most), marked when cut."""
+    if len(text) <= limit_chars:
+        return text
+    marker = "[... earlier log lines cut ...]\n"
+    return marker + text[-(limit_chars - len(marker)):]
+
+
+def report_fields(result: RunResult, *, log_text: str) -> dict[str, str]:
+    """The form fields of the legacy report for a run."""
+    # "result" is binary for old servers: warnings still mean the backup is there.
+    is_success = result.status in (Status.OK, Status.WARNING)
+    return {
+        "srvname": result.hostname,
+        "result": "0" if is_success else "1",
+        "bckmethod": BACKUP_METHOD,
+        "size": result.size_human or "N/A",
+        "log": bounded_tail(mask_secrets(log_text), LOG_FIELD_MAX_CHARS),
+        "error": bounded_tail(mask_secrets("; ".join(result.errors())), ERROR_FIELD_MAX_CHARS),
+        "destination": " ".join(result.destinations) or "N/A",
+    }
+
+
+@dataclass
+class PostReport:
+    url: str
+    attempts: int = 5
+    first_wait_seconds: float = 2.0
+    timeout_seconds: float = 30.0
+    name: str = "post"
+
+    @classmethod
+    def from_general(cls, general: GeneralSettings) -> "PostReport":
+        return cls(url=str(general.report_url))
+
+    def send(self, result: RunResult, *, log_text: str) -> None:
+        """POST the report; retry with growing waits; BackupError when every attempt failed."""
+        fields = report_fields(result, log_text=log_text)
+        wait = self.first_wait_seconds
+        problem = ""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                answer = requests.post(self.url, data=fields, timeout=self.timeout_seconds)
+                if answer.status_code == 200:
+                    return
+                problem = f"the server answered {answer.status_code}"
+            except requests.RequestException as error:
+                problem = f"{type(error).__name__}"
+            if attempt < self.attempts:
+                log.warning("report to %s: attempt %d of %d failed (%s); retrying in %.0f s",
+                            self.url, attempt, self.attempts, problem, wait)
+                time.sleep(wait)
+                wait *= 2
+        raise BackupError(f"the report to {self.url} failed {self.attempts} times ({problem}); "
+                          "check MESSAGE_CONFIG_COMMAND and that the report server is up")
