@@ -54,6 +54,7 @@ class SectionSettings:
     extra: dict[str, Any] = field(default_factory=dict)           # other top-level keys (e.g. CLEANUP's KEEP)
     position: Position | None = None
     parameter_positions: dict[str, Position] = field(default_factory=dict)
+    key_positions: dict[str, Position] = field(default_factory=dict)  # the section's own keys (PARAMETERS, KEEP, ...)
 
 
 @dataclass(frozen=True)
