@@ -1,0 +1,438 @@
+"""S3 and S3-compatible object stores (AWS, Aliyun OSS, UCloud US3, Tencent COS, MinIO, Ceph RGW) via boto3.
+
+Parts are streamed: ``put`` reads its stream in chunks and uploads them as a multipart upload with a
+few chunks in flight, so memory stays bounded whatever the part size; a failed upload is aborted so
+no partial object ever appears. Every chunk carries its Content-MD5 (the server refuses a corrupted
+body) and, unless server-side encryption changes ETags, the ETag the server returns is compared to
+the MD5 computed here as a second end-to-end check.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import logging
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import BinaryIO, Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ncbackup.errors import ConfigError, StorageError
+from ncbackup.sources.base import CheckLine
+from ncbackup.storage.base import ObjectInfo, storage_options
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+# S3 allows at most 10000 parts of at least 5 MiB (the last may be smaller); chunks grow after every
+# GROWTH_EVERY_PARTS parts so an unsplit stream of any size still fits.
+MIN_CHUNK_BYTES = 5 * MIB
+GROWTH_EVERY_PARTS = 2000
+
+# Keys a user might be tempted to put in ARGS_DICT; credentials never live in the config.
+_CREDENTIAL_KEYS = {
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "ACCESS_KEY", "SECRET_KEY",
+    "ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "ACCESSKEYID", "ACCESSKEYSECRET", "PASSWORD",
+}
+
+
+class S3Options(BaseModel):
+    """ARGS_DICT keys of DESTINATION s3 / oss."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    bucket: str = Field(alias="BUCKET", min_length=1)
+    prefix: str | None = Field(default=None, alias="PREFIX")               # None: "<HOSTNAME>/"
+    endpoint_url: str | None = Field(default=None, alias="ENDPOINT_URL")   # None: AWS
+    region: str | None = Field(default=None, alias="REGION")
+    addressing_style: Literal["virtual", "path", "auto"] | None = Field(default=None, alias="ADDRESSING_STYLE")
+    storage_class: str | None = Field(default=None, alias="STORAGE_CLASS")
+    sse: str | None = Field(default=None, alias="SSE")                      # "AES256" | "aws:kms"
+    sse_kms_key_id: str | None = Field(default=None, alias="SSE_KMS_KEY_ID")
+    profile: str | None = Field(default=None, alias="PROFILE")
+    credentials_file: Path | None = Field(default=None, alias="CREDENTIALS_FILE")
+    chunk_size_mib: int = Field(default=16, alias="CHUNK_SIZE_MB", ge=5, le=5120)
+    concurrency: int = Field(default=4, alias="CONCURRENCY", ge=1, le=32)
+    max_attempts: int = Field(default=8, alias="MAX_ATTEMPTS", ge=1, le=20)
+    connect_timeout_seconds: float = Field(default=20, alias="CONNECT_TIMEOUT", gt=0)
+    read_timeout_seconds: float = Field(default=120, alias="READ_TIMEOUT", gt=0)
+    # None: on for AWS, off for other endpoints (see is_aws_endpoint and docs/storage.md).
+    flexible_checksums: bool | None = Field(default=None, alias="FLEXIBLE_CHECKSUMS")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, values):
+        if isinstance(values, dict):
+            found = sorted(k for k in values if str(k).upper() in _CREDENTIAL_KEYS)
+            if found:
+                raise ValueError(
+                    f"credentials ({', '.join(found)}) must not be in the config; use CREDENTIALS_FILE, "
+                    "PROFILE or the AWS environment variables"
+                )
+        return values
+
+
+def is_aws_endpoint(endpoint_url: str | None) -> bool:
+    """True when requests go to Amazon S3 itself (no ENDPOINT_URL, or an amazonaws.com host)."""
+    if not endpoint_url:
+        return True
+    host = (urlparse(endpoint_url).hostname or "").lower()
+    return host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn")
+
+
+def oss_defaults(options: S3Options) -> S3Options:
+    """Aliyun OSS: endpoint from REGION (oss-<region>.aliyuncs.com) and virtual-host addressing."""
+    region = (options.region or "").removeprefix("oss-") or None
+    endpoint = options.endpoint_url
+    if endpoint is None:
+        if region is None:
+            raise ConfigError(
+                "DESTINATION oss needs REGION (e.g. 'cn-hangzhou') or ENDPOINT_URL in ARGS_DICT",
+                key="REGION",
+            )
+        endpoint = f"https://oss-{region}.aliyuncs.com"
+    return options.model_copy(update={
+        "endpoint_url": endpoint,
+        "region": region,
+        "addressing_style": options.addressing_style or "virtual",
+    })
+
+
+def normalise_prefix(prefix: str) -> str:
+    """'web1' -> 'web1/', '/a/b/' -> 'a/b/', '' -> ''."""
+    prefix = prefix.strip().strip("/")
+    return f"{prefix}/" if prefix else ""
+
+
+def _read_up_to(stream: BinaryIO, size_bytes: int) -> bytes:
+    """Read exactly size_bytes unless EOF comes first (pipes return short reads)."""
+    chunks = []
+    remaining = size_bytes
+    while remaining > 0:
+        data = stream.read(remaining)
+        if not data:
+            break
+        chunks.append(data)
+        remaining -= len(data)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+def _md5(data: bytes):
+    return hashlib.md5(data, usedforsecurity=False)
+
+
+class S3Storage:
+    """One bucket and prefix; keys ``<set-id>/<file>`` live at ``<prefix><key>``."""
+
+    def __init__(self, options: S3Options, *, base_prefix: str, section_name: str = "STORAGE") -> None:
+        self.options = options
+        self.section_name = section_name
+        self.base_prefix = normalise_prefix(base_prefix)
+        self.bucket = options.bucket
+        self.name = f"s3://{self.bucket}/{self.base_prefix}"
+        self.endpoint_text = options.endpoint_url or f"AWS S3 ({options.region or 'default region'})"
+        self.is_aws = is_aws_endpoint(options.endpoint_url)
+        self.uses_flexible_checksums = (
+            options.flexible_checksums if options.flexible_checksums is not None else self.is_aws
+        )
+        # With server-side encryption by KMS (AWS) or any SSE (MinIO) the ETag is not the body's MD5.
+        self.etag_is_md5 = options.sse is None
+        self._client = self._make_client()
+
+    # -- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_section(cls, section, general) -> S3Storage:
+        destination = str((section.parameters or {}).get("DESTINATION", "s3")).strip().lower()
+        options = storage_options(S3Options, section, legacy_keys={"BUCKET_NAME": "BUCKET"})
+        if destination == "oss":
+            options = oss_defaults(options)
+        prefix = options.prefix if options.prefix is not None else f"{general.hostname}/"
+        return cls(options, base_prefix=prefix, section_name=section.name)
+
+    def _make_client(self):
+        import boto3
+        import botocore.session
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
+
+        options = self.options
+        core = botocore.session.Session()
+        if options.credentials_file is not None:
+            path = options.credentials_file.expanduser()
+            if not path.is_file():
+                raise ConfigError(
+                    f"CREDENTIALS_FILE {path} does not exist; create it (AWS credentials file format) or fix the path",
+                    key="CREDENTIALS_FILE",
+                )
+            core.set_config_variable("credentials_file", str(path))
+        try:
+            session = boto3.Session(botocore_session=core, profile_name=options.profile)
+        except BotoCoreError as error:  # ProfileNotFound
+            raise ConfigError(f"{error}; fix PROFILE in ARGS_DICT of section {self.section_name}", key="PROFILE") from None
+        s3_config: dict[str, str] = {}
+        if options.addressing_style:
+            s3_config["addressing_style"] = options.addressing_style
+        checksum_mode = "when_supported" if self.uses_flexible_checksums else "when_required"
+        config = Config(
+            region_name=options.region,
+            retries={"mode": "standard", "max_attempts": options.max_attempts},
+            connect_timeout=options.connect_timeout_seconds,
+            read_timeout=options.read_timeout_seconds,
+            max_pool_connections=options.concurrency + 2,
+            s3=s3_config or None,
+            # boto3 >= 1.36 adds CRC checksums (aws-chunked bodies, x-amz-checksum-* headers) to every
+            # upload by default; many S3-compatible stores reject them (XAmzContentSHA256Mismatch,
+            # "Unsupported header x-amz-sdk-checksum-algorithm"), so outside AWS we send only
+            # Content-MD5, which they all verify.
+            request_checksum_calculation=checksum_mode,
+            response_checksum_validation=checksum_mode,
+        )
+        try:
+            return session.client("s3", endpoint_url=options.endpoint_url, config=config)
+        except (BotoCoreError, ValueError) as error:
+            raise ConfigError(
+                f"cannot set up the S3 client for {self.endpoint_text}: {error}; check ENDPOINT_URL and REGION",
+                key="ENDPOINT_URL",
+            ) from None
+
+    # -- errors ---------------------------------------------------------------------------------
+
+    def _error(self, error: Exception, *, action: str, key: str | None = None) -> StorageError:
+        """Turn a boto3 exception into one sentence naming the bucket, endpoint and fix."""
+        from botocore import exceptions as bx
+
+        where = f"s3://{self.bucket}/{self.base_prefix}{key or ''} at {self.endpoint_text}"
+        if isinstance(error, bx.ClientError):
+            info = error.response.get("Error", {})
+            code = str(info.get("Code", ""))
+            message = info.get("Message") or code
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "NoSuchBucket":
+                return StorageError(
+                    f"bucket {self.bucket!r} does not exist at {self.endpoint_text}; create it or fix BUCKET "
+                    f"in section {self.section_name}"
+                )
+            if code in {"NoSuchKey", "404", "NotFound"}:
+                return StorageError(f"{where} does not exist; list the sets to see what is stored")
+            if code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
+                        "InvalidClientTokenId", "AuthorizationHeaderMalformed"}:
+                return StorageError(
+                    f"{self.endpoint_text} refused the S3 credentials ({code}) for {action}; check the AWS "
+                    f"environment variables, PROFILE or CREDENTIALS_FILE of section {self.section_name}"
+                )
+            if code in {"AccessDenied", "403", "AllAccessDisabled"} or status == 403:
+                return StorageError(
+                    f"access denied for {action} on {where}; give these credentials s3:PutObject, "
+                    "s3:GetObject, s3:ListBucket and s3:DeleteObject on the bucket"
+                )
+            return StorageError(f"S3 {action} of {where} failed: {code} {message}; retry later or check the endpoint")
+        if isinstance(error, bx.NoCredentialsError | bx.PartialCredentialsError):
+            return StorageError(
+                f"no S3 credentials were found for {action} on {where}; set AWS_ACCESS_KEY_ID and "
+                f"AWS_SECRET_ACCESS_KEY, or PROFILE / CREDENTIALS_FILE in section {self.section_name}"
+            )
+        if isinstance(error, bx.EndpointConnectionError | bx.ConnectTimeoutError | bx.ConnectionClosedError
+                      | bx.ReadTimeoutError | bx.ProxyConnectionError | bx.HTTPClientError):
+            return StorageError(
+                f"cannot reach the S3 endpoint {self.endpoint_text} for {action} ({type(error).__name__}); "
+                "check ENDPOINT_URL, REGION and the network"
+            )
+        if isinstance(error, StorageError):
+            return error
+        return StorageError(f"S3 {action} of {where} failed: {error}")
+
+    def _key(self, key: str) -> str:
+        return f"{self.base_prefix}{key.lstrip('/')}"
+
+    # -- the four operations --------------------------------------------------------------------
+
+    def put(self, key: str, stream: BinaryIO) -> None:
+        """Read stream to EOF and store it at key; the object appears only when complete and verified."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        full_key = self._key(key)
+        first = _read_up_to(stream, self._chunk_bytes(1))
+        try:
+            if len(first) < self._chunk_bytes(1):
+                self._put_small(full_key, first)
+            else:
+                self._put_multipart(full_key, first, stream)
+        except (BotoCoreError, ClientError) as error:
+            raise self._error(error, action="upload", key=key) from None
+
+    def _chunk_bytes(self, part_number: int) -> int:
+        base = self.options.chunk_size_mib * MIB
+        return max(MIN_CHUNK_BYTES, base) << ((part_number - 1) // GROWTH_EVERY_PARTS)
+
+    def _object_args(self) -> dict[str, str]:
+        args: dict[str, str] = {}
+        if self.options.storage_class:
+            args["StorageClass"] = self.options.storage_class
+        if self.options.sse:
+            args["ServerSideEncryption"] = self.options.sse
+        if self.options.sse_kms_key_id:
+            args["SSEKMSKeyId"] = self.options.sse_kms_key_id
+        return args
+
+    def _checksum_args(self, data: bytes) -> tuple[dict[str, str], str]:
+        digest = _md5(data)
+        args = {"ContentMD5": base64.b64encode(digest.digest()).decode("ascii")}
+        if self.uses_flexible_checksums:
+            args["ChecksumAlgorithm"] = "CRC32"
+        return args, digest.hexdigest()
+
+    def _check_etag(self, etag: str | None, md5_hex: str, what: str) -> None:
+        if self.etag_is_md5 and etag and etag.strip('"').lower() != md5_hex:
+            raise StorageError(
+                f"{self.endpoint_text} stored different bytes than were sent for {what} (MD5 {md5_hex}, "
+                f"ETag {etag}); the upload was discarded: check the network path to the endpoint"
+            )
+
+    def _put_small(self, full_key: str, data: bytes) -> None:
+        checksum_args, md5_hex = self._checksum_args(data)
+        response = self._client.put_object(
+            Bucket=self.bucket, Key=full_key, Body=data, **checksum_args, **self._object_args(),
+        )
+        try:
+            self._check_etag(response.get("ETag"), md5_hex, full_key)
+        except StorageError:
+            self._client.delete_object(Bucket=self.bucket, Key=full_key)
+            raise
+
+    def _put_multipart(self, full_key: str, first: bytes, stream: BinaryIO) -> None:
+        create_args = self._object_args()
+        if self.uses_flexible_checksums:
+            create_args["ChecksumAlgorithm"] = "CRC32"
+        upload_id = self._client.create_multipart_upload(Bucket=self.bucket, Key=full_key, **create_args)["UploadId"]
+        try:
+            parts = self._upload_parts(full_key, upload_id, first, stream)
+            self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=full_key, UploadId=upload_id, MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            self._abort(full_key, upload_id)
+            raise
+
+    def _upload_parts(self, full_key: str, upload_id: str, first: bytes, stream: BinaryIO) -> list[dict]:
+        """Upload chunks with at most CONCURRENCY in flight (memory: CONCURRENCY+1 chunks)."""
+        done: list[dict] = []
+        in_flight: deque[Future] = deque()
+        pool = ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="s3-part")
+        try:
+            part_number, chunk = 1, first
+            while True:
+                in_flight.append(pool.submit(self._upload_part, full_key, upload_id, part_number, chunk))
+                chunk = b""  # drop our reference: the worker owns the buffer now
+                if len(in_flight) >= self.options.concurrency:
+                    done.append(in_flight.popleft().result())
+                part_number += 1
+                chunk = _read_up_to(stream, self._chunk_bytes(part_number))
+                if not chunk:
+                    break
+            while in_flight:
+                done.append(in_flight.popleft().result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return done
+
+    def _upload_part(self, full_key: str, upload_id: str, part_number: int, data: bytes) -> dict:
+        checksum_args, md5_hex = self._checksum_args(data)
+        response = self._client.upload_part(
+            Bucket=self.bucket, Key=full_key, UploadId=upload_id, PartNumber=part_number, Body=data,
+            **checksum_args,
+        )
+        self._check_etag(response.get("ETag"), md5_hex, f"{full_key} chunk {part_number}")
+        part = {"PartNumber": part_number, "ETag": response["ETag"]}
+        if self.uses_flexible_checksums and response.get("ChecksumCRC32"):
+            part["ChecksumCRC32"] = response["ChecksumCRC32"]
+        return part
+
+    def _abort(self, full_key: str, upload_id: str) -> None:
+        try:
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
+        except Exception as error:  # noqa: BLE001 - the original failure is what the user must see
+            # A lifecycle rule (AbortIncompleteMultipartUpload) cleans up what we could not.
+            log.warning("%s: could not abort the multipart upload of %s: %s", self.name, full_key, error)
+
+    def get(self, key: str) -> BinaryIO:
+        """Return a readable stream of the object; StorageError if it is missing or unreachable."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except (BotoCoreError, ClientError) as error:
+            raise self._error(error, action="download", key=key) from None
+        return io.BufferedReader(_BodyReader(response["Body"], self, key), buffer_size=MIB)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Yield the objects under the base prefix whose key starts with prefix."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(key=item["Key"][len(self.base_prefix):], size_bytes=int(item["Size"]))
+        except (BotoCoreError, ClientError) as error:
+            raise self._error(error, action="listing", key=prefix) from None
+
+    def delete(self, key: str) -> None:
+        """Remove key; a missing key is not an error."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (BotoCoreError, ClientError) as error:
+            raise self._error(error, action="removal", key=key) from None
+
+    def check(self) -> list[CheckLine]:
+        """Check the bucket answers with these credentials (HEAD bucket); writes nothing."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code")) in {"404", "NoSuchBucket", "NotFound"}:
+                error = ClientError({"Error": {"Code": "NoSuchBucket"}}, "HeadBucket")
+            return [CheckLine(False, str(self._error(error, action="check")))]
+        except BotoCoreError as error:
+            return [CheckLine(False, str(self._error(error, action="check")))]
+        return [CheckLine(True, f"{self.name} reachable at {self.endpoint_text}")]
+
+
+class _BodyReader(io.RawIOBase):
+    """A botocore StreamingBody as a raw stream whose network errors are StorageErrors."""
+
+    def __init__(self, body, storage: S3Storage, key: str) -> None:
+        self._body = body
+        self._storage = storage
+        self._key = key
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            data = self._body.read(len(buffer))
+        except (BotoCoreError, OSError) as error:
+            raise self._storage._error(error, action="download", key=self._key) from None
+        except Exception as error:  # noqa: BLE001 - urllib3 errors that botocore does not wrap
+            raise StorageError(
+                f"download of {self._key} from {self._storage.name} broke off ({type(error).__name__}); retry"
+            ) from None
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._body.close()
+        finally:
+            super().close()
