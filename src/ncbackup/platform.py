@@ -181,3 +181,26 @@ def kill_process_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+# --- archive: owners by name on restore ---------------------------------------------------------
+
+
+def uid_for_user_name(name: str) -> int | None:
+    """The numeric uid of a user name on this machine, or None (always None on Windows)."""
+    if IS_WINDOWS:  # pragma: no cover
+        return None
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return None
+
+
+def gid_for_group_name(name: str) -> int | None:
+    """The numeric gid of a group name on this machine, or None (always None on Windows)."""
+    if IS_WINDOWS:  # pragma: no cover
+        return None
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return None
