@@ -1,0 +1,559 @@
+"""Reading backup sets back: streams checked part by part against the manifest, verify, and restore.
+
+Every part is checked for size and SHA-256 while it streams; the first mismatch raises
+IntegrityError naming the part (truncated, bit-flipped, missing, or a part of another set copied
+in: its size or hash cannot match). Past that check come the decryption reader and the
+decompression reader of ``stages.registry``. With age, every 64 KiB chunk is authenticated before
+it is handed on, so no byte of a damaged part ever reaches a restorer; with the legacy and "none"
+ciphers a damaged part is only caught at its end, which is why restorers write under temporary
+names and rename only when their stream ended cleanly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import os
+import secrets
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import zstandard
+
+from ncbackup import platform
+from ncbackup.errors import BackupError, DecryptError, IntegrityError, StorageError
+from ncbackup.setformat import Manifest, StreamInfo, part_key, read_manifest
+from ncbackup.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK_BYTES = 1 << 20
+CIPHER_NONE = "none"
+CODEC_NONE = "none"
+# The file index rides along as its own stream; extracting files must not drop it into the target.
+INDEX_KINDS = frozenset({"files-index"})
+TEMP_PREFIX = ".ncbackup-partial-"
+# What codecs raise on damaged input; a plain OSError is not here: it may be the target disk's.
+DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError,
+)
+
+
+# --- parts: concatenated and checked ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartSource:
+    """One part to read: how to open it and, when known, what it must contain."""
+
+    label: str                          # for messages, e.g. "part files.tar.zst.age.001 of set X on local:/b"
+    open: Callable[[], BinaryIO]
+    size_bytes: int | None = None
+    sha256: str | None = None
+
+
+class PartsReader(io.RawIOBase):
+    """The concatenation of parts, each checked against its size and SHA-256 as it streams.
+
+    The check of a part happens when its last byte is read, before any byte of the next part (or
+    the end of the stream) is handed out; a part that grows past its size fails at once.
+    """
+
+    def __init__(self, parts: Sequence[PartSource]) -> None:
+        super().__init__()
+        self._parts = list(parts)
+        self._index = -1
+        self._current: BinaryIO | None = None
+        self._hasher = None
+        self._seen_bytes = 0
+        self.bytes_read = 0
+        self.parts_checked = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _open_next(self) -> bool:
+        self._index += 1
+        if self._index >= len(self._parts):
+            return False
+        part = self._parts[self._index]
+        try:
+            self._current = part.open()
+        except (StorageError, OSError) as error:
+            raise IntegrityError(
+                f"{part.label} is missing or unreadable ({_one_line(error)}); "
+                "restore from another storage or another set"
+            ) from None
+        self._hasher = hashlib.sha256() if part.sha256 else None
+        self._seen_bytes = 0
+        return True
+
+    def _finish_part(self) -> None:
+        part = self._parts[self._index]
+        current, self._current = self._current, None
+        if current is not None:
+            current.close()
+        if part.size_bytes is not None and self._seen_bytes < part.size_bytes:
+            raise IntegrityError(
+                f"{part.label} is truncated ({self._seen_bytes} of {part.size_bytes} bytes); "
+                "restore from another storage or another set"
+            )
+        if self._hasher is not None and self._hasher.hexdigest() != part.sha256:
+            raise IntegrityError(
+                f"{part.label} does not match its SHA-256 in the manifest: it is damaged or comes from "
+                "another set; restore from another storage or another set"
+            )
+        self.parts_checked += 1
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        if size == 0:
+            return b""
+        while True:
+            if self._current is None and not self._open_next():
+                return b""
+            try:
+                chunk = self._current.read(min(size, READ_CHUNK_BYTES))
+            except (StorageError, OSError) as error:
+                part = self._parts[self._index]
+                raise IntegrityError(
+                    f"{part.label} could not be read to the end ({_one_line(error)}); "
+                    "retry, or restore from another storage"
+                ) from None
+            if chunk:
+                self._account(chunk)
+                return chunk
+            self._finish_part()
+
+    def _account(self, chunk: bytes) -> None:
+        part = self._parts[self._index]
+        self._seen_bytes += len(chunk)
+        self.bytes_read += len(chunk)
+        if part.size_bytes is not None and self._seen_bytes > part.size_bytes:
+            raise IntegrityError(
+                f"{part.label} is larger than the manifest says ({part.size_bytes} bytes): it is damaged "
+                "or comes from another set; restore from another storage or another set"
+            )
+        if self._hasher is not None:
+            self._hasher.update(chunk)
+
+    def readinto(self, buffer) -> int:
+        chunk = self.read(len(buffer))
+        count = len(chunk)
+        buffer[:count] = chunk
+        return count
+
+    def readall(self) -> bytes:
+        pieces = []
+        while True:
+            piece = self.read(READ_CHUNK_BYTES)
+            if not piece:
+                return b"".join(pieces)
+            pieces.append(piece)
+
+    def drain(self) -> int:
+        """Read (and so check) everything left; return how many bytes that was."""
+        total = 0
+        while True:
+            piece = self.read(READ_CHUNK_BYTES)
+            if not piece:
+                return total
+            total += len(piece)
+
+    def close(self) -> None:
+        if self._current is not None:
+            try:
+                self._current.close()
+            finally:
+                self._current = None
+        super().close()
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0].rstrip(".;")
+
+
+class _DecodeGuard(io.RawIOBase):
+    """Passes reads through, turning a codec's own exception on damaged data into IntegrityError."""
+
+    def __init__(self, inner: BinaryIO, what: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._what = what
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._inner.read(size)
+        except BackupError:
+            raise
+        except DECODE_ERRORS as error:
+            raise IntegrityError(
+                f"{self._what} cannot be decoded ({_one_line(error)}): it is damaged; "
+                "restore from another storage or another set"
+            ) from None
+
+    def readinto(self, buffer) -> int:
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def readall(self) -> bytes:
+        pieces = []
+        while True:
+            piece = self.read(READ_CHUNK_BYTES)
+            if not piece:
+                return b"".join(pieces)
+            pieces.append(piece)
+
+
+# --- streams of a set ---------------------------------------------------------------------------
+
+
+def _stream_parts(storage: Storage, manifest: Manifest, stream: StreamInfo) -> list[PartSource]:
+    def opener(key: str) -> Callable[[], BinaryIO]:
+        return lambda: storage.get(key)
+
+    return [
+        PartSource(
+            label=f"part {part.name} of set {manifest.set_id} on {storage.name}",
+            open=opener(part_key(manifest.set_id, part.name)),
+            size_bytes=part.size_bytes,
+            sha256=part.sha256,
+        )
+        for part in stream.parts
+    ]
+
+
+def _usable_stream(manifest: Manifest, stream_name: str) -> StreamInfo:
+    stream = manifest.stream(stream_name)
+    if not stream.is_ok:
+        raise BackupError(
+            f"stream {stream.name} of set {manifest.set_id} failed during the backup ({stream.error or 'no reason recorded'}); "
+            "it holds no data to restore: use another set"
+        )
+    return stream
+
+
+def open_stream(storage: Storage, manifest: Manifest, stream_name: str) -> PartsReader:
+    """Return the stream's stored bytes (its parts concatenated), each part checked against the manifest."""
+    stream = _usable_stream(manifest, stream_name)
+    return PartsReader(_stream_parts(storage, manifest, stream))
+
+
+@contextmanager
+def open_plain_stream(
+    storage: Storage, manifest: Manifest, stream_name: str, *, key_file: Path | None = None
+) -> Iterator[tuple[BinaryIO, PartsReader]]:
+    """Yield (plain reader, stored reader) for a stream: parts checked, decrypted, decompressed.
+
+    The stored reader is yielded too so a caller can drain it after the plain end and be sure every
+    part was read and checked.
+    """
+    from ncbackup.stages.registry import compression_for, decryption_for
+
+    stream = _usable_stream(manifest, stream_name)
+    stored = PartsReader(_stream_parts(storage, manifest, stream))
+    with ExitStack() as stack:
+        stack.callback(stored.close)
+        reader: BinaryIO = stored  # type: ignore[assignment]
+        if stream.cipher != CIPHER_NONE:
+            stage = decryption_for(stream.cipher, key_file)
+            reader = stage.reader(reader)
+            stack.callback(reader.close)
+        if stream.codec != CODEC_NONE:
+            reader = compression_for(stream.codec).reader(reader)
+            stack.callback(reader.close)
+        yield _DecodeGuard(reader, f"stream {stream.name} of set {manifest.set_id}"), stored
+
+
+def plain_suffix(stream: StreamInfo) -> str:
+    """The stream's plain-format suffix (``.tar``, ``.sql``), from its stored file name."""
+    from ncbackup.stages.registry import compression_for
+
+    suffix = stream.file_name[len(stream.name):] if stream.file_name.startswith(stream.name) else ""
+    if stream.cipher != CIPHER_NONE and "." in suffix:
+        suffix = suffix[: suffix.rfind(".")]
+    if stream.codec != CODEC_NONE:
+        codec_suffix = compression_for(stream.codec).suffix
+        if codec_suffix and suffix.endswith(codec_suffix):
+            suffix = suffix[: -len(codec_suffix)]
+    return suffix
+
+
+# --- verify ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyReport:
+    """What verify_set checked; any failure was raised instead, naming the first bad part."""
+
+    set_id: str
+    streams_checked: int = 0
+    parts_checked: int = 0
+    bytes_checked: int = 0
+    decrypted_streams: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def decrypt_key_status(key_file: Path | None) -> str | None:
+    """None when key_file can decrypt; otherwise why not (for verify's note)."""
+    from ncbackup.errors import ConfigError
+    from ncbackup.stages import keys
+
+    if key_file is None:
+        return "no key file given"
+    try:
+        material = keys.read_key_file(key_file)
+    except ConfigError as error:
+        return str(error)
+    if not material.can_decrypt:
+        return f"key file {key_file} holds only recipients (a write-only server)"
+    return None
+
+
+def verify_set(
+    storage: Storage,
+    set_id: str,
+    *,
+    key_file: Path | None = None,
+    must_decrypt: bool = False,
+    on_stream: Callable[[str], None] | None = None,
+) -> VerifyReport:
+    """Check every part of a set (size, SHA-256) and, given a usable key, decrypt and decompress each stream to the end.
+
+    Raises on the first bad part (IntegrityError) or undecryptable stream (DecryptError); streams
+    that failed during the backup are noted, not raised. must_decrypt turns an unusable key into
+    an error instead of a hash-only check.
+    """
+    manifest = read_manifest(storage, set_id)
+    report = VerifyReport(set_id=set_id)
+    key_problem = decrypt_key_status(key_file)
+    if key_problem and must_decrypt:
+        raise DecryptError(f"cannot decrypt set {set_id}: {key_problem}; pass an identity or key file with --key-file")
+    _note_unlisted_objects(storage, manifest, report)
+    for stream in manifest.streams:
+        if not stream.is_ok:
+            report.warnings.append(
+                f"stream {stream.name} failed during the backup ({stream.error or 'no reason recorded'}); it has no data"
+            )
+            continue
+        if on_stream:
+            on_stream(stream.name)
+        can_decrypt = stream.cipher == CIPHER_NONE or key_problem is None
+        if can_decrypt:
+            with open_plain_stream(storage, manifest, stream.name, key_file=key_file) as (plain, stored):
+                while plain.read(READ_CHUNK_BYTES):
+                    pass
+                trailing = stored.drain()
+                if trailing:
+                    raise IntegrityError(
+                        f"stream {stream.name} of set {set_id} has {trailing} bytes after its end; "
+                        "it is damaged: restore from another storage or another set"
+                    )
+                report.decrypted_streams.append(stream.name)
+                report.parts_checked += stored.parts_checked
+                report.bytes_checked += stored.bytes_read
+        else:
+            with open_stream(storage, manifest, stream.name) as stored:
+                stored.drain()
+                report.parts_checked += stored.parts_checked
+                report.bytes_checked += stored.bytes_read
+        report.streams_checked += 1
+    if key_problem and any(s.cipher != CIPHER_NONE and s.is_ok for s in manifest.streams):
+        report.notes.append(f"sizes and SHA-256 checked, streams not decrypted: {key_problem}")
+    return report
+
+
+def _note_unlisted_objects(storage: Storage, manifest: Manifest, report: VerifyReport) -> None:
+    listed = {part.name for stream in manifest.streams for part in stream.parts} | {"manifest.json"}
+    try:
+        present = [info.key.partition("/")[2] for info in storage.list(f"{manifest.set_id}/")]
+    except StorageError as error:
+        report.warnings.append(f"could not list set {manifest.set_id} on {storage.name}: {_one_line(error)}")
+        return
+    extra = sorted(name for name in present if name and name not in listed)
+    if extra:
+        report.warnings.append(
+            f"set {manifest.set_id} on {storage.name} holds files its manifest does not list: "
+            + ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
+        )
+
+
+# --- restore --------------------------------------------------------------------------------------
+
+
+# Which source section (by built-in key) produced each stream kind: its parameters go to the restorer.
+SOURCE_KEY_BY_KIND: dict[str, str] = {
+    "files": "filesbackup",
+    "mysql": "mysql_backup",
+    "mysql-binlogs": "mysql_backup",
+    "postgres": "postgres",
+    "postgres-globals": "postgres",
+    "mongo": "mongo",
+    "sqlite": "sqlite",
+}
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """What the user asked of ``ncbackup restore`` (the set is already chosen)."""
+
+    target: Path | None
+    stream_names: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    force: bool = False
+    key_file: Path | None = None
+    to_database: bool = False
+    database: str | None = None
+    options_by_kind: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class RestoreReport:
+    set_id: str
+    restored: list[str] = field(default_factory=list)       # "stream -> where"
+    warnings: list[str] = field(default_factory=list)
+
+
+def select_streams(manifest: Manifest, stream_names: Sequence[str]) -> tuple[list[StreamInfo], list[str]]:
+    """The streams to restore and warnings about skipped ones; unknown or failed named streams raise."""
+    if stream_names:
+        chosen = [manifest.stream(name) for name in dict.fromkeys(stream_names)]
+        for stream in chosen:
+            _usable_stream(manifest, stream.name)
+        return chosen, []
+    chosen, warnings = [], []
+    for stream in manifest.streams:
+        if stream.kind in INDEX_KINDS:
+            continue
+        if not stream.is_ok:
+            warnings.append(
+                f"stream {stream.name} failed during the backup ({stream.error or 'no reason recorded'}); skipped"
+            )
+            continue
+        chosen.append(stream)
+    return chosen, warnings
+
+
+def _uses_restorer(stream: StreamInfo, options: RestoreOptions) -> bool:
+    from ncbackup.sources.registry import RESTORERS
+
+    if stream.kind not in RESTORERS:
+        return False
+    # Files are extracted; a database dump goes to a server only when asked, else it is a plain file.
+    return stream.kind == "files" or options.to_database
+
+
+def prepare_target(target: Path, *, force: bool) -> None:
+    """Create target if needed; refuse a non-empty one unless force."""
+    if target.exists() and not target.is_dir():
+        raise BackupError(f"restore target {target} exists and is not a folder; choose a folder")
+    if target.is_dir() and any(target.iterdir()) and not force:
+        raise BackupError(
+            f"restore target {target} is not empty; choose an empty folder, or add --force to restore "
+            "into it (files with the same names are replaced)"
+        )
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BackupError(f"cannot create restore target {target} ({error.strerror}); choose a writable folder") from None
+
+
+def restore_set(
+    storage: Storage,
+    manifest: Manifest,
+    options: RestoreOptions,
+    *,
+    on_stream: Callable[[str], None] | None = None,
+) -> RestoreReport:
+    """Restore the chosen streams of a complete set; stops at the first error (raised)."""
+    from ncbackup.sources.base import RestoreRequest
+    from ncbackup.sources.registry import RESTORERS
+
+    streams, warnings = select_streams(manifest, options.stream_names)
+    report = RestoreReport(set_id=manifest.set_id, warnings=list(warnings))
+    if not streams:
+        raise BackupError(f"set {manifest.set_id} has no stream to restore; check `ncbackup list` and --stream")
+    # Every stream that does not go to a database lands in the target folder.
+    needs_target = any(not (_uses_restorer(s, options) and s.kind != "files") for s in streams)
+    if needs_target:
+        if options.target is None:
+            raise BackupError("restore needs --target DIR (an empty folder) for these streams; add it")
+        prepare_target(options.target, force=options.force)
+    for stream in streams:
+        if on_stream:
+            on_stream(stream.name)
+        with open_plain_stream(storage, manifest, stream.name, key_file=options.key_file) as (plain, stored):
+            if _uses_restorer(stream, options):
+                request = RestoreRequest(
+                    stream_name=stream.name,
+                    kind=stream.kind,
+                    metadata=stream.metadata,
+                    target=options.target,
+                    to_database=options.to_database,
+                    database=options.database,
+                    paths=tuple(options.paths),
+                    force=options.force,
+                    options=options.options_by_kind.get(stream.kind, {}),
+                )
+                stream_warnings = RESTORERS[stream.kind](plain, request)
+                # A restorer may stop reading early (a --path match, tar's end blocks): check the rest.
+                while plain.read(READ_CHUNK_BYTES):
+                    pass
+                stored.drain()
+                report.warnings.extend(stream_warnings or [])
+                where = "database" if options.to_database and stream.kind != "files" else str(options.target)
+            else:
+                assert options.target is not None
+                destination = options.target / f"{stream.name}{plain_suffix(stream)}"
+                if destination.exists() and not options.force:
+                    raise BackupError(f"{destination} already exists; remove it or add --force")
+                write_atomically(plain, destination)
+                stored.drain()
+                where = str(destination)
+                if options.paths:
+                    report.warnings.append(f"--path applies to file streams only; stream {stream.name} was restored whole")
+        report.restored.append(f"{stream.name} -> {where}")
+    return report
+
+
+def write_atomically(reader: BinaryIO, destination: Path, *, mode: int = 0o600) -> int:
+    """Copy reader to destination under a temporary name, fsync, rename; nothing is left on failure."""
+    destination = Path(destination)
+    temp = destination.with_name(f"{TEMP_PREFIX}{secrets.token_hex(4)}-{destination.name}")
+    written = 0
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
+    except OSError as error:
+        raise BackupError(f"cannot write {destination} ({error.strerror}); choose a writable place") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = reader.read(READ_CHUNK_BYTES)
+                if not chunk:
+                    break
+                out.write(chunk)
+                written += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, destination)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        raise BackupError(f"cannot write {destination} ({error.strerror}); check free space and permissions") from None
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    platform.fsync_directory(destination.parent)
+    return written
