@@ -1,0 +1,155 @@
+"""``ncbackup check -c conf.json``: load, validate, print the plan, check every component; run nothing.
+
+Exit 0 when every check passes, 2 when one fails, 3 when the config is unusable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ncbackup import process
+from ncbackup.commands.common import EXIT_FAILED, EXIT_OK, add_logging_argument, guarded
+from ncbackup.config import load_config
+from ncbackup.config.settings import Config
+from ncbackup.engine.diskspace import Level, check_space
+from ncbackup.engine.plan import DataGroup, Plan, Step, build_plan
+from ncbackup.errors import BackupError
+from ncbackup.sources.base import CheckLine
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("check", help="validate the config, print the plan and check reachability; run nothing",
+                                   description="Load and validate the config, print one line per step, check paths, "
+                                               "binaries and servers through each component's check(); write nothing.")
+    parser.add_argument("-c", "--config", required=True, type=Path, help="the JSON config file")
+    add_logging_argument(parser)
+    parser.set_defaults(handler=main)
+
+
+def _writable_folder(path: Path, what: str) -> CheckLine:
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        return CheckLine(False, f"{what} {path}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return CheckLine(False, f"{what} {path}: {probe} is not writable")
+    return CheckLine(True, f"{what} {path} " + ("is writable" if probe == path else f"will be created (in {probe})"))
+
+
+def general_checks(config: Config) -> list[CheckLine]:
+    general = config.general
+    lines = [_writable_folder(Path(general.work_folder), "WORK_FOLDER")]
+    if general.log_file is not None:
+        log_file = Path(general.log_file)
+        if log_file.exists():
+            ok = os.access(log_file, os.W_OK)
+            lines.append(CheckLine(ok, f"LOG_FOLDER file {log_file} " + ("is writable" if ok else "is not writable")))
+        else:
+            lines.append(_writable_folder(log_file.parent, "LOG_FOLDER folder"))
+    if general.home_folder is not None:
+        home = Path(general.home_folder)
+        lines.append(CheckLine(home.is_dir(), f"HOME_FOLDER {home} " + ("exists" if home.is_dir() else "does not exist")))
+    verdict = check_space(general)
+    lines.append(CheckLine(verdict.level != Level.STOP, verdict.message))
+    if general.report_url:
+        lines.append(CheckLine(True, f"the report goes to {general.report_url} (not contacted by check)"))
+    return lines
+
+
+def _component_lines(component: Any, label: str) -> list[CheckLine]:
+    check = getattr(component, "check", None)
+    if not callable(check):
+        return [CheckLine(True, f"{label}: no check available")]
+    try:
+        return [CheckLine(line.ok, f"{label}: {line.text}") for line in check()]
+    except BackupError as error:
+        return [CheckLine(False, f"{label}: {error}")]
+    except Exception as error:  # noqa: BLE001 - a broken check is a failed check, not a traceback
+        return [CheckLine(False, f"{label}: check crashed ({type(error).__name__}: {error})")]
+
+
+def _encryption_lines(group: DataGroup, config: Config) -> list[CheckLine]:
+    from ncbackup.stages.registry import DEFAULT_KEY_FILE, encryption_from_section
+
+    section = group.encryption
+    if section is None:
+        return []
+    key_file = Path(str(section.parameters.get("KEY_FILE") or DEFAULT_KEY_FILE))
+    if not key_file.exists():
+        # encryption_from_section would create it: check must write nothing.
+        return [CheckLine(True, f"{section.name}: KEY_FILE {key_file} does not exist; the first run creates a new "
+                                "age identity there (copy it somewhere safe)")]
+    try:
+        choice = encryption_from_section(section, config.general)
+    except BackupError as error:
+        return [CheckLine(False, f"{section.name}: {error}")]
+    lines = [CheckLine(True, f"{section.name}: KEY_FILE {key_file} usable ({choice.stage.name})")]
+    lines += [CheckLine(True, f"{section.name}: warning: {text}") for text in choice.warnings]
+    return lines
+
+
+def step_checks(step: Step, config: Config) -> list[CheckLine]:
+    if step.kind in ("backup-set", "to-folder"):
+        from ncbackup.stages.registry import compression_from_section
+
+        group: DataGroup = step.payload
+        lines: list[CheckLine] = []
+        for section, source in group.sources:
+            lines += _component_lines(source, section.name)
+        if group.folder_input is not None:
+            lines += _component_lines(group.folder_input, group.input_section.name)
+        if group.compression is not None:
+            try:
+                stage = compression_from_section(group.compression, config.general)
+                lines.append(CheckLine(True, f"{group.compression.name}: {stage.name} compression"))
+            except BackupError as error:
+                lines.append(CheckLine(False, f"{group.compression.name}: {error}"))
+        lines += _encryption_lines(group, config)
+        for section, storage in group.storages:
+            lines += _component_lines(storage, f"{section.name} ({getattr(storage, 'name', '?')})")
+        return lines
+    if step.kind == "execute":
+        program = step.payload
+        is_executable = os.access(program.executable, os.X_OK) or program.argv[0] != str(program.executable)
+        return [CheckLine(is_executable, f"{program.executable} " + (
+            "found" if is_executable else "is not executable; chmod +x it or set EXECUTE_WITH"))]
+    if step.kind == "load":
+        return [CheckLine(True, f"{step.payload.file} found (not imported by check)")]
+    if step.kind == "commands":
+        lines = []
+        for command in step.payload.commands + step.payload.undo_commands:
+            found = process.which(command.argv[0])
+            lines.append(CheckLine(found is not None, f"{command.name}: {command.argv[0]} "
+                                   + (f"found at {found}" if found else "not found")))
+        return lines
+    return []
+
+
+def print_plan(plan: Plan, config: Config) -> bool:
+    """Print the plan and every check; return True when all checks pass."""
+    is_ok = True
+    print(f"config {config.path}: host {config.general.hostname}, {len(plan.steps)} step(s)")
+    for warning in config.warnings:
+        print(f"  warning: {warning}")
+    for line in general_checks(config):
+        is_ok &= line.ok
+        print(f"  {'ok  ' if line.ok else 'FAIL'} {line.text}")
+    for number, step in enumerate(plan.steps, start=1):
+        print(f"{number}. {step.name} [{step.kind}]: {step.description}")
+        for line in step_checks(step, config):
+            is_ok &= line.ok
+            print(f"     {'ok  ' if line.ok else 'FAIL'} {line.text}")
+    for note in plan.notes:
+        print(f"  note: {note}")
+    print("check: all checks passed" if is_ok else "check: some checks FAILED")
+    return is_ok
+
+
+@guarded
+def main(args) -> int:
+    config = load_config(args.config)
+    plan = build_plan(config)
+    return EXIT_OK if print_plan(plan, config) else EXIT_FAILED

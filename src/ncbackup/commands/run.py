@@ -1,0 +1,94 @@
+"""``ncbackup run -c conf.json [-l LEVEL] [--json]``: run every section of the config, in file order."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ncbackup.commands.common import add_logging_argument, guarded
+from ncbackup.config import load_config
+from ncbackup.config.settings import Config
+from ncbackup.engine.context import RunContext
+from ncbackup.engine.lock import AlreadyRunning, single_instance
+from ncbackup.engine.logs import run_logging
+from ncbackup.engine.plan import build_plan
+from ncbackup.engine.progress import progress_display
+from ncbackup.engine.result import RunResult
+from ncbackup.engine.run import execute_plan
+from ncbackup.errors import ConfigError
+from ncbackup.notify.registry import build_notifiers, notify_all
+
+log = logging.getLogger("ncbackup.run")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("run", help="run every section of the config, in file order",
+                                   description="Run every section of the config, in file order, and report.")
+    parser.add_argument("-c", "--config", required=True, type=Path, help="the JSON config file")
+    add_logging_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print the run result as JSON (docs/report-json.md)")
+    parser.set_defaults(handler=main)
+
+
+def prepare_work_folder(config: Config) -> None:
+    """Create WORK_FOLDER if needed and prove it is writable; ConfigError naming it otherwise."""
+    work = Path(config.general.work_folder)
+    line = config.general.position.line if config.general.position else None
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=work):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"WORK_FOLDER {work} is not a writable folder ({error.strerror}); create it or fix its permissions",
+            file=config.path, line=line, key="WORK_FOLDER",
+        ) from None
+
+
+def run_config(config: Config, *, level: str, dry_progress=None) -> RunResult:
+    """Run a loaded config under its lock, with logging and reports; return the result (never raises a BackupError)."""
+    result = RunResult(config_path=str(config.path), hostname=config.general.hostname)
+    with run_logging(config.general.log_file, level, config_file=config.path) as tail:
+        try:
+            with single_instance(Path(config.path)):
+                log.info("ncbackup run of %s started", config.path)
+                for warning in config.warnings:
+                    log.warning("%s", warning)
+                    result.warnings.append(warning)
+                try:
+                    prepare_work_folder(config)
+                    plan = build_plan(config)
+                except ConfigError as error:
+                    log.error("%s", error)
+                    result.error, result.is_unusable = str(error), True
+                else:
+                    for note in plan.notes:
+                        log.info("%s", note)
+                    context = RunContext(config=config, result=result, logger=logging.getLogger("ncbackup.section"),
+                                         progress_factory=dry_progress or progress_display)
+                    execute_plan(plan, context)
+                result.end = datetime.now(timezone.utc)
+                for line in result.summary().splitlines():
+                    log.info("%s", line)
+                notify_all(build_notifiers(config.general), result, log_text=tail.text())
+        except AlreadyRunning:
+            result.is_lock_held = True
+            result.end = datetime.now(timezone.utc)
+            log.warning("another ncbackup run holds the lock on %s; this one exits without doing anything", config.path)
+    return result
+
+
+@guarded
+def main(args) -> int:
+    config = load_config(args.config)
+    result = run_config(config, level=args.logging_level)
+    if args.json:
+        print(result.to_json())
+    elif result.is_lock_held:
+        print(f"ncbackup: another run of {config.path} is in progress; nothing done", file=sys.stderr)
+    else:
+        print(result.summary())
+    return result.exit_status

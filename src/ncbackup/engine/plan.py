@@ -1,0 +1,332 @@
+"""Turn a config's sections into the ordered steps of a run.
+
+Rules (ARCHITECTURE.md section 1, step 3):
+
+- Consecutive built-in data sections (sources, COMPRESSION, ENCRYPTION, STORAGE) are FUSED into one
+  streaming step. A group holding a STORAGE section writes a backup set; a group without one writes
+  its streams as plain files into a folder (``to-folder``).
+- A group continues while roles keep their order (sources, then compression, then encryption, then
+  storages; several sources and several storages are fine). A source after a stage or a storage, or
+  a second COMPRESSION/ENCRYPTION, starts a new group.
+- A section ncbackup does not own (an external ``execute`` program, a user's ``load`` plugin) and the
+  command runner are BARRIERS: the group before one is closed. If that group has no storage, its
+  streams land in the folder its last section names (DESTINATION; FILESET default WORK_FOLDER/files,
+  COMPRESSION WORK_FOLDER/compressed, ENCRYPTION WORK_FOLDER/encrypted, databases
+  WORK_FOLDER/<PREFIX_FOLDER>) so that the program finds files there.
+- A group that starts with a stage or storage section reads the files found in that section's
+  OBJECTIVES folder(s) (default: COMPRESSION every subfolder of WORK_FOLDER, ENCRYPTION
+  WORK_FOLDER/compressed, STORAGE WORK_FOLDER/encrypted); COMPRESSION packs each folder as a tar.
+- SIZE and QA are built in and need no barrier: inside a data group they run right after it.
+- Sections without ACTION are configuration read by other commands (CLEANUP): not steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ncbackup.config.settings import Config, GeneralSettings, SectionSettings
+from ncbackup.config.types import LegacyBool, PathList, parse_options
+from ncbackup.engine.builtins import DATA_ROLES, Role, builtin_key, role_of
+from ncbackup.errors import ConfigError
+
+ROLE_ORDER = {Role.SOURCE: 0, Role.COMPRESSION: 1, Role.ENCRYPTION: 2, Role.STORAGE: 3}
+
+# Where a source's plain dump lands in the barrier case, under WORK_FOLDER (or its DESTINATION).
+SOURCE_FOLDER_PREFIX = {"mysql_backup": "mydump", "postgres": "pgdump", "mongo": "mongodump", "sqlite": "sqlite"}
+
+DEFAULT_STAGE_FOLDERS = {Role.COMPRESSION: "compressed", Role.ENCRYPTION: "encrypted"}
+# A group starting with this role reads these WORK_FOLDER subfolders when OBJECTIVES is not given.
+DEFAULT_INPUT_FOLDERS = {Role.ENCRYPTION: "compressed", Role.STORAGE: "encrypted"}
+
+
+class FolderOptions(BaseModel):
+    """The keys the planner itself reads from data sections (each plugin reads the rest)."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+    objectives: PathList = Field(default_factory=list, alias="OBJECTIVES")
+    destination: str | None = Field(None, alias="DESTINATION")
+    remove_objectives: LegacyBool | None = Field(None, alias="REMOVE_OBJECTIVES")
+    prefix_folder: str | None = Field(None, alias="PREFIX_FOLDER")
+    action: str | None = Field(None, alias="ACTION")
+
+
+@dataclass
+class DataGroup:
+    """Fused data sections: what a backup-set or to-folder step streams."""
+
+    sections: list[SectionSettings]
+    sources: list[tuple[SectionSettings, Any]] = field(default_factory=list)   # (section, Source)
+    compression: SectionSettings | None = None
+    encryption: SectionSettings | None = None
+    storages: list[tuple[SectionSettings, Any]] = field(default_factory=list)  # (section, Storage)
+    folder_input: Any = None                    # a FolderSource when the group starts after a barrier
+    input_section: SectionSettings | None = None
+    input_folders: list[Path] = field(default_factory=list)  # explicit folders read ([] = computed at run time)
+    remove_inputs: bool = False
+    output_folders: list[tuple[Path, list[Any]]] = field(default_factory=list)  # to-folder: (folder, sources)
+
+    @property
+    def has_storage(self) -> bool:
+        return bool(self.storages)
+
+
+@dataclass
+class Step:
+    """One unit of the run, with a one-line description for ``check``."""
+
+    kind: str                 # "backup-set" | "to-folder" | "execute" | "load" | "size" | "qa" | "commands"
+    name: str                 # section name(s)
+    sections: list[SectionSettings]
+    description: str = ""
+    reads: list[Path] = field(default_factory=list)    # folders it reads (for "a failed step feeds it")
+    writes: list[Path] = field(default_factory=list)   # folders it writes
+    payload: Any = None
+
+
+@dataclass
+class Plan:
+    config: Config
+    steps: list[Step]
+    notes: list[str] = field(default_factory=list)    # e.g. OBJECTIVES ignored because the group is fused
+
+
+def _line(section: SectionSettings) -> int | None:
+    return section.position.line if section.position else None
+
+
+def folder_options(section: SectionSettings) -> FolderOptions:
+    return parse_options(FolderOptions, section)
+
+
+def _section_folder(section: SectionSettings, role: Role, general: GeneralSettings) -> Path:
+    """The folder a data section names for its output (DESTINATION or its default under WORK_FOLDER)."""
+    options = folder_options(section)
+    work = Path(general.work_folder)
+    if role == Role.SOURCE:
+        key = builtin_key(section)
+        if key == "filesbackup":
+            return Path(options.destination) if options.destination else work / "files"
+        prefix = options.prefix_folder or SOURCE_FOLDER_PREFIX.get(key or "", key or "dump")
+        return (Path(options.destination) if options.destination else work) / prefix
+    if options.destination and options.destination.strip():
+        return Path(options.destination.strip())
+    return work / DEFAULT_STAGE_FOLDERS[role]
+
+
+def _build_source(section: SectionSettings, general: GeneralSettings, config: Config) -> Any:
+    from ncbackup.sources.registry import SOURCES
+
+    key = builtin_key(section)
+    factory = SOURCES.get(key or "")
+    if factory is None:
+        raise ConfigError(
+            f"section {section.name}: the built-in source {key!r} is not available in this ncbackup version; "
+            "remove the section or upgrade", file=config.path, line=_line(section), key="NAME",
+        )
+    return factory.from_section(section, general)
+
+
+def _build_storage(section: SectionSettings, general: GeneralSettings, config: Config) -> Any:
+    from ncbackup.storage.registry import build_storage
+
+    action = (folder_options(section).action or "upload").strip().lower()
+    if action != "upload":
+        raise ConfigError(
+            f"section {section.name}: storage ACTION {action!r} is not supported in a run yet; "
+            "use `ncbackup list` to list sets, or remove the section", file=config.path, line=_line(section), key="ACTION",
+        )
+    return build_storage(section, general)
+
+
+def _default_compression_inputs(general: GeneralSettings, exclude: list[Path]) -> list[Path]:
+    """Every subfolder of WORK_FOLDER except ncbackup's own output folders (the original's default)."""
+    work = Path(general.work_folder)
+    if not work.is_dir():
+        return []
+    excluded = {p.resolve() for p in exclude}
+    return sorted(p for p in work.iterdir() if p.is_dir() and not p.is_symlink() and p.resolve() not in excluded)
+
+
+def _close_group(group: DataGroup, *, config: Config, steps: list[Step], notes: list[str]) -> None:
+    general = config.general
+    first_role = role_of(group.sections[0])
+    if first_role != Role.SOURCE:
+        from ncbackup.sources.folder import FolderSource
+
+        section = group.sections[0]
+        options = folder_options(section)
+        group.input_section = section
+        is_compression = first_role == Role.COMPRESSION
+        default_remove = is_compression  # COMPAT.md: COMPRESSION removes its OBJECTIVES by default
+        group.remove_inputs = default_remove if options.remove_objectives is None else bool(options.remove_objectives)
+        if options.objectives:
+            group.input_folders = list(options.objectives)
+            folders_of = (lambda folders=tuple(options.objectives): list(folders))
+            reads = list(options.objectives)
+        elif is_compression:
+            own_outputs = [_section_folder(s, role_of(s), general) for s in group.sections[1:]
+                           if role_of(s) in DEFAULT_STAGE_FOLDERS] + [Path(general.work_folder) / "compressed"]
+            folders_of = (lambda: _default_compression_inputs(general, own_outputs))
+            reads = [Path(general.work_folder)]
+        else:
+            default = Path(general.work_folder) / DEFAULT_INPUT_FOLDERS[first_role]
+            group.input_folders = [default]
+            folders_of = (lambda folders=(default,): list(folders))
+            reads = [default]
+        group.folder_input = FolderSource(section.name, folders_of, pack=is_compression,
+                                          description=f"the files in {', '.join(str(p) for p in reads)}"
+                                          + (" (each folder packed as a tar)" if is_compression else ""))
+    else:
+        reads = []
+        # In a fused group the stages' OBJECTIVES name the folders the original copied through: unused.
+        for section in group.sections:
+            if role_of(section) in (Role.COMPRESSION, Role.ENCRYPTION, Role.STORAGE):
+                options = folder_options(section)
+                if options.objectives:
+                    notes.append(f"{section.name}: OBJECTIVES is not used: the data streams straight from "
+                                 f"{group.sections[0].name} without intermediate folders")
+    name = "+".join(s.name for s in group.sections)
+    if group.has_storage:
+        steps.append(Step("backup-set", name, list(group.sections), reads=reads, payload=group))
+        return
+    last = group.sections[-1]
+    last_role = role_of(last)
+    if last_role == Role.SOURCE:
+        group.output_folders = [(_section_folder(section, Role.SOURCE, general), [source])
+                                for section, source in group.sources]
+    else:
+        all_sources = [source for _section, source in group.sources]
+        if group.folder_input is not None:
+            all_sources.append(group.folder_input)
+        group.output_folders = [(_section_folder(last, last_role, general), all_sources)]
+    writes = [folder for folder, _sources in group.output_folders]
+    steps.append(Step("to-folder", name, list(group.sections), reads=reads, writes=writes, payload=group))
+
+
+def _objective_folders(section: SectionSettings) -> list[Path]:
+    try:
+        return list(folder_options(section).objectives)
+    except ConfigError:
+        return []
+
+
+def build_plan(config: Config) -> Plan:
+    """Turn the config's sections into ordered steps; ConfigError (file, line, key) when a section is unusable."""
+    from ncbackup.hooks.commands import CommandRunner
+    from ncbackup.plugins import external, legacy
+
+    general = config.general
+    steps: list[Step] = []
+    notes: list[str] = []
+    group: DataGroup | None = None
+    deferred: list[Step] = []   # SIZE/QA met inside a data group: they run right after it
+
+    def flush() -> None:
+        nonlocal group
+        if group is not None:
+            _close_group(group, config=config, steps=steps, notes=notes)
+            group = None
+        steps.extend(deferred)
+        deferred.clear()
+
+    for section in config.sections:
+        if section.action is None:
+            continue  # configuration for other commands (CLEANUP)
+        key = builtin_key(section)
+        role = role_of(section)
+        if role in DATA_ROLES:
+            if group is not None:
+                previous = role_of(group.sections[-1])
+                continues = ROLE_ORDER[role] > ROLE_ORDER[previous] or (
+                    role == previous and role in (Role.SOURCE, Role.STORAGE))
+                if not continues:
+                    flush()
+            if group is None:
+                group = DataGroup(sections=[])
+            group.sections.append(section)
+            if role == Role.SOURCE:
+                group.sources.append((section, _build_source(section, general, config)))
+            elif role == Role.COMPRESSION:
+                group.compression = section
+            elif role == Role.ENCRYPTION:
+                group.encryption = section
+            else:
+                group.storages.append((section, _build_storage(section, general, config)))
+            continue
+        if role in (Role.SIZE, Role.QA):
+            step = Step(role.value, section.name, [section], reads=_objective_folders(section))
+            (deferred if group is not None else steps).append(step)
+            continue
+        # Everything else is a barrier.
+        flush()
+        if role == Role.COMMANDS:
+            runner = CommandRunner.from_section(section, config_file=config.path)
+            steps.append(Step("commands", section.name, [section], payload=runner))
+        elif section.action == "execute":
+            program = external.resolve(section, general, config_file=config.path)
+            steps.append(Step("execute", section.name, [section], reads=_objective_folders(section), payload=program))
+        elif section.action == "load":
+            ref = legacy.resolve(section, general, config_file=config.path)
+            steps.append(Step("load", section.name, [section], reads=_objective_folders(section), payload=ref))
+        else:
+            raise ConfigError(f"section {section.name}: unknown ACTION {section.action!r}; use execute or load",
+                              file=config.path, line=_line(section), key="ACTION")
+        _ = key
+    flush()
+    for step in steps:
+        step.description = describe_step(step, general)
+    return Plan(config=config, steps=steps, notes=notes)
+
+
+def _safe_describe(component: Any) -> str:
+    try:
+        return component.describe()
+    except Exception as error:  # noqa: BLE001 - a description must never break the plan
+        return f"(cannot describe: {error})"
+
+
+def describe_step(step: Step, general: GeneralSettings) -> str:
+    """One line: what the step reads, what it writes, where."""
+    if step.kind in ("backup-set", "to-folder"):
+        group: DataGroup = step.payload
+        reads = [f"{section.name}: {_safe_describe(source)}" for section, source in group.sources]
+        if group.folder_input is not None:
+            reads.append(f"{group.input_section.name}: {_safe_describe(group.folder_input)}")
+        codec = "compressed (" + (_compression_text(group.compression) if group.compression else
+                                  ("zstd level 3" if step.kind == "backup-set" else "none")) + ")"
+        cipher = _encryption_text(group.encryption, is_set=step.kind == "backup-set")
+        if step.kind == "backup-set":
+            where = ", ".join(getattr(storage, "name", section.name) for section, storage in group.storages)
+            writes = f"writes a backup set under {general.hostname}/ to {where}"
+        else:
+            writes = "writes plain files into " + ", ".join(str(folder) for folder, _ in group.output_folders)
+        removal = ""
+        if group.remove_inputs and group.input_folders:
+            removal = "; then removes its input folders if this run wrote them"
+        return f"reads {'; '.join(reads)}; {codec}, {cipher}; {writes}{removal}"
+    if step.kind in ("execute", "load", "commands"):
+        return step.payload.describe()
+    if step.kind == "size":
+        return "reports the backup size (OBJECTIVES if this run wrote them, else the last backup set of this run)"
+    if step.kind == "qa":
+        return "checks the running user and the permissions of config, key, credential and log files (warns only)"
+    return step.kind
+
+
+def _compression_text(section: SectionSettings) -> str:
+    algorithm = str(section.parameters.get("ALGORITHM") or "zstd").lower()
+    level = section.parameters.get("LEVEL")
+    return f"{algorithm}{f' level {level}' if level not in (None, '') else ''}"
+
+
+def _encryption_text(section: SectionSettings | None, *, is_set: bool) -> str:
+    if section is None:
+        return "not encrypted"
+    key_file = section.parameters.get("KEY_FILE") or "/etc/nc-backup-py/key_file"
+    size = section.parameters.get("FILE_SIZE")
+    return f"encrypted with KEY_FILE {key_file}" + (f", parts of {size} MB" if size not in (None, "") else "")

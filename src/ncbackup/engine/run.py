@@ -1,0 +1,265 @@
+"""Execute a plan's steps in order and record a StepResult for each.
+
+Failure policy (kept simple on purpose): a failing step fails the run, but the steps after it still
+run, as the original ran every section whatever happened before; except that a step is SKIPPED
+when it reads a folder that a failed step of this run was supposed to write (it would only work on
+missing or half-written data). The disk space guard may stop the run: the remaining steps are then
+skipped. Undo hooks (the command runner's UNDO_COMMANDS) run at the end of the run in every case.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ncbackup.engine.context import RunContext
+from ncbackup.engine.diskspace import Level, check_space
+from ncbackup.engine.plan import DataGroup, Plan, Step
+from ncbackup.engine.result import Status, StepResult
+from ncbackup.errors import BackupError
+
+log = logging.getLogger(__name__)
+
+
+def _overlaps(a: Path, b: Path) -> bool:
+    a, b = Path(a).resolve(), Path(b).resolve()
+    return a == b or a in b.parents or b in a.parents
+
+
+def _stages_for(group: DataGroup, context: RunContext, *, is_set: bool, result: StepResult):
+    """The compression stage, encryption stage and part size of a group (encryption built only now:
+    it may create a missing key file, which must never happen at plan or check time)."""
+    from ncbackup.stages.registry import compression_for, compression_from_section, encryption_from_section
+
+    general = context.general
+    if group.compression is not None or is_set:
+        compression = compression_from_section(group.compression, general)
+    else:
+        compression = compression_for("none")
+    choice = encryption_from_section(group.encryption, general)
+    if group.encryption is not None or is_set:
+        for warning in choice.warnings:
+            result.warn(warning)
+    return compression, choice.stage, choice.part_size_bytes
+
+
+def _sources_of(group: DataGroup) -> list[Any]:
+    sources = [source for _section, source in group.sources]
+    if group.folder_input is not None:
+        sources.append(group.folder_input)
+    return sources
+
+
+def _absorb_set_result(set_result: Any, result: StepResult) -> None:
+    """Copy a SetResult's per-stream and per-storage outcomes into the step result."""
+    for stream in getattr(set_result, "streams", []) or []:
+        result.bytes_in += getattr(stream, "bytes_in", 0) or 0
+        result.bytes_out += getattr(stream, "bytes_out", 0) or 0
+        for warning in getattr(stream, "warnings", []) or []:
+            result.warn(f"{stream.name}: {warning}")
+        result.notes.extend(f"{stream.name}: {note}" for note in getattr(stream, "notes", []) or [])
+        if getattr(stream, "error", None):
+            result.fail(f"stream {stream.name}: {stream.error}")
+    if getattr(set_result, "error", None):
+        result.fail(str(set_result.error))
+    for outcome in getattr(set_result, "storages", []) or []:
+        error = getattr(outcome, "error", None)
+        name = getattr(outcome, "section_name", None) or getattr(outcome, "name", "?")
+        if error:
+            result.fail(f"storage {name}: {error}")
+
+
+def run_backup_set(step: Step, context: RunContext, result: StepResult) -> None:
+    from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set
+
+    group: DataGroup = step.payload
+    compression, encryption, part_size_bytes = _stages_for(group, context, is_set=True, result=result)
+    spec = PipelineSpec(
+        sources=_sources_of(group), compression=compression, encryption=encryption,
+        part_size_bytes=part_size_bytes,
+        storages=[NamedStorage(section.name, storage) for section, storage in group.storages],
+    )
+    result.destinations = [_destination_label(section) for section, _storage in group.storages]
+    with context.progress_factory(step.name) as on_progress:
+        set_result = write_backup_set(spec, hostname=context.general.hostname, on_progress=on_progress)
+    result.set_id = getattr(set_result, "set_id", None)
+    _absorb_set_result(set_result, result)
+    if not getattr(set_result, "is_complete", True) and result.error is None:
+        result.fail("the backup set is incomplete (no storage received every part)")
+    context.last_set = set_result
+    context.last_set_bytes_out = result.bytes_out
+    _remove_inputs(group, context, result)
+
+
+def _destination_label(section) -> str:
+    return str(section.parameters.get("DESTINATION") or "local")
+
+
+def run_to_folder(step: Step, context: RunContext, result: StepResult) -> None:
+    from ncbackup.engine.backupset import PipelineSpec, write_to_folder
+
+    group: DataGroup = step.payload
+    compression, encryption, part_size_bytes = _stages_for(group, context, is_set=False, result=result)
+    for folder, sources in group.output_folders:
+        folder = Path(folder)
+        existed = folder.exists()
+        before = set(folder.iterdir()) if existed else set()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise BackupError(f"cannot create the folder {folder} ({error.strerror}); check DESTINATION and permissions") from None
+        spec = PipelineSpec(sources=sources, compression=compression, encryption=encryption,
+                            part_size_bytes=part_size_bytes, storages=[])
+        with context.progress_factory(step.name) as on_progress:
+            set_result = write_to_folder(spec, folder, on_progress=on_progress)
+        # Only what this run made may ever be removed: the folder if it is new, else the new entries.
+        context.produced_paths.extend([folder] if not existed else sorted(set(folder.iterdir()) - before))
+        _absorb_set_result(set_result, result)
+    _remove_inputs(group, context, result)
+
+
+def _remove_inputs(group: DataGroup, context: RunContext, result: StepResult) -> None:
+    """REMOVE_OBJECTIVES: remove input folders this run wrote inside WORK_FOLDER; refuse anything else."""
+    if not group.remove_inputs or result.status == Status.FAILED:
+        return
+    work = Path(context.general.work_folder).resolve()
+    for folder in group.input_folders:
+        resolved = Path(folder).resolve()
+        if not Path(folder).exists():
+            continue
+        if Path(folder).is_symlink() or work not in resolved.parents:
+            result.warn(f"REMOVE_OBJECTIVES: refused to remove {folder}: ncbackup only removes what it wrote "
+                        f"inside WORK_FOLDER {work}")
+            continue
+        if not context.produced_this_run(resolved):
+            result.warn(f"REMOVE_OBJECTIVES: refused to remove {folder}: this run did not write it")
+            continue
+        shutil.rmtree(resolved) if resolved.is_dir() else resolved.unlink()
+        log.info("removed %s (REMOVE_OBJECTIVES)", folder)
+
+
+def run_execute(step: Step, context: RunContext, result: StepResult) -> None:
+    from ncbackup.plugins.external import run_program
+
+    run_program(step.payload, context.logger)
+
+
+def run_load(step: Step, context: RunContext, result: StepResult) -> None:
+    from ncbackup.plugins.legacy import run_plugin
+
+    answers = run_plugin(step.sections[0], step.payload, context.logger)
+    output = answers[-1] if answers else None
+    if output not in (None, "", [], {}):
+        result.notes.append(f"output: {output}")
+
+
+def _run_builtin_plugin(plugin_class: type, step: Step, context: RunContext) -> Any:
+    from ncbackup.plugins.legacy import drive, plugin_parameters
+
+    section = step.sections[0]
+    plugin = plugin_class(plugin_parameters(section), context.logger.getChild(section.name), context=context)
+    return drive(plugin, where=f"built-in {plugin_class.__name__}")[-1]
+
+
+def run_size(step: Step, context: RunContext, result: StepResult) -> None:
+    from ncbackup.plugins.size_calculation import SizeCalculation
+
+    size = _run_builtin_plugin(SizeCalculation, step, context)
+    if size == "N/A":
+        result.warn("nothing to measure: no OBJECTIVES found and no backup set written in this run")
+    else:
+        context.result.size_human = size
+        result.notes.append(f"backup size {size}")
+
+
+def run_qa(step: Step, context: RunContext, result: StepResult) -> None:
+    from ncbackup.plugins.qa import QA
+
+    for finding in _run_builtin_plugin(QA, step, context):
+        result.warn(finding)
+
+
+def run_commands(step: Step, context: RunContext, result: StepResult) -> None:
+    runner = step.payload
+    runner.logger = context.logger.getChild(step.name)
+    if runner.undo_commands:
+        # Registered before enter: a snapshot created by the first command is undone even if the second fails.
+        context.undo.callback(_undo, runner, context)
+    runner.enter(context)
+
+
+def _undo(runner: Any, context: RunContext) -> None:
+    try:
+        runner.exit(context)
+    except BackupError as error:
+        context.result.warnings.append(f"{runner.name}: undo at the end of the run failed: {error}")
+        context.result.error = context.result.error or f"{runner.name}: undo failed: {error}"
+
+
+STEP_RUNNERS: dict[str, Callable[[Step, RunContext, StepResult], None]] = {
+    "backup-set": run_backup_set,
+    "to-folder": run_to_folder,
+    "execute": run_execute,
+    "load": run_load,
+    "size": run_size,
+    "qa": run_qa,
+    "commands": run_commands,
+}
+
+
+def execute_plan(plan: Plan, context: RunContext) -> None:
+    """Run every step in order into context.result; undo hooks run at the end whatever happened."""
+    run_result = context.result
+    failed_writes: list[Path] = []
+    stop_reason: str | None = None
+    with context.undo:
+        for step in plan.steps:
+            result = StepResult(name=step.name, kind=step.kind, start=datetime.now(timezone.utc))
+            run_result.steps.append(result)
+            if stop_reason is not None:
+                result.status, result.error = Status.SKIPPED, None
+                result.notes.append(f"skipped: {stop_reason}")
+                continue
+            feeder = next((w for w in failed_writes for r in step.reads if _overlaps(w, r)), None)
+            if feeder is not None:
+                result.status = Status.SKIPPED
+                result.notes.append(f"skipped: it reads {feeder}, which a failed step should have written")
+                log.warning("%s: skipped: it reads %s, which a failed step should have written", step.name, feeder)
+                continue
+            verdict = check_space(context.general)
+            if verdict.level == Level.STOP:
+                stop_reason = verdict.message
+                log.critical("%s", verdict.message)
+                run_result.error = verdict.message
+                result.status = Status.SKIPPED
+                result.notes.append(f"skipped: {verdict.message}")
+                continue
+            if verdict.level == Level.CRITICAL:
+                log.critical("%s", verdict.message)
+            elif verdict.level == Level.WARNING:
+                log.warning("%s", verdict.message)
+            if verdict.level in (Level.CRITICAL, Level.WARNING) and verdict.message not in run_result.warnings:
+                run_result.warnings.append(verdict.message)
+            log.info("step %s (%s): %s", step.name, step.kind, step.description)
+            started = time.monotonic()
+            try:
+                STEP_RUNNERS[step.kind](step, context, result)
+            except BackupError as error:
+                result.fail(str(error))
+            except Exception as error:  # noqa: BLE001 - a bug in one step must not hide the others' results
+                log.exception("step %s crashed", step.name)
+                result.fail(f"internal error ({type(error).__name__}: {error}); please report this bug")
+            result.duration_seconds = time.monotonic() - started
+            result.finalize()
+            if result.status == Status.FAILED:
+                log.error("%s failed: %s", step.name, result.error)
+                failed_writes.extend(step.writes)
+            else:
+                for warning in result.warnings:
+                    log.warning("%s: %s", step.name, warning)
+                log.info("%s: %s", step.name, result.status.value)
