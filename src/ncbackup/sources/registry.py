@@ -9,9 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from ncbackup.sources.base import Restorer
+from ncbackup.sources.files import FilesSource, restore_files, skip_index
 
 SOURCES: dict[str, Any] = {
+    "filesbackup": FilesSource,
 }
 
 RESTORERS: dict[str, Restorer] = {
+    "files": restore_files,
+    "files-index": skip_index,
 }

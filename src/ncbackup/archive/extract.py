@@ -1,0 +1,526 @@
+"""Safe streaming extraction of a tar stream (ours, GNU tar's or tarfile's) into a target folder.
+
+Refused: members whose name is absolute or has a ``..`` component, hard links to anything but a
+file restored in this run, and (with a warning) symlinks pointing outside the target. Nothing is
+ever written through a symlink: every parent folder is checked to be a real directory, and each
+file is written under a temporary name and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+import re
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from ncbackup import platform
+from ncbackup.errors import IntegrityError
+
+BLOCK_BYTES = 512
+CHUNK_BYTES = 1 << 20
+_O_CREATE = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+)
+_REGULAR_TYPES = (b"0", b"\0", b"7")
+_SPECIAL_TYPES = {b"3": "character device", b"4": "block device", b"6": "FIFO"}
+_WINDOWS = os.name == "nt"
+_DRIVE = re.compile(rb"^[A-Za-z]:")
+# Most names shown in refusals; the rest are counted.
+_SHOWN_REFUSALS = 5
+
+
+class _Input:
+    """Buffers the raw stream so 512-byte headers do not cost one read call each."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._buffer = b""
+        self._position = 0
+        self.offset = 0  # bytes consumed so far, for error messages
+
+    def read_some(self, limit: int) -> memoryview:
+        """Return up to limit bytes (fewer at a chunk boundary); empty only at the end of the stream."""
+        if self._position >= len(self._buffer):
+            self._buffer = self._raw.read(CHUNK_BYTES) or b""
+            self._position = 0
+            if not self._buffer:
+                return memoryview(b"")
+        end = min(len(self._buffer), self._position + limit)
+        view = memoryview(self._buffer)[self._position:end]
+        self._position = end
+        self.offset += len(view)
+        return view
+
+    def read_exact(self, count: int) -> bytes:
+        """Return count bytes, or fewer only when the stream ends."""
+        pieces = []
+        while count:
+            view = self.read_some(count)
+            if not view:
+                break
+            pieces.append(view)
+            count -= len(view)
+        return b"".join(pieces)
+
+    def skip(self, count: int) -> int:
+        """Skip count bytes; return how many could not be skipped (stream ended)."""
+        while count:
+            view = self.read_some(min(count, CHUNK_BYTES))
+            if not view:
+                break
+            count -= len(view)
+        return count
+
+    def drain(self) -> None:
+        while self.read_some(CHUNK_BYTES):
+            pass
+
+
+@dataclass
+class Member:
+    """One tar member after pax/GNU extensions are applied."""
+
+    name: bytes
+    typeflag: bytes
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime_ns: int
+    linkname: bytes
+    uname: bytes
+    gname: bytes
+    is_sparse: bool = False
+
+
+def _number(field: bytes) -> int:
+    if field and field[0] & 0x80:
+        # GNU base-256 for values that do not fit in octal.
+        value = int.from_bytes(field[1:], "big")
+        return value - (1 << (8 * len(field) - 2)) if field[0] & 0x40 else value
+    text = field.split(b"\0", 1)[0].strip(b" ")
+    return int(text, 8) if text else 0
+
+
+def _nul_terminated(field: bytes) -> bytes:
+    return field.split(b"\0", 1)[0]
+
+
+def _pax_records(data: bytes, offset: int) -> dict[bytes, bytes]:
+    records: dict[bytes, bytes] = {}
+    position = 0
+    while position < len(data):
+        if data[position] == 0:
+            break
+        space = data.find(b" ", position)
+        try:
+            length = int(data[position:space])
+        except ValueError:
+            raise IntegrityError(
+                f"the files archive has a malformed pax header near byte {offset}; the stream is corrupted"
+            ) from None
+        if length <= 0 or space < 0:
+            raise IntegrityError(f"the files archive has a malformed pax header near byte {offset}; the stream is corrupted")
+        record = data[space + 1:position + length]
+        if record.endswith(b"\n"):
+            record = record[:-1]
+        key, _, value = record.partition(b"=")
+        records[key] = value
+        position += length
+    return records
+
+
+def _pax_time_ns(value: bytes) -> int:
+    text = value.decode("ascii", "replace").strip()
+    negative = text.startswith("-")
+    whole, _, fraction = text.lstrip("+-").partition(".")
+    fraction = (fraction + "000000000")[:9]
+    ns = int(whole or "0") * 1_000_000_000 + int(fraction or "0")
+    return -ns if negative else ns
+
+
+def _show(name: bytes) -> str:
+    return name.decode("utf-8", "backslashreplace")
+
+
+def safe_member_name(raw: bytes) -> bytes | None:
+    """The member name as a relative path without ``.`` parts; None when absolute or climbing with ``..``."""
+    name = raw.replace(b"\\", b"/") if _WINDOWS else raw
+    if name.startswith(b"/"):
+        return None
+    parts = [part for part in name.split(b"/") if part not in (b"", b".")]
+    if b".." in parts:
+        return None
+    if parts and _WINDOWS and _DRIVE.match(parts[0]):
+        return None
+    return b"/".join(parts)
+
+
+def _is_within(path: bytes, root: bytes) -> bool:
+    return path == root or path.startswith(root.rstrip(b"/") + b"/")
+
+
+class _Selection:
+    """--path globs: a member is selected when it, or a folder above it, matches one."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        cleaned = [pattern.strip().strip("/") for pattern in patterns]
+        cleaned = [pattern for pattern in cleaned if pattern]
+        self._regex = re.compile("|".join(fnmatch.translate(pattern) for pattern in cleaned)) if cleaned else None
+
+    def selects(self, name: bytes) -> bool:
+        if self._regex is None:
+            return True
+        text = name.decode("utf-8", "surrogateescape")
+        if self._regex.match(text):
+            return True
+        position = text.find("/")
+        while position > 0:
+            if self._regex.match(text[:position]):
+                return True
+            position = text.find("/", position + 1)
+        return False
+
+
+class _Extractor:
+    def __init__(self, target: Path, *, patterns: Sequence[str], restore_owners: bool) -> None:
+        self._target = os.fsencode(os.path.abspath(target))
+        self._selection = _Selection(patterns)
+        self._restore_owners = restore_owners
+        self._mode_mask = 0o7777 if restore_owners else 0o777
+        self._verified_dirs: set[bytes] = {b""}
+        self._restored_files: set[bytes] = set()
+        self._directories: list[tuple[bytes, Member]] = []
+        self._uids: dict[tuple[bytes, int], int] = {}
+        self._gids: dict[tuple[bytes, int], int] = {}
+        self._counter = 0
+        self.warnings: list[str] = []
+        self.refused: list[str] = []
+        self.outside_links: list[str] = []
+        self.restored = 0
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def run(self, raw: BinaryIO) -> list[str]:
+        os.makedirs(self._target, exist_ok=True)
+        source = _Input(raw)
+        global_pax: dict[bytes, bytes] = {}
+        pax: dict[bytes, bytes] = {}
+        long_name: bytes | None = None
+        long_link: bytes | None = None
+        last_name = b""
+        while True:
+            header_offset = source.offset
+            block = source.read_exact(BLOCK_BYTES)
+            if not block:
+                self.warnings.append("the files archive has no end marker; it may be truncated after the last member restored")
+                break
+            if len(block) < BLOCK_BYTES:
+                raise IntegrityError(f"the files archive ends in a header after {_show(last_name) or 'its start'}; the stream is truncated")
+            if block == bytes(BLOCK_BYTES):
+                source.drain()
+                break
+            self._check_sum(block, header_offset)
+            typeflag = block[156:157]
+            size = _number(block[124:136])
+            if typeflag in (b"x", b"g", b"L", b"K"):
+                data = source.read_exact(size)
+                if len(data) < size or source.skip(-size % BLOCK_BYTES):
+                    raise IntegrityError(f"the files archive ends in an extended header after {_show(last_name)}; the stream is truncated")
+                if typeflag == b"x":
+                    pax.update(_pax_records(data, header_offset))
+                elif typeflag == b"g":
+                    global_pax.update(_pax_records(data, header_offset))
+                elif typeflag == b"L":
+                    long_name = _nul_terminated(data)
+                else:
+                    long_link = _nul_terminated(data)
+                continue
+            member = self._member(block, {**global_pax, **pax}, long_name, long_link)
+            pax, long_name, long_link = {}, None, None
+            last_name = member.name
+            self._handle(member, source)
+        self._finish_directories()
+        if self.outside_links:
+            # One line, not one per link: a restored /etc holds hundreds of absolute links.
+            more = len(self.outside_links) - _SHOWN_REFUSALS
+            self.warnings.append(
+                f"{len(self.outside_links)} symlink(s) pointing outside the target were not restored: "
+                + "; ".join(self.outside_links[:_SHOWN_REFUSALS]) + (f" and {more} more" if more > 0 else "")
+                + "; restore with --target / to keep absolute links"
+            )
+        return self.warnings
+
+    @staticmethod
+    def _check_sum(block: bytes, offset: int) -> None:
+        try:
+            stored = _number(block[148:156])
+        except ValueError:
+            stored = -1
+        computed = sum(block[:148]) + 8 * 32 + sum(block[156:])
+        if stored != computed:
+            raise IntegrityError(
+                f"the files archive has a damaged header at byte {offset} (checksum mismatch); "
+                "the stream is corrupted or is not a tar archive"
+            )
+
+    @staticmethod
+    def _member(block: bytes, pax: dict[bytes, bytes], long_name: bytes | None, long_link: bytes | None) -> Member:
+        name = _nul_terminated(block[0:100])
+        # POSIX ustar keeps a name prefix here; GNU's old format uses the same bytes for other things.
+        if block[257:263] == b"ustar\0":
+            prefix = _nul_terminated(block[345:500])
+            if prefix:
+                name = prefix + b"/" + name
+        name = pax.get(b"path", long_name if long_name is not None else name)
+        linkname = pax.get(b"linkpath", long_link if long_link is not None else _nul_terminated(block[157:257]))
+        size = int(pax[b"size"]) if b"size" in pax else _number(block[124:136])
+        mtime_ns = _pax_time_ns(pax[b"mtime"]) if b"mtime" in pax else _number(block[136:148]) * 1_000_000_000
+        return Member(
+            name=name,
+            typeflag=block[156:157],
+            mode=_number(block[100:108]),
+            uid=int(pax[b"uid"]) if b"uid" in pax else _number(block[108:116]),
+            gid=int(pax[b"gid"]) if b"gid" in pax else _number(block[116:124]),
+            size=size,
+            mtime_ns=mtime_ns,
+            linkname=linkname,
+            uname=pax.get(b"uname", _nul_terminated(block[265:297])),
+            gname=pax.get(b"gname", _nul_terminated(block[297:329])),
+            is_sparse=any(key.startswith(b"GNU.sparse.") for key in pax),
+        )
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def _skip_data(self, member: Member, source: _Input) -> None:
+        if source.skip(member.size + (-member.size % BLOCK_BYTES)):
+            raise IntegrityError(f"the files archive ends inside {_show(member.name)}; the stream is truncated")
+
+    def _handle(self, member: Member, source: _Input) -> None:
+        typeflag = member.typeflag
+        has_data = typeflag in _REGULAR_TYPES or typeflag not in (b"1", b"2", b"5", b"3", b"4", b"6")
+        relative = safe_member_name(member.name)
+        if relative is None:
+            self.refused.append(f"{_show(member.name)} (absolute name or '..')")
+            if has_data:
+                self._skip_data(member, source)
+            return
+        if not relative or not self._selection.selects(relative):
+            if has_data:
+                self._skip_data(member, source)
+            return
+        if typeflag == b"1":
+            self._hard_link(relative, member)
+            return
+        if member.is_sparse or typeflag == b"S":
+            self.warnings.append(f"{_show(relative)} is stored as a sparse member, which ncbackup cannot restore; skipped (use GNU tar)")
+            self._skip_data(member, source)
+            return
+        if typeflag in _SPECIAL_TYPES:
+            self.warnings.append(f"{_show(relative)} is a {_SPECIAL_TYPES[typeflag]}; not restored")
+            return
+        if typeflag not in _REGULAR_TYPES and typeflag not in (b"2", b"5"):
+            self.warnings.append(f"{_show(relative)} has an unknown member type {typeflag!r}; skipped")
+            self._skip_data(member, source)
+            return
+        parent_problem = self._ensure_parent(relative)
+        if parent_problem:
+            self.warnings.append(f"{_show(relative)} not restored: {parent_problem}")
+            if has_data:
+                self._skip_data(member, source)
+            return
+        if typeflag == b"5":
+            self._directory(relative, member)
+        elif typeflag == b"2":
+            self._symlink(relative, member)
+        else:
+            self._file(relative, member, source)
+
+    def _full(self, relative: bytes) -> bytes:
+        return self._target + b"/" + relative if relative else self._target
+
+    def _temporary(self, relative: bytes) -> bytes:
+        self._counter += 1
+        parent = relative.rpartition(b"/")[0]
+        return self._full(parent) + b"/.ncbackup-%d-%d.part" % (os.getpid(), self._counter)
+
+    def _ensure_parent(self, relative: bytes) -> str:
+        """Create missing parent folders; return a problem when one exists as a symlink or a file."""
+        parent = relative.rpartition(b"/")[0]
+        if parent in self._verified_dirs:
+            return ""
+        current = b""
+        for part in parent.split(b"/"):
+            current = current + b"/" + part if current else part
+            if current in self._verified_dirs:
+                continue
+            full = self._full(current)
+            try:
+                info = os.lstat(full)
+            except FileNotFoundError:
+                os.mkdir(full, 0o755)
+            else:
+                if not stat.S_ISDIR(info.st_mode):
+                    return f"{_show(current)} in the target is a symlink or a file, not a folder"
+            self._verified_dirs.add(current)
+        return ""
+
+    def _ids(self, member: Member) -> tuple[int, int]:
+        # Names win over numbers, as with GNU tar: uids differ between machines, names rarely.
+        user_key = (member.uname, member.uid)
+        uid = self._uids.get(user_key)
+        if uid is None:
+            found = platform.uid_for_user_name(member.uname.decode("utf-8", "surrogateescape")) if member.uname else None
+            uid = self._uids[user_key] = member.uid if found is None else found
+        group_key = (member.gname, member.gid)
+        gid = self._gids.get(group_key)
+        if gid is None:
+            found = platform.gid_for_group_name(member.gname.decode("utf-8", "surrogateescape")) if member.gname else None
+            gid = self._gids[group_key] = member.gid if found is None else found
+        return uid, gid
+
+    def _file(self, relative: bytes, member: Member, source: _Input) -> None:
+        temporary = self._temporary(relative)
+        fd = os.open(temporary, _O_CREATE, 0o600)
+        is_open = True
+        try:
+            remaining = member.size
+            while remaining:
+                view = source.read_some(min(remaining, CHUNK_BYTES))
+                if not view:
+                    raise IntegrityError(f"the files archive ends inside {_show(relative)}; the stream is truncated")
+                remaining -= len(view)
+                while view:
+                    view = view[os.write(fd, view):]
+            if source.skip(-member.size % BLOCK_BYTES):
+                raise IntegrityError(f"the files archive ends inside {_show(relative)}; the stream is truncated")
+            if self._restore_owners:
+                os.fchown(fd, *self._ids(member))
+            os.close(fd)
+            is_open = False
+            os.chmod(temporary, member.mode & self._mode_mask)
+            os.utime(temporary, ns=(member.mtime_ns, member.mtime_ns))
+            try:
+                os.replace(temporary, self._full(relative))
+            except IsADirectoryError:
+                os.unlink(temporary)
+                self.warnings.append(f"{_show(relative)} not restored: a folder of that name is in the target")
+                return
+        except BaseException:
+            if is_open:
+                os.close(fd)
+            if os.path.lexists(temporary):
+                os.unlink(temporary)
+            raise
+        self._restored_files.add(relative)
+        self.restored += 1
+
+    def _directory(self, relative: bytes, member: Member) -> None:
+        full = self._full(relative)
+        try:
+            os.mkdir(full, 0o700)
+        except FileExistsError:
+            if not stat.S_ISDIR(os.lstat(full).st_mode):
+                self.warnings.append(f"{_show(relative)} not restored: a file or symlink of that name is in the target")
+                return
+        self._verified_dirs.add(relative)
+        # Applied at the end: writing the folder's contents would change its mtime, a read-only mode would block them.
+        self._directories.append((relative, member))
+        self.restored += 1
+
+    def _symlink(self, relative: bytes, member: Member) -> None:
+        link = member.linkname
+        parent = relative.rpartition(b"/")[0]
+        if link.startswith(b"/") or (_WINDOWS and _DRIVE.match(link)):
+            resolved = posixpath.normpath(link)
+        else:
+            resolved = posixpath.normpath(self._full(parent) + b"/" + link)
+        if not _is_within(resolved, self._target):
+            self.outside_links.append(f"{_show(relative)} -> {_show(link)}")
+            return
+        temporary = self._temporary(relative)
+        try:
+            os.symlink(link, temporary)
+            if self._restore_owners:
+                os.chown(temporary, *self._ids(member), follow_symlinks=False)
+            if os.utime in os.supports_follow_symlinks:
+                os.utime(temporary, ns=(member.mtime_ns, member.mtime_ns), follow_symlinks=False)
+            os.replace(temporary, self._full(relative))
+        except IsADirectoryError:
+            os.unlink(temporary)
+            self.warnings.append(f"{_show(relative)} not restored: a folder of that name is in the target")
+            return
+        except BaseException:
+            if os.path.lexists(temporary):
+                os.unlink(temporary)
+            raise
+        self._restored_files.add(relative)
+        self.restored += 1
+
+    def _hard_link(self, relative: bytes, member: Member) -> None:
+        source_name = safe_member_name(member.linkname)
+        if source_name is None:
+            self.refused.append(f"{_show(relative)} (hard link to {_show(member.linkname)} outside the target)")
+            return
+        if source_name not in self._restored_files:
+            self.warnings.append(
+                f"hard link {_show(relative)} not restored: its target {_show(source_name)} was not restored in this run"
+            )
+            return
+        parent_problem = self._ensure_parent(relative)
+        if parent_problem:
+            self.warnings.append(f"{_show(relative)} not restored: {parent_problem}")
+            return
+        temporary = self._temporary(relative)
+        try:
+            os.link(self._full(source_name), temporary, follow_symlinks=False)
+            os.replace(temporary, self._full(relative))
+        except IsADirectoryError:
+            self.warnings.append(f"{_show(relative)} not restored: a folder of that name is in the target")
+            return
+        finally:
+            # rename() between two names of one inode does nothing and leaves the temporary name.
+            if os.path.lexists(temporary):
+                os.unlink(temporary)
+        self._restored_files.add(relative)
+        self.restored += 1
+
+    def _finish_directories(self) -> None:
+        for relative, member in reversed(self._directories):
+            full = self._full(relative)
+            if self._restore_owners:
+                os.chown(full, *self._ids(member))
+            os.chmod(full, member.mode & self._mode_mask)
+            os.utime(full, ns=(member.mtime_ns, member.mtime_ns))
+
+
+def extract_tar(
+    reader: BinaryIO,
+    target: Path,
+    *,
+    patterns: Sequence[str] = (),
+    restore_owners: bool | None = None,
+) -> list[str]:
+    """Extract the tar stream in reader into target; return warnings; raise IntegrityError for refused or corrupt members.
+
+    ``patterns`` are --path globs on member names (``etc/ssh`` or ``etc/*.conf``); owners are
+    restored only when running as root (``restore_owners`` None) or when asked.
+    """
+    extractor = _Extractor(
+        target, patterns=patterns, restore_owners=platform.is_root() if restore_owners is None else restore_owners,
+    )
+    warnings = extractor.run(reader)
+    if extractor.refused:
+        shown = "; ".join(extractor.refused[:_SHOWN_REFUSALS])
+        more = len(extractor.refused) - _SHOWN_REFUSALS
+        raise IntegrityError(
+            f"refused {len(extractor.refused)} archive member(s) that would land outside {target}: {shown}"
+            + (f" and {more} more" if more > 0 else "")
+            + "; the other members were restored; the archive was not made by ncbackup or was tampered with"
+        )
+    return warnings

@@ -1,0 +1,78 @@
+"""The file index: one JSON line per tar member (path, type, size, mtime), stored as its own stream.
+
+A path is the member name as written in the tar (bytes, no trailing slash) decoded as UTF-8 with
+``surrogateescape``: a byte that is not valid UTF-8 appears as a ``\\udcXX`` escape in the JSON text,
+and ``entry.path_bytes`` gives the exact original bytes back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+# Member types as the index spells them.
+FILE, DIRECTORY, SYMLINK, HARDLINK = "file", "dir", "symlink", "hardlink"
+
+
+def bytes_to_text(raw: bytes) -> str:
+    """Decode a file name reversibly: invalid UTF-8 bytes become lone surrogates."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def text_to_bytes(text: str) -> bytes:
+    """Inverse of bytes_to_text: the exact original bytes."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One member of a files stream as the index records it."""
+
+    path: str                 # member name, surrogate-escaped (see module docstring)
+    type: str                 # "file" | "dir" | "symlink" | "hardlink"
+    size: int                 # bytes of content (0 for everything but files)
+    mtime: float              # seconds since the epoch
+    link: str | None = None   # symlink target or hard link's first name
+
+    @property
+    def path_bytes(self) -> bytes:
+        return text_to_bytes(self.path)
+
+
+class IndexWriter:
+    """Appends one JSON line per member to a binary file."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self._sink = sink
+        self.count = 0
+
+    def add(self, name: bytes, *, kind: str, size: int, mtime_ns: int, link: bytes | None = None) -> None:
+        record: dict[str, object] = {
+            "path": bytes_to_text(name),
+            "type": kind,
+            "size": size,
+            "mtime": mtime_ns / 1e9,
+        }
+        if link is not None:
+            record["link"] = bytes_to_text(link)
+        # ensure_ascii keeps surrogate escapes as \\udcXX text, which json.loads turns back exactly.
+        self._sink.write(json.dumps(record, separators=(",", ":")).encode("ascii") + b"\n")
+        self.count += 1
+
+
+def read_index(reader: BinaryIO) -> Iterator[IndexEntry]:
+    """Yield the entries of an index stream in archive order."""
+    for line in reader:
+        line = line.strip()
+        if not line:
+            continue
+        record = json.loads(line)
+        yield IndexEntry(
+            path=record["path"],
+            type=record["type"],
+            size=int(record.get("size", 0)),
+            mtime=float(record.get("mtime", 0.0)),
+            link=record.get("link"),
+        )

@@ -1,0 +1,246 @@
+"""The FILESET source: include/exclude paths archived as one pax tar stream plus its file index.
+
+Restore side: ``restore_files`` extracts a files stream safely into the restore target.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import BinaryIO
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ncbackup.archive.extract import extract_tar
+from ncbackup.archive.index import IndexWriter
+from ncbackup.archive.writer import ExcludeRules, write_tar
+from ncbackup.config.settings import GeneralSettings, SectionSettings
+from ncbackup.config.types import LegacyBool, PathList, WordList, parse_options
+from ncbackup.errors import BackupError, SourceError
+from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
+
+DEFAULT_INCLUDE = (Path("/etc"), Path("/opt/ncscripts"), Path("/var/spool/cron"))
+# The index stays in memory up to this size, then spills to a private temporary file.
+INDEX_SPOOL_MEMORY_BYTES = 8 << 20
+COPY_BUFFER_BYTES = 1 << 20
+KIND_FILES, KIND_INDEX = "files", "files-index"
+
+
+def _is_root(path: PurePath) -> bool:
+    text = str(path)
+    return bool(path.anchor) and path == Path(path.anchor) or bool(re.fullmatch(r"[\\/]+|[A-Za-z]:[\\/]*", text))
+
+
+class FilesetOptions(BaseModel):
+    """FILESET PARAMETERS (COMPAT.md section 3)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    include: PathList | None = Field(default=None, alias="FILESET_INCLUDE")  # None: the defaults
+    exclude: WordList = Field(default_factory=list, alias="FILESET_EXCLUDE")
+    one_file_system: LegacyBool = Field(default=False, alias="ONE_FILE_SYSTEM")
+    tar_command: str | None = Field(default=None, alias="TAR_COMMAND")  # accepted, ignored
+
+    @field_validator("include")
+    @classmethod
+    def _refuse_root(cls, paths: list[Path] | None) -> list[Path] | None:
+        for path in paths or ():
+            if _is_root(path):
+                raise ValueError(
+                    f"{path} (a whole file system) cannot be backed up as a file set; list the folders to include"
+                )
+            if not (path.is_absolute() or ntpath.isabs(str(path))):
+                raise ValueError(f"{path} is not an absolute path; write it from the root, e.g. /{path}")
+        return paths
+
+
+def stream_name_for(section_name: str) -> str:
+    """``files`` for the FILESET section, ``files-<section name>`` (lowercased, safe characters) otherwise."""
+    if section_name.upper() == "FILESET":
+        return "files"
+    slug = re.sub(r"[^a-z0-9._-]+", "-", section_name.lower()).strip("-.")
+    return f"files-{slug or 'set'}"
+
+
+@dataclass
+class _IndexSpool:
+    """The index written while the tar streams, handed to the index stream afterwards."""
+
+    file: tempfile.SpooledTemporaryFile | None = None
+    entries: int = 0
+    failure: str | None = None
+    is_done: bool = False
+
+
+class FilesStream:
+    """The tar of the include paths."""
+
+    kind = KIND_FILES
+    suffix = ".tar"
+
+    def __init__(self, source: FilesSource, spool: _IndexSpool) -> None:
+        self.name = source.stream_name
+        self._source = source
+        self._spool = spool
+
+    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
+        source = self._source
+        paths = source.paths_to_archive(report)
+        spool = self._spool
+        spool.file = tempfile.SpooledTemporaryFile(max_size=INDEX_SPOOL_MEMORY_BYTES)
+        index = IndexWriter(spool.file)
+        try:
+            totals = write_tar(
+                sink, [str(path) for path in paths], report=report,
+                excludes=ExcludeRules(source.options.exclude),
+                one_file_system=source.options.one_file_system, index=index,
+            )
+        except BaseException as error:
+            spool.failure = str(error) or type(error).__name__
+            raise
+        finally:
+            spool.entries = index.count
+        spool.is_done = True
+        report.metadata.update({"format": "pax", "members": totals.members, "file_bytes": totals.file_bytes})
+
+
+class FilesIndexStream:
+    """One JSON line per member of the files stream written just before it (see archive/index.py)."""
+
+    kind = KIND_INDEX
+    suffix = ".jsonl"
+
+    def __init__(self, source: FilesSource, spool: _IndexSpool) -> None:
+        self.name = f"{source.stream_name}-index"
+        self._files_name = source.stream_name
+        self._spool = spool
+
+    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
+        spool = self._spool
+        if spool.failure is not None:
+            raise SourceError(f"the index of stream {self._files_name} is missing because that stream failed ({spool.failure})")
+        if not spool.is_done or spool.file is None:
+            raise SourceError(
+                f"the index of stream {self._files_name} can only be written after that stream; "
+                "write the streams in the order the source yields them"
+            )
+        try:
+            spool.file.seek(0)
+            shutil.copyfileobj(spool.file, sink, COPY_BUFFER_BYTES)
+        finally:
+            spool.file.close()
+            spool.file = None
+        report.metadata.update({"entries": spool.entries, "of_stream": self._files_name})
+
+
+class FilesSource:
+    """A FILESET section: include paths (minus excludes) as a tar stream and an index stream."""
+
+    def __init__(self, options: FilesetOptions, *, section_name: str = "FILESET") -> None:
+        self.options = options
+        self.section_name = section_name
+        self.stream_name = stream_name_for(section_name)
+
+    @classmethod
+    def from_section(cls, section: SectionSettings, general: GeneralSettings) -> FilesSource:
+        return cls(parse_options(FilesetOptions, section), section_name=section.name)
+
+    @property
+    def is_default_include(self) -> bool:
+        return self.options.include is None
+
+    @property
+    def includes(self) -> list[Path]:
+        return list(DEFAULT_INCLUDE) if self.options.include is None else list(self.options.include)
+
+    def streams(self) -> Iterator[FilesStream | FilesIndexStream]:
+        spool = _IndexSpool()
+        yield FilesStream(self, spool)
+        yield FilesIndexStream(self, spool)
+
+    def describe(self) -> str:
+        text = f"files {' '.join(str(path) for path in self.includes)}"
+        if self.options.exclude:
+            text += f" excluding {' '.join(self.options.exclude)}"
+        if self.options.one_file_system:
+            text += " (one file system)"
+        return text
+
+    def paths_to_archive(self, report: StreamReport) -> list[Path]:
+        """The include paths that exist, nested ones dropped; raise SourceError for a missing explicit path."""
+        if self.options.tar_command:
+            report.note("TAR_COMMAND is ignored: ncbackup writes the tar archive itself")
+        found: list[Path] = []
+        for path in self.includes:
+            if os.path.lexists(path):
+                found.append(path)
+            elif self.is_default_include:
+                report.note(f"default include path {path} does not exist; skipped")
+            else:
+                raise SourceError(
+                    f"FILESET_INCLUDE path {path} does not exist in section {self.section_name}; "
+                    "create it or remove it from FILESET_INCLUDE"
+                )
+        kept: list[Path] = []
+        for path in found:
+            if path in kept:
+                continue
+            outer = next((other for other in found if other != path and _is_inside(path, other)), None)
+            if outer is not None:
+                report.note(f"FILESET_INCLUDE {path} is inside {outer}; archived once")
+                continue
+            if path.is_symlink():
+                report.note(f"FILESET_INCLUDE {path} is a symlink; only the link is stored (include its target to back up the files)")
+            kept.append(path)
+        return kept
+
+    def check(self) -> list[CheckLine]:
+        lines: list[CheckLine] = []
+        for path in self.includes:
+            if not os.path.lexists(path):
+                if self.is_default_include:
+                    lines.append(CheckLine(True, f"default include {path} does not exist (skipped)"))
+                else:
+                    lines.append(CheckLine(False, f"include {path} does not exist; create it or remove it from FILESET_INCLUDE"))
+            elif not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
+                lines.append(CheckLine(False, f"include {path} is not readable by this user; run as root or fix its permissions"))
+            else:
+                lines.append(CheckLine(True, f"include {path} is readable"))
+        includes = self.includes
+        for pattern in self.options.exclude:
+            if ExcludeRules([pattern]).exact_paths:
+                path = Path(pattern.rstrip("/\\") or pattern)
+                if any(_is_inside(path, include) for include in includes):
+                    lines.append(CheckLine(True, f"exclude {pattern} is inside an include path"))
+                else:
+                    lines.append(CheckLine(False, f"exclude {pattern} is not inside any include path, so it excludes nothing; fix FILESET_EXCLUDE"))
+            else:
+                lines.append(CheckLine(True, f"exclude pattern {pattern} applies to every include path"))
+        if self.options.tar_command:
+            lines.append(CheckLine(True, "TAR_COMMAND is ignored: ncbackup writes the tar archive itself"))
+        return lines
+
+
+def _is_inside(path: Path, other: Path) -> bool:
+    """True when path is other or below it."""
+    return path == other or other in path.parents
+
+
+def restore_files(reader: BinaryIO, request: RestoreRequest) -> list[str]:
+    """Extract a files stream into request.target (only members matching request.paths when given)."""
+    if request.target is None:
+        raise BackupError(f"restoring stream {request.stream_name} needs a target folder; pass --target DIR")
+    return extract_tar(reader, request.target, patterns=request.paths)
+
+
+def skip_index(reader: BinaryIO, request: RestoreRequest) -> list[str]:
+    """The index stream restores nothing: read through it (checking its parts) and leave the target alone."""
+    while reader.read(COPY_BUFFER_BYTES):
+        pass
+    return []
