@@ -72,6 +72,7 @@ class PartsReader(io.RawIOBase):
         self._current: BinaryIO | None = None
         self._hasher = None
         self._seen_bytes = 0
+        self._has_failed = False
         self.bytes_read = 0
         self.parts_checked = 0
 
@@ -112,6 +113,13 @@ class PartsReader(io.RawIOBase):
         self.parts_checked += 1
 
     def read(self, size: int = -1) -> bytes:
+        try:
+            return self._read(size)
+        except IntegrityError:
+            self._has_failed = True
+            raise
+
+    def _read(self, size: int) -> bytes:
         if size is None or size < 0:
             return self.readall()
         if size == 0:
@@ -157,6 +165,27 @@ class PartsReader(io.RawIOBase):
             if not piece:
                 return b"".join(pieces)
             pieces.append(piece)
+
+    def diagnose(self) -> IntegrityError | None:
+        """After a downstream failure: finish checking the part being read; its IntegrityError, if any.
+
+        A decryptor authenticates ahead of the part check (age fails on the first foreign chunk), so
+        the error it raises cannot name the part; the part's own size and hash can.
+        """
+        if self._has_failed or self._current is None:
+            return None
+        try:
+            while True:
+                chunk = self._current.read(READ_CHUNK_BYTES)
+                if not chunk:
+                    break
+                self._account(chunk)
+            self._finish_part()
+        except IntegrityError as error:
+            return error
+        except (StorageError, OSError):
+            return None
+        return None
 
     def drain(self) -> int:
         """Read (and so check) everything left; return how many bytes that was."""
@@ -274,7 +303,14 @@ def open_plain_stream(
         if stream.codec != CODEC_NONE:
             reader = compression_for(stream.codec).reader(reader)
             stack.callback(reader.close)
-        yield _DecodeGuard(reader, f"stream {stream.name} of set {manifest.set_id}"), stored
+        try:
+            yield _DecodeGuard(reader, f"stream {stream.name} of set {manifest.set_id}"), stored
+        except BackupError:
+            # Prefer naming the damaged part over the decryptor's "authentication failed".
+            better = stored.diagnose()
+            if better is not None:
+                raise better from None
+            raise
 
 
 def plain_suffix(stream: StreamInfo) -> str:
