@@ -33,6 +33,8 @@ ENVELOPE_KEYS = frozenset(
 )
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?")
 _WHITESPACE = " \t\n\r"
+_BARE_WORD = re.compile(r'[^\s,:\[\]{}"]+')
+_NO_COMMENTS = 'JSON has no comments; write a note as a "__NOTE": "..." key instead'
 # Deeper nesting than this is no config; stop before Python's recursion limit does.
 _MAX_DEPTH = 100
 
@@ -126,10 +128,11 @@ class _JsonReader:
         if char == "'":
             raise self.fail(index, "JSON strings use double quotes; replace the single quotes with \"")
         if text.startswith("//", index) or text.startswith("/*", index) or char == "#":
-            raise self.fail(index, 'JSON has no comments; write a note as a "__NOTE": "..." key instead')
+            raise self.fail(index, _NO_COMMENTS)
         if char in ",}]":
             raise self.fail(index, self._expected_value_message(path, f"'{char}'"))
-        found = text[index:index + 12].split()[0] if text[index:index + 12].split() else char
+        bare = _BARE_WORD.match(text, index)
+        found = bare.group()[:20] if bare else char
         raise self.fail(
             index,
             self._expected_value_message(path, f"'{found}'") + ' (put text in double quotes, e.g. "True")',
@@ -191,6 +194,8 @@ class _JsonReader:
                     raise self.fail(index, "a ',' is followed by '}'; remove the trailing comma")
                 if text[index] == "'":
                     raise self.fail(index, "JSON keys use double quotes; replace the single quotes with \"")
+                if text.startswith("//", index) or text.startswith("/*", index) or text[index] == "#":
+                    raise self.fail(index, _NO_COMMENTS)
                 raise self.fail(index, f'expected a key in double quotes but found {self.describe(index)}')
             key_index = index
             key, index = self.read_string(index)

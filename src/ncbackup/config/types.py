@@ -187,7 +187,8 @@ def validate_values(
         return model.model_validate(data)
     except ValidationError as error:
         problems = error.errors()
-        first = problems[0]
+        # A wrong value says more than a missing key: the user was already looking at that line.
+        first = next((problem for problem in problems if problem.get("type") != "missing"), problems[0])
         loc = tuple(first.get("loc", ()))
         key = str(loc[0]) if loc else ""
         key_path = key_prefix + (".".join(str(step) for step in loc) or container)
