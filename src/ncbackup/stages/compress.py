@@ -40,7 +40,8 @@ class ZstdStage:
         self.threads = (os.cpu_count() or 1) if threads < 0 else threads
 
     def writer(self, sink: BinaryIO) -> BinaryIO:
-        compressor = zstandard.ZstdCompressor(level=self.level, threads=self.threads)
+        # A frame checksum, as the zstd CLI writes: corruption of an unencrypted stream is caught too.
+        compressor = zstandard.ZstdCompressor(level=self.level, threads=self.threads, write_checksum=True)
         return compressor.stream_writer(sink, write_size=ZSTD_OUTPUT_CHUNK_BYTES, closefd=False)
 
     def reader(self, source: BinaryIO) -> BinaryIO:

@@ -1,0 +1,135 @@
+"""KEY_FILE classification, identity creation (0600, never overwritten) and permission warnings."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import need_binary
+from ncbackup.errors import ConfigError
+from ncbackup.stages.keys import (
+    bech32_decode,
+    bech32_encode,
+    read_key_file,
+    recipient_fingerprint,
+    write_identity_file,
+)
+
+
+def test_identity_file_is_0600_and_matches_age_keygen(tmp_path: Path) -> None:
+    age_keygen = need_binary("age-keygen")
+    path = tmp_path / "sub" / "key.txt"
+    recipient = write_identity_file(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert recipient.startswith("age1")
+    shown = subprocess.run([age_keygen, "-y", str(path)], capture_output=True, text=True, check=True).stdout.strip()
+    assert shown == recipient
+
+
+def test_write_identity_file_refuses_to_overwrite(tmp_path: Path) -> None:
+    path = tmp_path / "key.txt"
+    path.write_text("old passphrase that protects old backups\n")
+    with pytest.raises(ConfigError, match="refusing to overwrite"):
+        write_identity_file(path)
+    assert path.read_text() == "old passphrase that protects old backups\n"
+
+
+def test_age_keygen_identity_is_classified_with_its_recipient(tmp_path: Path) -> None:
+    age_keygen = need_binary("age-keygen")
+    path = tmp_path / "key.txt"
+    subprocess.run([age_keygen, "-o", str(path)], capture_output=True, check=True)
+    public = [line.split(": ")[1] for line in path.read_text().splitlines() if "public key" in line][0]
+    material = read_key_file(path)
+    assert material.kind == "age-identity"
+    assert material.recipients == (public,)
+    assert material.can_decrypt
+
+
+def test_recipients_file_with_comments_and_ssh_keys_is_write_only(tmp_path: Path) -> None:
+    path = tmp_path / "recipients.txt"
+    _, first = _pair(tmp_path / "a")
+    _, second = _pair(tmp_path / "b")
+    path.write_text(
+        f"# ops team\n{first}\n\n  {second}  \n"
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn1Oi4Ck0nOVGbXHTB+8V3wsJ6P7qnNwbJfbcdiHa+X admin@host\n"
+    )
+    material = read_key_file(path)
+    assert material.kind == "recipients"
+    assert len(material.recipients) == 3
+    assert not material.can_decrypt
+
+
+def _pair(path: Path) -> tuple[Path, str]:
+    return path, write_identity_file(path)
+
+
+@pytest.mark.parametrize("content", [b"0123456789abcdef" * 4 + b"\n", b"0123456789abcdef\n", b"my secret phrase", b"\xff\xfebinary\n"])
+def test_anything_else_is_a_legacy_passphrase_without_newlines(content: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "key_file"
+    path.write_bytes(content)
+    os.chmod(path, 0o600)
+    material = read_key_file(path)
+    assert material.kind == "passphrase"
+    assert material.passphrase == content.replace(b"\n", b"")
+    assert material.warnings == ()
+
+
+def test_secrets_never_appear_in_repr(tmp_path: Path) -> None:
+    identity_path = tmp_path / "id.txt"
+    write_identity_file(identity_path)
+    secret_line = [line for line in identity_path.read_text().splitlines() if line.startswith("AGE-SECRET")][0]
+    assert secret_line not in repr(read_key_file(identity_path))
+    legacy = tmp_path / "legacy"
+    legacy.write_text("hunter2hunter2\n")
+    assert "hunter2" not in repr(read_key_file(legacy))
+
+
+def test_world_readable_key_file_warns(tmp_path: Path) -> None:
+    path = tmp_path / "key_file"
+    path.write_text("abcdef0123456789\n")
+    os.chmod(path, 0o644)
+    material = read_key_file(path)
+    assert any("readable by every user" in warning and "chmod 600" in warning for warning in material.warnings)
+
+
+def test_unreadable_key_file_is_a_clear_error(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file; an unreadable file cannot be made here")
+    path = tmp_path / "key_file"
+    path.write_text("abc\n")
+    os.chmod(path, 0)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        read_key_file(path)
+
+
+def test_unreadable_key_path_is_a_clear_error(tmp_path: Path) -> None:
+    # A directory where a key file should be: unreadable as a file for any user, root included.
+    with pytest.raises(ConfigError, match="cannot be read"):
+        read_key_file(tmp_path)
+
+
+def test_missing_and_empty_key_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_key_file(tmp_path / "nope")
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(ConfigError, match="is empty"):
+        read_key_file(empty)
+
+
+def test_bech32_round_trip_and_checksum() -> None:
+    data = bytes(range(32))
+    encoded = bech32_encode("age", data)
+    assert bech32_decode(encoded) == ("age", data)
+    broken = encoded[:-1] + ("q" if encoded[-1] != "q" else "p")
+    assert bech32_decode(broken) is None
+
+
+def test_fingerprint_ignores_ssh_comment() -> None:
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn1Oi4Ck0nOVGbXHTB+8V3wsJ6P7qnNwbJfbcdiHa+X"
+    assert recipient_fingerprint(key + " a@b") == recipient_fingerprint(key)
+    assert len(recipient_fingerprint(key)) == 16
