@@ -1,0 +1,163 @@
+"""MongoDB source (legacy ``load FROM mongo CLASS MongoBackup``): ``mongodump --archive`` streamed as ``mongo-<host>``.
+
+No ``--gzip``: the pipeline compresses. The password (MONGO_PWD, MONGO_PWD_FILE) or a connection URI
+(MONGO_URI_FILE, which may embed one) reaches mongodump only through a 0600 YAML file given with
+``--config``, never argv. MongoDB's tools are not packaged in Debian: this module follows their
+documented command line and is tested with a stand-in executable, not a real mongod.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ncbackup.errors import BackupError, CommandFailed, SourceError
+from ncbackup.process import run, stream_stdin, stream_stdout
+from ncbackup.sources._dbsupport import LegacyBool, LegacyInt, copy_stream, drop_blank_values, parse_db_options, secret_file
+from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
+
+
+class MongoOptions(BaseModel):
+    """The MONGODB section's PARAMETERS; PREFIX_FOLDER and DESTINATION (legacy folder layout) are ignored."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    user: str | None = Field(None, alias="MONGO_USER")
+    password: str | None = Field(None, alias="MONGO_PWD", repr=False)   # legacy: in the config itself
+    password_file: Path | None = Field(None, alias="MONGO_PWD_FILE")     # first line = the password
+    uri_file: Path | None = Field(None, alias="MONGO_URI_FILE")          # first line = mongodb:// URI
+    host: str = Field("127.0.0.1", alias="MONGO_HOST")
+    port: LegacyInt | None = Field(None, alias="MONGO_PORT")
+    auth_database: str = Field("admin", alias="MONGO_AUTH_DB")
+    mongodump: str = Field("mongodump", alias="MONGODUMP_BIN")
+    mongorestore: str = Field("mongorestore", alias="MONGORESTORE_BIN")
+    is_oplog_on: LegacyBool = Field(False, alias="OPLOG")
+    timeout_seconds: float | None = Field(None, alias="DUMP_TIMEOUT_SECONDS")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_blank_values(cls, values: Any) -> Any:
+        return drop_blank_values(values)
+
+
+def _first_line(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()[0].strip()
+    except (OSError, IndexError):
+        raise SourceError(f"MongoDB {what} file {path} is missing or empty; fix the MONGODB section") from None
+
+
+def secret_config_text(options: MongoOptions) -> str:
+    """The YAML for ``--config``: the password and/or URI, as JSON strings (valid YAML scalars)."""
+    lines = []
+    password = options.password
+    if options.password_file is not None:
+        password = _first_line(options.password_file, "password")
+    if password:
+        lines.append(f"password: {json.dumps(password)}")
+    if options.uri_file is not None:
+        lines.append(f"uri: {json.dumps(_first_line(options.uri_file, 'URI'))}")
+    return "\n".join(lines) + "\n"
+
+
+def connection_args(options: MongoOptions, config_path: Path) -> list[str]:
+    """Arguments naming the server and user; the secrets are in config_path."""
+    args = [f"--config={config_path}"]
+    if options.uri_file is None:
+        args.append(f"--host={options.host}")
+        if options.port is not None:
+            args.append(f"--port={options.port}")
+    if options.user:
+        args += [f"--username={options.user}", f"--authenticationDatabase={options.auth_database}"]
+    return args
+
+
+def stream_label(host: str) -> str:
+    """The host as it appears in the stream name (``rs0/a:27017,b`` -> ``rs0-a-27017-b``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", host).strip("-") or "mongo"
+
+
+@dataclass
+class MongoDumpStream:
+    """``mongodump --archive`` to stdout."""
+
+    name: str
+    options: MongoOptions
+    work_folder: Path
+    kind: str = "mongo"
+    suffix: str = ".archive"
+
+    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
+        report.metadata.update({"oplog": self.options.is_oplog_on, "format": "archive"})
+        folder = self.work_folder if self.work_folder.is_dir() else None
+        try:
+            with secret_file(secret_config_text(self.options), folder=folder, suffix=".yaml") as config_path:
+                argv = [self.options.mongodump, *connection_args(self.options, config_path), "--archive"]
+                if self.options.is_oplog_on:
+                    argv.append("--oplog")
+                with stream_stdout(argv, timeout_seconds=self.options.timeout_seconds) as stdout:
+                    copy_stream(stdout, sink)
+        except CommandFailed as error:
+            raise SourceError(
+                f"mongodump of {self.options.host} failed ({error}); check that the server is up and the credentials"
+            ) from error
+        except SourceError:
+            raise
+        except BackupError as error:
+            raise SourceError(f"mongodump of {self.options.host} could not start: {error}") from error
+
+
+class MongoSource:
+    """The MONGODB section as a Source: one archive stream for the server."""
+
+    def __init__(self, options: MongoOptions, *, work_folder: Path) -> None:
+        self.options = options
+        self.work_folder = work_folder
+
+    @classmethod
+    def from_section(cls, section, general) -> MongoSource:
+        return cls(parse_db_options(MongoOptions, section), work_folder=general.work_folder)
+
+    def describe(self) -> str:
+        return f"MongoDB on {self.options.host}"
+
+    def streams(self) -> Iterator[MongoDumpStream]:
+        yield MongoDumpStream(name=f"mongo-{stream_label(self.options.host)}", options=self.options, work_folder=self.work_folder)
+
+    def check(self) -> list[CheckLine]:
+        try:
+            version = run([self.options.mongodump, "--version"], timeout_seconds=30).text.strip().splitlines()[0]
+            lines = [CheckLine(True, f"{self.options.mongodump}: {version}")]
+        except BackupError as error:
+            return [CheckLine(False, str(error))]
+        try:
+            secret_config_text(self.options)
+        except SourceError as error:
+            return lines + [CheckLine(False, str(error))]
+        # mongodump has no connect-only mode: reaching the server is proven by the first run.
+        lines.append(CheckLine(True, f"MongoDB on {self.options.host}: dumps every database (connection not tested)"))
+        return lines
+
+
+def restore_mongo(reader: BinaryIO, request: RestoreRequest) -> list[str]:
+    """Pipe the archive into ``mongorestore --archive``; --database restores only that database; --force drops first."""
+    if not request.to_database:
+        raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; otherwise it is written as a file")
+    options = MongoOptions.model_validate(dict(request.options or {}))
+    with secret_file(secret_config_text(options), suffix=".yaml") as config_path:
+        argv = [options.mongorestore, *connection_args(options, config_path), "--archive"]
+        if request.metadata.get("oplog"):
+            argv.append("--oplogReplay")
+        if request.database:
+            argv.append(f"--nsInclude={request.database}.*")
+        if request.force:
+            argv.append("--drop")
+        with stream_stdin(argv) as stdin:
+            copy_stream(reader, stdin)
+    return []

@@ -1,0 +1,602 @@
+"""MySQL/MariaDB source (legacy ``NAME: mysql_backup``): one streamed dump per database, binlogs, physical.
+
+Every database of every instance becomes its own stream ``mysql-<instance>-<database>``, the dump
+program's stdout copied straight into the pipeline. Credentials only ever reach the programs through
+``--defaults-extra-file`` (the CREDENTIAL_PATH option file, always the first argument).
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ncbackup.errors import BackupError, CommandFailed, SourceError
+from ncbackup.process import run, stream_stdin, stream_stdout, which
+from ncbackup.sources._dbsupport import (
+    LegacyBool,
+    LegacyInt,
+    WordList,
+    copy_stream,
+    drop_blank_values,
+    find_program,
+    parse_db_options,
+    secret_file,
+)
+from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
+
+log = logging.getLogger(__name__)
+
+# Never dumped: virtual schemas the server rebuilds itself. ``mysql`` (users, grants) is dumped, as the original did.
+SYSTEM_SCHEMAS = frozenset({"information_schema", "performance_schema", "sys"})
+# Engines whose tables a --single-transaction dump reads consistently without locking.
+TRANSACTIONAL_ENGINES = frozenset({"innodb", "xtradb", "tokudb", "rocksdb", "ndbcluster"})
+CONNECT_TIMEOUT_SECONDS = 10
+QUERY_TIMEOUT_SECONDS = 120
+SECONDS_PER_DAY = 86400
+
+
+class MysqlOptions(BaseModel):
+    """The MYSQL section's PARAMETERS (COMPAT.md section 3); unknown legacy keys are ignored."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    credential_path: Path | None = Field(None, alias="CREDENTIAL_PATH")
+    conf_path: Path | None = Field(None, alias="CONF_PATH")              # accepted; the client reads my.cnf itself
+    data_dir: Path | None = Field(None, alias="DATA_DIR")                # for PHYSICAL; default: the server's @@datadir
+    instances: WordList = Field(default_factory=lambda: ["3306"], alias="MY_INSTANCES")
+    host: str | None = Field(None, alias="HOST")                         # for port instances; default: the option file's
+    binlog_path: Path | None = Field(None, alias="BINLOG_PATH")          # default: the server's @@log_bin_basename folder
+    binlog_file_prefix: str | None = Field(None, alias="BINLOG_FILE_PREFIX")
+    binlog_days: LegacyInt | None = Field(None, alias="BINLOG_DAYS")     # unset or 0: no binlog stream
+    dump_binary: str | None = Field(None, alias="MYSQL_DUMP_BINARY")
+    client_binary: str | None = Field(None, alias="MYSQL_BINARY")
+    physical_binary: str | None = Field(None, alias="PHYSICAL_BINARY")
+    exclude_databases: WordList = Field(default_factory=list, alias="EXCLUDE_DB")
+    exclude_tables: WordList = Field(default_factory=list, alias="EXCLUDE_TABLE")
+    is_physical: LegacyBool = Field(False, alias="PHYSICAL")
+    is_logical: LegacyBool = Field(True, alias="LOGICAL")
+    timeout_seconds: float | None = Field(None, alias="DUMP_TIMEOUT_SECONDS")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_blank_values(cls, values: Any) -> Any:
+        return drop_blank_values(values)
+
+
+@dataclass(frozen=True)
+class MysqlInstance:
+    """One server to dump: a TCP port (``3306``) or a socket path (``/run/mysqld/mysqld.sock``)."""
+
+    spec: str
+    host: str | None = None
+
+    @property
+    def is_socket(self) -> bool:
+        return not self.spec.isdigit()
+
+    @property
+    def label(self) -> str:
+        """The instance part of stream names: the port, or the socket file's stem."""
+        return Path(self.spec).stem if self.is_socket else self.spec
+
+    def connection_args(self) -> list[str]:
+        if self.is_socket:
+            # A host in the option file would otherwise win over the socket.
+            return ["--protocol=SOCKET", "--host=localhost", f"--socket={self.spec}"]
+        args = ["--protocol=TCP", f"--port={self.spec}"]
+        if self.host:
+            args.append(f"--host={self.host}")
+        return args
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What one query tells about an instance before dumping it."""
+
+    flavour: str            # "mariadb" | "mysql"
+    version: str
+    is_binlog_on: bool
+    binlog_basename: str | None
+    datadir: str | None
+
+
+def quote_identifier(name: str) -> str:
+    """Return name as a backquoted MySQL identifier."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def quote_string(text: str) -> str:
+    """Return text as a single-quoted MySQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def parse_exclude_tables(words: list[str]) -> dict[str, set[str]]:
+    """Map database -> excluded tables from ``db.table`` words; a word without a dot is a ConfigError."""
+    from ncbackup.errors import ConfigError
+
+    result: dict[str, set[str]] = {}
+    for word in words:
+        database, dot, table = word.partition(".")
+        if not dot or not database or not table:
+            raise ConfigError(f"{word!r} is not database.table; write each excluded table as db.table", key="EXCLUDE_TABLE")
+        result.setdefault(database, set()).add(table)
+    return result
+
+
+class MysqlClient:
+    """Runs the ``mariadb``/``mysql`` client against one instance, credentials through the option file."""
+
+    def __init__(self, options: MysqlOptions, instance: MysqlInstance) -> None:
+        self.options = options
+        self.instance = instance
+        self.program = find_program(options.client_binary, "mariadb", "mysql")
+
+    def base_args(self) -> list[str]:
+        # --defaults-extra-file is only honoured as the very first argument.
+        args = [self.program]
+        if self.options.credential_path is not None:
+            args.append(f"--defaults-extra-file={self.options.credential_path}")
+        return args + self.instance.connection_args()
+
+    def query(self, sql: str) -> list[list[str]]:
+        """Run sql; return the rows of its last result set as lists of strings (NULL is 'NULL')."""
+        argv = self.base_args() + [f"--connect-timeout={CONNECT_TIMEOUT_SECONDS}", "--batch", "--skip-column-names", "--raw", "-e", sql]
+        result = run(argv, timeout_seconds=QUERY_TIMEOUT_SECONDS)
+        return [line.split("\t") for line in result.text.splitlines()]
+
+
+def check_credential_file(options: MysqlOptions) -> None:
+    """Raise SourceError when CREDENTIAL_PATH is set but not a readable file."""
+    path = options.credential_path
+    if path is not None and not path.is_file():
+        raise SourceError(f"MySQL credential file {path} does not exist; fix CREDENTIAL_PATH in the MYSQL section")
+
+
+def server_info(client: MysqlClient) -> ServerInfo:
+    """Ask the server its flavour, version, binary-logging state and data folder."""
+    rows = client.query("SELECT VERSION(), @@version_comment, @@log_bin, @@log_bin_basename, @@datadir")
+    version, comment, log_bin, basename, datadir = (rows[0] + ["NULL"] * 5)[:5]
+    flavour = "mariadb" if "mariadb" in (version + comment).lower() else "mysql"
+    return ServerInfo(
+        flavour=flavour,
+        version=version.split("-")[0],
+        is_binlog_on=log_bin in ("1", "ON"),
+        binlog_basename=None if basename == "NULL" else basename,
+        datadir=None if datadir == "NULL" else datadir,
+    )
+
+
+def table_engines(client: MysqlClient) -> dict[str, dict[str, str]]:
+    """Map database -> table -> engine (lower case) for every base table on the server."""
+    rows = client.query(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, IFNULL(ENGINE, '') FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'"
+    )
+    engines: dict[str, dict[str, str]] = {}
+    for row in rows:
+        if len(row) == 3:
+            engines.setdefault(row[0], {})[row[1]] = row[2].lower()
+    return engines
+
+
+def flush_and_locate_binlog(client: MysqlClient, info: ServerInfo) -> dict[str, Any]:
+    """FLUSH BINARY LOGS and return the position where the new log starts (file, position, GTID)."""
+    client.query("FLUSH BINARY LOGS")
+    try:
+        rows = client.query("SHOW MASTER STATUS")
+    except CommandFailed:
+        rows = client.query("SHOW BINARY LOG STATUS")  # MySQL 8.4 removed SHOW MASTER STATUS
+    position: dict[str, Any] = {}
+    if rows and len(rows[0]) >= 2:
+        position = {"file": rows[0][0], "position": int(rows[0][1])}
+    gtid_sql = "SELECT @@gtid_binlog_pos" if info.flavour == "mariadb" else "SELECT @@gtid_executed"
+    try:
+        gtid_rows = client.query(gtid_sql)
+        if gtid_rows and gtid_rows[0][0] not in ("", "NULL"):
+            position["gtid"] = gtid_rows[0][0].replace("\\n", "")
+    except CommandFailed:
+        pass
+    return position
+
+
+def program_version(program: str) -> str:
+    """The first line of ``program --version`` (raises BackupError when the program is missing)."""
+    return run([program, "--version"], timeout_seconds=30).text.strip().splitlines()[0]
+
+
+def dump_flavour_args(dump_version_line: str, info: ServerInfo) -> list[str]:
+    """Options that make a per-database dump restorable on any server, whatever the GTID mode."""
+    is_mysql_client = "mariadb" not in dump_version_line.lower()
+    args: list[str] = []
+    if is_mysql_client:
+        # MySQL's mysqldump writes SET @@GLOBAL.GTID_PURGED when GTIDs are on: it fails on restore into
+        # a server with its own GTID history, and a per-database dump is no replica seed anyway.
+        args.append("--set-gtid-purged=OFF")
+        if info.flavour == "mariadb" and " 8." in f" {dump_version_line.split('Ver')[-1]}":
+            args.append("--column-statistics=0")  # MySQL 8 client against MariaDB: no column_statistics table
+    return args
+
+
+@dataclass
+class FailedStream:
+    """A stream standing for a database or instance that could not even be listed: writing it fails."""
+
+    name: str
+    kind: str
+    suffix: str
+    error: BackupError
+
+    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
+        raise self.error
+
+
+@dataclass
+class MysqlDumpStream:
+    """One database's logical dump: ``mariadb-dump``'s stdout."""
+
+    name: str
+    argv: list[str]
+    database: str
+    instance: MysqlInstance
+    metadata: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    timeout_seconds: float | None = None
+    kind: str = "mysql"
+    suffix: str = ".sql"
+
+    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
+        report.metadata.update(self.metadata)
+        for message in self.warnings:
+            report.warn(message)
+        for message in self.notes:
+            report.note(message)
+        try:
+            with stream_stdout(self.argv, timeout_seconds=self.timeout_seconds) as stdout:
+                copy_stream(stdout, sink)
+        except CommandFailed as error:
+            raise SourceError(
+                f"dump of MySQL database {self.database!r} on instance {self.instance.label} failed ({error}); "
+                "check that the database still exists and the server is up, then run the backup again"
+            ) from error
+        except BackupError as error:
+            raise SourceError(f"dump of MySQL database {self.database!r} could not start: {error}") from error
+
+
+@dataclass
+class BinlogStream:
+    """The binary logs of the last N days, closed by FLUSH BINARY LOGS, as one tar."""
+
+    name: str
+    folder: Path
+    files: list[str]
+    metadata: dict[str, Any]
+    kind: str = "mysql-binlogs"
+    suffix: str = ".tar"
+
+    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
+        report.metadata.update(self.metadata)
+        if not self.files:
+            report.note(f"no binary log in {self.folder} was modified within the configured BINLOG_DAYS")
+        # Stream mode ("w|") never seeks, so the sink can be the compressor's pipe; it does not close sink.
+        with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as archive:
+            for file_name in self.files:
+                path = self.folder / file_name
+                try:
+                    archive.add(str(path), arcname=file_name, recursive=False)
+                except OSError as error:
+                    raise SourceError(
+                        f"binary log {path} could not be read ({error.strerror}); check BINLOG_PATH and that "
+                        "ncbackup may read the server's data folder"
+                    ) from None
+
+
+@dataclass
+class PhysicalStream:
+    """``mariadb-backup --backup --stream=xbstream`` of a whole instance."""
+
+    name: str
+    argv_without_defaults: list[str]
+    credential_path: Path | None
+    work_folder: Path
+    metadata: dict[str, Any]
+    timeout_seconds: float | None = None
+    kind: str = "mysql-physical"
+    suffix: str = ".xbstream"
+
+    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
+        report.metadata.update(self.metadata)
+        folder = self.work_folder if self.work_folder.is_dir() else None
+        with secret_file(backup_option_file(self.credential_path), folder=folder, suffix=".cnf") as defaults:
+            with tempfile.TemporaryDirectory(prefix=".ncbackup-physical-", dir=folder) as target:
+                argv = [self.argv_without_defaults[0], f"--defaults-extra-file={defaults}"]
+                argv += self.argv_without_defaults[1:] + [f"--target-dir={target}"]
+                try:
+                    with stream_stdout(argv, timeout_seconds=self.timeout_seconds) as stdout:
+                        copy_stream(stdout, sink)
+                except CommandFailed as error:
+                    raise SourceError(
+                        f"physical backup {self.name} failed ({error}); check that ncbackup runs on the database "
+                        "host with read access to its data folder"
+                    ) from error
+
+
+CONNECTION_KEYS = ("user", "password", "host", "port", "socket")
+
+
+def backup_option_file(credential_path: Path | None) -> str:
+    """Option-file text giving mariadb-backup the connection settings of the [client]/[mysqldump]/[mysql] groups."""
+    # mariadb-backup does not read the [mysqldump] and [mysql] groups legacy credential files use.
+    values: dict[str, str] = {}
+    if credential_path is not None:
+        parser = configparser.ConfigParser(allow_no_value=True, strict=False, interpolation=None)
+        try:
+            parser.read_string("\n".join(
+                line for line in credential_path.read_text(encoding="utf-8").splitlines() if not line.startswith("!")
+            ))
+        except (OSError, configparser.Error) as error:
+            raise SourceError(f"MySQL credential file {credential_path} could not be read ({error}); fix CREDENTIAL_PATH") from None
+        for group in ("client", "mysql", "mysqldump"):
+            if parser.has_section(group):
+                for key in CONNECTION_KEYS:
+                    value = parser.get(group, key, fallback=None)
+                    if value is not None:
+                        values[key] = value
+    lines = ["[mariadb-backup]"] + [f"{key}={value}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+class MysqlSource:
+    """The MYSQL section as a Source: per instance, binlogs (if asked), one dump per database, physical (if asked)."""
+
+    def __init__(self, options: MysqlOptions, *, work_folder: Path) -> None:
+        self.options = options
+        self.work_folder = work_folder
+        self.dump_program = self._dump_program()
+        self.excluded_tables = parse_exclude_tables(options.exclude_tables)
+
+    @classmethod
+    def from_section(cls, section, general) -> MysqlSource:
+        return cls(parse_db_options(MysqlOptions, section), work_folder=general.work_folder)
+
+    def _dump_program(self) -> str:
+        configured = self.options.dump_binary
+        # The original's own example sets MYSQL_DUMP_BINARY to the client: use the dump tool next to it.
+        if configured and Path(configured).name in ("mysql", "mariadb"):
+            for sibling_name in ("mariadb-dump", "mysqldump"):
+                sibling = Path(configured).with_name(sibling_name)
+                if which(sibling):
+                    return str(sibling)
+        return find_program(configured, "mariadb-dump", "mysqldump")
+
+    def instances(self) -> list[MysqlInstance]:
+        return [MysqlInstance(spec, self.options.host) for spec in self.options.instances]
+
+    def describe(self) -> str:
+        labels = ", ".join(instance.spec for instance in self.instances())
+        return f"MySQL/MariaDB databases of instance(s) {labels}"
+
+    def selected_databases(self, client: MysqlClient) -> tuple[list[str], list[str]]:
+        """Return (databases to dump, databases skipped) for one instance."""
+        names = [row[0] for row in client.query("SHOW DATABASES") if row]
+        chosen, skipped = [], []
+        for name in names:
+            if name in SYSTEM_SCHEMAS or name in self.options.exclude_databases:
+                skipped.append(name)
+            else:
+                chosen.append(name)
+        return chosen, skipped
+
+    def streams(self) -> Iterator[Any]:
+        for instance in self.instances():
+            yield from self._instance_streams(instance)
+
+    def _instance_streams(self, instance: MysqlInstance) -> Iterator[Any]:
+        client = MysqlClient(self.options, instance)
+        try:
+            check_credential_file(self.options)
+            info = server_info(client)
+            databases, _skipped = self.selected_databases(client)
+            engines = table_engines(client)
+            dump_version = program_version(self.dump_program) if self.options.is_logical else ""
+        except BackupError as error:
+            yield FailedStream(
+                name=f"mysql-{instance.label}", kind="mysql", suffix=".sql",
+                error=SourceError(
+                    f"MySQL instance {instance.spec} could not be read ({error}); check that the server is up, "
+                    "MY_INSTANCES and the credentials in CREDENTIAL_PATH"
+                ),
+            )
+            return
+        base_metadata: dict[str, Any] = {
+            "instance": instance.spec, "server_flavour": info.flavour, "server_version": info.version,
+        }
+        binlog_position: dict[str, Any] | None = None
+        instance_notes: list[str] = []
+        instance_warnings: list[str] = []
+        if info.is_binlog_on:
+            try:
+                binlog_position = flush_and_locate_binlog(client, info)
+                base_metadata["binlog_position"] = binlog_position
+            except CommandFailed as error:
+                instance_warnings.append(f"FLUSH BINARY LOGS failed on instance {instance.spec} ({error}); grant RELOAD to the backup user")
+        if self.options.binlog_days:
+            if not info.is_binlog_on:
+                instance_notes.append(f"binary logging is off on instance {instance.spec}: no binary logs copied")
+            else:
+                binlog_stream = self._binlog_stream(client, instance, info, base_metadata)
+                if binlog_stream is not None:
+                    yield binlog_stream
+        if self.options.is_logical:
+            instance_warnings += self._missing_excluded_tables(databases, engines)
+            for index, database in enumerate(databases):
+                yield self._dump_stream(
+                    instance, info, database, engines.get(database, {}), base_metadata, dump_version,
+                    warnings=instance_warnings if index == 0 else [], notes=instance_notes if index == 0 else [],
+                )
+            if not databases and (instance_warnings or instance_notes):
+                log.warning("instance %s: %s", instance.spec, "; ".join(instance_warnings + instance_notes))
+        if self.options.is_physical:
+            yield self._physical_stream(instance, info, base_metadata)
+
+    def _missing_excluded_tables(self, databases: list[str], engines: dict[str, dict[str, str]]) -> list[str]:
+        warnings = []
+        for database, tables in sorted(self.excluded_tables.items()):
+            for table in sorted(tables):
+                if table not in engines.get(database, {}):
+                    warnings.append(f"EXCLUDE_TABLE names {database}.{table}, which does not exist; check the spelling")
+        return warnings
+
+    def _dump_stream(
+        self, instance: MysqlInstance, info: ServerInfo, database: str, tables: dict[str, str],
+        base_metadata: dict[str, Any], dump_version: str, *, warnings: list[str], notes: list[str],
+    ) -> MysqlDumpStream:
+        excluded = self.excluded_tables.get(database, set())
+        dumped_engines = {engine for table, engine in tables.items() if table not in excluded}
+        is_transactional = dumped_engines <= TRANSACTIONAL_ENGINES
+        # All-transactional: one consistent snapshot without blocking writers. Otherwise lock the
+        # database's tables for the dump, so MyISAM and friends are consistent too (mysqldump's --opt default).
+        locking = "single-transaction" if is_transactional else "lock-tables"
+        argv = [self.dump_program]
+        if self.options.credential_path is not None:
+            argv.append(f"--defaults-extra-file={self.options.credential_path}")
+        argv += instance.connection_args()
+        argv += [
+            "--routines", "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4",
+            "--single-transaction" if is_transactional else "--lock-tables",
+        ]
+        argv += dump_flavour_args(dump_version, info)
+        argv += [f"--ignore-table={database}.{table}" for table in sorted(excluded)]
+        argv += ["--", database]
+        metadata = dict(base_metadata, database=database, locking=locking, tool=dump_version)
+        return MysqlDumpStream(
+            name=f"mysql-{instance.label}-{database}", argv=argv, database=database, instance=instance,
+            metadata=metadata, warnings=list(warnings), notes=[f"database {database}: {locking}"] + list(notes),
+            timeout_seconds=self.options.timeout_seconds,
+        )
+
+    def _binlog_stream(
+        self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo, base_metadata: dict[str, Any],
+    ) -> BinlogStream | None:
+        folder = self.options.binlog_path
+        prefix = self.options.binlog_file_prefix
+        if info.binlog_basename:
+            folder = folder or Path(info.binlog_basename).parent
+            prefix = prefix or Path(info.binlog_basename).name
+        if folder is None:
+            return None
+        prefix = prefix or "mysql-bin"
+        logs = [row[0] for row in client.query("SHOW BINARY LOGS") if row]
+        active = logs[-1] if logs else None
+        cutoff = time.time() - (self.options.binlog_days or 0) * SECONDS_PER_DAY
+        files = []
+        for name in logs:
+            # The active log is still being written; it is the start of the next backup's copy.
+            if name == active or not name.startswith(prefix):
+                continue
+            try:
+                if (folder / name).stat().st_mtime >= cutoff:
+                    files.append(name)
+            except OSError:
+                continue
+        metadata = dict(base_metadata, binlog_files=len(files), binlog_days=self.options.binlog_days)
+        return BinlogStream(name=f"mysql-{instance.label}-binlogs", folder=folder, files=files, metadata=metadata)
+
+    def _physical_stream(self, instance: MysqlInstance, info: ServerInfo, base_metadata: dict[str, Any]) -> PhysicalStream:
+        program = find_program(self.options.physical_binary, "mariadb-backup", "mariabackup", "xtrabackup")
+        argv = [program, "--backup", "--stream=xbstream"]
+        if instance.is_socket:
+            argv.append(f"--socket={instance.spec}")
+        else:
+            argv.append(f"--port={instance.spec}")
+            if instance.host:
+                argv.append(f"--host={instance.host}")
+        datadir = self.options.data_dir or (Path(info.datadir) if info.datadir else None)
+        if datadir is not None:
+            argv.append(f"--datadir={datadir}")
+        return PhysicalStream(
+            name=f"mysql-{instance.label}-physical", argv_without_defaults=argv,
+            credential_path=self.options.credential_path, work_folder=self.work_folder,
+            metadata=dict(base_metadata, format="xbstream"), timeout_seconds=self.options.timeout_seconds,
+        )
+
+    def check(self) -> list[CheckLine]:
+        lines: list[CheckLine] = []
+        for program in ([self.dump_program] if self.options.is_logical else []) + [find_program(self.options.client_binary, "mariadb", "mysql")]:
+            try:
+                lines.append(CheckLine(True, f"{program}: {program_version(program)}"))
+            except BackupError as error:
+                lines.append(CheckLine(False, str(error)))
+        try:
+            check_credential_file(self.options)
+        except SourceError as error:
+            return lines + [CheckLine(False, str(error))]
+        for instance in self.instances():
+            client = MysqlClient(self.options, instance)
+            try:
+                info = server_info(client)
+                chosen, skipped = self.selected_databases(client)
+            except BackupError as error:
+                lines.append(CheckLine(False, f"MySQL instance {instance.spec}: cannot connect ({error})"))
+                continue
+            binlog = "binary logging on" if info.is_binlog_on else "binary logging off"
+            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: connected to {info.flavour} {info.version}, {binlog}"))
+            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: will dump {', '.join(chosen) or 'no database'}"))
+            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: excluded {', '.join(skipped) or 'nothing'}"))
+        return lines
+
+
+def _restore_client(request: RestoreRequest) -> MysqlClient:
+    options = MysqlOptions.model_validate(dict(request.options or {}))
+    spec = str(request.options.get("RESTORE_INSTANCE") or request.metadata.get("instance") or options.instances[0])
+    return MysqlClient(options, MysqlInstance(spec, options.host))
+
+
+def restore_mysql(reader: BinaryIO, request: RestoreRequest) -> list[str]:
+    """Pipe a database dump into the server, into the original database or --database NEWNAME."""
+    if not request.to_database:
+        raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; otherwise it is written as a file")
+    client = _restore_client(request)
+    database = request.database or request.metadata.get("database")
+    if not database:
+        raise BackupError(f"stream {request.stream_name} does not name its database; pass --database NAME")
+    rows = client.query(f"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {quote_string(database)}")
+    if rows and rows[0][0] != "0" and not request.force:
+        raise BackupError(
+            f"database {database!r} already has tables on instance {client.instance.spec}; drop it, restore with "
+            "--database NEWNAME, or pass --force to load the dump over it"
+        )
+    client.query(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}")
+    argv = client.base_args() + ["--default-character-set=utf8mb4", "--binary-mode", f"--database={database}"]
+    with stream_stdin(argv) as stdin:
+        copy_stream(reader, stdin)
+    return []
+
+
+def restore_mysql_binlogs(reader: BinaryIO, request: RestoreRequest) -> list[str]:
+    """Unpack the binary logs into --target; replaying them is a deliberate manual step."""
+    if request.to_database or request.target is None:
+        raise BackupError(
+            f"stream {request.stream_name} holds binary logs: restore it with --target FOLDER and replay what you "
+            "need with mariadb-binlog (or mysqlbinlog) from the position in the manifest"
+        )
+    request.target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=reader, mode="r|") as archive:
+        for member in archive:
+            if not member.isfile() or "/" in member.name or member.name in ("", ".", ".."):
+                raise BackupError(f"binary log archive member {member.name!r} is not a plain file name; refusing it")
+            destination = request.target / member.name
+            if destination.exists() and not request.force:
+                raise BackupError(f"{destination} already exists; remove it or pass --force")
+            source = archive.extractfile(member)
+            with open(destination, "wb") as handle:
+                copy_stream(source, handle)
+    return []
