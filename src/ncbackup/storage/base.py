@@ -96,24 +96,11 @@ def storage_options(model, section, *, legacy_keys: dict[str, str] | None = None
     legacy_keys maps a top-level PARAMETERS key of the original (e.g. BUCKET_NAME) to an ARGS_DICT key,
     used only when ARGS_DICT does not set that key.
     """
-    from pydantic import ValidationError
-
-    from ncbackup.errors import ConfigError
+    from ncbackup.config.types import parse_options
 
     parameters = dict(section.parameters or {})
     values = dict(parameters.get("ARGS_DICT") or {})
     for old, new in (legacy_keys or {}).items():
         if old in parameters and new not in values:
             values[new] = parameters[old]
-    position = section.parameter_positions.get("ARGS_DICT") or section.position
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first.get("loc", ())) or "ARGS_DICT"
-        raise ConfigError(
-            f"{first.get('msg', 'invalid value')} in ARGS_DICT of section {section.name}; fix or remove the key",
-            file=position.file if position else None,
-            line=position.line if position else None,
-            key=key,
-        ) from None
+    return parse_options(model, section, parameters=values, within="ARGS_DICT")

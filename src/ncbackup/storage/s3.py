@@ -16,12 +16,12 @@ import logging
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import BinaryIO, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ncbackup.config.types import LegacyBool, LegacyFloat, LegacyInt, LegacyPath
 from ncbackup.errors import ConfigError, StorageError
 from ncbackup.sources.base import CheckLine
 from ncbackup.storage.base import ObjectInfo, storage_options
@@ -55,14 +55,14 @@ class S3Options(BaseModel):
     sse: str | None = Field(default=None, alias="SSE")                      # "AES256" | "aws:kms"
     sse_kms_key_id: str | None = Field(default=None, alias="SSE_KMS_KEY_ID")
     profile: str | None = Field(default=None, alias="PROFILE")
-    credentials_file: Path | None = Field(default=None, alias="CREDENTIALS_FILE")
-    chunk_size_mib: int = Field(default=16, alias="CHUNK_SIZE_MB", ge=5, le=5120)
-    concurrency: int = Field(default=4, alias="CONCURRENCY", ge=1, le=32)
-    max_attempts: int = Field(default=8, alias="MAX_ATTEMPTS", ge=1, le=20)
-    connect_timeout_seconds: float = Field(default=20, alias="CONNECT_TIMEOUT", gt=0)
-    read_timeout_seconds: float = Field(default=120, alias="READ_TIMEOUT", gt=0)
+    credentials_file: LegacyPath | None = Field(default=None, alias="CREDENTIALS_FILE")
+    chunk_size_mib: LegacyInt = Field(default=16, alias="CHUNK_SIZE_MB", ge=5, le=5120)
+    concurrency: LegacyInt = Field(default=4, alias="CONCURRENCY", ge=1, le=32)
+    max_attempts: LegacyInt = Field(default=8, alias="MAX_ATTEMPTS", ge=1, le=20)
+    connect_timeout_seconds: LegacyFloat = Field(default=20, alias="CONNECT_TIMEOUT", gt=0)
+    read_timeout_seconds: LegacyFloat = Field(default=120, alias="READ_TIMEOUT", gt=0)
     # None: on for AWS, off for other endpoints (see is_aws_endpoint and docs/storage.md).
-    flexible_checksums: bool | None = Field(default=None, alias="FLEXIBLE_CHECKSUMS")
+    flexible_checksums: LegacyBool | None = Field(default=None, alias="FLEXIBLE_CHECKSUMS")
 
     @model_validator(mode="before")
     @classmethod
