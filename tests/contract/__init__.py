@@ -1,0 +1,1 @@
+"""The shared contract suite every registered storage backend must pass."""
