@@ -1,0 +1,251 @@
+"""Running plans for real: the barrier rule, REMOVE_OBJECTIVES safety, the failure policy, undo hooks,
+the disk space guard and the single-instance lock. Data goes through the real pipeline into real
+local storage and is read back and compared byte for byte."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import textwrap
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from conftest import need
+from ncbackup.commands.run import run_config
+from ncbackup.config import load_config
+from ncbackup.engine.lock import AlreadyRunning, single_instance
+from ncbackup.engine.restore import open_plain_stream
+from ncbackup.engine.result import EXIT_FAILED, EXIT_UNUSABLE, Status
+from ncbackup.setformat import list_sets
+from ncbackup.stages.keys import write_identity_file
+from ncbackup.storage.local import LocalStorage
+
+
+def write_config(tmp_path: Path, sections: dict, *, general: dict | None = None) -> Path:
+    general_section = {
+        "HOSTNAME": "web1", "WORK_FOLDER": str(tmp_path / "work"), "HOME_FOLDER": str(tmp_path / "home"),
+        "LOG_FOLDER": str(tmp_path / "log"), "LOCAL_BACKUP": str(tmp_path / "backups"),
+    }
+    general_section.update(general or {})
+    (tmp_path / "log").mkdir(exist_ok=True)
+    path = tmp_path / "conf.json"
+    path.write_text(json.dumps({"GENERAL": general_section, **sections}, indent=2))
+    return path
+
+
+def add_script(tmp_path: Path, name: str, body: str, *, executable: str | None = None) -> dict:
+    folder = tmp_path / "home" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    executable = executable or f"{name}.py"
+    (folder / executable).write_text(textwrap.dedent(body))
+    return {"ACTION": "execute", "NAME": name, "EXECUTABLE": executable}
+
+
+def make_tree(root: Path) -> dict[str, bytes]:
+    files = {"a.txt": b"alpha\n", "sub/b.bin": os.urandom(300_000), "sub/deeper/c": b""}
+    for relative, data in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+    return files
+
+
+def run(path: Path):
+    return run_config(load_config(path), level="CRITICAL")
+
+
+def test_barrier_group_lands_in_its_folder_for_the_script_and_the_next_group_stores_it(tmp_path):
+    data = tmp_path / "data"
+    files = make_tree(data)
+    key_file = tmp_path / "key.txt"
+    write_identity_file(key_file)
+    compressed = tmp_path / "work" / "compressed"
+    # The external script asserts it sees the compressed tar the barrier rule promised.
+    checker = add_script(tmp_path, "checker", f"""
+        import pathlib, sys
+        found = sorted(p.name for p in pathlib.Path({str(compressed)!r}).iterdir())
+        print("found", found)
+        sys.exit(0 if found == ["data.tar.zst"] else 7)
+    """)
+    path = write_config(tmp_path, {
+        "COMPRESSION": {"ACTION": "execute", "NAME": "compression",
+                        "PARAMETERS": {"OBJECTIVES": str(data), "REMOVE_OBJECTIVES": "False"}},
+        "CHECK": checker,
+        "ENCRYPTION": {"ACTION": "execute", "NAME": "encryption",
+                       "PARAMETERS": {"KEY_FILE": str(key_file), "FILE_SIZE": "0", "REMOVE_OBJECTIVES": "True"}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {"DESTINATION": "local"}},
+    })
+    result = run(path)
+    assert [(s.name, s.kind, s.status) for s in result.steps] == [
+        ("COMPRESSION", "to-folder", Status.OK), ("CHECK", "execute", Status.OK),
+        ("ENCRYPTION+STORAGE", "backup-set", Status.OK)], result.summary()
+    # The folder this run wrote inside WORK_FOLDER was removed after use (REMOVE_OBJECTIVES).
+    assert not compressed.exists()
+    storage = LocalStorage(tmp_path / "backups" / "web1")
+    (info,) = list_sets(storage)
+    assert info.is_complete
+    (stream,) = info.manifest.streams
+    assert stream.cipher == "age"
+    with open_plain_stream(storage, info.manifest, stream.name, key_file=key_file) as (plain, _stored):
+        compressed_tar = plain.read()
+    tar_bytes = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(compressed_tar)).read()
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as archive:
+        restored = {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
+    prefix = str(data).lstrip("/")
+    assert restored == {f"{prefix}/{name}": content for name, content in files.items()}
+
+
+def test_remove_objectives_refuses_a_user_folder(tmp_path):
+    data = tmp_path / "data"
+    make_tree(data)
+    path = write_config(tmp_path, {
+        "COMPRESSION": {"ACTION": "execute", "NAME": "compression",
+                        "PARAMETERS": {"OBJECTIVES": str(data), "REMOVE_OBJECTIVES": "True"}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {"DESTINATION": "local"}},
+    })
+    result = run(path)
+    assert (data / "a.txt").read_bytes() == b"alpha\n"
+    assert any("refused to remove" in warning for step in result.steps for warning in step.warnings)
+
+
+def test_remove_objectives_refuses_a_work_folder_path_this_run_did_not_write(tmp_path):
+    stale = tmp_path / "work" / "files"
+    make_tree(stale)
+    path = write_config(tmp_path, {
+        "COMPRESSION": {"ACTION": "execute", "NAME": "compression",
+                        "PARAMETERS": {"OBJECTIVES": str(stale), "REMOVE_OBJECTIVES": "True"}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {"DESTINATION": "local"}},
+    })
+    result = run(path)
+    assert (stale / "a.txt").exists()
+    assert any("this run did not write it" in w for step in result.steps for w in step.warnings)
+
+
+def test_failed_step_fails_the_run_but_independent_later_steps_still_run(tmp_path):
+    failing = add_script(tmp_path, "failing", "import sys\nprint('boom on stdout')\nsys.exit(3)\n")
+    marker = tmp_path / "ran.txt"
+    later = add_script(tmp_path, "later", f"open({str(marker)!r}, 'w').write('yes')\n")
+    result = run(write_config(tmp_path, {"FAIL": failing, "LATER": later}))
+    assert [s.status for s in result.steps] == [Status.FAILED, Status.OK]
+    assert "exited with status 3" in result.steps[0].error and "boom on stdout" in result.steps[0].error
+    assert marker.read_text() == "yes"
+    assert result.exit_status == EXIT_FAILED
+
+
+def test_a_step_reading_what_a_failed_step_should_have_written_is_skipped(tmp_path):
+    # COMPRESSION of a missing folder fails; the script reading its DESTINATION is skipped.
+    reader = add_script(tmp_path, "reader", "print('should not run')\n")
+    reader["PARAMETERS"] = {"OBJECTIVES": str(tmp_path / "work" / "compressed")}
+    path = write_config(tmp_path, {
+        "COMPRESSION": {"ACTION": "execute", "NAME": "compression",
+                        "PARAMETERS": {"OBJECTIVES": str(tmp_path / "missing")}},
+        "READER": reader,
+    })
+    result = run(path)
+    assert [s.status for s in result.steps] == [Status.FAILED, Status.SKIPPED]
+    assert "missing" in result.steps[0].error
+
+
+def test_undo_commands_run_even_when_a_later_step_fails(tmp_path):
+    mounted = tmp_path / "mounted"
+    path = write_config(tmp_path, {
+        "SNAPSHOT": {"ACTION": "execute", "NAME": "rsync", "PARAMETERS": {
+            "ORIGIN_AND_TARGETS_PARAMS": {"create": f"mkdir {mounted}"},
+            "UNDO_COMMANDS": {"remove": f"rmdir {mounted}"}}},
+        "FAIL": add_script(tmp_path, "failing", "import sys\nsys.exit(1)\n"),
+    })
+    result = run(path)
+    assert result.steps[0].status == Status.OK and result.steps[1].status == Status.FAILED
+    assert not mounted.exists()
+
+
+def test_command_runner_splits_like_a_shell_but_never_runs_one(tmp_path):
+    path = write_config(tmp_path, {
+        "CMD": {"ACTION": "execute", "NAME": "rsync", "PARAMETERS": {"ORIGIN_AND_TARGETS_PARAMS": {
+            "quoted": f"touch '{tmp_path}/a b'", "dollar": f"touch {tmp_path}/literal$HOME"}}},
+    })
+    result = run(path)
+    assert result.steps[0].status == Status.OK
+    assert (tmp_path / "a b").exists()
+    # A shell would have expanded $HOME; an argument list keeps it as written.
+    assert (tmp_path / "literal$HOME").exists()
+
+
+def test_unwritable_work_folder_is_an_unusable_config_naming_the_key(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    path = write_config(tmp_path, {}, general={"WORK_FOLDER": str(blocker / "work")})
+    result = run(path)
+    assert result.exit_status == EXIT_UNUSABLE
+    assert "WORK_FOLDER" in result.error and str(blocker / "work") in result.error
+
+
+def test_lock_refuses_a_second_holder_and_frees_when_the_holder_dies(tmp_path):
+    config = tmp_path / "conf.json"
+    config.write_text("{}")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from ncbackup.engine.lock import single_instance
+            with single_instance({str(config)!r}):
+                print("held", flush=True)
+                sys.stdin.read()
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(AlreadyRunning):
+            with single_instance(config):
+                pass
+    finally:
+        holder.kill()  # dies without releasing anything: the OS must free the lock
+        holder.wait()
+    with single_instance(config):
+        pass
+
+
+def test_a_second_run_while_the_lock_is_held_exits_0_and_does_nothing(tmp_path):
+    marker = tmp_path / "ran.txt"
+    path = write_config(tmp_path, {"S": add_script(tmp_path, "s", f"open({str(marker)!r}, 'w').write('x')\n")})
+    with single_instance(path):
+        result = run(path)
+    assert result.is_lock_held and result.exit_status == 0 and not marker.exists()
+    assert "another ncbackup run holds the lock" in (tmp_path / "log" / "ncbackup.log").read_text()
+
+
+@pytest.fixture
+def tiny_full_disk(tmp_path):
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                             capture_output=True).returncode == 0
+    need(mounted, "mounting a tmpfs (needs root) to fill a filesystem")
+    try:
+        (mount_point / "filler").write_bytes(b"\0" * (1024 * 1024 - 8 * 1024))
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_disk_space_guard_stops_the_run_below_a_tenth_of_the_threshold(tmp_path, tiny_full_disk):
+    marker = tmp_path / "ran.txt"
+    script = add_script(tmp_path, "s", f"open({str(marker)!r}, 'w').write('x')\n")
+    path = write_config(tmp_path, {"S": script}, general={"WORK_FOLDER": str(tiny_full_disk / "work"),
+                                                           "DISK_SPACE_THRESHOLD": "20"})
+    (tiny_full_disk / "work").mkdir()
+    result = run(path)
+    assert result.steps[0].status == Status.SKIPPED and not marker.exists()
+    assert result.exit_status == EXIT_FAILED and "the run stops" in result.error
+
+
+def test_disk_space_check_off_lets_the_run_go_on_a_full_disk(tmp_path, tiny_full_disk):
+    marker = tmp_path / "ran.txt"
+    script = add_script(tmp_path, "s", f"open({str(marker)!r}, 'w').write('x')\n")
+    path = write_config(tmp_path, {"S": script}, general={"WORK_FOLDER": str(tiny_full_disk / "work"),
+                                                           "DISK_SPACE_CHECK": "False"})
+    (tiny_full_disk / "work").mkdir()
+    assert run(path).exit_status == 0 and marker.exists()
