@@ -1,0 +1,78 @@
+"""``ncbackup list -c conf.json [--storage SECTION] [--json]``: the backup sets on a storage."""
+
+from __future__ import annotations
+
+import json
+
+from ncbackup.commands.common import EXIT_OK, add_logging_argument, guarded, setup_console_logging
+from ncbackup.commands.setselect import add_config_arguments, open_configured_storage
+from ncbackup.engine.result import human_size
+from ncbackup.setformat import SetInfo, list_sets
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("list", help="list the backup sets on a storage",
+                                   description="List the backup sets on a storage: complete or not, time, size, streams.")
+    add_config_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    add_logging_argument(parser)
+    parser.set_defaults(handler=main)
+
+
+def set_status(info: SetInfo) -> str:
+    """complete, complete-with-failed-streams, incomplete or damaged (a manifest that cannot be read)."""
+    if info.problem:
+        return "damaged"
+    if not info.is_complete:
+        return "incomplete"
+    if info.manifest is not None and info.manifest.failed_streams:
+        return "partial"
+    return "complete"
+
+
+def set_as_dict(info: SetInfo) -> dict:
+    manifest = info.manifest
+    return {
+        "set_id": info.set_id,
+        "status": set_status(info),
+        "is_complete": info.is_complete,
+        "started_at": info.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "finished_at": manifest.finished_at.strftime("%Y-%m-%dT%H:%M:%SZ") if manifest else None,
+        "size_bytes": info.size_bytes,
+        "objects": info.object_count,
+        "streams": [
+            {"name": s.name, "kind": s.kind, "status": s.status, "codec": s.codec, "cipher": s.cipher,
+             "bytes_in": s.bytes_in, "bytes_out": s.bytes_out, "parts": len(s.parts)}
+            for s in (manifest.streams if manifest else ())
+        ],
+        "problem": info.problem,
+    }
+
+
+def render_table(sets: list[SetInfo], storage_name: str) -> str:
+    if not sets:
+        return f"no backup sets on {storage_name}"
+    rows = [("SET", "STATUS", "STARTED (UTC)", "SIZE", "STREAMS")]
+    for info in sets:
+        manifest = info.manifest
+        if manifest is not None:
+            streams = ", ".join(s.name if s.is_ok else f"{s.name} (FAILED)" for s in manifest.streams)
+        else:
+            streams = info.problem or "-"
+        rows.append((info.set_id, set_status(info), info.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                     human_size(info.size_bytes), streams))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] for row in rows]
+    return f"sets on {storage_name}:\n" + "\n".join(line.rstrip() for line in lines)
+
+
+@guarded
+def main(args) -> int:
+    setup_console_logging(args.logging_level)
+    configured = open_configured_storage(args.config, args.storage)
+    sets = list_sets(configured.storage)
+    if args.json:
+        print(json.dumps([set_as_dict(info) for info in sets], indent=2))
+    else:
+        print(render_table(sets, configured.storage.name))
+    return EXIT_OK

@@ -1,0 +1,83 @@
+"""``ncbackup restore -c conf.json [--set ID | --latest] [--stream NAME ...] [--path GLOB ...] --target DIR``.
+
+Streams come back part by part, each part checked against the manifest, then decrypted,
+decompressed and handed to the restorer of their kind: file streams are extracted into --target
+(members escaping it are refused), database dumps go to a server with --to-database and are
+otherwise written as plain dump files into --target. Only complete sets are restored (an
+incomplete set has no manifest to check against: decrypt its parts by hand with
+``ncbackup decrypt``). A non-empty --target is refused unless --force.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ncbackup.commands.common import EXIT_OK, EXIT_WARNINGS, add_logging_argument, guarded, setup_console_logging
+from ncbackup.commands.setselect import (
+    add_config_arguments,
+    add_set_arguments,
+    choose_set,
+    default_key_file,
+    open_configured_storage,
+)
+from ncbackup.config.settings import Config
+from ncbackup.engine.restore import SOURCE_KEY_BY_KIND, RestoreOptions, restore_set
+from ncbackup.setformat import read_manifest
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("restore", help="restore streams of a backup set",
+                                   description=__doc__.split("\n\n")[0])
+    add_config_arguments(parser)
+    add_set_arguments(parser)
+    parser.add_argument("--stream", dest="streams", action="extend", nargs="+", default=[], metavar="NAME",
+                        help="restore only these streams (default: all; `ncbackup list` shows them)")
+    parser.add_argument("--path", dest="paths", action="extend", nargs="+", default=[], metavar="GLOB",
+                        help="file streams: restore only members matching these globs (e.g. 'etc/nginx/*')")
+    parser.add_argument("--target", type=Path, help="an empty folder to restore into")
+    parser.add_argument("--force", action="store_true", help="restore into a non-empty target, replacing same-named files")
+    parser.add_argument("--key-file", type=Path, help="identity or key file (default: the config's ENCRYPTION KEY_FILE)")
+    parser.add_argument("--to-database", action="store_true", help="load database dumps into their server instead of writing files")
+    parser.add_argument("--database", metavar="NAME", help="with --to-database: restore under this database name")
+    add_logging_argument(parser)
+    parser.set_defaults(handler=main)
+
+
+def source_options_by_kind(config: Config) -> dict[str, dict]:
+    """Each stream kind -> the parameters of the first config section that backs that kind up (credentials, binaries)."""
+    from ncbackup.engine.builtins import builtin_key
+
+    by_key: dict[str, dict] = {}
+    for section in config.sections:
+        key = builtin_key(section)
+        if key and key not in by_key:
+            by_key[key] = dict(section.parameters)
+    return {kind: by_key[key] for kind, key in SOURCE_KEY_BY_KIND.items() if key in by_key}
+
+
+@guarded
+def main(args) -> int:
+    setup_console_logging(args.logging_level)
+    configured = open_configured_storage(args.config, args.storage)
+    chosen = choose_set(configured.storage, args.set_id)
+    for note in chosen.notes:
+        print(f"note: {note}")
+    set_id = chosen.info.set_id
+    manifest = chosen.info.manifest or read_manifest(configured.storage, set_id)
+    options = RestoreOptions(
+        target=args.target,
+        stream_names=tuple(args.streams),
+        paths=tuple(args.paths),
+        force=args.force,
+        key_file=args.key_file or default_key_file(configured.config),
+        to_database=args.to_database,
+        database=args.database,
+        options_by_kind=source_options_by_kind(configured.config),
+    )
+    print(f"restoring set {set_id} from {configured.storage.name}")
+    report = restore_set(configured.storage, manifest, options, on_stream=lambda name: print(f"  stream {name} ..."))
+    for line in report.restored:
+        print(f"restored {line}")
+    for warning in report.warnings:
+        print(f"ncbackup: warning: {warning}")
+    return EXIT_WARNINGS if report.warnings else EXIT_OK
