@@ -76,13 +76,13 @@ class LocalStorage:
                         count = readinto(view)
                         if not count:
                             break
-                        out.write(view[:count])
+                        _write_all(out, view[:count])
                 else:
                     while True:
                         chunk = stream.read(COPY_CHUNK_BYTES)
                         if not chunk:
                             break
-                        out.write(chunk)
+                        _write_all(out, chunk)
                 os.fsync(out.fileno())
             os.replace(temp, target)
             platform.fsync_directory(target.parent)
@@ -152,6 +152,14 @@ class LocalStorage:
             except OSError:
                 break
             parent = parent.parent
+
+
+def _write_all(out, data) -> None:
+    """Write every byte: an unbuffered write may be short (a filling disk), and only the next one reports ENOSPC."""
+    view = memoryview(data)
+    while view:
+        written = out.write(view)
+        view = view[written:]
 
 
 def _raise(error: OSError) -> None:
