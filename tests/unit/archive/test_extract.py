@@ -1,0 +1,229 @@
+"""Safe extraction: our archives and GNU tar's restored exactly; hostile archives refused."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ncbackup import platform
+from ncbackup.archive.extract import extract_tar, safe_member_name
+from ncbackup.archive.writer import write_tar
+from ncbackup.errors import IntegrityError
+from ncbackup.process import run
+from ncbackup.sources.base import StreamReport
+from tests.conftest import need_binary
+from tests.unit.archive.conftest import assert_same_tree
+
+ABSOLUTE_LINK = b"etc/absolute-link"
+
+
+def _relative(path: Path) -> Path:
+    return Path(*path.parts[1:])
+
+
+def _our_tar(paths, tmp_path: Path) -> Path:
+    archive = tmp_path / "ours.tar"
+    with open(archive, "wb") as sink:
+        write_tar(sink, [str(path) for path in paths], report=StreamReport())
+    return archive
+
+
+def test_round_trip_restores_bytes_modes_owners_mtimes_links_and_odd_names(source_tree, tmp_path):
+    archive = _our_tar([source_tree.root], tmp_path)
+    target = tmp_path / "restored"
+    with open(archive, "rb") as reader:
+        warnings = extract_tar(reader, target)
+    restored = target / _relative(source_tree.root)
+    # The absolute link points outside the target: refused with one warning naming it.
+    assert_same_tree(source_tree.root, restored, skip=(ABSOLUTE_LINK,))
+    assert not (restored / "etc" / "absolute-link").exists()
+    assert len(warnings) == 1 and "etc/absolute-link -> /etc/hostname" in warnings[0]
+    assert not list(target.rglob(".ncbackup-*.part"))
+
+
+@pytest.mark.parametrize("tar_format", ["posix", "gnu"])
+def test_archives_made_by_gnu_tar_restore_exactly(source_tree, tmp_path, tar_format):
+    tar = need_binary("tar")
+    archive = tmp_path / "gnu.tar"
+    run([tar, f"--format={tar_format}", "-cf", archive, "-C", "/", str(_relative(source_tree.root))])
+    target = tmp_path / "restored"
+    with open(archive, "rb") as reader:
+        extract_tar(reader, target)
+    # The old GNU format has whole-second mtimes only.
+    resolution = 1 if tar_format == "posix" else 1_000_000_000
+    assert_same_tree(
+        source_tree.root, target / _relative(source_tree.root), skip=(ABSOLUTE_LINK,), mtime_resolution_ns=resolution
+    )
+
+
+def test_restore_to_root_like_target_keeps_absolute_links_inside_it(tmp_path):
+    # An absolute link is kept when it points inside the target (a restore to / keeps them all).
+    target = tmp_path / "t"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as writer:
+        link = tarfile.TarInfo("inside-link")
+        link.type = tarfile.SYMTYPE
+        link.linkname = str(target / "data")
+        writer.addfile(link)
+    warnings = extract_tar(io.BytesIO(buffer.getvalue()), target)
+    assert warnings == []
+    assert os.readlink(target / "inside-link") == str(target / "data")
+
+
+def _hostile_archive(outside: Path) -> bytes:
+    buffer = io.BytesIO()
+
+    def add(name: str, *, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = "") -> None:
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        info.linkname = link
+        info.size = len(data) if kind == tarfile.REGTYPE else 0
+        writer.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as writer:
+        add("good.txt", data=b"good")
+        add("../escape-dotdot.txt", data=b"evil")
+        add(str(outside / "escape-absolute.txt"), data=b"evil")
+        add("sub/../../escape-nested.txt", data=b"evil")
+        add("hard-out", kind=tarfile.LNKTYPE, link="../../outside-hard")
+        add("link-out", kind=tarfile.SYMTYPE, link=str(outside))
+        add("link-out/through-symlink.txt", data=b"evil")  # write through the refused link
+        add("rel-up", kind=tarfile.SYMTYPE, link="../../..")
+        add("after.txt", data=b"after")
+    return buffer.getvalue()
+
+
+def test_hostile_archive_members_are_refused_and_nothing_lands_outside(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "target"
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(IntegrityError) as caught:
+        extract_tar(io.BytesIO(_hostile_archive(outside)), target)
+    message = str(caught.value)
+    assert "refused 4 archive member(s)" in message
+    assert "../escape-dotdot.txt" in message and "escape-absolute.txt" in message
+    assert "sub/../../escape-nested.txt" in message and "hard-out" in message
+    assert list(outside.iterdir()) == []
+    created = sorted(set(tmp_path.rglob("*")) - set(before) - {target})
+    # The refused link's name became a plain folder inside the target: harmless.
+    assert created == [
+        target / "after.txt", target / "good.txt", target / "link-out", target / "link-out" / "through-symlink.txt"
+    ]
+    assert (target / "good.txt").read_bytes() == b"good"
+
+
+def test_symlinks_pointing_outside_are_not_restored_and_named_in_a_warning(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as writer:
+        for name, target_text in (("abs", str(outside)), ("up", "../../x"), ("fine", "sub/file")):
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target_text
+            writer.addfile(info)
+    target = tmp_path / "target"
+    warnings = extract_tar(io.BytesIO(buffer.getvalue()), target)
+    assert len(warnings) == 1
+    assert f"abs -> {outside}" in warnings[0] and "up -> ../../x" in warnings[0]
+    assert sorted(os.listdir(target)) == ["fine"]
+
+
+def test_existing_symlink_in_target_is_never_written_through(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "target"
+    target.mkdir()
+    os.symlink(outside, target / "etc")  # planted before the restore (e.g. --force into a used folder)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as writer:
+        info = tarfile.TarInfo("etc/passwd")
+        info.size = 4
+        writer.addfile(info, io.BytesIO(b"evil"))
+    warnings = extract_tar(io.BytesIO(buffer.getvalue()), target)
+    assert list(outside.iterdir()) == []
+    assert warnings == ["etc/passwd not restored: etc in the target is a symlink or a file, not a folder"]
+
+
+def test_path_globs_restore_only_matching_members_and_their_contents(source_tree, tmp_path):
+    archive = _our_tar([source_tree.root], tmp_path)
+    prefix = str(_relative(source_tree.root))
+    target = tmp_path / "restored"
+    with open(archive, "rb") as reader:
+        extract_tar(reader, target, patterns=[f"/{prefix}/etc/ssh/", "*.sh"])
+    restored = target / prefix
+    files = sorted(str(path.relative_to(restored)) for path in restored.rglob("*"))
+    assert files == ["etc", "etc/script.sh", "etc/ssh", "etc/ssh/sshd_config"]
+    assert (restored / "etc" / "ssh" / "sshd_config").read_bytes() == b"Port 22\n"
+    assert (restored / "etc" / "ssh").stat().st_mode & 0o777 == 0o700
+
+
+def test_truncated_stream_leaves_no_half_file_under_its_real_name(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a-small").write_bytes(b"small")
+    (source / "b-big").write_bytes(os.urandom(2 << 20))
+    archive = _our_tar([source], tmp_path).read_bytes()
+    cut = archive.index(b"small") + (1 << 20)  # in the middle of b-big's bytes
+    target = tmp_path / "restored"
+    with pytest.raises(IntegrityError, match="ends inside .*b-big; the stream is truncated"):
+        extract_tar(io.BytesIO(archive[:cut]), target)
+    restored = target / _relative(source)
+    assert (restored / "a-small").read_bytes() == b"small"
+    assert not (restored / "b-big").exists()
+    assert [path.name for path in restored.iterdir()] == ["a-small"]
+
+
+def test_corrupted_header_is_reported_not_extracted(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "file").write_bytes(b"data")
+    archive = bytearray(_our_tar([source], tmp_path).read_bytes())
+    archive[100] ^= 0x01  # the first header's mode field
+    with pytest.raises(IntegrityError, match="checksum mismatch"):
+        extract_tar(io.BytesIO(bytes(archive)), tmp_path / "restored")
+
+
+def test_read_only_folder_gets_its_mode_after_its_contents(tmp_path):
+    source = tmp_path / "src"
+    (source / "ro").mkdir(parents=True)
+    (source / "ro" / "inner").write_bytes(b"inner")
+    (source / "ro").chmod(0o500)
+    try:
+        archive = _our_tar([source], tmp_path)
+    finally:
+        (source / "ro").chmod(0o700)
+    target = tmp_path / "restored"
+    with open(archive, "rb") as reader:
+        extract_tar(reader, target)
+    restored = target / _relative(source) / "ro"
+    assert (restored / "inner").read_bytes() == b"inner"
+    assert restored.stat().st_mode & 0o777 == 0o500
+    restored.chmod(0o700)
+
+
+def test_owners_are_left_to_the_restoring_user_when_not_asked(source_tree, tmp_path):
+    archive = _our_tar([source_tree.root], tmp_path)
+    target = tmp_path / "restored"
+    with open(archive, "rb") as reader:
+        extract_tar(reader, target, restore_owners=False)
+    script = target / _relative(source_tree.root) / "etc" / "script.sh"
+    assert script.stat().st_uid == os.geteuid()
+    if platform.is_root():
+        with open(archive, "rb") as reader:
+            extract_tar(reader, tmp_path / "as-root")
+        assert (tmp_path / "as-root" / _relative(source_tree.root) / "etc" / "script.sh").stat().st_uid == 1234
+
+
+def test_safe_member_name_rules():
+    assert safe_member_name(b"./etc//hosts") == b"etc/hosts"
+    assert safe_member_name(b"etc/") == b"etc"
+    assert safe_member_name(b"/etc/hosts") is None
+    assert safe_member_name(b"a/../../b") is None
+    assert safe_member_name(b"..") is None
+    assert safe_member_name(b"a/..b") == b"a/..b"
