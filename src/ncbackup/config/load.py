@@ -33,6 +33,8 @@ ENVELOPE_KEYS = frozenset(
 )
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?")
 _WHITESPACE = " \t\n\r"
+# "/", "c:\\", "C:": a whole file system, never a scratch folder.
+_FILE_SYSTEM_ROOT = re.compile(r"[\\/]+|[A-Za-z]:[\\/]*")
 _BARE_WORD = re.compile(r'[^\s,:\[\]{}"]+')
 _NO_COMMENTS = 'JSON has no comments; write a note as a "__NOTE": "..." key instead'
 # Deeper nesting than this is no config; stop before Python's recursion limit does.
@@ -84,6 +86,11 @@ class _JsonReader:
         if index >= len(self.text):
             return "the end of the file"
         return f"'{self.text[index]}'"
+
+    @staticmethod
+    def _inside_comment(path: str) -> bool:
+        # A "__" key's value is dropped whole: nothing inside it deserves a warning.
+        return any(is_comment_key(part) for part in path.split("."))
 
     def read_document(self) -> Any:
         index = self.skip_blanks(0)
@@ -207,7 +214,7 @@ class _JsonReader:
             value, value_end = self.read_value(index, path=key_path, depth=depth + 1)
             if not is_comment_key(key):
                 key_position = self.position(key_index)
-                if key in result:
+                if key in result and not self._inside_comment(path):
                     earlier = result.key_positions[key].line
                     self.warnings.append(
                         f"{self.file}, line {key_position.line}: key \"{key_path}\" appears twice "
@@ -346,6 +353,19 @@ def build_general(general: JsonObject, *, position: Position | None) -> GeneralS
     if keys.log_folder is not None:
         log_file = resolve_log_file(entries["LOG_FOLDER"], position=general.key_positions.get("LOG_FOLDER"))
     hostname = (keys.hostname or "").strip() or socket.gethostname()
+    # HOSTNAME becomes a storage prefix: a separator or ".." would write outside this server's folder.
+    if re.search(r"[/\\\x00-\x1f]", hostname) or hostname in (".", ".."):
+        raise _error_at(
+            general.key_positions.get("HOSTNAME"),
+            f"{hostname!r} cannot be a storage folder name; use a plain name such as \"web1\" (no '/', '\\' or '..')",
+            key="GENERAL.HOSTNAME",
+        )
+    if keys.work_folder is not None and _FILE_SYSTEM_ROOT.fullmatch(str(keys.work_folder)):
+        raise _error_at(
+            general.key_positions.get("WORK_FOLDER"),
+            "a file system root cannot be the scratch folder; use a folder such as /var/tmp/ncbackup",
+            key="GENERAL.WORK_FOLDER",
+        )
     report_url = (keys.report_url or "").strip() or None
     return GeneralSettings(
         hostname=hostname,
@@ -518,8 +538,10 @@ def loads_config(text: str, *, path: Path | str = "<config>") -> Config:
         else:
             sections.append(build_section(name, body, position=position))
     if general is None:
+        near = [name for name in document if name.strip().upper() == "GENERAL"]
+        hint = f' ("{near[0]}" is spelled differently: the name is GENERAL, in capitals)' if near else ""
         raise ConfigError(
-            'there is no GENERAL section; add "GENERAL": {"HOSTNAME": "...", "WORK_FOLDER": "..."} to the config',
+            f'there is no GENERAL section{hint}; add "GENERAL": {{"HOSTNAME": "...", "WORK_FOLDER": "..."}} to the config',
             file=file,
         )
     return Config(path=file, general=general, sections=sections, warnings=warnings)

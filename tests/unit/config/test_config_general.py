@@ -143,3 +143,15 @@ def test_message_config_method_other_than_post_is_an_error_saying_only_post_exis
     error = general_error('{"GENERAL": {"MESSAGE_CONFIG_METHOD": "' + method + '"}}')
     assert error.key == "GENERAL.MESSAGE_CONFIG_METHOD"
     assert '"post", the only method so far' in str(error)
+
+
+@pytest.mark.parametrize("hostname", ["web1/../other", "..", "a\\b", "tab\there"])
+def test_hostname_that_would_escape_its_storage_folder_is_refused(hostname: str) -> None:
+    error = general_error(json.dumps({"GENERAL": {"HOSTNAME": hostname}}))
+    assert error.key == "GENERAL.HOSTNAME" and "plain name" in str(error)
+
+
+@pytest.mark.parametrize("folder", ["/", "//", "c:\\", "C:"])
+def test_work_folder_that_is_a_file_system_root_is_refused(folder: str) -> None:
+    error = general_error(json.dumps({"GENERAL": {"WORK_FOLDER": folder}}))
+    assert error.key == "GENERAL.WORK_FOLDER" and "root" in str(error)

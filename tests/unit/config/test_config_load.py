@@ -433,3 +433,13 @@ def test_empty_file_top_level_not_object_and_no_general() -> None:
     assert error.line == 1 and "top level must be an object" in str(error)
     error = error_of('{"FILESET": {}}')
     assert "no GENERAL section" in str(error) and error.file == FILE
+
+
+def test_general_in_the_wrong_case_is_pointed_out() -> None:
+    error = error_of('{"General": {"HOSTNAME": "h"}}')
+    assert "no GENERAL section" in str(error) and '"General"' in str(error)
+
+
+def test_duplicates_inside_a_comment_are_not_warned() -> None:
+    config = load('{"GENERAL": {}, "__old": {"A": 1, "A": 2}}')
+    assert config.warnings == []
