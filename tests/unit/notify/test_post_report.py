@@ -1,0 +1,97 @@
+"""The legacy POST report against a real HTTP server on 127.0.0.1: exact fields, bounded log, retries."""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ncbackup.engine.result import RunResult, Status, StepResult
+from ncbackup.errors import BackupError
+from ncbackup.notify.post_report import LOG_FIELD_MAX_CHARS, PostReport
+from ncbackup.notify.registry import notify_all
+
+
+@pytest.fixture
+def report_server():
+    received: list[dict[str, list[str]]] = []
+    answers: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            length = int(self.headers["Content-Length"])
+            received.append(urllib.parse.parse_qs(self.rfile.read(length).decode(), keep_blank_values=True))
+            self.send_response(answers.pop(0) if answers else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/report", received, answers
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def result(status: Status = Status.OK) -> RunResult:
+    run = RunResult(config_path="/etc/c.json", hostname="srv-web1")
+    step = StepResult(name="FILESET+STORAGE", kind="backup-set", status=status, destinations=["s3"])
+    if status == Status.FAILED:
+        step.error = "mysqldump exited with status 2"
+    run.steps.append(step)
+    run.size_human = "1.5 GiB"
+    return run
+
+
+def test_report_posts_exactly_the_original_fields(report_server):
+    url, received, _answers = report_server
+    PostReport(url).send(result(), log_text="line one\nline two")
+    (fields,) = received
+    assert set(fields) == {"srvname", "result", "bckmethod", "size", "log", "error", "destination"}
+    assert fields["srvname"] == ["srv-web1"] and fields["result"] == ["0"]
+    assert fields["bckmethod"] == ["ncscript-py"] and fields["size"] == ["1.5 GiB"]
+    assert fields["log"] == ["line one\nline two"] and fields["destination"] == ["s3"] and fields["error"] == [""]
+
+
+def test_failed_run_reports_result_1_with_the_error(report_server):
+    url, received, _answers = report_server
+    PostReport(url).send(result(Status.FAILED), log_text="")
+    assert received[0]["result"] == ["1"]
+    assert "mysqldump exited with status 2" in received[0]["error"][0]
+
+
+def test_log_is_bounded_and_keeps_the_tail(report_server):
+    url, received, _answers = report_server
+    log = "".join(f"line {n}\n" for n in range(50_000))
+    PostReport(url).send(result(), log_text=log)
+    sent = received[0]["log"][0]
+    assert len(sent) <= LOG_FIELD_MAX_CHARS and sent.endswith("line 49999\n")
+
+
+def test_report_is_retried_until_the_server_answers_200(report_server):
+    url, received, answers = report_server
+    answers.extend([500, 503])
+    PostReport(url, first_wait_seconds=0.01).send(result(), log_text="x")
+    assert len(received) == 3
+
+
+def test_report_gives_up_after_5_attempts_and_notify_all_only_logs_it(report_server):
+    url, received, answers = report_server
+    answers.extend([500] * 10)
+    notifier = PostReport(url, first_wait_seconds=0.01)
+    with pytest.raises(BackupError, match="failed 5 times"):
+        notifier.send(result(), log_text="x")
+    assert len(received) == 5
+    assert notify_all([notifier], result(), log_text="x") != []  # returned, not raised
+
+
+def test_unreachable_report_server_never_raises_from_notify_all():
+    notifier = PostReport("http://127.0.0.1:9/nothing", attempts=2, first_wait_seconds=0.01, timeout_seconds=2)
+    failures = notify_all([notifier], result(), log_text="x")
+    assert len(failures) == 1 and "failed 2 times" in failures[0]

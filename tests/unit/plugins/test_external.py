@@ -1,0 +1,118 @@
+"""External execute sections: the original's argument convention, interpreters, output into the log, timeouts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ncbackup.config import loads_config
+from ncbackup.errors import BackupError
+from ncbackup.plugins.external import build_arguments, resolve, run_program
+
+
+def load(tmp_path: Path, section: dict, general_extra: dict | None = None):
+    general = {"HOSTNAME": "web1", "WORK_FOLDER": str(tmp_path / "work"), "HOME_FOLDER": str(tmp_path / "home")}
+    general.update(general_extra or {})
+    path = tmp_path / "conf.json"
+    text = json.dumps({"GENERAL": general, "SCRIPT": section})
+    path.write_text(text)
+    config = loads_config(text, path=path)
+    return config.sections[0], config.general
+
+
+def install(tmp_path: Path, name: str, file: str, body: str) -> Path:
+    folder = tmp_path / "home" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / file).write_text(textwrap.dedent(body))
+    return folder / file
+
+
+def test_named_arguments_follow_the_original_convention(tmp_path):
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "x", "PARAMETERS": {
+        "TARGETS": "/etc /home/user", "EMPTY": "", "FLAG": "True", "N": 5}},
+        {"LOCAL_BACKUP": "/var/local backup"})
+    assert build_arguments(section, general) == [
+        "--OBJECTIVES", "/etc /home/user", "--FLAG", "True", "--N", "5",
+        "--HOSTNAME", "web1", "--WORK_FOLDER", str(tmp_path / "work"), "--HOME_FOLDER", str(tmp_path / "home"),
+        "--LOCAL_BACKUP", "/var/local backup",
+    ]
+
+
+def test_flat_mode_passes_parameter_values_positionally(tmp_path):
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "x", "PARAMETERS_MODE": "flat",
+                                       "PARAMETERS": {"A": "one", "B": "two words", "C": ""}})
+    arguments = build_arguments(section, general)
+    assert arguments[:2] == ["one", "two words"]
+    assert arguments[2:4] == ["--HOSTNAME", "web1"]
+
+
+def test_python_script_receives_exactly_the_original_argument_convention(tmp_path, caplog):
+    install(tmp_path, "checker", "checker.py", """
+        import argparse, sys
+        parser = argparse.ArgumentParser()
+        for key in ("OBJECTIVES", "DESTINATION", "HOSTNAME", "WORK_FOLDER", "HOME_FOLDER"):
+            parser.add_argument("--" + key, required=True)
+        args = parser.parse_args()
+        assert args.OBJECTIVES == "/etc /srv/my data", args.OBJECTIVES
+        assert args.DESTINATION == "s3"
+        assert args.HOSTNAME == "web1"
+        print("convention ok")
+    """)
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "checker", "EXECUTE_WITH": "python",
+                                       "PARAMETERS": {"TARGETS": "/etc /srv/my data", "DESTINATION": "s3"}})
+    program = resolve(section, general)
+    caplog.set_level(logging.INFO)
+    run_program(program, logging.getLogger("ncbackup.test"))
+    assert "convention ok" in caplog.text
+
+
+def test_default_executable_is_name_dot_py_run_with_the_current_python(tmp_path):
+    install(tmp_path, "tool", "tool.py", "print('hi')\n")
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "tool"})
+    program = resolve(section, general)
+    assert program.argv[:2] == [sys.executable, str(tmp_path / "home" / "tool" / "tool.py")]
+
+
+def test_bash_script_output_goes_to_the_log_and_nonzero_exit_fails(tmp_path, caplog):
+    install(tmp_path, "sh", "run.sh", """
+        echo "to stdout $1"
+        echo "to stderr" >&2
+        exit 4
+    """)
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "sh", "EXECUTABLE": "run.sh",
+                                       "EXECUTE_WITH": "bash", "PARAMETERS": {"A": "x"}})
+    caplog.set_level(logging.INFO)
+    with pytest.raises(BackupError, match="exited with status 4"):
+        run_program(resolve(section, general), logging.getLogger("ncbackup.test"))
+    assert "to stdout --A" in caplog.text and "to stderr" in caplog.text
+
+
+def test_hanging_script_is_killed_at_its_timeout_with_its_children(tmp_path):
+    install(tmp_path, "hang", "hang.sh", "sleep 300 &\nsleep 300\n")
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "hang", "EXECUTABLE": "hang.sh",
+                                       "EXECUTE_WITH": "bash", "TIMEOUT": "1"})
+    with pytest.raises(BackupError, match="did not finish within TIMEOUT 1 s"):
+        run_program(resolve(section, general), logging.getLogger("ncbackup.test"))
+
+
+def test_unknown_interpreter_is_named(tmp_path):
+    install(tmp_path, "t", "t.x", "")
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "t", "EXECUTABLE": "t.x",
+                                       "EXECUTE_WITH": "no-such-interpreter"})
+    with pytest.raises(BackupError, match="EXECUTE_WITH 'no-such-interpreter' was not found"):
+        resolve(section, general)
+
+
+def test_secret_looking_values_are_not_logged_by_the_runner_itself(tmp_path, caplog):
+    # The runner logs the program's output, never its argument list at INFO.
+    install(tmp_path, "quiet", "quiet.sh", "exit 0\n")
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "quiet", "EXECUTABLE": "quiet.sh",
+                                       "EXECUTE_WITH": "bash", "PARAMETERS": {"PASSWORD": "hunter2-secret"}})
+    caplog.set_level(logging.INFO)
+    run_program(resolve(section, general), logging.getLogger("ncbackup.test"))
+    assert "hunter2-secret" not in caplog.text
