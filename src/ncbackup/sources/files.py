@@ -91,11 +91,11 @@ class FilesStream:
 
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         source = self._source
-        paths = source.paths_to_archive(report)
         spool = self._spool
         spool.file = tempfile.SpooledTemporaryFile(max_size=INDEX_SPOOL_MEMORY_BYTES)
         index = IndexWriter(spool.file)
         try:
+            paths = source.paths_to_archive(report)
             totals = write_tar(
                 sink, [str(path) for path in paths], report=report,
                 excludes=ExcludeRules(source.options.exclude),
@@ -103,6 +103,7 @@ class FilesStream:
             )
         except BaseException as error:
             spool.failure = str(error) or type(error).__name__
+            spool.file.close()
             raise
         finally:
             spool.entries = index.count
