@@ -66,27 +66,25 @@ class FilesCase(BenchCase):
             ["tar", "-x", "-C", str(dirs.restore_target)],
         ])
 
-    def ncbackup_sections(self, dirs: RunDirs) -> dict[str, dict]:
-        return self._sections(dirs, key_file=self.context.keys.recipients_file)
-
-    def ncbackup_restore_sections(self, dirs: RunDirs) -> dict[str, dict] | None:
-        # The backup server holds only the recipient (write-only); the restore needs the identity.
-        return self._sections(dirs, key_file=self.context.keys.identity_file)
-
     def ncbackup_restore_arguments(self, dirs: RunDirs, config_file: Path) -> list[str] | None:
-        return ["restore", "-c", str(config_file), "--latest", "--target", str(dirs.restore_target)]
+        # The config names only the recipient (a write-only backup server); the operator brings the identity.
+        return [
+            "restore", "-c", str(config_file), "--latest", "--target", str(dirs.restore_target),
+            "--key-file", str(self.context.keys.identity_file),
+        ]
 
-    def _sections(self, dirs: RunDirs, *, key_file: Path) -> dict[str, dict]:
+    def ncbackup_sections(self, dirs: RunDirs) -> dict[str, dict]:
         """The seed's chain as a legacy-style config: FILESET -> COMPRESSION -> ENCRYPTION -> STORAGE."""
         return {
             "FILESET": {
                 "ACTION": "execute", "NAME": "filesbackup",
                 "PARAMETERS": {"FILESET_INCLUDE": str(self.corpus.path)},
             },
-            "COMPRESSION": {"ACTION": "execute", "NAME": "compression", "PARAMETERS": {}},
+            # zstd level 3 on every core: the same work as the baseline's `zstd -T0 -3`.
+            "COMPRESSION": {"ACTION": "execute", "NAME": "compression", "PARAMETERS": {"LEVEL": "3"}},
             "ENCRYPTION": {
                 "ACTION": "execute", "NAME": "encryption",
-                "PARAMETERS": {"KEY_FILE": str(key_file), "FILE_SIZE": str(PART_SIZE_MIB)},
+                "PARAMETERS": {"KEY_FILE": str(self.context.keys.recipients_file), "FILE_SIZE": str(PART_SIZE_MIB)},
             },
             "STORAGE": {
                 "ACTION": "execute", "NAME": "storage",
