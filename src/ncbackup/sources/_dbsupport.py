@@ -1,4 +1,4 @@
-"""What the database sources share: option parsing, private temp files for secrets, stream copying.
+"""What the database sources share: blank legacy values, private temp files for secrets, stream copying.
 
 Private helper module (not a plugin, so not in the registry): mysql, postgres, mongo and sqlite use it.
 """
@@ -6,87 +6,23 @@ Private helper module (not a plugin, so not in the registry): mysql, postgres, m
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
-from pydantic import BaseModel, BeforeValidator, ValidationError
-
-from ncbackup.errors import ConfigError
+from ncbackup.errors import CommandFailed
 from ncbackup.process import which
 
 COPY_CHUNK_BYTES = 4 << 20
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-try:  # the config engineer's shared legacy types, when they have landed
-    from ncbackup.config.types import LegacyBool, LegacyInt, PathList, WordList
-except ImportError:  # pragma: no cover - fallback until config/types.py exists
-
-    def _legacy_bool(value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip().lower()
-            if text in ("true", "yes", "1", "on"):
-                return True
-            if text in ("false", "no", "0", "off", ""):
-                return False
-        return value
-
-    def _words(value: Any) -> Any:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return [str(value)]
-        if isinstance(value, str):
-            return value.split()
-        return value
-
-    def _paths(value: Any) -> Any:
-        words = _words(value)
-        if isinstance(words, list):
-            return [Path(str(word).rstrip("/") or "/") for word in words if str(word).strip()]
-        return words
-
-    def _legacy_int(value: Any) -> Any:
-        if isinstance(value, str):
-            return int(value.strip())
-        return value
-
-    LegacyBool = Annotated[bool, BeforeValidator(_legacy_bool)]  # type: ignore[misc]
-    LegacyInt = Annotated[int, BeforeValidator(_legacy_int)]  # type: ignore[misc]
-    WordList = Annotated[list[str], BeforeValidator(_words)]  # type: ignore[misc]
-    PathList = Annotated[list[Path], BeforeValidator(_paths)]  # type: ignore[misc]
-
-__all__ = ["LegacyBool", "LegacyInt", "PathList", "WordList", "copy_stream", "parse_db_options", "secret_file"]
-
 
 def drop_blank_values(values: Any) -> Any:
     """Drop PARAMETERS entries whose value is blank: legacy configs write "" for "not set"."""
     if isinstance(values, dict):
         return {key: value for key, value in values.items() if not (isinstance(value, str) and not value.strip())}
     return values
-
-
-def parse_db_options(model: type[ModelT], section) -> ModelT:
-    """Parse a section's PARAMETERS into model; a bad value raises ConfigError naming the key."""
-    try:
-        from ncbackup.config.types import parse_options
-    except ImportError:  # pragma: no cover - until config/types.py lands
-        parse_options = None
-    if parse_options is not None:
-        return parse_options(model, section)
-    try:
-        return model.model_validate(dict(section.parameters or {}))
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first.get("loc", ())) or None
-        position = section.position
-        raise ConfigError(
-            f"{first.get('msg', 'invalid value')}; fix this value in section {section.name}",
-            file=position.file if position else None,
-            line=position.line if position else None,
-            key=key,
-        ) from None
 
 
 @contextmanager
@@ -122,3 +58,17 @@ def find_program(configured: str | Path | None, *candidates: str) -> str:
         if which(candidate):
             return candidate
     return candidates[0]
+
+
+_REASON_LINE = re.compile(r"error|fatal|denied|failed|unknown|can't|cannot|lost", re.IGNORECASE)
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line saying why a client program failed: its first stderr line that names an error, not just the last line."""
+    # psql and friends end with a hint ("password retrieved from file ...") after the real reason.
+    if isinstance(error, CommandFailed) and error.stderr_tail:
+        lines = [line.strip() for line in error.stderr_tail.splitlines() if line.strip()]
+        chosen = next((line for line in lines if _REASON_LINE.search(line)), lines[-1] if lines else "")
+        head = str(error).split(": ", 1)[0]
+        return f"{head}: {chosen}" if chosen else head
+    return str(error)

@@ -17,9 +17,10 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ncbackup.config.types import LegacyBool, LegacyInt, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout
-from ncbackup.sources._dbsupport import LegacyBool, LegacyInt, copy_stream, drop_blank_values, parse_db_options, secret_file
+from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, secret_file
 from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
 
 
@@ -105,12 +106,12 @@ class MongoDumpStream:
                     copy_stream(stdout, sink)
         except CommandFailed as error:
             raise SourceError(
-                f"mongodump of {self.options.host} failed ({error}); check that the server is up and the credentials"
+                f"mongodump of {self.options.host} failed ({failure_reason(error)}); check that the server is up and the credentials"
             ) from error
         except SourceError:
             raise
         except BackupError as error:
-            raise SourceError(f"mongodump of {self.options.host} could not start: {error}") from error
+            raise SourceError(f"mongodump of {self.options.host} could not start: {failure_reason(error)}") from error
 
 
 class MongoSource:
@@ -122,7 +123,7 @@ class MongoSource:
 
     @classmethod
     def from_section(cls, section, general) -> MongoSource:
-        return cls(parse_db_options(MongoOptions, section), work_folder=general.work_folder)
+        return cls(parse_options(MongoOptions, section), work_folder=general.work_folder)
 
     def describe(self) -> str:
         return f"MongoDB on {self.options.host}"

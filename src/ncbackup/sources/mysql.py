@@ -19,18 +19,10 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout, which
-from ncbackup.sources._dbsupport import (
-    LegacyBool,
-    LegacyInt,
-    WordList,
-    copy_stream,
-    drop_blank_values,
-    find_program,
-    parse_db_options,
-    secret_file,
-)
+from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, find_program, secret_file
 from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
 
 log = logging.getLogger(__name__)
@@ -264,11 +256,11 @@ class MysqlDumpStream:
                 copy_stream(stdout, sink)
         except CommandFailed as error:
             raise SourceError(
-                f"dump of MySQL database {self.database!r} on instance {self.instance.label} failed ({error}); "
+                f"dump of MySQL database {self.database!r} on instance {self.instance.label} failed ({failure_reason(error)}); "
                 "check that the database still exists and the server is up, then run the backup again"
             ) from error
         except BackupError as error:
-            raise SourceError(f"dump of MySQL database {self.database!r} could not start: {error}") from error
+            raise SourceError(f"dump of MySQL database {self.database!r} could not start: {failure_reason(error)}") from error
 
 
 @dataclass
@@ -324,7 +316,7 @@ class PhysicalStream:
                         copy_stream(stdout, sink)
                 except CommandFailed as error:
                     raise SourceError(
-                        f"physical backup {self.name} failed ({error}); check that ncbackup runs on the database "
+                        f"physical backup {self.name} failed ({failure_reason(error)}); check that ncbackup runs on the database "
                         "host with read access to its data folder"
                     ) from error
 
@@ -343,7 +335,7 @@ def backup_option_file(credential_path: Path | None) -> str:
                 line for line in credential_path.read_text(encoding="utf-8").splitlines() if not line.startswith("!")
             ))
         except (OSError, configparser.Error) as error:
-            raise SourceError(f"MySQL credential file {credential_path} could not be read ({error}); fix CREDENTIAL_PATH") from None
+            raise SourceError(f"MySQL credential file {credential_path} could not be read ({failure_reason(error)}); fix CREDENTIAL_PATH") from None
         for group in ("client", "mysql", "mysqldump"):
             if parser.has_section(group):
                 for key in CONNECTION_KEYS:
@@ -365,7 +357,7 @@ class MysqlSource:
 
     @classmethod
     def from_section(cls, section, general) -> MysqlSource:
-        return cls(parse_db_options(MysqlOptions, section), work_folder=general.work_folder)
+        return cls(parse_options(MysqlOptions, section), work_folder=general.work_folder)
 
     def _dump_program(self) -> str:
         configured = self.options.dump_binary
@@ -411,7 +403,7 @@ class MysqlSource:
             yield FailedStream(
                 name=f"mysql-{instance.label}", kind="mysql", suffix=".sql",
                 error=SourceError(
-                    f"MySQL instance {instance.spec} could not be read ({error}); check that the server is up, "
+                    f"MySQL instance {instance.spec} could not be read ({failure_reason(error)}); check that the server is up, "
                     "MY_INSTANCES and the credentials in CREDENTIAL_PATH"
                 ),
             )
@@ -427,7 +419,7 @@ class MysqlSource:
                 binlog_position = flush_and_locate_binlog(client, info)
                 base_metadata["binlog_position"] = binlog_position
             except CommandFailed as error:
-                instance_warnings.append(f"FLUSH BINARY LOGS failed on instance {instance.spec} ({error}); grant RELOAD to the backup user")
+                instance_warnings.append(f"FLUSH BINARY LOGS failed on instance {instance.spec} ({failure_reason(error)}); grant RELOAD to the backup user")
         if self.options.binlog_days:
             if not info.is_binlog_on:
                 instance_notes.append(f"binary logging is off on instance {instance.spec}: no binary logs copied")
@@ -545,7 +537,7 @@ class MysqlSource:
                 info = server_info(client)
                 chosen, skipped = self.selected_databases(client)
             except BackupError as error:
-                lines.append(CheckLine(False, f"MySQL instance {instance.spec}: cannot connect ({error})"))
+                lines.append(CheckLine(False, f"MySQL instance {instance.spec}: cannot connect ({failure_reason(error)})"))
                 continue
             binlog = "binary logging on" if info.is_binlog_on else "binary logging off"
             lines.append(CheckLine(True, f"MySQL instance {instance.spec}: connected to {info.flavour} {info.version}, {binlog}"))

@@ -15,17 +15,10 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import child_env, run, stream_stdin, stream_stdout, which
-from ncbackup.sources._dbsupport import (
-    LegacyBool,
-    LegacyInt,
-    WordList,
-    copy_stream,
-    drop_blank_values,
-    parse_db_options,
-    secret_file,
-)
+from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, secret_file
 from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -176,13 +169,13 @@ class PostgresDumpStream:
                     copy_stream(stdout, sink)
         except CommandFailed as error:
             raise SourceError(
-                f"dump of PostgreSQL {self.what} on {self.connection.where} failed ({error}); check that it still "
+                f"dump of PostgreSQL {self.what} on {self.connection.where} failed ({failure_reason(error)}); check that it still "
                 "exists, the server is up and the credentials are right"
             ) from error
         except SourceError:
             raise
         except BackupError as error:
-            raise SourceError(f"dump of PostgreSQL {self.what} could not start: {error}") from error
+            raise SourceError(f"dump of PostgreSQL {self.what} could not start: {failure_reason(error)}") from error
 
 
 class PostgresSource:
@@ -194,7 +187,7 @@ class PostgresSource:
 
     @classmethod
     def from_section(cls, section, general) -> PostgresSource:
-        return cls(parse_db_options(PostgresOptions, section), work_folder=general.work_folder)
+        return cls(parse_options(PostgresOptions, section), work_folder=general.work_folder)
 
     def describe(self) -> str:
         return f"PostgreSQL databases on {self.connection.where}"
@@ -223,7 +216,7 @@ class PostgresSource:
             yield FailedStream(
                 name=f"postgres-{port}",
                 error=SourceError(
-                    f"PostgreSQL on {connection.where} could not be read ({error}); check that the server is up, "
+                    f"PostgreSQL on {connection.where} could not be read ({failure_reason(error)}); check that the server is up, "
                     "HOST/PORT/USER and the password file"
                 ),
             )
@@ -260,7 +253,7 @@ class PostgresSource:
                 version = self.connection.query("SHOW server_version", env=env)[0]
                 chosen, skipped = self.selected_databases(env)
         except BackupError as error:
-            return lines + [CheckLine(False, f"PostgreSQL on {self.connection.where}: cannot connect ({error})")]
+            return lines + [CheckLine(False, f"PostgreSQL on {self.connection.where}: cannot connect ({failure_reason(error)})")]
         where = self.connection.where
         lines.append(CheckLine(True, f"PostgreSQL on {where}: connected, server {version}"))
         lines.append(CheckLine(True, f"PostgreSQL on {where}: will dump {', '.join(chosen) or 'no database'}"
