@@ -50,6 +50,17 @@ class JsonObject(dict):
         self.key_positions: dict[str, Position] = {}
 
 
+def _error_at(position: Position | None, message: str, *, key: str) -> ConfigError:
+    """A ConfigError located at position (file, line, column), naming key."""
+    return ConfigError(
+        message,
+        file=position.file if position else None,
+        line=position.line if position else None,
+        column=position.column if position else None,
+        key=key,
+    )
+
+
 def _plain(value: Any) -> Any:
     """A parsed value with every JsonObject turned into a plain dict."""
     if isinstance(value, dict):
@@ -321,19 +332,15 @@ def _general_entries(general: JsonObject) -> dict[str, str]:
 
 def resolve_log_file(text: str, *, position: Position | None) -> Path:
     """LOG_FOLDER is a log file, or a folder (existing, or written with a trailing separator) holding ncbackup.log."""
-    where = {
-        "file": position.file if position else None,
-        "line": position.line if position else None,
-        "column": position.column if position else None,
-        "key": "GENERAL.LOG_FOLDER",
-    }
     stripped = text.strip()
     path = Path(clean_path_text(stripped))
     names_folder = stripped.endswith(("/", "\\")) or path.is_dir()
     folder = path if names_folder else path.parent
     if not folder.is_dir():
-        raise ConfigError(
-            f"the folder {folder} does not exist; create it or point LOG_FOLDER at an existing folder", **where
+        raise _error_at(
+            position,
+            f"the folder {folder} does not exist; create it or point LOG_FOLDER at an existing folder",
+            key="GENERAL.LOG_FOLDER",
         )
     return path / LOG_FILE_NAME if names_folder else path
 
@@ -386,16 +393,6 @@ def build_general(general: JsonObject, *, position: Position | None) -> GeneralS
 # Other sections
 
 
-def _error_at(position: Position | None, message: str, *, key: str) -> ConfigError:
-    return ConfigError(
-        message,
-        file=position.file if position else None,
-        line=position.line if position else None,
-        column=position.column if position else None,
-        key=key,
-    )
-
-
 def _text_or_none(section: JsonObject, key: str, *, name: str) -> str | None:
     """A top-level envelope value as text; absent, null or blank -> None."""
     if key not in section:
@@ -405,7 +402,7 @@ def _text_or_none(section: JsonObject, key: str, *, name: str) -> str | None:
         return None
     if isinstance(value, (dict, list)):
         raise _error_at(
-            section.key_positions.get(key), f'expected a string such as "value", not an object or list; fix it',
+            section.key_positions.get(key), 'expected a string such as "value", not an object or list; fix it',
             key=f"{name}.{key}",
         )
     text = scalar_text(value).strip()
