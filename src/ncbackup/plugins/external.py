@@ -75,7 +75,8 @@ def resolve(section: SectionSettings, general: GeneralSettings, *, config_file: 
             f"section {section.name} runs the external program {section.module!r} but GENERAL has no HOME_FOLDER; "
             "set HOME_FOLDER to the folder holding it", file=config_file, line=line, key="HOME_FOLDER",
         )
-    folder = Path(general.home_folder) / (section.module or "")
+    # Absolute: the program runs in its own folder, so a relative HOME_FOLDER must not be re-read from there.
+    folder = (Path(general.home_folder) / (section.module or "")).absolute()
     if not folder.is_dir():
         raise ConfigError(
             f"section {section.name}: NAME {section.module!r} is not a built-in and the folder {folder} does not exist; "
