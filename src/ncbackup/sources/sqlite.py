@@ -19,8 +19,9 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ncbackup.config.types import PathList, parse_options
 from ncbackup.errors import BackupError, SourceError
-from ncbackup.sources._dbsupport import PathList, copy_stream, drop_blank_values, parse_db_options
+from ncbackup.sources._dbsupport import copy_stream, drop_blank_values
 from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
 
 
@@ -109,7 +110,7 @@ class SqliteSource:
 
     @classmethod
     def from_section(cls, section, general) -> SqliteSource:
-        return cls(parse_db_options(SqliteOptions, section), work_folder=general.work_folder)
+        return cls(parse_options(SqliteOptions, section), work_folder=general.work_folder)
 
     def describe(self) -> str:
         return f"SQLite databases {' '.join(str(path) for path in self.options.paths)}"
@@ -158,7 +159,8 @@ def restore_sqlite(reader: BinaryIO, request: RestoreRequest) -> list[str]:
             copy_stream(reader, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        connection = sqlite3.connect(temp_path.as_uri() + "?mode=ro", uri=True)
+        # immutable=1: a WAL-mode copy must not grow -wal/-shm files next to the temp name.
+        connection = sqlite3.connect(temp_path.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
         try:
             verdict = connection.execute("PRAGMA integrity_check").fetchone()[0]
         except sqlite3.Error as error:
