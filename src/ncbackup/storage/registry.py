@@ -10,9 +10,16 @@ from typing import Any
 from ncbackup.errors import ConfigError
 from ncbackup.storage.base import Storage
 from ncbackup.storage.local import LocalStorage
+from ncbackup.storage.s3 import S3Storage
+from ncbackup.storage.sftp import SftpStorage
 
 STORAGES: dict[str, Any] = {
     "local": LocalStorage,
+    "s3": S3Storage,
+    "oss": S3Storage,           # Aliyun OSS: S3 with OSS endpoint defaults
+    "sftp": SftpStorage,
+    "scp": SftpStorage,
+    "ssh": SftpStorage,
 }
 
 

@@ -6,11 +6,13 @@ tests) with the generated client key only; its host key is fresh for each sessio
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import os
 import shutil
 import socket
 import subprocess  # tests only: the package itself starts processes through ncbackup.process
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,25 +65,19 @@ def _wait_for_banner(port: int, process: subprocess.Popen) -> None:
     raise RuntimeError("sshd did not answer")
 
 
-@pytest.fixture(scope="session")
-def ssh_client_key(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("ssh-client")
-    key = folder / "id_ed25519"
-    need(shutil.which("ssh-keygen") is not None, "ssh-keygen (openssh-client) is not installed")
-    _keygen(key)
-    return key
-
-
-@pytest.fixture(scope="session")
-def sshd(tmp_path_factory, ssh_client_key):
-    """One sshd for the session; yields an SshServer."""
+def start_sshd(folder: Path, client_key: Path) -> tuple[SshServer, subprocess.Popen]:
+    """Start sshd serving from folder, accepting client_key; return the server and its process."""
     need(SSHD.exists(), "/usr/sbin/sshd (openssh-server) is not installed")
-    folder = tmp_path_factory.mktemp("sshd")
     host_key = folder / "host_ed25519"
     _keygen(host_key)
-    authorized_keys = folder / "authorized_keys"
-    authorized_keys.write_text(Path(f"{ssh_client_key}.pub").read_text())
+    # sshd reads authorized_keys as the logging-in user (nobody, in the permission tests): keep the
+    # public key where any user can read it, outside pytest's private temp folders.
+    keys_folder = Path(tempfile.mkdtemp(prefix="ncbackup-sshd-keys-"))
+    keys_folder.chmod(0o755)
+    authorized_keys = keys_folder / "authorized_keys"
+    authorized_keys.write_text(Path(f"{client_key}.pub").read_text())
     authorized_keys.chmod(0o644)
+    atexit.register(shutil.rmtree, keys_folder, True)
     user = getpass.getuser()
     is_root = os.geteuid() == 0
     if is_root:
@@ -112,16 +108,58 @@ def sshd(tmp_path_factory, ssh_client_key):
     )
     try:
         _wait_for_banner(port, process)
-        server = SshServer(
-            host="127.0.0.1", port=port, user=user, host_key_public=Path(f"{host_key}.pub"),
-            client_key=ssh_client_key, known_hosts=folder / "known_hosts", folder=folder,
-        )
-        server.known_hosts.write_text(server.known_hosts_line())
+    except BaseException:
+        stop_sshd(process)
+        raise
+    server = SshServer(
+        host="127.0.0.1", port=port, user=user, host_key_public=Path(f"{host_key}.pub"),
+        client_key=client_key, known_hosts=folder / "known_hosts", folder=folder,
+    )
+    server.known_hosts.write_text(server.known_hosts_line())
+    return server, process
+
+
+def stop_sshd(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+_shared: SshServer | None = None
+
+
+def shared_sshd() -> SshServer:
+    """One sshd per test process, started on first use (for factories that cannot take fixtures)."""
+    global _shared
+    if _shared is None:
+        need(shutil.which("ssh-keygen") is not None, "ssh-keygen (openssh-client) is not installed")
+        folder = Path(tempfile.mkdtemp(prefix="ncbackup-sshd-"))
+        client_key = folder / "id_ed25519"
+        _keygen(client_key)
+        server, process = start_sshd(folder, client_key)
+        atexit.register(stop_sshd, process)
+        atexit.register(shutil.rmtree, folder, True)
+        _shared = server
+    return _shared
+
+
+@pytest.fixture(scope="session")
+def ssh_client_key(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("ssh-client")
+    key = folder / "id_ed25519"
+    need(shutil.which("ssh-keygen") is not None, "ssh-keygen (openssh-client) is not installed")
+    _keygen(key)
+    return key
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory, ssh_client_key):
+    """One sshd for the session; yields an SshServer."""
+    server, process = start_sshd(tmp_path_factory.mktemp("sshd"), ssh_client_key)
+    try:
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_sshd(process)
