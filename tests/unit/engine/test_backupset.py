@@ -1,0 +1,378 @@
+"""The streaming pipeline end to end: real files and bytes through zstd, age, splitting and real local storages."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from conftest import need, need_binary
+from ncbackup import platform
+from ncbackup.errors import SourceError, StorageError
+from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set, write_to_folder
+from ncbackup.setformat import list_sets, read_manifest, set_id_for, utc_now
+from ncbackup.sources.base import StreamReport
+from ncbackup.sources.files import FilesetOptions, FilesSource
+from ncbackup.stages.age import AgeStage
+from ncbackup.stages.compress import GzipStage, NoCompression, ZstdStage
+from ncbackup.stages.keys import read_key_file, write_identity_file
+from ncbackup.stages.registry import NoEncryption
+from ncbackup.storage.local import LocalStorage
+
+
+# --- helpers: a deterministic stream source (the pipeline is what is under test here) ----------------
+
+
+def _pattern(size_bytes: int, seed: bytes = b"seed") -> bytes:
+    block = b"".join(hashlib.sha256(seed + bytes([i])).digest() for i in range(256))  # 8 KiB, incompressible
+    text = b"compressible line of a log file\n" * 256
+    return ((block + text) * (size_bytes // (len(block) + len(text)) + 1))[:size_bytes]
+
+
+class BytesStream:
+    def __init__(self, name: str, data: bytes, *, kind: str = "files", suffix: str = ".tar", fail_after_bytes: int | None = None) -> None:
+        self.name, self.kind, self.suffix = name, kind, suffix
+        self.data = data
+        self.fail_after_bytes = fail_after_bytes
+
+    def write_to(self, sink, report: StreamReport) -> None:
+        for start in range(0, len(self.data), 1 << 20):
+            if self.fail_after_bytes is not None and start >= self.fail_after_bytes:
+                raise SourceError(f"dump of {self.name} died: server went away")
+            sink.write(self.data[start:start + (1 << 20)])
+        report.metadata["bytes"] = len(self.data)
+        report.warn(f"/secret/path/of/{self.name} changed while read")
+
+
+class StreamsSource:
+    def __init__(self, *streams) -> None:
+        self._streams = streams
+
+    def streams(self):
+        yield from self._streams
+
+    def describe(self) -> str:
+        return "test streams"
+
+    def check(self):
+        return []
+
+
+class FailingStorage:
+    """A real local storage that breaks while writing its part number fail_on_part (like a dying disk)."""
+
+    def __init__(self, base: Path, *, fail_on_part: int = 1) -> None:
+        self.inner = LocalStorage(base)
+        self.name = f"failing:{base}"
+        self.fail_on_part = fail_on_part
+
+    def put(self, key: str, stream) -> None:
+        if key.endswith(f".{self.fail_on_part:03d}"):
+            stream.read(1000)
+            raise StorageError(f"i/o error on {self.name} writing {key}; replace the disk")
+        self.inner.put(key, stream)
+
+    def get(self, key: str):
+        return self.inner.get(key)
+
+    def list(self, prefix: str = ""):
+        return self.inner.list(prefix)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+
+@pytest.fixture
+def identity(tmp_path: Path) -> Path:
+    path = tmp_path / "identity.txt"
+    write_identity_file(path)
+    return path
+
+
+def _age(identity: Path, *, with_identity: bool = False) -> AgeStage:
+    material = read_key_file(identity)
+    return AgeStage(recipients=material.recipients, identities=material.identities if with_identity else ())
+
+
+def _decode(set_folder: Path, file_name: str, identity: Path) -> bytes:
+    """Concatenate the parts in order and run them through the Debian age and zstd binaries."""
+    age = need_binary("age")
+    zstd = need_binary("zstd")
+    parts = sorted(set_folder.glob(f"{file_name}.*"), key=lambda p: int(p.suffix[1:]))
+    encrypted = b"".join(part.read_bytes() for part in parts)
+    compressed = subprocess.run([age, "-d", "-i", str(identity)], input=encrypted, capture_output=True, check=True).stdout
+    return subprocess.run([zstd, "-d", "-c"], input=compressed, capture_output=True, check=True).stdout
+
+
+# --- tests -------------------------------------------------------------------------------------------
+
+
+def test_set_goes_to_two_storages_and_a_failing_one_stays_incomplete(tmp_path: Path, identity: Path) -> None:
+    data = os.urandom(3_000_000) + _pattern(2_000_000)
+    a, b, broken = tmp_path / "a" / "web1", tmp_path / "b" / "web1", tmp_path / "broken" / "web1"
+    spec = PipelineSpec(
+        sources=[StreamsSource(BytesStream("files", data))],
+        compression=ZstdStage(),
+        encryption=_age(identity),
+        part_size_bytes=1_000_000,
+        storages=[
+            NamedStorage("STORAGE", LocalStorage(a)),
+            NamedStorage("STORAGE_BROKEN", FailingStorage(broken, fail_on_part=1)),
+            NamedStorage("STORAGE_2", LocalStorage(b)),
+        ],
+    )
+    result = write_backup_set(spec, hostname="web1")
+    assert not result.is_complete
+    outcomes = {o.section_name: o.error for o in result.storages}
+    assert outcomes["STORAGE"] is None and outcomes["STORAGE_2"] is None
+    assert "i/o error" in outcomes["STORAGE_BROKEN"]
+    for folder in (a, b):
+        set_folder = folder / result.set_id
+        assert (set_folder / "manifest.json").is_file()
+        assert _decode(set_folder, "files.tar.zst.age", identity) == data
+    # The broken storage keeps what it got, never a manifest: it is listed incomplete.
+    assert not (broken / result.set_id / "manifest.json").exists()
+    assert [(s.set_id, s.is_complete) for s in list_sets(LocalStorage(broken))] == [(result.set_id, False)]
+    assert [(s.set_id, s.is_complete) for s in list_sets(LocalStorage(a))] == [(result.set_id, True)]
+
+
+def test_manifest_lists_every_part_with_size_and_sha256(tmp_path: Path, identity: Path) -> None:
+    data = os.urandom(3_500_000)
+    storage = LocalStorage(tmp_path / "web1")
+    spec = PipelineSpec(
+        sources=[StreamsSource(BytesStream("files", data), BytesStream("mysql-3306-shop", _pattern(100_000, b"db"), kind="mysql", suffix=".sql"))],
+        compression=ZstdStage(level=1), encryption=_age(identity), part_size_bytes=700_000,
+        storages=[NamedStorage("STORAGE", storage)],
+    )
+    result = write_backup_set(spec, hostname="web1")
+    assert result.is_complete and not result.failed_streams
+    manifest = read_manifest(storage, result.set_id)
+    assert manifest == result.manifest
+    assert manifest.host == "web1" and manifest.finished_at >= manifest.started_at
+    files = manifest.stream("files")
+    assert (files.kind, files.codec, files.cipher, files.file_name) == ("files", "zstd", "age", "files.tar.zst.age")
+    assert files.recipient_fingerprints and files.metadata == {"bytes": len(data)} and files.bytes_in == len(data)
+    assert files.warning_count == 1
+    on_disk = sorted(p.name for p in (tmp_path / "web1" / result.set_id).iterdir())
+    listed = sorted([p.name for s in manifest.streams for p in s.parts] + ["manifest.json"])
+    assert on_disk == listed
+    for stream in manifest.streams:
+        for part in stream.parts:
+            content = (tmp_path / "web1" / result.set_id / part.name).read_bytes()
+            assert (len(content), hashlib.sha256(content).hexdigest()) == (part.size_bytes, part.sha256)
+        assert stream.bytes_out == sum(p.size_bytes for p in stream.parts)
+    assert all(p.size_bytes == 700_000 for p in files.parts[:-1])
+    assert manifest.stream("mysql-3306-shop").file_name == "mysql-3306-shop.sql.zst.age"
+
+
+def test_real_files_backup_restores_with_stock_tools_and_manifest_names_no_file(tmp_path: Path, identity: Path) -> None:
+    tar = need_binary("tar")
+    tree = tmp_path / "data" / "very-private-project"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "secret-plans.txt").write_bytes(b"world domination\n" * 1000)
+    (tree / "sub" / "blob.bin").write_bytes(os.urandom(2_000_000))
+    source = FilesSource(FilesetOptions.model_validate({"FILESET_INCLUDE": str(tree)}))
+    storage = LocalStorage(tmp_path / "backups" / "web1")
+    spec = PipelineSpec(
+        sources=[source], compression=ZstdStage(), encryption=_age(identity), part_size_bytes=500_000,
+        storages=[NamedStorage("STORAGE", storage)],
+    )
+    progress: list[tuple[str, int]] = []
+    result = write_backup_set(spec, hostname="web1", on_progress=lambda name, total: progress.append((name, total)))
+    assert result.is_complete, result
+    set_folder = tmp_path / "backups" / "web1" / result.set_id
+    archive = _decode(set_folder, "files.tar.zst.age", identity)
+    target = tmp_path / "restored"
+    target.mkdir()
+    subprocess.run([tar, "-x", "-C", str(target)], input=archive, check=True)
+    restored = target / tree.relative_to("/")
+    assert (restored / "secret-plans.txt").read_bytes() == (tree / "secret-plans.txt").read_bytes()
+    assert (restored / "sub" / "blob.bin").read_bytes() == (tree / "sub" / "blob.bin").read_bytes()
+    manifest_text = (set_folder / "manifest.json").read_text()
+    for word in ("secret-plans", "very-private-project", "blob.bin", "AGE-SECRET-KEY"):
+        assert word not in manifest_text
+    final_progress = {name: total for name, total in progress}
+    assert final_progress["files"] == result.streams[0].bytes_in > 2_000_000
+
+
+def test_failed_source_is_recorded_and_the_next_stream_goes_on(tmp_path: Path, identity: Path) -> None:
+    storage = LocalStorage(tmp_path / "web1")
+    good = _pattern(2_000_000, b"good")
+    spec = PipelineSpec(
+        sources=[StreamsSource(
+            BytesStream("mysql-3306-shop", _pattern(4_000_000), kind="mysql", suffix=".sql", fail_after_bytes=3_000_000),
+            BytesStream("mysql-3306-blog", good, kind="mysql", suffix=".sql"),
+        )],
+        compression=NoCompression(), encryption=_age(identity), part_size_bytes=1_000_000,
+        storages=[NamedStorage("STORAGE", storage)],
+    )
+    result = write_backup_set(spec, hostname="web1")
+    failed = {s.name: s.error for s in result.streams}
+    assert "server went away" in failed["mysql-3306-shop"] and failed["mysql-3306-blog"] is None
+    manifest = read_manifest(storage, result.set_id)
+    assert manifest.stream("mysql-3306-shop").status == "failed"
+    assert "server went away" in manifest.stream("mysql-3306-shop").error
+    assert manifest.stream("mysql-3306-blog").status == "ok"
+    set_folder = tmp_path / "web1" / result.set_id
+    age = need_binary("age")
+    blog = b"".join(p.read_bytes() for p in sorted(set_folder.glob("mysql-3306-blog.sql.age.*")))
+    assert subprocess.run([age, "-d", "-i", str(identity)], input=blog, capture_output=True, check=True).stdout == good
+    # The failed stream's half-written part was not stored; its whole parts are listed in the manifest.
+    on_disk = sorted(p.name for p in set_folder.glob("mysql-3306-shop*"))
+    assert on_disk == [p.name for p in manifest.stream("mysql-3306-shop").parts]
+    assert not list(set_folder.glob(".ncbackup-tmp-*"))
+
+
+def test_duplicate_stream_names_get_numbered(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "web1")
+    spec = PipelineSpec(
+        sources=[StreamsSource(BytesStream("files", b"one")), StreamsSource(BytesStream("files", b"two"), BytesStream("files", b"three"))],
+        compression=NoCompression(), encryption=NoEncryption(), part_size_bytes=None,
+        storages=[NamedStorage("STORAGE", storage)],
+    )
+    result = write_backup_set(spec, hostname="web1")
+    assert [s.name for s in result.streams] == ["files", "files-2", "files-3"]
+    set_folder = tmp_path / "web1" / result.set_id
+    assert [(set_folder / f"{n}.tar.000").read_bytes() for n in ("files", "files-2", "files-3")] == [b"one", b"two", b"three"]
+
+
+def test_empty_stream_gets_one_part_that_decrypts_to_nothing(tmp_path: Path, identity: Path) -> None:
+    storage = LocalStorage(tmp_path / "web1")
+    spec = PipelineSpec(
+        sources=[StreamsSource(BytesStream("files", b""))], compression=GzipStage(), encryption=_age(identity),
+        part_size_bytes=1, storages=[NamedStorage("STORAGE", storage)],
+    )
+    result = write_backup_set(spec, hostname="web1")
+    parts = result.manifest.stream("files").parts
+    assert len(parts) == result.streams[0].bytes_out  # 1-byte parts
+    stored = b"".join((tmp_path / "web1" / result.set_id / p.name).read_bytes() for p in parts)
+    reader = GzipStage().reader(_age(identity, with_identity=True).reader(io.BytesIO(stored)))
+    assert reader.read() == b""
+
+
+def test_second_set_in_the_same_second_gets_a_suffix(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "web1")
+    now = utc_now()
+    for seconds in range(4):  # whichever second the run starts in, it is taken
+        storage.put(f"{set_id_for(now + timedelta(seconds=seconds))}/files.tar.000", io.BytesIO(b"earlier run"))
+    spec = PipelineSpec(
+        sources=[StreamsSource(BytesStream("files", b"x"))], compression=NoCompression(), encryption=NoEncryption(),
+        part_size_bytes=None, storages=[NamedStorage("STORAGE", storage)],
+    )
+    result = write_backup_set(spec, hostname="web1")
+    assert result.set_id.endswith("-2")
+    assert (tmp_path / "web1" / result.set_id / "manifest.json").is_file()
+
+
+def test_when_every_storage_fails_the_set_stops_without_manifest(tmp_path: Path, identity: Path) -> None:
+    spec = PipelineSpec(
+        sources=[StreamsSource(BytesStream("files", _pattern(3_000_000)), BytesStream("other", b"never written"))],
+        compression=NoCompression(), encryption=_age(identity), part_size_bytes=1_000_000,
+        storages=[NamedStorage("STORAGE", FailingStorage(tmp_path / "broken", fail_on_part=0))],
+    )
+    result = write_backup_set(spec, hostname="web1")
+    assert not result.is_complete and result.error
+    assert "i/o error" in result.storages[0].error
+    assert [s.name for s in result.streams] == ["files"]
+    assert not list((tmp_path / "broken").rglob("manifest.json"))
+
+
+def test_full_destination_disk_leaves_set_incomplete_and_reported(tmp_path: Path, identity: Path) -> None:
+    need(platform.is_root(), "mounting a small tmpfs needs root")
+    mount, umount = need_binary("mount"), need_binary("umount")
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run([mount, "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], capture_output=True, text=True, check=False)
+    need(mounted.returncode == 0, f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        roomy = LocalStorage(tmp_path / "roomy" / "web1")
+        spec = PipelineSpec(
+            sources=[StreamsSource(BytesStream("files", os.urandom(5_000_000)))],
+            compression=ZstdStage(), encryption=_age(identity), part_size_bytes=1_000_000,
+            storages=[NamedStorage("STORAGE_SMALL", LocalStorage(small / "web1")), NamedStorage("STORAGE_ROOMY", roomy)],
+        )
+        result = write_backup_set(spec, hostname="web1")
+        outcomes = {o.section_name: o.error for o in result.storages}
+        assert not result.is_complete
+        assert "no space left on" in outcomes["STORAGE_SMALL"]
+        assert outcomes["STORAGE_ROOMY"] is None
+        assert [s.is_complete for s in list_sets(LocalStorage(small / "web1"))] == [False]
+        assert [s.is_complete for s in list_sets(roomy)] == [True]
+    finally:
+        subprocess.run([umount, str(small)], check=False)
+
+
+def test_write_to_folder_makes_plain_files_without_manifest(tmp_path: Path, identity: Path) -> None:
+    data = _pattern(2_500_000)
+    unsplit = write_to_folder(
+        PipelineSpec(sources=[StreamsSource(BytesStream("files", data))], compression=ZstdStage(), encryption=NoEncryption(), part_size_bytes=None),
+        tmp_path / "compressed",
+    )
+    assert unsplit.is_complete and unsplit.set_id is None
+    assert sorted(p.name for p in (tmp_path / "compressed").iterdir()) == ["files.tar.zst"]
+    zstd = need_binary("zstd")
+    plain = subprocess.run([zstd, "-d", "-c", str(tmp_path / "compressed" / "files.tar.zst")], capture_output=True, check=True).stdout
+    assert plain == data
+    split = write_to_folder(
+        PipelineSpec(sources=[StreamsSource(BytesStream("files", data))], compression=ZstdStage(), encryption=_age(identity), part_size_bytes=400_000),
+        tmp_path / "encrypted",
+    )
+    names = sorted(p.name for p in (tmp_path / "encrypted").iterdir())
+    assert names == [f"files.tar.zst.age.{i:03d}" for i in range(len(split.streams[0].parts))]
+    assert _decode(tmp_path / "encrypted", "files.tar.zst.age", identity) == data
+
+
+RSS_PROBE = r"""
+import hashlib, resource, sys
+from pathlib import Path
+from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set
+from ncbackup.stages.age import AgeStage
+from ncbackup.stages.compress import ZstdStage
+from ncbackup.stages.keys import read_key_file
+
+class CountingStorage:
+    name = "counting"
+    def __init__(self): self.bytes = 0
+    def put(self, key, stream):
+        while True:
+            chunk = stream.read(4 << 20)
+            if not chunk: return
+            if not key.endswith("manifest.json"): self.bytes += len(chunk)
+    def get(self, key): raise KeyError(key)
+    def list(self, prefix=""): return iter(())
+    def delete(self, key): pass
+
+class BigStream:
+    name, kind, suffix = "files", "files", ".tar"
+    def write_to(self, sink, report):
+        block = b"".join(hashlib.sha256(bytes([i, j])).digest() for i in range(256) for j in range(16))  # 128 KiB
+        chunk = (block + bytes(len(block))) * 4   # 1 MiB, half incompressible
+        for _ in range(int(sys.argv[2])):
+            sink.write(chunk)
+
+material = read_key_file(Path(sys.argv[1]))
+storages = [NamedStorage("A", CountingStorage()), NamedStorage("B", CountingStorage())]
+source = type("S", (), {"streams": lambda self: iter([BigStream()]), "describe": lambda self: "big"})()
+spec = PipelineSpec(sources=[source], compression=ZstdStage(level=1), encryption=AgeStage(recipients=material.recipients),
+                    part_size_bytes=100 << 20, storages=storages)
+result = write_backup_set(spec, hostname="probe")
+assert result.streams[0].bytes_in == int(sys.argv[2]) << 20, result
+assert storages[0].storage.bytes == storages[1].storage.bytes == result.streams[0].bytes_out
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_one_gib_stream_keeps_memory_flat(tmp_path: Path, identity: Path) -> None:
+    # A resource bound, not a timing: peak RSS of the whole process while 1 GiB streams to two storages.
+    probe = subprocess.run([sys.executable, "-c", RSS_PROBE, str(identity), "1024"], capture_output=True, text=True, check=False)
+    assert probe.returncode == 0, probe.stderr
+    peak_rss_mib = int(probe.stdout.strip()) / 1024
+    assert peak_rss_mib < 300, f"peak RSS {peak_rss_mib:.0f} MiB"
