@@ -38,6 +38,8 @@ CIPHER_NONE = "none"
 CODEC_NONE = "none"
 # The file index rides along as its own stream; extracting files must not drop it into the target.
 INDEX_KINDS = frozenset({"files-index"})
+# Kinds whose restorer unpacks into --target (with or without --to-database).
+EXTRACTED_KINDS = frozenset({"files", "mysql-binlogs"})
 TEMP_PREFIX = ".ncbackup-partial-"
 # What codecs raise on damaged input; a plain OSError is not here: it may be the target disk's.
 DECODE_ERRORS: tuple[type[BaseException], ...] = (
@@ -488,8 +490,12 @@ def _uses_restorer(stream: StreamInfo, options: RestoreOptions) -> bool:
 
     if stream.kind not in RESTORERS:
         return False
-    # Files are extracted; a database dump goes to a server only when asked, else it is a plain file.
-    return stream.kind == "files" or options.to_database
+    # Archives are always unpacked into the target; a dump goes to a server only when asked, else it is a plain file.
+    return stream.kind in EXTRACTED_KINDS or options.to_database
+
+
+def _lands_in_target(stream: StreamInfo, options: RestoreOptions) -> bool:
+    return not _uses_restorer(stream, options) or stream.kind in EXTRACTED_KINDS
 
 
 def prepare_target(target: Path, *, force: bool) -> None:
@@ -523,7 +529,7 @@ def restore_set(
     if not streams:
         raise BackupError(f"set {manifest.set_id} has no stream to restore; check `ncbackup list` and --stream")
     # Every stream that does not go to a database lands in the target folder.
-    needs_target = any(not (_uses_restorer(s, options) and s.kind != "files") for s in streams)
+    needs_target = any(_lands_in_target(s, options) for s in streams)
     if needs_target:
         if options.target is None:
             raise BackupError("restore needs --target DIR (an empty folder) for these streams; add it")
@@ -550,7 +556,7 @@ def restore_set(
                     pass
                 stored.drain()
                 report.warnings.extend(stream_warnings or [])
-                where = "database" if options.to_database and stream.kind != "files" else str(options.target)
+                where = str(options.target) if _lands_in_target(stream, options) else "its database server"
             else:
                 assert options.target is not None
                 destination = options.target / f"{stream.name}{plain_suffix(stream)}"

@@ -337,3 +337,55 @@ def test_restore_skips_failed_stream_with_a_warning_but_refuses_it_by_name(tmp_p
     with pytest.raises(BackupError, match="failed during the backup"):
         restore_set(written.storage, manifest,
                     RestoreOptions(target=tmp_path / "t2", key_file=written.key_file, stream_names=("mysql-x",)))
+
+
+# --- dispatch to the restorer of each kind ---------------------------------------------------------
+
+
+def test_database_stream_goes_to_its_restorer_only_with_to_database(tmp_path, monkeypatch):
+    from ncbackup.sources import registry
+
+    received = []
+
+    def recording_restorer(reader, request):
+        received.append((reader.read(), request))
+        return ["loaded"]
+
+    monkeypatch.setitem(registry.RESTORERS, "testdb", recording_restorer)
+    dump = _data(200_000)
+    written = _write_set(tmp_path, streams=[BytesStream("testdb-main", dump, kind="testdb", suffix=".sql")])
+    manifest = read_manifest(written.storage, written.set_id)
+
+    # Without --to-database: a plain dump file, the restorer is not called.
+    restore_set(written.storage, manifest, RestoreOptions(target=tmp_path / "files", key_file=written.key_file))
+    assert (tmp_path / "files" / "testdb-main.sql").read_bytes() == dump
+    assert received == []
+
+    # With it: the restorer gets the plain bytes and the request; no target is needed.
+    report = restore_set(written.storage, manifest, RestoreOptions(
+        target=None, key_file=written.key_file, to_database=True, database="copy",
+        options_by_kind={"testdb": {"CREDENTIAL_PATH": "/etc/x.cnf"}},
+    ))
+    ((data, request),) = received
+    assert data == dump
+    assert request.to_database and request.database == "copy" and request.kind == "testdb"
+    assert request.options == {"CREDENTIAL_PATH": "/etc/x.cnf"}
+    assert report.warnings == ["loaded"]
+
+
+def test_sqlite_stream_without_to_database_is_a_valid_database_file(tmp_path):
+    import sqlite3
+
+    source_db = tmp_path / "app.db"
+    with sqlite3.connect(source_db) as connection:
+        connection.execute("CREATE TABLE t (x TEXT)")
+        connection.executemany("INSERT INTO t VALUES (?)", [(f"row {i}",) for i in range(1000)])
+    connection.close()
+    written = _write_set(tmp_path, streams=[BytesStream("sqlite-app", source_db.read_bytes(), kind="sqlite", suffix=".sqlite")])
+    restore_set(written.storage, read_manifest(written.storage, written.set_id),
+                RestoreOptions(target=tmp_path / "out", key_file=written.key_file))
+    restored = tmp_path / "out" / "sqlite-app.sqlite"
+    assert restored.read_bytes() == source_db.read_bytes()
+    connection = sqlite3.connect(restored)
+    assert connection.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1000
+    connection.close()
