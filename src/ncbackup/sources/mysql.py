@@ -574,11 +574,17 @@ def restore_mysql(reader: BinaryIO, request: RestoreRequest) -> list[str]:
 
 
 def restore_mysql_binlogs(reader: BinaryIO, request: RestoreRequest) -> list[str]:
-    """Unpack the binary logs into --target; replaying them is a deliberate manual step."""
-    if request.to_database or request.target is None:
+    """Unpack the binary logs into --target; replaying them is a deliberate manual step, never automatic."""
+    if request.target is None:
         raise BackupError(
             f"stream {request.stream_name} holds binary logs: restore it with --target FOLDER and replay what you "
             "need with mariadb-binlog (or mysqlbinlog) from the position in the manifest"
+        )
+    warnings = []
+    if request.to_database:
+        warnings.append(
+            f"{request.stream_name}: binary logs were written to {request.target}, not replayed; replay them with "
+            "mariadb-binlog from the position in the manifest if you need point-in-time recovery"
         )
     request.target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=reader, mode="r|") as archive:
@@ -591,4 +597,4 @@ def restore_mysql_binlogs(reader: BinaryIO, request: RestoreRequest) -> list[str
             source = archive.extractfile(member)
             with open(destination, "wb") as handle:
                 copy_stream(source, handle)
-    return []
+    return warnings
