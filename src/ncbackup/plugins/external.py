@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,14 @@ from typing import Any
 
 from ncbackup import process
 from ncbackup.config.settings import GeneralSettings, SectionSettings
+from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed, ConfigError
 
 PYTHON_NAMES = {"", "python", "python3", "py"}
+# PARAMETERS whose values are secrets (MONGO_PWD, SECRET_KEY...): the original convention puts them on
+# the script's command line, so at least keep them out of every log line. Paths to key files are not secrets.
+_SECRET_KEY = re.compile(r"PASS|PWD|SECRET|TOKEN|PRIVATE|(^|_)KEY$", re.IGNORECASE)
+_PATH_KEY = re.compile(r"_(PATH|FILE|DIR|FOLDER)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,7 @@ class ExternalProgram:
     executable: Path
     argv: list[str]
     timeout_seconds: float | None
+    secrets: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One line for the plan."""
@@ -49,6 +56,14 @@ def argument_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     return json.dumps(value)
+
+
+def secret_values(section: SectionSettings) -> tuple[str, ...]:
+    """The PARAMETERS values that are secrets (by key name), to mask in logs."""
+    return tuple(
+        argument_value(value) for key, value in section.raw_parameters.items()
+        if value not in (None, "") and _SECRET_KEY.search(key) and not _PATH_KEY.search(key)
+    )
 
 
 def build_arguments(section: SectionSettings, general: GeneralSettings) -> list[str]:
@@ -105,7 +120,10 @@ def resolve(section: SectionSettings, general: GeneralSettings, *, config_file: 
     else:
         command = []
     argv = command + [str(executable)] + build_arguments(section, general)
-    return ExternalProgram(section.name, executable, argv, section.timeout_seconds)
+    secrets = secret_values(section)
+    for secret in secrets:
+        add_secret(secret)
+    return ExternalProgram(section.name, executable, argv, section.timeout_seconds, secrets)
 
 
 def run_program(program: ExternalProgram, logger: logging.Logger, *, cwd: Path | None = None) -> None:
@@ -117,7 +135,7 @@ def run_program(program: ExternalProgram, logger: logging.Logger, *, cwd: Path |
 
     try:
         process.run_streaming_lines(program.argv, on_line=on_line, timeout_seconds=program.timeout_seconds,
-                                    cwd=cwd or program.executable.parent)
+                                    cwd=cwd or program.executable.parent, secrets=program.secrets)
     except CommandFailed as failure:
         if failure.timed_out:
             raise BackupError(

@@ -116,3 +116,18 @@ def test_secret_looking_values_are_not_logged_by_the_runner_itself(tmp_path, cap
     caplog.set_level(logging.INFO)
     run_program(resolve(section, general), logging.getLogger("ncbackup.test"))
     assert "hunter2-secret" not in caplog.text
+
+
+def test_secret_parameters_are_masked_even_at_debug_and_in_the_programs_output(tmp_path, caplog):
+    from ncbackup.engine.logs import run_logging
+
+    install(tmp_path, "echoer", "echoer.sh", 'echo "I was given $*"\n')
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "echoer", "EXECUTABLE": "echoer.sh",
+                                       "EXECUTE_WITH": "bash",
+                                       "PARAMETERS": {"MONGO_PWD": "pw-9f8e7d6c", "CREDENTIAL_PATH": "/etc/creds"}})
+    log_file = tmp_path / "run.log"
+    with run_logging(log_file, "DEBUG"):
+        run_program(resolve(section, general), logging.getLogger("ncbackup.test"))
+    text = log_file.read_text()
+    assert "pw-9f8e7d6c" not in text
+    assert "I was given" in text and "/etc/creds" in text
