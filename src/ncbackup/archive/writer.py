@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import functools
 import io
 import ntpath
 import os
 import re
 import stat
 import struct
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -70,8 +72,12 @@ def pax_time(ns: int) -> bytes:
 
 
 def _checksummed(header: bytearray) -> bytes:
-    # The checksum is computed with its own field as eight blanks (already there).
-    header[148:156] = b"%06o\0 " % sum(header)
+    # The checksum is the plain sum of the header's bytes with its own field as eight blanks (already
+    # there). Adler-32's low half is 1 + that sum modulo 65521, exact for 256 bytes (at most 65280):
+    # two C calls instead of a Python loop over 512 ints, which was a third of the writer's time.
+    view = memoryview(header)
+    total = (zlib.adler32(view[:256]) & 0xFFFF) + (zlib.adler32(view[256:]) & 0xFFFF) - 2
+    header[148:156] = b"%06o\0 " % total
     return bytes(header)
 
 
@@ -120,11 +126,16 @@ def build_header(
     if not pax:
         return _checksummed(header)
     data = b"".join(pax)
-    pax_header = bytearray(_HEADER.pack(
-        _PAX_NAME, b"0000644", b"0000000", b"0000000", b"%011o" % len(data), b"%011o" % mtime_seconds,
+    return _pax_header_block(len(data)) + data + bytes(-len(data) % BLOCK_BYTES) + _checksummed(header)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pax_header_block(size: int) -> bytes:
+    # Depends on the record length only (its mtime is 0), so nearly every member reuses a cached block.
+    return _checksummed(bytearray(_HEADER.pack(
+        _PAX_NAME, b"0000644", b"0000000", b"0000000", b"%011o" % size, b"%011o" % 0,
         b" " * 8, PAX_TYPE, b"", b"ustar\0", b"00", b"", b"", b"", b"", b"", b"",
-    ))
-    return _checksummed(pax_header) + data + bytes(-len(data) % BLOCK_BYTES) + _checksummed(header)
+    )))
 
 
 class ExcludeRules:
@@ -201,22 +212,35 @@ class _Out:
             self._position += step
             count -= step
 
-    def copy_from(self, file: io.FileIO, size: int) -> tuple[int, OSError | None]:
-        """Copy up to size bytes from file straight into the buffer; return how many there were (and a read error)."""
+    def copy_from(self, file: io.FileIO, size: int) -> tuple[int, OSError | None, bool | None]:
+        """Copy up to size bytes from file straight into the buffer.
+
+        Returns (bytes there were, read error, grew): grew is True when the file had more than size
+        bytes, False when its end was seen right after them, None when that is unknown.
+        """
         remaining = size
+        grew: bool | None = None
         while remaining:
             if self._position == OUT_BUFFER_BYTES:
                 self.flush()
-            step = min(remaining, OUT_BUFFER_BYTES - self._position)
+            space = OUT_BUFFER_BYTES - self._position
+            # Asking one byte more than promised shows the end of the file (or growth) without a
+            # second read call: a regular file returns less than asked only at its end.
+            step = remaining + 1 if remaining < space else space
             try:
                 count = file.readinto(self._view[self._position:self._position + step])
             except OSError as error:
-                return size - remaining, error
+                return size - remaining, error, None
             if not count:
                 break
+            if count > remaining:
+                self._position += remaining
+                return size, None, True
             self._position += count
             remaining -= count
-        return size - remaining, None
+            if not remaining and count < step:
+                grew = False
+        return size - remaining, None, grew
 
     def flush(self) -> None:
         if self._position:
@@ -385,20 +409,18 @@ class TarWriter:
                 self._report.warn(f"{path} could not be read ({error.strerror}); skipped")
             return
         with io.FileIO(fd, "rb", closefd=True) as file:
-            opened = os.fstat(fd)
-            if not stat.S_ISREG(opened.st_mode):
-                self._report.warn(f"{path} changed type while read; skipped")
-                return
             if self.before_read is not None:
                 self.before_read(path)
-            self._copy_file(path, name, file, opened)
+            # The header uses the lstat from the walk: a file replaced since then shows up below as
+            # changed, shrunk or grown, and the archive stays valid in every case.
+            self._copy_file(path, name, file, info)
         if link_key is not None:
             self._hard_links[link_key] = name
 
-    def _copy_file(self, path: str, name: bytes, file: io.FileIO, opened: os.stat_result) -> None:
-        size = opened.st_size
-        self._header(name, opened, typeflag=REGULAR, size=size)
-        copied, error = self._out.copy_from(file, size)
+    def _copy_file(self, path: str, name: bytes, file: io.FileIO, info: os.stat_result) -> None:
+        size = info.st_size
+        self._header(name, info, typeflag=REGULAR, size=size)
+        copied, error, grew = self._out.copy_from(file, size)
         if copied != size:
             # The header already promised size bytes: keep the archive valid whatever happened.
             self._out.zeros(size - copied)
@@ -409,18 +431,19 @@ class TarWriter:
             self._report.warn(f"{path} {problem}; stored zero-padded to {size} bytes")
         else:
             try:
-                grew = bool(file.read(1))
+                if grew is None:
+                    grew = bool(file.read(1))
                 after = os.fstat(file.fileno())
             except OSError:
-                grew, after = False, opened
+                after = info
             if grew:
                 self._report.warn(f"{path} grew while read; stored its first {size} bytes")
-            elif after.st_mtime_ns != opened.st_mtime_ns or after.st_size != size:
+            elif (after.st_mtime_ns, after.st_size, after.st_ino) != (info.st_mtime_ns, size, info.st_ino):
                 self._report.warn(f"{path} changed while read; the stored copy may be inconsistent")
         self._out.zeros(-size % BLOCK_BYTES)
         self.totals.file_bytes += size
         if self._index is not None:
-            self._index.add(name, kind=FILE, size=size, mtime_ns=opened.st_mtime_ns)
+            self._index.add(name, kind=FILE, size=size, mtime_ns=info.st_mtime_ns)
 
 
 def _special_kind(mode: int) -> str:
