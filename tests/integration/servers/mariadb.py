@@ -36,12 +36,12 @@ class MariaDB:
     datadir: Path
     process: Background
 
-    def sql(self, statement: str, *, database: str | None = None) -> str:
+    def sql(self, statement: str, *, database: str | None = None, timeout_seconds: float = 60) -> str:
         """Run SQL as root over the socket; return the tab-separated output."""
         argv = ["mariadb", "--no-defaults", f"--socket={self.socket_path}", "-uroot", "--batch", "--skip-column-names"]
         if database:
             argv.append(f"--database={database}")
-        return run(argv + ["-e", statement], timeout_seconds=60).text
+        return run(argv + ["-e", statement], timeout_seconds=timeout_seconds).text
 
     def stop(self) -> None:
         try:
@@ -51,27 +51,31 @@ class MariaDB:
         self.process.stop(timeout_seconds=30)
 
 
-def start_mariadb(folder: Path, *, name: str = "db1", is_binlog_on: bool = True) -> MariaDB:
-    """Initialise and start a MariaDB in folder; wait until it answers; create the backup user."""
+def start_mariadb(
+    folder: Path, *, name: str = "db1", is_binlog_on: bool = True, datadir: Path | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> MariaDB:
+    """Start a MariaDB in folder (initialising datadir unless it already holds one); wait until it answers; add the backup user."""
     folder.mkdir(parents=True, exist_ok=True)
-    datadir = folder / "data"
+    datadir = datadir or folder / "data"
     # Unix socket paths are limited to ~108 bytes: keep the socket in a short folder.
     socket_folder = Path(f"/tmp/ncb-{name}-{os.getpid()}-{free_port()}")
     socket_folder.mkdir(mode=0o755)
     socket_path = socket_folder / "mysqld.sock"
     user_args = ["--user=root"] if os.geteuid() == 0 else []
-    run(
-        ["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
-         "--skip-test-db", *user_args],
-        timeout_seconds=180,
-    )
+    if not (datadir / "mysql").is_dir():
+        run(
+            ["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
+             "--skip-test-db", *user_args],
+            timeout_seconds=180,
+        )
     port = free_port()
     process = start_background(
         ["mariadbd", "--no-defaults", f"--datadir={datadir}", f"--socket={socket_path}", f"--port={port}",
          "--bind-address=127.0.0.1", "--skip-name-resolve", "--server-id=1",
          *([f"--log-bin={datadir}/mysql-bin"] if is_binlog_on else []),
          f"--pid-file={folder}/mariadbd.pid", "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M",
-         "--event-scheduler=OFF", "--character-set-server=utf8mb4", *user_args],
+         "--event-scheduler=OFF", "--character-set-server=utf8mb4", *user_args, *extra_args],
         output_path=folder / "mariadbd.log",
     )
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -88,7 +92,7 @@ def start_mariadb(folder: Path, *, name: str = "db1", is_binlog_on: bool = True)
                 raise RuntimeError("mariadbd did not answer in time: " + (folder / "mariadbd.log").read_text(errors="replace")[-2000:])
             time.sleep(0.3)
     server.sql(
-        f"CREATE USER '{BACKUP_USER}'@'%' IDENTIFIED BY '{BACKUP_PASSWORD}';"
+        f"CREATE USER IF NOT EXISTS '{BACKUP_USER}'@'%' IDENTIFIED BY '{BACKUP_PASSWORD}';"
         f"GRANT ALL PRIVILEGES ON *.* TO '{BACKUP_USER}'@'%' WITH GRANT OPTION;"
     )
     server.credential_path.write_text(
