@@ -10,6 +10,7 @@ from typing import Any
 from ncbackup.errors import ConfigError
 from ncbackup.storage.base import Storage
 from ncbackup.storage.local import LocalStorage
+from ncbackup.storage.rsync import RsyncStorage
 from ncbackup.storage.s3 import S3Storage
 from ncbackup.storage.sftp import SftpStorage
 
@@ -20,6 +21,7 @@ STORAGES: dict[str, Any] = {
     "sftp": SftpStorage,
     "scp": SftpStorage,
     "ssh": SftpStorage,
+    "rsync": RsyncStorage,
 }
 
 
