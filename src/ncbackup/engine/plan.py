@@ -237,7 +237,6 @@ def build_plan(config: Config) -> Plan:
     for section in config.sections:
         if section.action is None:
             continue  # configuration for other commands (CLEANUP)
-        key = builtin_key(section)
         role = role_of(section)
         if role in DATA_ROLES:
             if group is not None:
@@ -276,7 +275,6 @@ def build_plan(config: Config) -> Plan:
         else:
             raise ConfigError(f"section {section.name}: unknown ACTION {section.action!r}; use execute or load",
                               file=config.path, line=_line(section), key="ACTION")
-        _ = key
     flush()
     for step in steps:
         step.description = describe_step(step, general)

@@ -139,7 +139,10 @@ def _remove_inputs(group: DataGroup, context: RunContext, result: StepResult) ->
         if not context.produced_this_run(resolved):
             result.warn(f"REMOVE_OBJECTIVES: refused to remove {folder}: this run did not write it")
             continue
-        shutil.rmtree(resolved) if resolved.is_dir() else resolved.unlink()
+        if resolved.is_dir():
+            shutil.rmtree(resolved)
+        else:
+            resolved.unlink()
         log.info("removed %s (REMOVE_OBJECTIVES)", folder)
 
 
