@@ -68,21 +68,12 @@ class LocalStorage:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(temp, "wb", buffering=0) as out:
-                readinto = getattr(stream, "readinto", None)
-                if readinto is not None:
-                    buffer = bytearray(COPY_CHUNK_BYTES)
-                    view = memoryview(buffer)
-                    while True:
-                        count = readinto(view)
-                        if not count:
-                            break
-                        _write_all(out, view[:count])
-                else:
-                    while True:
-                        chunk = stream.read(COPY_CHUNK_BYTES)
-                        if not chunk:
-                            break
-                        _write_all(out, chunk)
+                # read() rather than readinto(): pipeline readers hand over their chunks without a copy.
+                while True:
+                    chunk = stream.read(COPY_CHUNK_BYTES)
+                    if not chunk:
+                        break
+                    _write_all(out, chunk)
                 os.fsync(out.fileno())
             os.replace(temp, target)
             platform.fsync_directory(target.parent)
