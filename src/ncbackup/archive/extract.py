@@ -29,6 +29,8 @@ _O_CREATE = (
 _REGULAR_TYPES = (b"0", b"\0", b"7")
 _SPECIAL_TYPES = {b"3": "character device", b"4": "block device", b"6": "FIFO"}
 _WINDOWS = os.name == "nt"
+_CHMOD_FD = os.chmod in os.supports_fd
+_UTIME_FD = os.utime in os.supports_fd
 _DRIVE = re.compile(rb"^[A-Za-z]:")
 # Most names shown in refusals; the rest are counted.
 _SHOWN_REFUSALS = 5
@@ -400,11 +402,15 @@ class _Extractor:
             if source.skip(-member.size % BLOCK_BYTES):
                 raise IntegrityError(f"the files archive ends inside {_show(relative)}; the stream is truncated")
             if self._restore_owners:
-                os.fchown(fd, *self._ids(member))
+                os.chown(fd, *self._ids(member))
+            # Through the open descriptor where the OS allows: no second path lookup per file.
+            os.chmod(fd if _CHMOD_FD else temporary, member.mode & self._mode_mask)
+            if _UTIME_FD:
+                os.utime(fd, ns=(member.mtime_ns, member.mtime_ns))
             os.close(fd)
             is_open = False
-            os.chmod(temporary, member.mode & self._mode_mask)
-            os.utime(temporary, ns=(member.mtime_ns, member.mtime_ns))
+            if not _UTIME_FD:
+                os.utime(temporary, ns=(member.mtime_ns, member.mtime_ns))
             try:
                 os.replace(temporary, self._full(relative))
             except IsADirectoryError:
