@@ -239,9 +239,3 @@ def restore_files(reader: BinaryIO, request: RestoreRequest) -> list[str]:
         raise BackupError(f"restoring stream {request.stream_name} needs a target folder; pass --target DIR")
     return extract_tar(reader, request.target, patterns=request.paths)
 
-
-def skip_index(reader: BinaryIO, request: RestoreRequest) -> list[str]:
-    """The index stream restores nothing: read through it (checking its parts) and leave the target alone."""
-    while reader.read(COPY_BUFFER_BYTES):
-        pass
-    return []

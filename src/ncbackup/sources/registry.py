@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ncbackup.sources.base import Restorer
-from ncbackup.sources.files import FilesSource, restore_files, skip_index
+from ncbackup.sources.files import FilesSource, restore_files
 from ncbackup.sources.mongo import MongoSource, restore_mongo
 from ncbackup.sources.mysql import MysqlSource, restore_mysql, restore_mysql_binlogs
 from ncbackup.sources.postgres import PostgresSource, restore_postgres, restore_postgres_globals
@@ -25,7 +25,6 @@ SOURCES: dict[str, Any] = {
 
 RESTORERS: dict[str, Restorer] = {
     "files": restore_files,
-    "files-index": skip_index,
     "mysql": restore_mysql,
     "mysql-binlogs": restore_mysql_binlogs,
     "postgres": restore_postgres,

@@ -13,7 +13,7 @@ from ncbackup.archive.index import read_index
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.errors import ConfigError, SourceError
 from ncbackup.sources.base import RestoreRequest, StreamReport
-from ncbackup.sources.files import FilesSource, restore_files, skip_index, stream_name_for
+from ncbackup.sources.files import FilesSource, restore_files, stream_name_for
 from ncbackup.sources.registry import RESTORERS, SOURCES
 
 GENERAL = GeneralSettings(hostname="host", work_folder=Path("/tmp"))
@@ -48,10 +48,11 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
-def test_registered_as_filesbackup_with_files_restorers():
+def test_registered_as_filesbackup_with_files_restorer():
     assert SOURCES["filesbackup"] is FilesSource
     assert RESTORERS["files"] is restore_files
-    assert RESTORERS["files-index"] is skip_index
+    # No restorer for the index: restore skips it unless named, and then writes it as a plain .jsonl file.
+    assert "files-index" not in RESTORERS
 
 
 def test_stream_names_follow_the_section_name():
@@ -157,6 +158,3 @@ def test_restore_files_extracts_the_stream_into_the_target_with_path_globs(tree,
     assert (os.fsencode(restored / "conf") + b"/r\xe9sum\xe9") in [
         os.fsencode(restored / "conf") + b"/" + name for name in os.listdir(os.fsencode(restored / "conf"))
     ]
-    index_request = RestoreRequest(stream_name="files-index", kind="files-index", metadata={}, target=target)
-    assert RESTORERS["files-index"](io.BytesIO(index_bytes), index_request) == []
-    assert sorted(path.name for path in target.iterdir()) == [prefix.split("/")[0]]
