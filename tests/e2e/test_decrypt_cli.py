@@ -246,3 +246,45 @@ def test_unencrypted_input_is_explained(tmp_path, ncbackup_cmd):
     result = _run([*ncbackup_cmd, "decrypt", "--key-file", str(key), "--input", str(archive), "--output", str(tmp_path / "o")], tmp_path)
     assert result.returncode == 2
     assert "not encrypted" in result.stderr
+
+
+def test_age_wrong_identity_or_truncated_file_leaves_no_output(tmp_path, ncbackup_cmd):
+    age = need_binary("age")
+    age_keygen = need_binary("age-keygen")
+    identity = tmp_path / "key.txt"
+    subprocess.run([age_keygen, "-o", str(identity)], check=True, capture_output=True)
+    recipient = subprocess.run([age_keygen, "-y", str(identity)], check=True, capture_output=True, text=True).stdout.strip()
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(os.urandom(300_000))
+    crypt = tmp_path / "plain.bin.age"
+    subprocess.run([age, "-r", recipient, "-o", str(crypt), str(plain)], check=True)
+    stranger = tmp_path / "stranger.txt"
+    subprocess.run([age_keygen, "-o", str(stranger)], check=True, capture_output=True)
+    out = tmp_path / "out.bin"
+
+    wrong = _run([*ncbackup_cmd, "decrypt", "--key-file", str(stranger), "--input", str(crypt), "--output", str(out)], tmp_path)
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert not out.exists()
+
+    crypt.write_bytes(crypt.read_bytes()[:-1000])
+    truncated = _run([*ncbackup_cmd, "decrypt", "--key-file", str(identity), "--input", str(crypt), "--output", str(out)], tmp_path)
+    assert truncated.returncode == 2 and "Traceback" not in truncated.stderr
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".ncbackup")] == []
+
+
+def test_gpg_data_without_integrity_check_decrypts_with_warning_exit_1(tmp_path, ncbackup_cmd, gpg_home):
+    gpg = need_binary("gpg")
+    key = _key(tmp_path)
+    archive = _make_tar_gz(tmp_path)
+    crypt = tmp_path / "old.tar.gz.crypt"
+    subprocess.run(
+        [gpg, "--homedir", str(gpg_home), "--batch", "--yes", "--quiet", "--symmetric", "--cipher-algo", "CAST5",
+         "--rfc2440", "--passphrase-file", str(key), "--output", str(crypt), str(archive)],
+        check=True, capture_output=True,
+    )
+    out = tmp_path / "old.tar.gz"
+    result = _run([*ncbackup_cmd, "decrypt", "--key-file", str(key), "--input", str(crypt), "--output", str(out)], tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "integrity check" in result.stderr
+    assert out.read_bytes() == archive.read_bytes()

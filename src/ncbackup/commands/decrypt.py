@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -188,7 +189,7 @@ def run_decrypt(*, input_path: Path, output: Path, key_file: Path, force: bool) 
     parts = find_parts(input_path)
     result = decrypt_files(parts, output, key_file=key_file, force=force)
     for warning in result.warnings:
-        print(f"ncbackup: warning: {warning}")
+        print(f"ncbackup: warning: {warning}", file=sys.stderr)
     print(
         f"decrypted {result.parts} part(s) ({result.format}) into {result.output}: {result.bytes_written} bytes"
     )

@@ -10,6 +10,7 @@ incomplete set has no manifest to check against: decrypt its parts by hand with
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ncbackup.commands.common import EXIT_OK, EXIT_WARNINGS, add_logging_argument, guarded, setup_console_logging
@@ -79,5 +80,5 @@ def main(args) -> int:
     for line in report.restored:
         print(f"restored {line}")
     for warning in report.warnings:
-        print(f"ncbackup: warning: {warning}")
+        print(f"ncbackup: warning: {warning}", file=sys.stderr)
     return EXIT_WARNINGS if report.warnings else EXIT_OK

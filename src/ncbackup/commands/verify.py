@@ -8,6 +8,7 @@ during the backup), 2 naming the first bad part.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ncbackup.commands.common import EXIT_OK, EXIT_WARNINGS, add_logging_argument, guarded, setup_console_logging
@@ -50,7 +51,7 @@ def main(args) -> int:
     for note in report.notes:
         print(f"note: {note}")
     for warning in report.warnings:
-        print(f"ncbackup: warning: {warning}")
+        print(f"ncbackup: warning: {warning}", file=sys.stderr)
     decrypted = ", ".join(report.decrypted_streams) or "none"
     print(
         f"set {set_id} is good: {report.streams_checked} stream(s), {report.parts_checked} part(s), "
