@@ -15,7 +15,7 @@ import requests
 
 from ncbackup.config.settings import GeneralSettings
 from ncbackup.engine.logs import mask_secrets
-from ncbackup.engine.result import RunResult, Status
+from ncbackup.engine.result import RunResult, Status, human_size
 from ncbackup.errors import BackupError
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ def report_fields(result: RunResult, *, log_text: str) -> dict[str, str]:
         "srvname": result.hostname,
         "result": "0" if is_success else "1",
         "bckmethod": BACKUP_METHOD,
-        "size": result.size_human or "N/A",
+        # Without a SIZE section, what this run stored is the best answer old dashboards can get.
+        "size": result.size_human or (human_size(result.bytes_out) if result.bytes_out else "N/A"),
         "log": bounded_tail(mask_secrets(log_text), LOG_FIELD_MAX_CHARS),
         "error": bounded_tail(mask_secrets("; ".join(result.errors())), ERROR_FIELD_MAX_CHARS),
         "destination": " ".join(result.destinations) or "N/A",

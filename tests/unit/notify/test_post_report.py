@@ -95,3 +95,12 @@ def test_unreachable_report_server_never_raises_from_notify_all():
     notifier = PostReport("http://127.0.0.1:9/nothing", attempts=2, first_wait_seconds=0.01, timeout_seconds=2)
     failures = notify_all([notifier], result(), log_text="x")
     assert len(failures) == 1 and "failed 2 times" in failures[0]
+
+
+def test_size_falls_back_to_the_bytes_stored_without_a_size_section(report_server):
+    url, received, _answers = report_server
+    run = result()
+    run.size_human = None
+    run.steps[0].bytes_out = 3 * 1024 * 1024
+    PostReport(url).send(run, log_text="")
+    assert received[0]["size"] == ["3.0 MiB"]

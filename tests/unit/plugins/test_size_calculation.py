@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from types import SimpleNamespace
 
 from ncbackup.plugins.size_calculation import SizeCalculation, folder_size_bytes
