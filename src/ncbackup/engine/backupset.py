@@ -317,9 +317,9 @@ class _Tee:
 class _CountingWriter(io.RawIOBase):
     """Counts bytes on their way from the source into the compressor and reports progress."""
 
-    def __init__(self, inner: BinaryIO, stream_name: str, on_progress: OnProgress | None) -> None:
+    def __init__(self, inner: BinaryIO | None, stream_name: str, on_progress: OnProgress | None) -> None:
         super().__init__()
-        self._inner = inner
+        self.inner = inner
         self._stream_name = stream_name
         self._on_progress = on_progress
         self.bytes_in = 0
@@ -329,7 +329,7 @@ class _CountingWriter(io.RawIOBase):
         return True
 
     def write(self, data) -> int:
-        self._inner.write(data)
+        self.inner.write(data)
         size = len(data) if isinstance(data, (bytes, bytearray)) else memoryview(data).nbytes
         self.bytes_in += size
         if self._on_progress is not None and self.bytes_in >= self._next_report:
@@ -398,10 +398,11 @@ def _write_stream(
     result = StreamResult(name=stream.name, kind=stream.kind, file_name=stream_file_name(stream, spec))
     report = StreamReport()
     splitter = Splitter(_Tee(workers, key_for_part), part_size_bytes=spec.part_size_bytes)
-    encryptor = spec.encryption.writer(splitter)
-    compressor = spec.compression.writer(encryptor)
-    counter = _CountingWriter(compressor, stream.name, on_progress)
+    counter = _CountingWriter(None, stream.name, on_progress)
     try:
+        encryptor = spec.encryption.writer(splitter)
+        compressor = spec.compression.writer(encryptor)
+        counter.inner = compressor
         stream.write_to(counter, report)
         compressor.close()
         encryptor.close()

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ncbackup.errors import DecryptError
+from ncbackup.errors import BackupError, DecryptError
 from ncbackup.stages.keys import (
     SSH_RECIPIENT_PREFIXES,
     parse_x25519_identity,
@@ -368,7 +368,7 @@ class _PyrageEncryptingWriter(io.RawIOBase):
 
     def write(self, data) -> int:
         if self._error is not None:
-            raise DecryptError(f"age encryption failed: {self._error}")
+            raise BackupError(f"age encryption to the ssh recipients failed: {self._error}; check the recipient lines in KEY_FILE")
         self._chunks.put(bytes(data))
         return len(data)
 
@@ -378,7 +378,7 @@ class _PyrageEncryptingWriter(io.RawIOBase):
             self._thread.join()
             super().close()
             if self._error is not None:
-                raise DecryptError(f"age encryption failed: {self._error}")
+                raise BackupError(f"age encryption to the ssh recipients failed: {self._error}; check the recipient lines in KEY_FILE")
 
 
 def _drain(chunks: queue.Queue) -> None:
@@ -435,7 +435,7 @@ class AgeStage:
 
     def writer(self, sink: BinaryIO) -> BinaryIO:
         if not self.recipients:
-            raise DecryptError("age encryption needs at least one recipient; put an age1... line in KEY_FILE")
+            raise BackupError("age encryption needs at least one recipient; put an age1... line in KEY_FILE")
         if self._uses_ssh_recipients:
             import pyrage
 
@@ -450,7 +450,7 @@ class AgeStage:
         for recipient in self.recipients:
             public = parse_x25519_recipient(recipient)
             if public is None:
-                raise DecryptError(f"{recipient!r} is not an age recipient; KEY_FILE lines must be age1..., ssh-ed25519 or ssh-rsa keys")
+                raise BackupError(f"{recipient!r} is not an age recipient; KEY_FILE lines must be age1..., ssh-ed25519 or ssh-rsa keys")
             publics.append(public)
         return _EncryptingWriter(sink, publics)
 
