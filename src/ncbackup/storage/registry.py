@@ -9,6 +9,7 @@ from typing import Any
 
 from ncbackup.errors import ConfigError
 from ncbackup.storage.base import Storage
+from ncbackup.storage.command import CommandStorage
 from ncbackup.storage.local import LocalStorage
 from ncbackup.storage.rsync import RsyncStorage
 from ncbackup.storage.s3 import S3Storage
@@ -22,6 +23,7 @@ STORAGES: dict[str, Any] = {
     "scp": SftpStorage,
     "ssh": SftpStorage,
     "rsync": RsyncStorage,
+    "custom_command": CommandStorage,
 }
 
 

@@ -176,7 +176,7 @@ class RsyncStorage:
         local = staging / posixpath.basename(key)
         try:
             self._rsync(self._remote(posixpath.join(self.base_dir, key)), str(local))
-            return _StagedFile(local, staging)
+            return StagedFile(local, staging)
         except CommandFailed as error:
             shutil.rmtree(staging, ignore_errors=True)
             raise self._error(error, action="download", path=posixpath.join(self.base_dir, key)) from None
@@ -243,7 +243,7 @@ class RsyncStorage:
         return [CheckLine(True, f"{self.name} reachable, host key verified")]
 
 
-class _StagedFile(io.FileIO):
+class StagedFile(io.FileIO):
     """A staged download that removes its staging folder when closed."""
 
     def __init__(self, path: Path, staging: Path) -> None:
