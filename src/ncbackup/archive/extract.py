@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ncbackup import platform
-from ncbackup.errors import IntegrityError
+from ncbackup.errors import BackupError, IntegrityError
 
 BLOCK_BYTES = 512
 CHUNK_BYTES = 1 << 20
@@ -209,7 +209,10 @@ class _Extractor:
     # --- reading ----------------------------------------------------------------------------
 
     def run(self, raw: BinaryIO) -> list[str]:
-        os.makedirs(self._target, exist_ok=True)
+        try:
+            os.makedirs(self._target, exist_ok=True)
+        except OSError as error:
+            raise _target_error(b"the target folder", error, self._target) from None
         source = _Input(raw)
         global_pax: dict[bytes, bytes] = {}
         pax: dict[bytes, bytes] = {}
@@ -246,8 +249,14 @@ class _Extractor:
             member = self._member(block, {**global_pax, **pax}, long_name, long_link)
             pax, long_name, long_link = {}, None, None
             last_name = member.name
-            self._handle(member, source)
-        self._finish_directories()
+            try:
+                self._handle(member, source)
+            except OSError as error:
+                raise _target_error(member.name, error, self._target) from None
+        try:
+            self._finish_directories()
+        except OSError as error:
+            raise _target_error(b"folder metadata", error, self._target) from None
         if self.outside_links:
             # One line, not one per link: a restored /etc holds hundreds of absolute links.
             more = len(self.outside_links) - _SHOWN_REFUSALS
@@ -503,6 +512,13 @@ class _Extractor:
                 os.chown(full, *self._ids(member))
             os.chmod(full, member.mode & self._mode_mask)
             os.utime(full, ns=(member.mtime_ns, member.mtime_ns))
+
+
+def _target_error(name: bytes, error: OSError, target: bytes) -> BackupError:
+    return BackupError(
+        f"cannot restore {_show(name)} into {_show(target)} ({error.strerror or error}); "
+        "check free space and permissions of the target, or choose another one"
+    )
 
 
 def extract_tar(

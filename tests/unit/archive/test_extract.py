@@ -12,10 +12,10 @@ import pytest
 from ncbackup import platform
 from ncbackup.archive.extract import extract_tar, safe_member_name
 from ncbackup.archive.writer import write_tar
-from ncbackup.errors import IntegrityError
+from ncbackup.errors import BackupError, IntegrityError
 from ncbackup.process import run
 from ncbackup.sources.base import StreamReport
-from tests.conftest import need_binary
+from tests.conftest import need, need_binary
 from tests.unit.archive.conftest import assert_same_tree
 
 ABSOLUTE_LINK = b"etc/absolute-link"
@@ -227,3 +227,28 @@ def test_safe_member_name_rules():
     assert safe_member_name(b"a/../../b") is None
     assert safe_member_name(b"..") is None
     assert safe_member_name(b"a/..b") == b"a/..b"
+
+
+def test_full_target_disk_stops_with_one_sentence_and_no_half_file(tmp_path):
+    need(platform.is_root(), "mounting a small tmpfs needs root")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a-fits").write_bytes(b"small")
+    (source / "b-too-big").write_bytes(os.urandom(1 << 20))
+    archive = _our_tar([source], tmp_path)
+    target = tmp_path / "tiny"
+    target.mkdir()
+    try:
+        run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(target)])
+    except Exception as error:  # noqa: BLE001 - a container without mount rights
+        need(False, f"cannot mount a tmpfs here: {error}")
+    try:
+        with open(archive, "rb") as reader, pytest.raises(BackupError) as caught:
+            extract_tar(reader, target)
+        restored = target / _relative(source)
+        names = sorted(path.name for path in restored.iterdir())
+    finally:
+        run(["umount", str(target)])
+    assert "b-too-big" in str(caught.value) and "No space left on device" in str(caught.value)
+    assert "Traceback" not in str(caught.value)
+    assert names == ["a-fits"]
