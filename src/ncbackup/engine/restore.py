@@ -4,9 +4,10 @@ Every part is checked for size and SHA-256 while it streams; the first mismatch 
 IntegrityError naming the part (truncated, bit-flipped, missing, or a part of another set copied
 in: its size or hash cannot match). Past that check come the decryption reader and the
 decompression reader of ``stages.registry``. With age, every 64 KiB chunk is authenticated before
-it is handed on, so no byte of a damaged part ever reaches a restorer; with the legacy and "none"
-ciphers a damaged part is only caught at its end, which is why restorers write under temporary
-names and rename only when their stream ended cleanly.
+it is handed on, so no byte of a damaged part ever reaches a restorer. With the legacy and "none"
+ciphers a damaged part is caught at its own end, before the stream ends: restorers write each file
+under a temporary name and rename it when complete, so nothing half-written carries a real name,
+but a file lying wholly inside the damaged part may already be in place (docs/restore.md says so).
 """
 
 from __future__ import annotations
