@@ -242,6 +242,11 @@ class _Out:
                 grew = False
         return size - remaining, None, grew
 
+    @property
+    def written_bytes(self) -> int:
+        """Bytes accepted so far, flushed or not."""
+        return self.total_bytes + self._position
+
     def flush(self) -> None:
         if self._position:
             # The io contract lets us reuse the buffer as soon as write() returns.
@@ -271,7 +276,7 @@ class TarWriter:
         self._user_names: dict[int, bytes] = {}
         self._group_names: dict[int, bytes] = {}
         self.totals = TarTotals()
-        # Test seam: called with the path after a file is opened and stat'ed, before its bytes are read.
+        # Test seam: called with the path after a file is opened, before its bytes are read.
         self.before_read: Callable[[str], None] | None = None
 
     # --- public ------------------------------------------------------------------------------
@@ -317,10 +322,8 @@ class TarWriter:
 
     def close(self) -> TarTotals:
         """Write the end-of-archive blocks and pad to a whole record; flush everything into the sink."""
-        end = 2 * BLOCK_BYTES
-        self._out.write(bytes(end))
-        written = self._out.total_bytes + self._out._position
-        self._out.zeros(-written % RECORD_BYTES)
+        self._out.write(bytes(2 * BLOCK_BYTES))
+        self._out.zeros(-self._out.written_bytes % RECORD_BYTES)
         self._out.flush()
         self.totals.archive_bytes = self._out.total_bytes
         return self.totals
