@@ -4,10 +4,9 @@ Every part is checked for size and SHA-256 while it streams; the first mismatch 
 IntegrityError naming the part (truncated, bit-flipped, missing, or a part of another set copied
 in: its size or hash cannot match). Past that check come the decryption reader and the
 decompression reader of ``stages.registry``. With age, every 64 KiB chunk is authenticated before
-it is handed on, so no byte of a damaged part ever reaches a restorer. With the legacy and "none"
-ciphers a damaged part is caught at its own end, before the stream ends: restorers write each file
-under a temporary name and rename it when complete, so nothing half-written carries a real name,
-but a file lying wholly inside the damaged part may already be in place (docs/restore.md says so).
+it is handed on, so no byte of a damaged part ever reaches a restorer. The legacy and "none"
+ciphers authenticate nothing, so restore_set reads such a stream's parts once through the hash
+check before restoring it (one extra read of the stored bytes, for those sets only).
 """
 
 from __future__ import annotations
@@ -39,6 +38,8 @@ CIPHER_NONE = "none"
 CODEC_NONE = "none"
 # The file index rides along as its own stream; extracting files must not drop it into the target.
 INDEX_KINDS = frozenset({"files-index"})
+# Ciphers that authenticate the data as it streams; other streams are hash-checked before restoring.
+AUTHENTICATED_CIPHERS = frozenset({"age"})
 # Kinds whose restorer unpacks into --target (with or without --to-database).
 EXTRACTED_KINDS = frozenset({"files", "mysql-binlogs"})
 TEMP_PREFIX = ".ncbackup-partial-"
@@ -538,6 +539,10 @@ def restore_set(
     for stream in streams:
         if on_stream:
             on_stream(stream.name)
+        if stream.cipher not in AUTHENTICATED_CIPHERS:
+            # Nothing downstream would notice a damaged byte before it is written: check every part first.
+            with open_stream(storage, manifest, stream.name) as stored:
+                stored.drain()
         with open_plain_stream(storage, manifest, stream.name, key_file=options.key_file) as (plain, stored):
             if _uses_restorer(stream, options):
                 request = RestoreRequest(

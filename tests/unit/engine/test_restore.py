@@ -389,3 +389,19 @@ def test_sqlite_stream_without_to_database_is_a_valid_database_file(tmp_path):
     connection = sqlite3.connect(restored)
     assert connection.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1000
     connection.close()
+
+
+@pytest.mark.parametrize("cipher", ["none", "openssl-legacy"])
+def test_unauthenticated_stream_with_damaged_part_never_reaches_its_restorer(tmp_path, monkeypatch, cipher):
+    from ncbackup.sources import registry
+
+    calls = []
+    monkeypatch.setitem(registry.RESTORERS, "testdb", lambda reader, request: calls.append(reader.read(10)) or [])
+    written = _write_set(tmp_path, cipher=cipher, codec="none",
+                         streams=[BytesStream("testdb-main", _data(300_000), kind="testdb", suffix=".sql")])
+    last = written.parts("testdb-main")[-1]
+    _flip_byte(written.part_path(last), 7)
+    with pytest.raises(IntegrityError, match=rf"part {last} "):
+        restore_set(written.storage, read_manifest(written.storage, written.set_id),
+                    RestoreOptions(target=None, key_file=written.key_file, to_database=True))
+    assert calls == []
