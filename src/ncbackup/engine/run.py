@@ -108,7 +108,6 @@ def run_to_folder(step: Step, context: RunContext, result: StepResult) -> None:
     for folder, sources in group.output_folders:
         folder = Path(folder)
         existed = folder.exists()
-        before = set(folder.iterdir()) if existed else set()
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -117,33 +116,51 @@ def run_to_folder(step: Step, context: RunContext, result: StepResult) -> None:
                             part_size_bytes=part_size_bytes, storages=[])
         with context.progress_factory(step.name) as on_progress:
             set_result = write_to_folder(spec, folder, on_progress=on_progress)
-        # Only what this run made may ever be removed: the folder if it is new, else the new entries.
-        context.produced_paths.extend([folder] if not existed else sorted(set(folder.iterdir()) - before))
+        # Only what this run made may ever be removed: the folder if it is new, else the files written.
+        if not existed:
+            context.produced_paths.append(folder)
+        context.produced_paths.extend(folder / part.name for stream in set_result.streams for part in stream.parts)
         _absorb_set_result(set_result, result)
     _remove_inputs(group, context, result)
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
 def _remove_inputs(group: DataGroup, context: RunContext, result: StepResult) -> None:
-    """REMOVE_OBJECTIVES: remove input folders this run wrote inside WORK_FOLDER; refuse anything else."""
+    """REMOVE_OBJECTIVES: remove input folders (or the files in them) this run wrote inside WORK_FOLDER; refuse anything else."""
     if not group.remove_inputs or result.status == Status.FAILED:
         return
     work = Path(context.general.work_folder).resolve()
-    for folder in group.input_folders:
-        resolved = Path(folder).resolve()
-        if not Path(folder).exists():
+    folders = group.input_folders or list(getattr(group.folder_input, "last_folders", []))
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.exists():
             continue
-        if Path(folder).is_symlink() or work not in resolved.parents:
+        resolved = folder.resolve()
+        if folder.is_symlink() or work not in resolved.parents:
             result.warn(f"REMOVE_OBJECTIVES: refused to remove {folder}: ncbackup only removes what it wrote "
                         f"inside WORK_FOLDER {work}")
             continue
-        if not context.produced_this_run(resolved):
+        if context.produced_this_run(resolved):
+            _remove(resolved)
+            log.info("removed %s (REMOVE_OBJECTIVES)", folder)
+            continue
+        ours = [entry for entry in resolved.iterdir() if context.produced_this_run(entry)] if resolved.is_dir() else []
+        if not ours:
             result.warn(f"REMOVE_OBJECTIVES: refused to remove {folder}: this run did not write it")
             continue
-        if resolved.is_dir():
-            shutil.rmtree(resolved)
-        else:
-            resolved.unlink()
-        log.info("removed %s (REMOVE_OBJECTIVES)", folder)
+        for entry in ours:
+            _remove(entry)
+        log.info("removed the %d file(s) this run wrote in %s (REMOVE_OBJECTIVES)", len(ours), folder)
+        left = sorted(entry.name for entry in resolved.iterdir())
+        if left:
+            result.warn(f"REMOVE_OBJECTIVES: left {len(left)} entr{'y' if len(left) == 1 else 'ies'} in {folder} "
+                        "that this run did not write")
 
 
 def run_execute(step: Step, context: RunContext, result: StepResult) -> None:

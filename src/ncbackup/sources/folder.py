@@ -76,6 +76,7 @@ class FolderSource:
     pack: bool
     description: str = ""
     _names: set[str] = field(default_factory=set)
+    last_folders: list[Path] = field(default_factory=list)   # what the last streams() call read
 
     def _unique(self, name: str) -> str:
         candidate, number = name, 2
@@ -86,6 +87,7 @@ class FolderSource:
 
     def streams(self) -> Iterator[TarOfFolder | PlainFile]:
         folders = self.folders_of()
+        self.last_folders = list(folders)
         if not folders:
             raise SourceError(f"section {self.section_name}: no folder to read (OBJECTIVES is empty and WORK_FOLDER has none)")
         for folder in folders:

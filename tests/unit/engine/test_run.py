@@ -249,3 +249,39 @@ def test_disk_space_check_off_lets_the_run_go_on_a_full_disk(tmp_path, tiny_full
                                                            "DISK_SPACE_CHECK": "False"})
     (tiny_full_disk / "work").mkdir()
     assert run(path).exit_status == 0 and marker.exists()
+
+
+def test_default_compression_inputs_written_by_this_run_are_removed(tmp_path):
+    data = tmp_path / "data"
+    make_tree(data)
+    path = write_config(tmp_path, {
+        "FILESET": {"ACTION": "execute", "NAME": "filesbackup", "PARAMETERS": {"FILESET_INCLUDE": str(data)}},
+        "HOOK": add_script(tmp_path, "hook", "print('between')\n"),
+        # No OBJECTIVES: every subfolder of WORK_FOLDER, i.e. WORK_FOLDER/files written above.
+        "COMPRESSION": {"ACTION": "execute", "NAME": "compression"},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {"DESTINATION": "local"}},
+    })
+    result = run(path)
+    assert [s.status for s in result.steps][:2] == [Status.OK, Status.OK], result.summary()
+    assert result.steps[2].error is None, result.summary()
+    assert not (tmp_path / "work" / "files").exists()
+    (info,) = list_sets(LocalStorage(tmp_path / "backups" / "web1"))
+    assert [s.name for s in info.manifest.streams] == ["files"]
+
+
+def test_in_a_folder_that_existed_only_the_files_this_run_wrote_are_removed(tmp_path):
+    data = tmp_path / "data"
+    make_tree(data)
+    leftover = tmp_path / "work" / "files" / "old-dump.sql"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("from an earlier run")
+    path = write_config(tmp_path, {
+        "FILESET": {"ACTION": "execute", "NAME": "filesbackup", "PARAMETERS": {"FILESET_INCLUDE": str(data)}},
+        "HOOK": add_script(tmp_path, "hook", "print('between')\n"),
+        "COMPRESSION": {"ACTION": "execute", "NAME": "compression",
+                        "PARAMETERS": {"OBJECTIVES": str(tmp_path / "work" / "files")}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {"DESTINATION": "local"}},
+    })
+    result = run(path)
+    assert sorted(p.name for p in leftover.parent.iterdir()) == ["old-dump.sql"]
+    assert any("left 1 entry" in w for w in result.steps[2].warnings), result.summary()
