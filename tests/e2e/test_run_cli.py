@@ -284,3 +284,18 @@ def test_backup_py_refuses_r_and_t_together(tmp_path):
     path = write_config(tmp_path, {})
     completed = run_cli([sys.executable, str(REPO / "backup.py")], "-r", "-t", "-c", str(path))
     assert completed.returncode == 3 and "not allowed with" in completed.stderr
+
+
+@pytest.mark.parametrize(("section", "expected"), [
+    ({"ACTION": "execute", "NAME": "filesbackup", "PARAMETERS": {"FILESET_INCLUDE": "/"}}, "FILESET_INCLUDE"),
+    ({"ACTION": "execute", "NAME": "storage", "PARAMETERS": {"DESTINATION": "local", "ARGS_DICT": "{'a': "}},
+     "ARGS_DICT"),
+    ({"ACTION": "launch", "NAME": "x"}, "ACTION"),
+])
+def test_bad_sections_exit_3_in_one_sentence_naming_the_key(tmp_path, ncbackup_cmd, section, expected):
+    path = write_config(tmp_path, {"BAD": section})
+    completed = run_cli(ncbackup_cmd, "run", "-c", str(path))
+    assert completed.returncode == 3
+    output = completed.stdout + completed.stderr
+    assert expected in output and "conf.json" in output
+    assert_no_traceback(completed)
