@@ -6,8 +6,10 @@ Private helper module (not a plugin, so not in the registry): mysql, postgres, m
 from __future__ import annotations
 
 import os
+import queue
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +18,8 @@ from typing import Any, BinaryIO
 from ncbackup.errors import CommandFailed
 from ncbackup.process import which
 
-COPY_CHUNK_BYTES = 4 << 20
+COPY_CHUNK_BYTES = 1 << 20
+PREFETCH_CHUNKS = 4
 
 def drop_blank_values(values: Any) -> Any:
     """Drop PARAMETERS entries whose value is blank: legacy configs write "" for "not set"."""
@@ -39,15 +42,47 @@ def secret_file(content: str, *, folder: Path | None = None, suffix: str = "") -
         path.unlink(missing_ok=True)
 
 
-def copy_stream(reader: BinaryIO, sink: BinaryIO) -> int:
-    """Copy reader into sink in big chunks until EOF; return the number of bytes copied."""
+def copy_stream(reader: BinaryIO, sink: BinaryIO, *, prefetch_chunks: int = PREFETCH_CHUNKS) -> int:
+    """Copy reader into sink until EOF and return the bytes copied; a helper thread keeps reading while sink works."""
+    # A dump program blocks as soon as the kernel pipe (64 KiB) is full. Reading in the caller's thread
+    # would stop the dump for as long as each chunk takes to compress and encrypt; the helper thread
+    # keeps the dump, and the stages, busy at once (like a shell pipeline), with a few chunks in memory.
+    chunks: queue.Queue = queue.Queue(maxsize=prefetch_chunks)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            while not stop.is_set():
+                chunk = reader.read(COPY_CHUNK_BYTES)
+                chunks.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread below
+            failures.append(error)
+            chunks.put(b"")
+
+    thread = threading.Thread(target=pump, name="ncbackup-db-read", daemon=True)
+    thread.start()
     total_bytes = 0
-    while True:
-        chunk = reader.read(COPY_CHUNK_BYTES)
-        if not chunk:
-            return total_bytes
-        sink.write(chunk)
-        total_bytes += len(chunk)
+    try:
+        while True:
+            chunk = chunks.get()
+            if not chunk:
+                break
+            sink.write(chunk)
+            total_bytes += len(chunk)
+    except BaseException:
+        # Free the helper if it waits on a full queue; if it waits on the reader, the caller kills the
+        # producer and its EOF ends the thread.
+        stop.set()
+        while not chunks.empty():
+            chunks.get_nowait()
+        raise
+    thread.join()
+    if failures:
+        raise failures[0]
+    return total_bytes
 
 
 def find_program(configured: str | Path | None, *candidates: str) -> str:
