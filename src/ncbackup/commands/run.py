@@ -18,7 +18,7 @@ from ncbackup.engine.plan import build_plan
 from ncbackup.engine.progress import progress_display
 from ncbackup.engine.result import RunResult
 from ncbackup.engine.run import execute_plan
-from ncbackup.errors import ConfigError
+from ncbackup.errors import BackupError, ConfigError
 from ncbackup.notify.registry import build_notifiers, notify_all
 
 log = logging.getLogger("ncbackup.run")
@@ -64,6 +64,10 @@ def run_config(config: Config, *, level: str, dry_progress=None) -> RunResult:
                 except ConfigError as error:
                     log.error("%s", error)
                     result.error, result.is_unusable = str(error), True
+                except BackupError as error:
+                    # A component refused to be built (e.g. a source probing its server): the run failed.
+                    log.error("%s", error)
+                    result.error = str(error)
                 else:
                     for note in plan.notes:
                         log.info("%s", note)
