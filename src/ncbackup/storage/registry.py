@@ -11,6 +11,7 @@ from ncbackup.errors import ConfigError
 from ncbackup.storage.base import Storage
 from ncbackup.storage.command import CommandStorage
 from ncbackup.storage.local import LocalStorage
+from ncbackup.storage.rclone import RcloneStorage
 from ncbackup.storage.rsync import RsyncStorage
 from ncbackup.storage.s3 import S3Storage
 from ncbackup.storage.sftp import SftpStorage
@@ -24,6 +25,7 @@ STORAGES: dict[str, Any] = {
     "ssh": SftpStorage,
     "rsync": RsyncStorage,
     "custom_command": CommandStorage,
+    "rclone": RcloneStorage,
 }
 
 
