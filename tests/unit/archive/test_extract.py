@@ -252,3 +252,26 @@ def test_full_target_disk_stops_with_one_sentence_and_no_half_file(tmp_path):
     assert "b-too-big" in str(caught.value) and "No space left on device" in str(caught.value)
     assert "Traceback" not in str(caught.value)
     assert names == ["a-fits"]
+
+
+@pytest.mark.parametrize("tar_format", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_python_tarfile_archives_restore_long_and_non_utf8_names_exactly(tmp_path, tar_format):
+    # ustar splits long names into prefix + name; GNU uses ././@LongLink; pax writes hdrcharset=BINARY.
+    long_dir = "p" * 90 + "/" + "q" * 60
+    names = [f"{long_dir}/file.txt", "caf\udce9-\udcff.bin" if tar_format != tarfile.USTAR_FORMAT else "plain.bin"]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tar_format, encoding="utf-8", errors="surrogateescape") as writer:
+        for number, name in enumerate(names):
+            info = tarfile.TarInfo(name)
+            info.size = number + 3
+            info.mtime = 1_600_000_000
+            info.mode = 0o640
+            writer.addfile(info, io.BytesIO(b"x" * (number + 3)))
+    target = tmp_path / "t"
+    assert extract_tar(io.BytesIO(buffer.getvalue()), target) == []
+    for number, name in enumerate(names):
+        restored = os.fsencode(target) + b"/" + name.encode("utf-8", "surrogateescape")
+        with open(restored, "rb") as handle:
+            assert handle.read() == b"x" * (number + 3)
+        info = os.stat(restored)
+        assert (info.st_mode & 0o777, info.st_mtime) == (0o640, 1_600_000_000)
