@@ -29,10 +29,10 @@ def check_space(general: GeneralSettings) -> SpaceVerdict:
     if not general.is_disk_space_check_on:
         return SpaceVerdict(Level.OK, 100.0, "disk space check is off (DISK_SPACE_CHECK)")
     usage = platform.disk_usage(Path(general.work_folder))
-    return judge(usage.free_percent, general.disk_space_threshold_percent, general.work_folder)
+    return judge(usage.free_percent, general.disk_space_threshold_percent, where=general.work_folder)
 
 
-def judge(free_percent: float, threshold_percent: float, where: Path) -> SpaceVerdict:
+def judge(free_percent: float, threshold_percent: float, *, where: Path) -> SpaceVerdict:
     """Map a free-space percentage to a level; pure, so the thresholds are testable without filling a disk."""
     text = f"{free_percent:.1f}% free on the filesystem of WORK_FOLDER {where} (threshold {threshold_percent:g}%)"
     fix = "; free some space or raise DISK_SPACE_THRESHOLD/DISK_SPACE_CHECK in GENERAL"

@@ -74,7 +74,7 @@ def _absorb_set_result(set_result: Any, result: StepResult) -> None:
             result.fail(f"storage {name}: {error}")
 
 
-def run_backup_set(step: Step, context: RunContext, result: StepResult) -> None:
+def run_backup_set(step: Step, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set
 
     group: DataGroup = step.payload
@@ -100,7 +100,7 @@ def _destination_label(section) -> str:
     return str(section.parameters.get("DESTINATION") or "local")
 
 
-def run_to_folder(step: Step, context: RunContext, result: StepResult) -> None:
+def run_to_folder(step: Step, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.engine.backupset import PipelineSpec, write_to_folder
 
     group: DataGroup = step.payload
@@ -163,16 +163,16 @@ def _remove_inputs(group: DataGroup, context: RunContext, result: StepResult) ->
                         "that this run did not write")
 
 
-def run_execute(step: Step, context: RunContext, result: StepResult) -> None:
+def run_execute(step: Step, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.plugins.external import run_program
 
     run_program(step.payload, context.logger)
 
 
-def run_load(step: Step, context: RunContext, result: StepResult) -> None:
+def run_load(step: Step, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.plugins.legacy import run_plugin
 
-    answers = run_plugin(step.sections[0], step.payload, context.logger)
+    answers = run_plugin(step.sections[0], step.payload, logger=context.logger)
     output = answers[-1] if answers else None
     if output not in (None, "", [], {}):
         result.notes.append(f"output: {output}")
@@ -186,7 +186,7 @@ def _run_builtin_plugin(plugin_class: type, step: Step, context: RunContext) -> 
     return drive(plugin, where=f"built-in {plugin_class.__name__}")[-1]
 
 
-def run_size(step: Step, context: RunContext, result: StepResult) -> None:
+def run_size(step: Step, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.plugins.size_calculation import SizeCalculation
 
     size = _run_builtin_plugin(SizeCalculation, step, context)
@@ -197,14 +197,14 @@ def run_size(step: Step, context: RunContext, result: StepResult) -> None:
         result.notes.append(f"backup size {size}")
 
 
-def run_qa(step: Step, context: RunContext, result: StepResult) -> None:
+def run_qa(step: Step, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.plugins.qa import QA
 
     for finding in _run_builtin_plugin(QA, step, context):
         result.warn(finding)
 
 
-def run_commands(step: Step, context: RunContext, result: StepResult) -> None:
+def run_commands(step: Step, context: RunContext, *, result: StepResult) -> None:
     runner = step.payload
     runner.logger = context.logger.getChild(step.name)
     if runner.undo_commands:
@@ -221,7 +221,8 @@ def _undo(runner: Any, context: RunContext) -> None:
         context.result.error = context.result.error or f"{runner.name}: undo failed: {error}"
 
 
-STEP_RUNNERS: dict[str, Callable[[Step, RunContext, StepResult], None]] = {
+# Each runner: (step, context, *, result) -> None; raises BackupError to fail the step.
+STEP_RUNNERS: dict[str, Callable[..., None]] = {
     "backup-set": run_backup_set,
     "to-folder": run_to_folder,
     "execute": run_execute,
@@ -268,7 +269,7 @@ def execute_plan(plan: Plan, context: RunContext) -> None:
             log.info("step %s (%s): %s", step.name, step.kind, step.description)
             started = time.monotonic()
             try:
-                STEP_RUNNERS[step.kind](step, context, result)
+                STEP_RUNNERS[step.kind](step, context, result=result)
             except BackupError as error:
                 result.fail(str(error))
             except Exception as error:  # noqa: BLE001 - a bug in one step must not hide the others' results

@@ -92,7 +92,7 @@ def load_class(ref: PluginRef) -> type:
     return plugin_class
 
 
-def construct(plugin_class: type, parameters: dict[str, Any] | None, logger: logging.Logger, *,
+def construct(plugin_class: type, parameters: dict[str, Any] | None, *, logger: logging.Logger,
               where: str, **extra: Any) -> Any:
     """Build the plugin as CLASS(parameters, logger); a wrong signature is one clear sentence."""
     try:
@@ -125,9 +125,9 @@ def drive(plugin: Any, *, where: str) -> list[Any]:
     return answers
 
 
-def run_plugin(section: SectionSettings, ref: PluginRef, logger: logging.Logger) -> list[Any]:
+def run_plugin(section: SectionSettings, ref: PluginRef, *, logger: logging.Logger) -> list[Any]:
     """Import, construct and drive a user's legacy plugin; returns what its methods returned."""
     where = f"{ref.class_name} ({ref.file})"
     plugin_class = load_class(ref)
-    plugin = construct(plugin_class, plugin_parameters(section), logger.getChild(section.name), where=where)
+    plugin = construct(plugin_class, plugin_parameters(section), logger=logger.getChild(section.name), where=where)
     return drive(plugin, where=where)

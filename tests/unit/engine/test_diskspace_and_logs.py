@@ -16,7 +16,7 @@ from ncbackup.errors import ConfigError
     (50.0, Level.OK), (19.9, Level.WARNING), (9.9, Level.CRITICAL), (1.9, Level.STOP),
 ])
 def test_thresholds_warn_then_critical_then_stop(free_percent, level):
-    assert judge(free_percent, 20.0, Path("/w")).level == level
+    assert judge(free_percent, 20.0, where=Path("/w")).level == level
 
 
 def test_log_goes_to_the_file_and_the_tail(tmp_path):

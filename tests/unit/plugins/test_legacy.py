@@ -47,14 +47,14 @@ RECORDING = """
 
 def test_plugin_is_constructed_with_params_and_driven_in_order(tmp_path):
     section, ref = setup_plugin(tmp_path, RECORDING, parameters={"TARGETS": "/x", "N": "5"})
-    calls = run_plugin(section, ref, logging.getLogger("t"))[-1]
+    calls = run_plugin(section, ref, logger=logging.getLogger("t"))[-1]
     assert calls[0] == ("init", {"TARGETS": "/x", "N": "5", "OBJECTIVES": "/x"})
     assert calls[1:] == ["config_plugin", "works_execution", "output"]
 
 
 def test_plugin_without_parameters_gets_none(tmp_path):
     section, ref = setup_plugin(tmp_path, RECORDING)
-    assert run_plugin(section, ref, logging.getLogger("t"))[-1][0] == ("init", None)
+    assert run_plugin(section, ref, logger=logging.getLogger("t"))[-1][0] == ("init", None)
 
 
 def test_plugin_can_import_its_neighbours(tmp_path):
@@ -68,13 +68,13 @@ def test_plugin_can_import_its_neighbours(tmp_path):
             def works_execution(self): pass
             def output(self): return helper.VALUE
     """)
-    assert run_plugin(section, ref, logging.getLogger("t"))[-1] == 42
+    assert run_plugin(section, ref, logger=logging.getLogger("t"))[-1] == 42
 
 
 def test_missing_class_is_one_sentence(tmp_path):
     section, ref = setup_plugin(tmp_path, RECORDING, class_name="Nope")
     with pytest.raises(BackupError, match="has no class Nope; fix CLASS in section PLUG"):
-        run_plugin(section, ref, logging.getLogger("t"))
+        run_plugin(section, ref, logger=logging.getLogger("t"))
 
 
 def test_wrong_constructor_signature_is_one_sentence(tmp_path):
@@ -84,7 +84,7 @@ def test_wrong_constructor_signature_is_one_sentence(tmp_path):
                 pass
     """)
     with pytest.raises(BackupError, match=r"cannot be constructed as Plugin\(parameters, logger\)"):
-        run_plugin(section, ref, logging.getLogger("t"))
+        run_plugin(section, ref, logger=logging.getLogger("t"))
 
 
 def test_raising_plugin_names_the_method(tmp_path):
@@ -96,13 +96,13 @@ def test_raising_plugin_names_the_method(tmp_path):
             def output(self): pass
     """)
     with pytest.raises(BackupError, match=r"raised RuntimeError in works_execution\(\): disk on fire"):
-        run_plugin(section, ref, logging.getLogger("t"))
+        run_plugin(section, ref, logger=logging.getLogger("t"))
 
 
 def test_plugin_failing_at_import_is_one_sentence(tmp_path):
     section, ref = setup_plugin(tmp_path, "import no_such_module_anywhere\n")
     with pytest.raises(BackupError, match="failed to import .*ModuleNotFoundError"):
-        run_plugin(section, ref, logging.getLogger("t"))
+        run_plugin(section, ref, logger=logging.getLogger("t"))
 
 
 def test_missing_method_is_named(tmp_path):
@@ -112,4 +112,4 @@ def test_missing_method_is_named(tmp_path):
             def config_plugin(self): pass
     """)
     with pytest.raises(BackupError, match=r"has no works_execution\(\) method"):
-        run_plugin(section, ref, logging.getLogger("t"))
+        run_plugin(section, ref, logger=logging.getLogger("t"))
