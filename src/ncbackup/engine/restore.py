@@ -301,6 +301,11 @@ def open_plain_stream(
         stack.callback(stored.close)
         reader: BinaryIO = stored  # type: ignore[assignment]
         if stream.cipher != CIPHER_NONE:
+            if key_file is not None and not Path(key_file).exists():
+                raise DecryptError(
+                    f"key file {key_file} does not exist; pass the identity or key file these backups were made "
+                    "with using --key-file (a newly made key cannot read them)"
+                )
             stage = decryption_for(stream.cipher, key_file)
             reader = stage.reader(reader)
             stack.callback(reader.close)
@@ -354,6 +359,8 @@ def decrypt_key_status(key_file: Path | None) -> str | None:
 
     if key_file is None:
         return "no key file given"
+    if not Path(key_file).exists():
+        return f"key file {key_file} does not exist (pass the identity with --key-file)"
     try:
         material = keys.read_key_file(key_file)
     except ConfigError as error:

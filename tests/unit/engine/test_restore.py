@@ -405,3 +405,14 @@ def test_unauthenticated_stream_with_damaged_part_never_reaches_its_restorer(tmp
         restore_set(written.storage, read_manifest(written.storage, written.set_id),
                     RestoreOptions(target=None, key_file=written.key_file, to_database=True))
     assert calls == []
+
+
+def test_missing_key_file_says_to_pass_the_original_key_not_to_make_one(tmp_path):
+    written = _write_set(tmp_path)
+    missing = tmp_path / "nowhere" / "key.txt"
+    with pytest.raises(DecryptError, match="does not exist; pass the identity") as caught:
+        restore_set(written.storage, read_manifest(written.storage, written.set_id),
+                    RestoreOptions(target=tmp_path / "t", key_file=missing))
+    assert "keygen" not in str(caught.value)
+    report = verify_set(written.storage, written.set_id, key_file=missing)
+    assert "does not exist" in report.notes[0] and report.decrypted_streams == []
