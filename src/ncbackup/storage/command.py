@@ -212,8 +212,12 @@ class CommandStorage:
                 with process.stream_stdin(argv, timeout_seconds=self.timeout_seconds) as sink:
                     while chunk := stream.read(COPY_CHUNK_BYTES):
                         sink.write(chunk)
-            except BackupError as error:
-                raise self._failed(error, action="upload", key=key) from None
+            except BaseException as error:
+                # The command may have stored a truncated object: remove it when we know how.
+                self._remove_quietly(key)
+                if isinstance(error, BackupError):
+                    raise self._failed(error, action="upload", key=key) from None
+                raise
             return
         staging = self._staging()
         try:
@@ -229,6 +233,15 @@ class CommandStorage:
             raise StorageError(f"cannot stage {key} in WORK_FOLDER {self.work_folder}: {error}; free space there") from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def _remove_quietly(self, key: str) -> None:
+        template = self.templates["remove"]
+        if template is None:
+            return
+        try:
+            process.run(template.argv(self._values(key)), timeout_seconds=self.timeout_seconds, check=False)
+        except BackupError as error:
+            log.warning("%s: could not remove the incomplete %s: %s", self.name, key, error)
 
     def get(self, key: str) -> BinaryIO:
         """Run the download command into a staged file in WORK_FOLDER; the file goes when the stream is closed."""

@@ -52,6 +52,28 @@ class MotoServer:
         connection.close()
 
 
+_shared: MotoServer | None = None
+
+
+def shared_moto() -> MotoServer:
+    """One moto server per test process, started on first use (for factories that cannot take fixtures)."""
+    global _shared
+    if _shared is None:
+        need(ThreadedMotoServer is not None, "moto[server] is not installed")
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        _shared = MotoServer(endpoint_url=f"http://{host}:{port}", port=port)
+    return _shared
+
+
+def write_credentials_file(path) -> None:
+    """An AWS credentials file with moto's fake pair under profile [ncbackup-test]."""
+    path.write_text(
+        f"[ncbackup-test]\naws_access_key_id = {ACCESS_KEY_ID}\naws_secret_access_key = {SECRET_ACCESS_KEY}\n"
+    )
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     """One moto S3 server for the session on a free loopback port."""

@@ -142,3 +142,27 @@ def test_args_dict_and_upload_command_dict_values_are_placeholders(tmp_path):
     )
     build_storage(section, general(tmp_path)).put("s/p", TrickleStream(b"v"))
     assert (destination / "web1-p").read_bytes() == b"v"
+
+
+def test_stdin_upload_that_breaks_is_removed_with_the_remove_template(tmp_path):
+    import io
+
+    class Dies(io.RawIOBase):
+        sent = 0
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            if self.sent > 2 * 1024 * 1024:
+                raise RuntimeError("source died")
+            buffer[:] = bytes(len(buffer))
+            self.sent += len(buffer)
+            return len(buffer)
+
+    templates = dict(STDIN_TEMPLATES, UPLOAD_COMMAND_TEMPLATE="tee %(DEST)s/%(file)s -")
+    templates["REMOVE_COMMAND_TEMPLATE"] = "rm -f %(DEST)s/%(file)s"
+    storage = make_storage(tmp_path, templates)
+    with pytest.raises(RuntimeError, match="source died"):
+        storage.put("s/p", Dies())
+    assert list((tmp_path / "dest").iterdir()) == []
