@@ -76,7 +76,7 @@ def main(args) -> int:
         options_by_kind=source_options_by_kind(configured.config),
     )
     print(f"restoring set {set_id} from {configured.storage.name}")
-    report = restore_set(configured.storage, manifest, options, on_stream=lambda name: print(f"  stream {name} ..."))
+    report = restore_set(configured.storage, manifest, options=options, on_stream=lambda name: print(f"  stream {name} ..."))
     for line in report.restored:
         print(f"restored {line}")
     for warning in report.warnings:

@@ -525,8 +525,8 @@ def prepare_target(target: Path, *, force: bool) -> None:
 def restore_set(
     storage: Storage,
     manifest: Manifest,
-    options: RestoreOptions,
     *,
+    options: RestoreOptions,
     on_stream: Callable[[str], None] | None = None,
 ) -> RestoreReport:
     """Restore the chosen streams of a complete set; stops at the first error (raised)."""

@@ -53,7 +53,7 @@ def _throwaway_gnupg_home() -> Iterator[Path]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _gpg_argv(gpg: Path, home: Path, key_file: Path, *, ignore_missing_mdc: bool) -> list[str | Path]:
+def _gpg_argv(gpg: Path, *, home: Path, key_file: Path, ignore_missing_mdc: bool) -> list[str | Path]:
     argv: list[str | Path] = [
         gpg, "--homedir", home, "--batch", "--no-tty", "--quiet", "--yes",
         "--pinentry-mode", "loopback", "--no-symkey-cache", "--passphrase-file", key_file,
@@ -92,7 +92,7 @@ def decrypt_to_file(
             output.seek(0)
             output.truncate()
             try:
-                _run_gpg(_gpg_argv(gpg, home, key_file.resolve(), ignore_missing_mdc=ignore_missing_mdc), open_input, output)
+                _run_gpg(_gpg_argv(gpg, home=home, key_file=key_file.resolve(), ignore_missing_mdc=ignore_missing_mdc), open_input, output)
                 break
             except CommandFailed as error:
                 tail = error.stderr_tail.lower()

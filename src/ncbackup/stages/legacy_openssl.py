@@ -62,7 +62,7 @@ def _cipher(passphrase: bytes, salt: bytes) -> Cipher:
 class _EncryptingWriter(io.RawIOBase):
     """Writable stream: plaintext in, legacy ciphertext out to sink; close() pads but leaves sink open."""
 
-    def __init__(self, sink: BinaryIO, passphrase: bytes, salt: bytes | None = None) -> None:
+    def __init__(self, sink: BinaryIO, passphrase: bytes, *, salt: bytes | None = None) -> None:
         super().__init__()
         self._sink = sink
         salt = os.urandom(SALT_BYTES) if salt is None else salt

@@ -269,8 +269,7 @@ def test_verify_reports_failed_stream_and_unlisted_file(tmp_path):
 def test_restore_writes_plain_streams_into_target(tmp_path):
     written = _write_set(tmp_path)
     target = tmp_path / "target"
-    report = restore_set(written.storage, read_manifest(written.storage, written.set_id),
-                         RestoreOptions(target=target, key_file=written.key_file))
+    report = restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=target, key_file=written.key_file))
     assert (target / "files.tar").read_bytes() == written.streams["files"]
     assert (target / "mysql-3306-shop.sql").read_bytes() == written.streams["mysql-3306-shop"]
     assert len(report.restored) == 2
@@ -279,16 +278,14 @@ def test_restore_writes_plain_streams_into_target(tmp_path):
 def test_restore_only_the_named_stream(tmp_path):
     written = _write_set(tmp_path)
     target = tmp_path / "target"
-    restore_set(written.storage, read_manifest(written.storage, written.set_id),
-                RestoreOptions(target=target, key_file=written.key_file, stream_names=("mysql-3306-shop",)))
+    restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=target, key_file=written.key_file, stream_names=("mysql-3306-shop",)))
     assert sorted(p.name for p in target.iterdir()) == ["mysql-3306-shop.sql"]
 
 
 def test_restore_refuses_unknown_stream_naming_the_real_ones(tmp_path):
     written = _write_set(tmp_path)
     with pytest.raises(IntegrityError, match="files, mysql-3306-shop"):
-        restore_set(written.storage, read_manifest(written.storage, written.set_id),
-                    RestoreOptions(target=tmp_path / "t", key_file=written.key_file, stream_names=("nope",)))
+        restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=tmp_path / "t", key_file=written.key_file, stream_names=("nope",)))
 
 
 def test_restore_refuses_non_empty_target_unless_forced(tmp_path):
@@ -298,9 +295,9 @@ def test_restore_refuses_non_empty_target_unless_forced(tmp_path):
     (target / "precious.txt").write_text("keep")
     manifest = read_manifest(written.storage, written.set_id)
     with pytest.raises(BackupError, match="not empty.*--force"):
-        restore_set(written.storage, manifest, RestoreOptions(target=target, key_file=written.key_file))
+        restore_set(written.storage, manifest, options=RestoreOptions(target=target, key_file=written.key_file))
     assert sorted(p.name for p in target.iterdir()) == ["precious.txt"]
-    restore_set(written.storage, manifest, RestoreOptions(target=target, key_file=written.key_file, force=True))
+    restore_set(written.storage, manifest, options=RestoreOptions(target=target, key_file=written.key_file, force=True))
     assert (target / "files.tar").read_bytes() == written.streams["files"]
     assert (target / "precious.txt").read_text() == "keep"
 
@@ -313,8 +310,7 @@ def test_restore_of_damaged_last_part_leaves_no_file(tmp_path, cipher):
     _flip_byte(written.part_path(last), 3)
     target = tmp_path / "target"
     with pytest.raises(IntegrityError, match=rf"part {last} "):
-        restore_set(written.storage, read_manifest(written.storage, written.set_id),
-                    RestoreOptions(target=target, key_file=written.key_file, stream_names=("files",)))
+        restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=target, key_file=written.key_file, stream_names=("files",)))
     assert list(target.iterdir()) == []
 
 
@@ -324,19 +320,18 @@ def test_restore_with_recipients_only_key_says_which_key_is_needed(tmp_path):
     recipients.write_text(written.key_file.read_text().splitlines()[1].split(": ")[1] + "\n")
     target = tmp_path / "target"
     with pytest.raises(DecryptError, match="recipients"):
-        restore_set(written.storage, read_manifest(written.storage, written.set_id),
-                    RestoreOptions(target=target, key_file=recipients))
+        restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=target, key_file=recipients))
     assert list(target.iterdir()) == []
 
 
 def test_restore_skips_failed_stream_with_a_warning_but_refuses_it_by_name(tmp_path):
     written = _write_set(tmp_path, streams=[BytesStream("files", _data(100_000)), BytesStream("mysql-x", b"partial", fails=True)])
     manifest = read_manifest(written.storage, written.set_id)
-    report = restore_set(written.storage, manifest, RestoreOptions(target=tmp_path / "t", key_file=written.key_file))
+    report = restore_set(written.storage, manifest, options=RestoreOptions(target=tmp_path / "t", key_file=written.key_file))
     assert any("mysql-x" in w for w in report.warnings)
     with pytest.raises(BackupError, match="failed during the backup"):
         restore_set(written.storage, manifest,
-                    RestoreOptions(target=tmp_path / "t2", key_file=written.key_file, stream_names=("mysql-x",)))
+                    options=RestoreOptions(target=tmp_path / "t2", key_file=written.key_file, stream_names=("mysql-x",)))
 
 
 # --- dispatch to the restorer of each kind ---------------------------------------------------------
@@ -357,12 +352,12 @@ def test_database_stream_goes_to_its_restorer_only_with_to_database(tmp_path, mo
     manifest = read_manifest(written.storage, written.set_id)
 
     # Without --to-database: a plain dump file, the restorer is not called.
-    restore_set(written.storage, manifest, RestoreOptions(target=tmp_path / "files", key_file=written.key_file))
+    restore_set(written.storage, manifest, options=RestoreOptions(target=tmp_path / "files", key_file=written.key_file))
     assert (tmp_path / "files" / "testdb-main.sql").read_bytes() == dump
     assert received == []
 
     # With it: the restorer gets the plain bytes and the request; no target is needed.
-    report = restore_set(written.storage, manifest, RestoreOptions(
+    report = restore_set(written.storage, manifest, options=RestoreOptions(
         target=None, key_file=written.key_file, to_database=True, database="copy",
         options_by_kind={"testdb": {"CREDENTIAL_PATH": "/etc/x.cnf"}},
     ))
@@ -382,8 +377,7 @@ def test_sqlite_stream_without_to_database_is_a_valid_database_file(tmp_path):
         connection.executemany("INSERT INTO t VALUES (?)", [(f"row {i}",) for i in range(1000)])
     connection.close()
     written = _write_set(tmp_path, streams=[BytesStream("sqlite-app", source_db.read_bytes(), kind="sqlite", suffix=".sqlite")])
-    restore_set(written.storage, read_manifest(written.storage, written.set_id),
-                RestoreOptions(target=tmp_path / "out", key_file=written.key_file))
+    restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=tmp_path / "out", key_file=written.key_file))
     restored = tmp_path / "out" / "sqlite-app.sqlite"
     assert restored.read_bytes() == source_db.read_bytes()
     connection = sqlite3.connect(restored)
@@ -402,8 +396,7 @@ def test_unauthenticated_stream_with_damaged_part_never_reaches_its_restorer(tmp
     last = written.parts("testdb-main")[-1]
     _flip_byte(written.part_path(last), 7)
     with pytest.raises(IntegrityError, match=rf"part {last} "):
-        restore_set(written.storage, read_manifest(written.storage, written.set_id),
-                    RestoreOptions(target=None, key_file=written.key_file, to_database=True))
+        restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=None, key_file=written.key_file, to_database=True))
     assert calls == []
 
 
@@ -411,8 +404,7 @@ def test_missing_key_file_says_to_pass_the_original_key_not_to_make_one(tmp_path
     written = _write_set(tmp_path)
     missing = tmp_path / "nowhere" / "key.txt"
     with pytest.raises(DecryptError, match="does not exist; pass the identity") as caught:
-        restore_set(written.storage, read_manifest(written.storage, written.set_id),
-                    RestoreOptions(target=tmp_path / "t", key_file=missing))
+        restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=tmp_path / "t", key_file=missing))
     assert "keygen" not in str(caught.value)
     report = verify_set(written.storage, written.set_id, key_file=missing)
     assert "does not exist" in report.notes[0] and report.decrypted_streams == []
