@@ -342,6 +342,75 @@ class _CountingWriter(io.RawIOBase):
         super().close()
 
 
+# --- the hand-off between the compressor and the encryptor -------------------------------------------
+
+_STOP = object()
+
+
+class _StageThread(io.RawIOBase):
+    """Writable that hands chunks to a thread running encryption, hashing and the tee.
+
+    The source thread then only archives and feeds zstd (which compresses in its own C threads,
+    without the GIL), while this thread encrypts and hashes: the two overlap instead of taking
+    turns. Errors from the far side are raised on the next write() or on close().
+    """
+
+    def __init__(self, inner: BinaryIO, stream_name: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._chunks: queue.Queue = queue.Queue(QUEUE_CHUNKS)
+        self._error: BaseException | None = None
+        self._is_discarding = False
+        self._thread = threading.Thread(target=self._run, name=f"encrypt-{stream_name}", daemon=True)
+        self._thread.start()
+
+    def writable(self) -> bool:
+        return True
+
+    def _run(self) -> None:
+        while True:
+            item = self._chunks.get()
+            if item is _STOP:
+                return
+            if self._error is None and not self._is_discarding:
+                try:
+                    self._inner.write(item)
+                except BaseException as error:  # noqa: BLE001 - handed back to the source thread
+                    self._error = error
+
+    def write(self, data) -> int:
+        if self._error is not None:
+            raise self._error
+        if not isinstance(data, bytes):
+            data = bytes(data)  # the caller may reuse its buffer
+        self._chunks.put(data)
+        return len(data)
+
+    def close(self) -> None:
+        """Wait until every chunk went through; raise what the far side raised."""
+        if self.closed:
+            return
+        self._chunks.put(_STOP)
+        self._thread.join()
+        super().close()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        """Drop what is still queued and wait for the thread (the stream failed)."""
+        if self.closed:
+            return
+        self._is_discarding = True
+        self._chunks.put(_STOP)
+        self._thread.join()
+        super().close()
+
+
+def _stop(handoff: _StageThread | None) -> None:
+    if handoff is not None:
+        handoff.stop()
+
+
 # --- the pipeline -----------------------------------------------------------------------------------
 
 
@@ -399,22 +468,28 @@ def _write_stream(
     report = StreamReport()
     splitter = Splitter(_Tee(workers, key_for_part), part_size_bytes=spec.part_size_bytes)
     counter = _CountingWriter(None, stream.name, on_progress)
+    handoff: _StageThread | None = None
     try:
         encryptor = spec.encryption.writer(splitter)
-        compressor = spec.compression.writer(encryptor)
+        handoff = _StageThread(encryptor, stream.name)
+        compressor = spec.compression.writer(handoff)
         counter.inner = compressor
         stream.write_to(counter, report)
         compressor.close()
+        handoff.close()
         encryptor.close()
         splitter.close()
     except _AllStoragesFailed:
+        _stop(handoff)
         splitter.abort(StorageError("every storage failed"))
         raise
     except BackupError as error:
+        _stop(handoff)
         splitter.abort(error)
         result.error = str(error)
         log.error("stream %s failed: %s", stream.name, error)
     except BaseException as error:
+        _stop(handoff)
         splitter.abort(error)
         raise
     finally:
