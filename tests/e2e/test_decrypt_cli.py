@@ -288,3 +288,24 @@ def test_gpg_data_without_integrity_check_decrypts_with_warning_exit_1(tmp_path,
     assert result.returncode == 1, result.stderr
     assert "integrity check" in result.stderr
     assert out.read_bytes() == archive.read_bytes()
+
+
+def test_decrypts_ascii_armored_age_file(tmp_path, ncbackup_cmd):
+    age = need_binary("age")
+    age_keygen = need_binary("age-keygen")
+    identity = tmp_path / "key.txt"
+    subprocess.run([age_keygen, "-o", str(identity)], check=True, capture_output=True)
+    recipient = subprocess.run([age_keygen, "-y", str(identity)], check=True, capture_output=True, text=True).stdout.strip()
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(os.urandom(200_000))
+    armored = tmp_path / "plain.bin.age"
+    subprocess.run([age, "-a", "-r", recipient, "-o", str(armored), str(plain)], check=True)
+    out = tmp_path / "out.bin"
+    result = _run([*ncbackup_cmd, "decrypt", "--key-file", str(identity), "--input", str(armored), "--output", str(out)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == plain.read_bytes()
+
+    armored.write_bytes(armored.read_bytes()[:-200])
+    damaged = _run([*ncbackup_cmd, "decrypt", "--key-file", str(identity), "--input", str(armored), "--output", str(tmp_path / "o2")], tmp_path)
+    assert damaged.returncode == 2 and "Traceback" not in damaged.stderr
+    assert not (tmp_path / "o2").exists()

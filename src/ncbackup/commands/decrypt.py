@@ -9,6 +9,8 @@ authenticated; a wrong key or damaged data leaves no output file.
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
 import re
 import sys
@@ -28,6 +30,7 @@ FORMAT_GPG = "gpg"
 
 AGE_MAGIC = b"age-encryption.org/v1\n"
 AGE_ARMOR = b"-----BEGIN AGE ENCRYPTED FILE-----"
+AGE_ARMOR_END = b"-----END AGE ENCRYPTED FILE-----"
 OPENSSL_MAGIC = b"Salted__"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -158,7 +161,49 @@ def _decrypting_reader(kind: str, stored: BinaryIO, *, key_file: Path, what: str
         return decrypting_reader(stored, passphrase, what=what)
     from ncbackup.stages.registry import decryption_for
 
-    return decryption_for(FORMAT_AGE, key_file).reader(stored)
+    buffered = io.BufferedReader(stored, buffer_size=1 << 20)  # type: ignore[arg-type]
+    if buffered.peek(len(AGE_ARMOR)).startswith(AGE_ARMOR):
+        return decryption_for(FORMAT_AGE, key_file).reader(_Dearmored(buffered, what=what))  # type: ignore[arg-type]
+    return decryption_for(FORMAT_AGE, key_file).reader(buffered)
+
+
+class _Dearmored(io.RawIOBase):
+    """The binary age file inside ASCII armor (``age -a``): base64 lines between BEGIN and END markers."""
+
+    def __init__(self, source: io.BufferedReader, *, what: str) -> None:
+        super().__init__()
+        self._source = source
+        self._what = what
+        self._pending = b""
+        self._is_done = False
+        if source.readline().strip() != AGE_ARMOR:
+            raise DecryptError(f"{what} does not start with the age armor line; check the file")
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._is_done and (size < 0 or len(self._pending) < size):
+            line = self._source.readline()
+            if not line or line.strip() == AGE_ARMOR_END:
+                self._is_done = bool(line) or self._fail_truncated()
+                break
+            try:
+                self._pending += base64.b64decode(line.strip(), validate=True)
+            except ValueError:
+                raise DecryptError(f"{self._what} has a damaged armor line; check the file") from None
+        if size < 0:
+            size = len(self._pending)
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+    def readinto(self, buffer) -> int:
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def _fail_truncated(self) -> bool:
+        raise DecryptError(f"{self._what} ends before the age armor's END line: it is truncated")
 
 
 def _decrypt_gpg(parts: list[Path], output: Path, *, key_file: Path, what: str) -> tuple[int, list[str]]:
