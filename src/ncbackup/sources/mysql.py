@@ -411,13 +411,11 @@ class MysqlSource:
         base_metadata: dict[str, Any] = {
             "instance": instance.spec, "server_flavour": info.flavour, "server_version": info.version,
         }
-        binlog_position: dict[str, Any] | None = None
         instance_notes: list[str] = []
         instance_warnings: list[str] = []
         if info.is_binlog_on:
             try:
-                binlog_position = flush_and_locate_binlog(client, info)
-                base_metadata["binlog_position"] = binlog_position
+                base_metadata["binlog_position"] = flush_and_locate_binlog(client, info)
             except CommandFailed as error:
                 instance_warnings.append(f"FLUSH BINARY LOGS failed on instance {instance.spec} ({failure_reason(error)}); grant RELOAD to the backup user")
         if self.options.binlog_days:
@@ -425,7 +423,11 @@ class MysqlSource:
                 instance_notes.append(f"binary logging is off on instance {instance.spec}: no binary logs copied")
             else:
                 binlog_stream = self._binlog_stream(client, instance, info, base_metadata)
-                if binlog_stream is not None:
+                if binlog_stream is None:
+                    instance_warnings.append(
+                        f"BINLOG_DAYS is set but the binary log folder of instance {instance.spec} is unknown; set BINLOG_PATH"
+                    )
+                else:
                     yield binlog_stream
         if self.options.is_logical:
             instance_warnings += self._missing_excluded_tables(databases, engines)
