@@ -13,6 +13,7 @@ import os
 import posixpath
 import re
 import stat
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ _REGULAR_TYPES = (b"0", b"\0", b"7")
 _SPECIAL_TYPES = {b"3": "character device", b"4": "block device", b"6": "FIFO"}
 _WINDOWS = os.name == "nt"
 _CHMOD_FD = os.chmod in os.supports_fd
+_CHECKSUM_SPANS = ((0, 148), (156, 412), (412, 512))
 _UTIME_FD = os.utime in os.supports_fd
 _DRIVE = re.compile(rb"^[A-Za-z]:")
 # Most names shown in refusals; the rest are counted.
@@ -232,7 +234,7 @@ class _Extractor:
                 break
             self._check_sum(block, header_offset)
             typeflag = block[156:157]
-            size = _number(block[124:136])
+            size = self._parsed(lambda: _number(block[124:136]), header_offset)
             if typeflag in (b"x", b"g", b"L", b"K"):
                 data = source.read_exact(size)
                 if len(data) < size or source.skip(-size % BLOCK_BYTES):
@@ -246,7 +248,7 @@ class _Extractor:
                 else:
                     long_link = _nul_terminated(data)
                 continue
-            member = self._member(block, {**global_pax, **pax}, long_name, long_link)
+            member = self._parsed(lambda: self._member(block, {**global_pax, **pax}, long_name, long_link), header_offset)
             pax, long_name, long_link = {}, None, None
             last_name = member.name
             try:
@@ -268,13 +270,29 @@ class _Extractor:
         return self.warnings
 
     @staticmethod
+    def _parsed(parse, offset: int):
+        """Run a header parser; a malformed number or negative size is a corrupted stream, not a traceback."""
+        try:
+            value = parse()
+        except ValueError:
+            value = None
+        if value is None or (isinstance(value, int) and value < 0) or (isinstance(value, Member) and value.size < 0):
+            raise IntegrityError(
+                f"the files archive has a malformed header at byte {offset}; the stream is corrupted or is not a tar archive"
+            )
+        return value
+
+    @staticmethod
     def _check_sum(block: bytes, offset: int) -> None:
         try:
             stored = _number(block[148:156])
         except ValueError:
             stored = -1
-        computed = sum(block[:148]) + 8 * 32 + sum(block[156:])
-        if stored != computed:
+        # Unsigned byte sum with the checksum field as blanks, via Adler-32's low half, which is exact
+        # for at most 256 bytes (see the writer); some old tars wrote the signed sum instead.
+        view = memoryview(block)
+        computed = 8 * 32 - 3 + sum(zlib.adler32(view[start:end]) & 0xFFFF for start, end in _CHECKSUM_SPANS)
+        if stored != computed and stored != computed - 256 * sum(1 for byte in block if byte > 127):
             raise IntegrityError(
                 f"the files archive has a damaged header at byte {offset} (checksum mismatch); "
                 "the stream is corrupted or is not a tar archive"

@@ -275,3 +275,12 @@ def test_python_tarfile_archives_restore_long_and_non_utf8_names_exactly(tmp_pat
             assert handle.read() == b"x" * (number + 3)
         info = os.stat(restored)
         assert (info.st_mode & 0o777, info.st_mtime) == (0o640, 1_600_000_000)
+
+
+def test_header_with_valid_checksum_but_garbage_size_is_an_integrity_error(tmp_path):
+    block = bytearray(tarfile.TarInfo("x").tobuf(format=tarfile.USTAR_FORMAT)[:512])
+    block[124:136] = b"99zz\0       "          # not octal
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)      # a checksum that matches the garbage
+    with pytest.raises(IntegrityError, match="malformed header at byte 0"):
+        extract_tar(io.BytesIO(bytes(block) + bytes(1024)), tmp_path / "t")
