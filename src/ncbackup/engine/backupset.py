@@ -216,7 +216,6 @@ class _StorageWorker:
         self.error: str | None = None
         self._chunks: queue.Queue = queue.Queue(QUEUE_CHUNKS)
         self._keys: queue.Queue = queue.Queue()
-        self._done_keys: list[str] = []
         self._thread = threading.Thread(target=self._run, name=f"put-{named.section_name}", daemon=True)
         self._thread.start()
 
@@ -269,8 +268,6 @@ class _StorageWorker:
                 continue
             if left:
                 self.error = f"{self.named.storage.name} stored only part of {key} ({left} bytes unread); this is a bug in the storage backend"
-            else:
-                self._done_keys.append(key)
 
 
 class _AllStoragesFailed(StorageError):
