@@ -376,3 +376,30 @@ def test_one_gib_stream_keeps_memory_flat(tmp_path: Path, identity: Path) -> Non
     assert probe.returncode == 0, probe.stderr
     peak_rss_mib = int(probe.stdout.strip()) / 1024
     assert peak_rss_mib < 300, f"peak RSS {peak_rss_mib:.0f} MiB"
+
+
+def test_legacy_passphrase_set_is_read_by_openssl_and_gzip(tmp_path: Path) -> None:
+    openssl = need_binary("openssl")
+    gzip_binary = need_binary("gzip")
+    from ncbackup.stages.legacy_openssl import LegacyOpenSSLStage
+
+    key_file = tmp_path / "key_file"
+    key_file.write_text("0123456789abcdef" * 4 + "\n")
+    data = os.urandom(1_500_000) + _pattern(1_000_000)
+    storage = LocalStorage(tmp_path / "web1")
+    spec = PipelineSpec(
+        sources=[StreamsSource(BytesStream("files", data))], compression=GzipStage(),
+        encryption=LegacyOpenSSLStage.from_key_file(key_file), part_size_bytes=600_000,
+        storages=[NamedStorage("STORAGE", storage)],
+    )
+    result = write_backup_set(spec, hostname="web1")
+    assert result.is_complete and result.manifest.stream("files").file_name == "files.tar.gz.crypt"
+    set_folder = tmp_path / "web1" / result.set_id
+    joined = tmp_path / "joined.crypt"
+    joined.write_bytes(b"".join(p.read_bytes() for p in sorted(set_folder.glob("files.tar.gz.crypt.*"))))
+    # The original tool's runbook: openssl enc -d -aes-256-cbc -md md5 on the joined parts, then gunzip.
+    compressed = subprocess.run(
+        [openssl, "enc", "-d", "-aes-256-cbc", "-md", "md5", "-pass", f"file:{key_file}", "-in", str(joined)],
+        capture_output=True, check=True,
+    ).stdout
+    assert subprocess.run([gzip_binary, "-d", "-c"], input=compressed, capture_output=True, check=True).stdout == data
