@@ -8,6 +8,7 @@ Needs root (every measurement writes into its own fresh loop-mounted ext4 image)
 from __future__ import annotations
 
 import argparse
+import fcntl
 import importlib
 import json
 import os
@@ -19,8 +20,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `bench` importable from the checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):
+    # Run as a script, Python puts bench/ first on sys.path, where `tests` would mean bench/tests;
+    # the checkout's root instead makes `bench` and `tests` mean what they mean everywhere else.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import report  # noqa: E402
 from bench.case import BenchCase, BenchContext, Keys, RunDirs  # noqa: E402
@@ -87,7 +90,8 @@ def ensure_keys(folder: Path) -> Keys:
     identity.chmod(0o600)
     recipient = run_checked(["age-keygen", "-y", str(identity)]).strip()
     recipients = folder / "recipients.txt"
-    recipients.write_text(recipient + "\n")
+    if not recipients.exists() or recipients.read_text().strip() != recipient:
+        recipients.write_text(recipient + "\n")
     password = folder / "password.txt"
     if not password.exists():
         descriptor = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -231,7 +235,10 @@ class Runner:
             return
         # Full byte comparison on the first run; names, sizes and modes on the others (keeps 1 GiB x 3 runs short).
         record.checked_content = run_index == 0
-        record.check = self.case.check_restore(dirs, with_content=record.checked_content)
+        try:
+            record.check = self.case.check_restore(dirs, with_content=record.checked_content)
+        except OSError as error:
+            record.check = f"the restored tree could not be read back: {error}"
 
     def memory_probe(self, size_bytes: int, context: BenchContext) -> MemoryProbe:
         """One ncbackup backup of a corpus of size_bytes, for its peak RSS and temporary disk."""
@@ -299,8 +306,33 @@ def machine_facts() -> dict:
     }
 
 
+def wait_for_other_benchmarks(work_folder: Path):
+    """Hold bench/work/.lock for the whole run: two benchmarks at once would time each other (and share images)."""
+    work_folder.mkdir(parents=True, exist_ok=True)
+    handle = open(work_folder / ".lock", "a+")  # noqa: SIM115 - held until the process exits
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        log(f"another benchmark is running with {work_folder} ({handle.read().strip() or 'unknown pid'}); waiting for it")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
+    lock = wait_for_other_benchmarks(arguments.work_folder)
+    try:
+        return _main(arguments)
+    finally:
+        lock.close()
+
+
+def _main(arguments: argparse.Namespace) -> int:
     missing = [tool for tool in BASELINE_TOOLS if shutil.which(tool) is None]
     if missing:
         raise SystemExit(f"bench: missing programs {', '.join(missing)}; install them (scripts/setup lists the Debian packages)")

@@ -92,3 +92,22 @@ def test_keys_are_private_and_reused(tmp_path):
     for secret in (first.identity_file, first.password_file):
         assert secret.stat().st_mode & 0o777 == 0o600
     assert "AGE-SECRET-KEY" not in first.recipients_file.read_text()
+
+
+def test_second_benchmark_waits_for_the_first_instead_of_sharing_its_images(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    (tmp_path / "work").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time; h = open(sys.argv[1], 'a+'); fcntl.flock(h, fcntl.LOCK_EX);"
+        "h.write('pid holder\\n'); h.flush(); print('held', flush=True); time.sleep(1)"
+    ), str(tmp_path / "work" / ".lock")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    lock = run.wait_for_other_benchmarks(tmp_path / "work")
+    try:
+        assert holder.wait(timeout=30) == 0  # we only got the lock once the holder let go
+        assert "another benchmark is running" in capsys.readouterr().err
+    finally:
+        lock.close()
+        holder.stdout.close()
