@@ -201,7 +201,10 @@ def flush_and_locate_binlog(client: MysqlClient, info: ServerInfo) -> dict[str, 
 
 def program_version(program: str) -> str:
     """The first line of ``program --version`` (raises BackupError when the program is missing)."""
-    return run([program, "--version"], timeout_seconds=30).text.strip().splitlines()[0]
+    result = run([program, "--version"], timeout_seconds=30)
+    # mariadb-backup prints its version on stderr.
+    lines = (result.text.strip() or result.stderr.decode("utf-8", "replace").strip()).splitlines()
+    return lines[0] if lines else "version unknown"
 
 
 def dump_flavour_args(dump_version_line: str, info: ServerInfo) -> list[str]:
@@ -524,7 +527,12 @@ class MysqlSource:
 
     def check(self) -> list[CheckLine]:
         lines: list[CheckLine] = []
-        for program in ([self.dump_program] if self.options.is_logical else []) + [find_program(self.options.client_binary, "mariadb", "mysql")]:
+        programs = [find_program(self.options.client_binary, "mariadb", "mysql")]
+        if self.options.is_logical:
+            programs.insert(0, self.dump_program)
+        if self.options.is_physical:
+            programs.append(find_program(self.options.physical_binary, "mariadb-backup", "mariabackup", "xtrabackup"))
+        for program in programs:
             try:
                 lines.append(CheckLine(True, f"{program}: {program_version(program)}"))
             except BackupError as error:

@@ -240,7 +240,9 @@ def test_physical_backup_streams_an_xbstream_that_mbstream_unpacks(mariadb, tmp_
 
     need_binary("mariadb-backup")
     need_binary("mbstream")
-    outcomes = dump_streams(source_for(mariadb, tmp_path, PHYSICAL="true", LOGICAL="false"), tmp_path / "set")
+    source = source_for(mariadb, tmp_path, PHYSICAL="true", LOGICAL="false")
+    assert any(line.ok and "mariadb-backup based on MariaDB" in line.text for line in source.check())
+    outcomes = dump_streams(source, tmp_path / "set")
     physical = outcomes[f"mysql-{mariadb.port}-physical"]
     assert physical.error is None, physical.error
     assert list(outcomes) == [physical.stream.name]
