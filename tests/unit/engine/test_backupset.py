@@ -361,7 +361,7 @@ class BigStream:
 material = read_key_file(Path(sys.argv[1]))
 storages = [NamedStorage("A", CountingStorage()), NamedStorage("B", CountingStorage())]
 source = type("S", (), {"streams": lambda self: iter([BigStream()]), "describe": lambda self: "big"})()
-spec = PipelineSpec(sources=[source], compression=ZstdStage(level=1), encryption=AgeStage(recipients=material.recipients),
+spec = PipelineSpec(sources=[source], compression=ZstdStage(level=3), encryption=AgeStage(recipients=material.recipients),
                     part_size_bytes=100 << 20, storages=storages)
 result = write_backup_set(spec, hostname="probe")
 assert result.streams[0].bytes_in == int(sys.argv[2]) << 20, result
