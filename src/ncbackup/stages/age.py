@@ -399,7 +399,10 @@ class _PyrageDecryptingReader(io.RawIOBase):
 
         def work() -> None:
             try:
-                pyrage.decrypt_io(source, io.BufferedWriter(_QueueWriter(self._chunks), READ_BYTES), identities)
+                out = io.BufferedWriter(_QueueWriter(self._chunks), READ_BYTES)
+                pyrage.decrypt_io(source, out, identities)
+                if not out.closed:
+                    out.flush()
                 self._chunks.put(_EOF)
             except BaseException as error:  # noqa: BLE001 - handed to the reading thread
                 self._chunks.put(DecryptError(
@@ -414,6 +417,16 @@ class _PyrageDecryptingReader(io.RawIOBase):
 
     def readinto(self, target) -> int:
         return self._reader.readinto(target)
+
+    def close(self) -> None:
+        """Stop early: let the decrypting thread run to its end so it does not wait on a full queue forever."""
+        if not self.closed:
+            while self._thread.is_alive() or not self._chunks.empty():
+                try:
+                    self._chunks.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+            super().close()
 
 
 # --- the stage ------------------------------------------------------------------------------------

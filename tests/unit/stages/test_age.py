@@ -165,3 +165,31 @@ def test_describe_names_fingerprints_never_keys(identity_file: Path) -> None:
     assert material.recipients[0] not in described
     assert material.identities[0] not in described
     assert len(AgeStage(recipients=material.recipients).describe()["recipient_fingerprints"]) == 1
+
+
+def test_ssh_rsa_recipient_round_trips_with_age_binary(tmp_path: Path) -> None:
+    ssh_keygen = need_binary("ssh-keygen")
+    age = need_binary("age")
+    key = tmp_path / "id_rsa"
+    subprocess.run([ssh_keygen, "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(key)], check=True)
+    public = (tmp_path / "id_rsa.pub").read_text().strip()
+    assert read_key_file(tmp_path / "id_rsa.pub").kind == "recipients"
+    data = _data(CHUNK_BYTES * 2 + 5)
+    encrypted = tmp_path / "data.age"
+    encrypted.write_bytes(_encrypt(AgeStage(recipients=[public]), data))
+    assert subprocess.run([age, "-d", "-i", str(key), str(encrypted)], capture_output=True, check=True).stdout == data
+    stage = AgeStage(identities=read_key_file(key).identities)
+    assert stage.reader(io.BytesIO(encrypted.read_bytes())).read() == data
+
+
+def test_ssh_identity_reader_reports_wrong_key_and_can_stop_early(tmp_path: Path) -> None:
+    ssh_keygen = need_binary("ssh-keygen")
+    for name in ("right", "wrong"):
+        subprocess.run([ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name)], check=True)
+    public = (tmp_path / "right.pub").read_text().strip()
+    encrypted = _encrypt(AgeStage(recipients=[public]), _data(3_000_000))
+    with pytest.raises(DecryptError, match="wrong key"):
+        AgeStage(identities=read_key_file(tmp_path / "wrong").identities).reader(io.BytesIO(encrypted)).read()
+    reader = AgeStage(identities=read_key_file(tmp_path / "right").identities).reader(io.BytesIO(encrypted))
+    assert len(reader.read(1000)) == 1000
+    reader.close()  # returns: the decrypting thread is not left blocked
