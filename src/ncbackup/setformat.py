@@ -12,6 +12,7 @@ order parts by the manifest (or, without one, by ``part_index``, which parses th
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterable
@@ -271,8 +272,6 @@ def read_manifest(storage: Storage, set_id: str) -> Manifest:
 
 def write_manifest(storage: Storage, manifest: Manifest) -> None:
     """Put manifest.json (the commit marker); call only after every part is stored."""
-    import io
-
     storage.put(manifest_key(manifest.set_id), io.BytesIO(manifest.to_json()))
 
 

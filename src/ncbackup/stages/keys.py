@@ -1,7 +1,7 @@
 """KEY_FILE contents: age identities, age/ssh recipients (a write-only server), or a legacy passphrase.
 
-A key file holding only ``AGE-SECRET-KEY-1...`` lines (comments allowed) is an age identity: the
-server can write and read its backups. A file holding only recipients (``age1...``,
+A key file holding ``AGE-SECRET-KEY-1...`` lines (comments allowed; optionally followed by extra
+recipients, such as an offsite key) is an age identity: the server can write and read its backups. A file holding only recipients (``age1...``,
 ``ssh-ed25519 ...``, ``ssh-rsa ...`` lines) lets the server write backups it cannot read. An
 OpenSSH private key file is an ssh identity (for reading). Anything else is the original tool's
 passphrase: the file's content with newlines removed.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -162,8 +163,20 @@ def _meaningful_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
+_AGE_KEY_SHAPE = re.compile(r"AGE-SECRET-KEY-1[0-9A-Z]+|age1[0-9a-z]+")
+
+
+def _looks_like_age_key(line: str) -> bool:
+    # Only whole bech32-shaped words count: a legacy passphrase that merely starts with "age1" stays a passphrase.
+    return _AGE_KEY_SHAPE.fullmatch(line) is not None or line.startswith(SSH_RECIPIENT_PREFIXES)
+
+
 def classify_key_text(text: bytes, *, path: Path) -> KeyMaterial:
-    """Classify key file bytes (see the module docstring); never raises for odd content: that is a passphrase."""
+    """Classify key file bytes (see the module docstring); ConfigError for a line that looks like an age key but is not one.
+
+    Identities may be followed by extra recipients (an offsite key): backups are then encrypted to
+    the identities' own recipients and to those.
+    """
     try:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError:
@@ -172,13 +185,28 @@ def classify_key_text(text: bytes, *, path: Path) -> KeyMaterial:
         if SSH_PRIVATE_KEY_MARKER in decoded:
             return KeyMaterial(kind=KIND_SSH_IDENTITY, path=path, identities=(decoded,))
         lines = _meaningful_lines(decoded)
-        if lines and all(parse_x25519_identity(line) is not None for line in lines):
-            recipients = tuple(recipient_of_identity(line) for line in lines)
-            return KeyMaterial(kind=KIND_AGE_IDENTITY, path=path, identities=tuple(lines), recipients=recipients)
-        if lines and all(
-            parse_x25519_recipient(line) is not None or line.startswith(SSH_RECIPIENT_PREFIXES) for line in lines
-        ):
-            return KeyMaterial(kind=KIND_RECIPIENTS, path=path, recipients=tuple(lines))
+        if lines and any(_looks_like_age_key(line) for line in lines):
+            identities: list[str] = []
+            recipients: list[str] = []
+            for number, line in enumerate(lines, start=1):
+                if parse_x25519_identity(line) is not None:
+                    identities.append(line)
+                elif parse_x25519_recipient(line) is not None or line.startswith(SSH_RECIPIENT_PREFIXES):
+                    recipients.append(line)
+                else:
+                    # Never fall back to "passphrase" for a damaged age key: that would encrypt with the wrong scheme.
+                    raise ConfigError(
+                        f"key file {path}: key line {number} is neither an age identity (AGE-SECRET-KEY-1...) nor a "
+                        "recipient (age1..., ssh-ed25519, ssh-rsa); fix or remove that line",
+                        key="KEY_FILE",
+                    )
+            if identities:
+                own = [recipient_of_identity(identity) for identity in identities]
+                return KeyMaterial(
+                    kind=KIND_AGE_IDENTITY, path=path, identities=tuple(identities),
+                    recipients=tuple(dict.fromkeys(own + recipients)),
+                )
+            return KeyMaterial(kind=KIND_RECIPIENTS, path=path, recipients=tuple(recipients))
     # What nc-backup-py did with its key file: the whole content, newlines removed.
     return KeyMaterial(kind=KIND_PASSPHRASE, path=path, passphrase=text.replace(b"\n", b""))
 

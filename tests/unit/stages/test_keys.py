@@ -67,7 +67,10 @@ def _pair(path: Path) -> tuple[Path, str]:
     return path, write_identity_file(path)
 
 
-@pytest.mark.parametrize("content", [b"0123456789abcdef" * 4 + b"\n", b"0123456789abcdef\n", b"my secret phrase", b"\xff\xfebinary\n"])
+@pytest.mark.parametrize(
+    "content",
+    [b"0123456789abcdef" * 4 + b"\n", b"0123456789abcdef\n", b"my secret phrase", b"\xff\xfebinary\n", b"age1 is my passphrase\n", b"Age1Secret\n"],
+)
 def test_anything_else_is_a_legacy_passphrase_without_newlines(content: bytes, tmp_path: Path) -> None:
     path = tmp_path / "key_file"
     path.write_bytes(content)
@@ -133,3 +136,23 @@ def test_fingerprint_ignores_ssh_comment() -> None:
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn1Oi4Ck0nOVGbXHTB+8V3wsJ6P7qnNwbJfbcdiHa+X"
     assert recipient_fingerprint(key + " a@b") == recipient_fingerprint(key)
     assert len(recipient_fingerprint(key)) == 16
+
+
+def test_identity_with_an_extra_offsite_recipient_encrypts_to_both(tmp_path: Path) -> None:
+    server_identity = tmp_path / "server.txt"
+    server_recipient = write_identity_file(server_identity)
+    offsite_recipient = write_identity_file(tmp_path / "offsite.txt")
+    combined = tmp_path / "key_file"
+    combined.write_text(server_identity.read_text() + f"# offsite copy\n{offsite_recipient}\n")
+    os.chmod(combined, 0o600)
+    material = read_key_file(combined)
+    assert material.kind == "age-identity"
+    assert material.recipients == (server_recipient, offsite_recipient)
+
+
+@pytest.mark.parametrize("bad_line", ["AGE-SECRET-KEY-1NOTVALID", "age1tooshort", "AGE-SECRET-KEY-1QQQQ"])
+def test_damaged_age_key_line_is_an_error_not_a_passphrase(tmp_path: Path, bad_line: str) -> None:
+    path = tmp_path / "key_file"
+    path.write_text(f"# my key\n{bad_line}\n")
+    with pytest.raises(ConfigError, match="key line 1 is neither"):
+        read_key_file(path)
