@@ -258,7 +258,7 @@ class _StorageWorker:
                 if reader.is_aborted:
                     continue
                 self.error = str(error) if isinstance(error, BackupError) else f"{type(error).__name__}: {error}"
-                log.error("storage %s (%s) failed: %s; the other storages go on", self.named.section_name, self.named.storage.name, self.error)
+                log.error("storage %s (%s) failed: %s; it gets no more parts of this set", self.named.section_name, self.named.storage.name, self.error)
                 if not isinstance(error, BackupError):
                     log.debug("storage failure", exc_info=True)
                 reader.drain()
@@ -525,10 +525,11 @@ def _run_streams(
         file_name = stream_file_name(stream, spec)
         try:
             result, _ = _write_stream(stream, spec, workers, lambda i, f=file_name: key_for(f, i), on_progress)
-        except _AllStoragesFailed as error:
-            failed = StreamResult(name=name, kind=stream.kind, file_name=file_name, error=f"no storage accepted the data ({error})")
+        except _AllStoragesFailed:
+            # Each storage's own error is in its outcome; repeating it here would only bury it.
+            failed = StreamResult(name=name, kind=stream.kind, file_name=file_name, error="not finished: every storage had failed")
             results.append(failed)
-            return results, "every storage failed; the set was stopped"
+            return results, "the set was stopped: every storage had failed"
         results.append(result)
     return results, None
 
