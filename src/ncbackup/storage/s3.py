@@ -56,7 +56,7 @@ class S3Options(BaseModel):
     sse_kms_key_id: str | None = Field(default=None, alias="SSE_KMS_KEY_ID")
     profile: str | None = Field(default=None, alias="PROFILE")
     credentials_file: LegacyPath | None = Field(default=None, alias="CREDENTIALS_FILE")
-    chunk_size_mib: LegacyInt = Field(default=16, alias="CHUNK_SIZE_MB", ge=5, le=5120)
+    chunk_size_mib: LegacyInt = Field(default=8, alias="CHUNK_SIZE_MB", ge=5, le=5120)
     concurrency: LegacyInt = Field(default=4, alias="CONCURRENCY", ge=1, le=32)
     max_attempts: LegacyInt = Field(default=8, alias="MAX_ATTEMPTS", ge=1, le=20)
     connect_timeout_seconds: LegacyFloat = Field(default=20, alias="CONNECT_TIMEOUT", gt=0)
@@ -111,15 +111,16 @@ def normalise_prefix(prefix: str) -> str:
 
 def _read_up_to(stream: BinaryIO, size_bytes: int) -> bytes:
     """Read exactly size_bytes unless EOF comes first (pipes return short reads)."""
-    chunks = []
+    buffer = io.BytesIO()
     remaining = size_bytes
     while remaining > 0:
-        data = stream.read(remaining)
+        data = stream.read(min(remaining, 1 << 20))
         if not data:
             break
-        chunks.append(data)
+        buffer.write(data)
         remaining -= len(data)
-    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+    # getbuffer-free copy-out: BytesIO.getvalue() shares the buffer when nothing else references it.
+    return buffer.getvalue()
 
 
 def _md5(data: bytes):
