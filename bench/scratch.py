@@ -88,5 +88,6 @@ def _clean_leftovers(image: Path, mount_point: Path) -> None:
     if mount_point.exists():
         if os.path.ismount(mount_point):
             _unmount(mount_point)
-        mount_point.rmdir()
+        # Unmounted for sure now (umount raised otherwise): what is left is a plain folder of ours.
+        shutil.rmtree(mount_point)
     image.unlink(missing_ok=True)

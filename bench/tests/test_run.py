@@ -111,3 +111,22 @@ def test_second_benchmark_waits_for_the_first_instead_of_sharing_its_images(tmp_
     finally:
         lock.close()
         holder.stdout.close()
+
+
+def test_plain_folder_scratch_without_root_is_emptied_and_removed(tmp_path):
+    with scratch_filesystem(tmp_path, "plain", size_bytes=1 << 20, use_loop=False) as root:
+        assert not os.path.ismount(root)
+        (root / "deep" / "er").mkdir(parents=True)
+        (root / "deep" / "er" / "file").write_bytes(b"x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_leftovers_of_an_interrupted_run_are_cleared_before_mounting(tmp_path):
+    _need_root_and_tools()
+    leftover = tmp_path / "again.mnt"
+    (leftover / "stale").mkdir(parents=True)
+    (tmp_path / "again.img").write_bytes(b"not an image")
+    with scratch_filesystem(tmp_path, "again", size_bytes=64 << 20) as root:
+        assert os.path.ismount(root)
+        assert not (root / "stale").exists()
+    assert list(tmp_path.iterdir()) == []
