@@ -126,6 +126,7 @@ class CommandStorage:
         self.work_folder = work_folder
         self.extra_values = dict(extra_values)
         self.timeout_seconds = timeout_seconds
+        self.can_list = templates["list"] is not None   # for callers picking a storage to read from
         program = templates["upload"].words[0]
         self.name = f"custom_command:{Path(program).name}:{prefix}"
 

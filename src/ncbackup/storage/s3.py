@@ -229,8 +229,8 @@ class S3Storage:
                 )
             if code in {"AccessDenied", "403", "AllAccessDisabled"} or status == 403:
                 return StorageError(
-                    f"access denied for {action} on {where}; give these credentials s3:PutObject, "
-                    "s3:GetObject, s3:ListBucket and s3:DeleteObject on the bucket"
+                    f"access denied for {action} on {where}: the credentials are wrong or lack permissions; "
+                    "check them and grant s3:PutObject, s3:GetObject, s3:ListBucket and s3:DeleteObject on the bucket"
                 )
             return StorageError(f"S3 {action} of {where} failed: {code} {message}; retry later or check the endpoint")
         if isinstance(error, bx.NoCredentialsError | bx.PartialCredentialsError):

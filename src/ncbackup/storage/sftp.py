@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import getpass
+import io
 import logging
 import os
 import posixpath
@@ -121,7 +122,11 @@ class SftpStorage:
         import paramiko
 
         if self._sftp is not None:
-            return self._sftp
+            transport = self._client.get_transport() if self._client is not None else None
+            if transport is not None and transport.is_active():
+                return self._sftp
+            # The connection dropped since the last operation (server restart, idle timeout): reconnect.
+            self.close()
         options = self.options
         client = paramiko.SSHClient()
         known_hosts = options.known_hosts_path
@@ -294,7 +299,7 @@ class SftpStorage:
                 remote.prefetch()
             except OSError as error:
                 raise self._io_error(error, action="download", path=path) from None
-        return remote
+        return io.BufferedReader(_RemoteReader(remote, self, path), buffer_size=COPY_CHUNK_BYTES)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Yield stored files under the base folder whose key starts with prefix (temp files skipped)."""
@@ -350,3 +355,37 @@ class SftpStorage:
         except (StorageError, ConfigError) as error:
             return [CheckLine(False, str(error))]
         return [CheckLine(True, f"{self.name} reachable, host key verified")]
+
+
+class _RemoteReader(io.RawIOBase):
+    """A remote SFTP file as a raw stream whose connection errors are StorageErrors."""
+
+    def __init__(self, remote, storage: SftpStorage, path: str) -> None:
+        self._remote = remote
+        self._storage = storage
+        self._path = path
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        import paramiko
+
+        try:
+            data = self._remote.read(len(buffer))
+        except OSError as error:
+            raise self._storage._io_error(error, action="download", path=self._path) from None
+        except (EOFError, paramiko.SSHException):
+            raise StorageError(
+                f"the SSH connection to {self._storage.where} broke while reading {self._path}; retry"
+            ) from None
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._remote.close()
+        except (OSError, EOFError):
+            pass
+        finally:
+            super().close()

@@ -204,3 +204,12 @@ def test_remote_disk_full_is_a_clear_error_and_leaves_no_temp_file(tmp_path, ssh
         assert os.listdir(folder / "web1" / "s") == []
     finally:
         run(["umount", str(folder)])
+
+
+def test_a_dropped_connection_is_reopened_for_the_next_operation(tmp_path, sshd, remote_dir):
+    storage = make_storage(tmp_path, sshd, remote_dir)
+    storage.put("s/a", TrickleStream(b"first"))
+    storage._client.get_transport().close()   # as if the server or a firewall dropped the idle session
+    storage.put("s/b", TrickleStream(b"second"))
+    assert read_all(storage.get("s/a")) == b"first"
+    assert [o.key for o in storage.list()] == ["s/a", "s/b"]
