@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.measure import Pipeline
+from bench.report import Targets
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class BenchCase:
 
     name = "base"
     shell_restore_label = "shell restore"
+    targets = Targets()  # the issue's goals, shown in the table: e.g. Targets(backup_ratio=1.15) for db
 
     def setup(self, context: BenchContext) -> dict:
         """Prepare the data (generate, load, start servers); return facts about it for the report."""

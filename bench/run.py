@@ -383,7 +383,7 @@ def _main(arguments: argparse.Namespace) -> int:
         f"{arguments.runs} runs, {finished:%Y-%m-%d %H:%M} UTC, {facts['cpus']} CPUs, "
         f"load at start {facts['load_average_at_start'][0]:.2f}"
     )
-    table = report.markdown(measurements=measurements, memory=memory, heading=heading)
+    table = report.markdown(measurements=measurements, memory=memory, heading=heading, targets=case.targets)
     document = {
         "started_utc": started.isoformat(), "finished_utc": finished.isoformat(),
         "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(arguments).items()},
@@ -392,6 +392,7 @@ def _main(arguments: argparse.Namespace) -> int:
         "scratch": "fresh loop-mounted ext4 image per measurement" if not arguments.no_loop else "plain folders (--no-loop)",
         "measurements": [m.to_json() for m in measurements],
         "ratios": report.ratios(measurements),
+        "targets": vars(case.targets),
         "memory": [vars(probe) for probe in memory],
         "table_markdown": table,
     }
