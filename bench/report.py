@@ -169,10 +169,10 @@ def markdown(*, measurements: list[MeasurementResult], memory: list[MemoryProbe]
         ]
         for probe in memory:
             if probe.status != "ok":
-                lines.append(f"| {size_label(probe.size_bytes)} corpus | {probe.status}: {_cell(str(probe.reason))} | | | | |")
+                lines.append(f"| {size_label(probe.size_bytes)} of data | {probe.status}: {_cell(str(probe.reason))} | | | | |")
                 continue
             lines.append(
-                f"| {size_label(probe.size_bytes)} corpus | {_seconds(probe.wall_seconds)} | {_mib(probe.max_rss_bytes)} "
+                f"| {size_label(probe.size_bytes)} of data | {_seconds(probe.wall_seconds)} | {_mib(probe.max_rss_bytes)} "
                 f"| {_mib(probe.tree_rss_peak_bytes)} | {_mib(probe.work_folder_peak_bytes)} | {_mib(probe.transient_disk_bytes)} |"
             )
         lines.append(f"\nTarget: peak RSS < {targets.peak_rss_bytes // MIB} MiB and the same at every size; WORK_FOLDER ~0.")
