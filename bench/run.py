@@ -15,6 +15,7 @@ import os
 import platform
 import secrets
 import shutil
+import statistics
 import sys
 import time
 from datetime import datetime, timezone
@@ -362,7 +363,7 @@ def _main(arguments: argparse.Namespace) -> int:
     if main_record and main_record.good_runs():
         good = main_record.good_runs()
         memory.append(MemoryProbe(
-            size_bytes=arguments.size_bytes, wall_seconds=min(r.wall_seconds for r in good),
+            size_bytes=arguments.size_bytes, wall_seconds=statistics.median(r.wall_seconds for r in good),
             max_rss_bytes=max(r.max_rss_bytes for r in good), tree_rss_peak_bytes=max(r.tree_rss_peak_bytes for r in good),
             work_folder_peak_bytes=max(r.work_folder_peak_bytes for r in good),
             transient_disk_bytes=max(r.transient_disk_bytes for r in good),
