@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 from bench import report  # noqa: E402
 from bench.case import BenchCase, BenchContext, Keys, RunDirs  # noqa: E402
 from bench.corpus import parse_size, size_label, warm_up  # noqa: E402
-from bench.measure import Measurement, Pipeline, Watch, folder_bytes, run_checked, run_measured  # noqa: E402
+from bench.measure import Measurement, Pipeline, Watch, run_checked, run_measured  # noqa: E402
 from bench.ncbackup_cli import ncbackup_command, unavailable_reason, write_config  # noqa: E402
 from bench.report import MeasurementResult, MemoryProbe, RunRecord  # noqa: E402
 from bench.scratch import ScratchError, scratch_filesystem, sync_filesystem  # noqa: E402
@@ -251,7 +251,7 @@ class Runner:
         case = load_case(self.arguments.case)
         try:
             case.setup(context)
-            read_bytes, seconds = _warm(case)
+            _warm(case)
             with scratch_filesystem(self.images, "memory", size_bytes=case.scratch_size_bytes(),
                                     use_loop=not self.arguments.no_loop) as root:
                 dirs = RunDirs.under(root)
@@ -346,15 +346,23 @@ def _main(arguments: argparse.Namespace) -> int:
     log(f"case {arguments.case}, {size_label(arguments.size_bytes)}, {arguments.runs} runs, seed {arguments.seed}")
     runner = Runner(arguments, case, keys)
     memory: list[MemoryProbe] = []
+    errors: list[str] = []
     try:
         case_facts = case.setup(context)
         warm_bytes, warm_seconds = _warm(case)
         for run_index in range(arguments.runs):
             log(f"run {run_index + 1}/{arguments.runs}")
-            runner.run_shell(run_index)
-            runner.run_ncbackup(run_index)
+            groups = [("shell", lambda: runner.run_shell(run_index)), ("ncbackup", lambda: runner.run_ncbackup(run_index))]
             if not arguments.skip_peers:
-                runner.run_peers()
+                groups.append(("peers", runner.run_peers))
+            for group, step in groups:
+                try:
+                    step()
+                except ScratchError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - one broken tool must not void the other figures
+                    errors.append(f"run {run_index + 1}, {group}: {type(error).__name__}: {error}")
+                    log(f"  {group} measurements broke: {errors[-1]}")
     except ScratchError as error:
         raise SystemExit(f"bench: {error}") from None
     finally:
@@ -395,15 +403,18 @@ def _main(arguments: argparse.Namespace) -> int:
         "ratios": report.ratios(measurements),
         "targets": vars(case.targets),
         "memory": [vars(probe) for probe in memory],
+        "errors": errors,
         "table_markdown": table,
     }
     arguments.results_folder.mkdir(parents=True, exist_ok=True)
     output = arguments.results_folder / f"{started:%Y%m%dT%H%M%SZ}.json"
     output.write_text(json.dumps(document, indent=2, default=str))
     print(table)
+    for error in errors:
+        print(f"- error: {error}")
     log(f"results written to {output}")
     failed = [m.label for m in measurements if m.runs and not m.good_runs()]
-    return 1 if failed else 0
+    return 1 if failed or errors else 0
 
 
 if __name__ == "__main__":

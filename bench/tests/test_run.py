@@ -130,3 +130,24 @@ def test_leftovers_of_an_interrupted_run_are_cleared_before_mounting(tmp_path):
         assert os.path.ismount(root)
         assert not (root / "stale").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_broken_peer_is_reported_and_the_other_figures_are_kept(tmp_path, monkeypatch):
+    _need_root_and_tools()
+    from bench.case import Peer
+    from bench.measure import Pipeline
+
+    class BrokenPeerCase(FilesCase):
+        def peers(self, dirs):
+            return {"cat (a peer whose setup fails)": Peer(prepare=[Pipeline([["false"]])], timed=Pipeline([["true"]]))}
+
+    monkeypatch.setattr(run, "load_case", lambda name: BrokenPeerCase())
+    status = run.main([
+        "--size", "1MiB", "--runs", "1", "--memory-sizes", "",
+        "--work-folder", str(tmp_path / "work"), "--results-folder", str(tmp_path / "results"),
+    ])
+    document = json.loads(next((tmp_path / "results").glob("*.json")).read_text())
+    assert status == 1
+    assert any("preparing cat (a peer whose setup fails) failed" in error for error in document["errors"])
+    shell = [m for m in document["measurements"] if m["role"] == "backup-baseline"]
+    assert all(m["summary"]["runs_ok"] == 1 for m in shell)
