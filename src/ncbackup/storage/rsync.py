@@ -126,6 +126,12 @@ class RsyncStorage:
                 f"the remote disk of {self.where} is full during {action} of {path}; free space there or choose "
                 "another REMOTE_DIR"
             )
+        if error.code == 11 and not text.strip():
+            # rsync's "error in file IO", whose message the remote side did not get to send.
+            return StorageError(
+                f"the remote side of {self.where} could not write {path} (rsync file I/O error, exit 11): the remote "
+                "disk may be full or REMOTE_DIR not writable; check space and permissions there"
+            )
         if "No such file or directory" in text:
             return StorageError(f"{path} does not exist on {self.where}; check REMOTE_DIR in section {self.section_name}")
         last = text.strip().splitlines()[-1] if text.strip() else f"exit status {error.code}"

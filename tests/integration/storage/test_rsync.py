@@ -11,7 +11,7 @@ from ncbackup.storage.registry import build_storage
 from ncbackup.storage.rsync import RsyncStorage
 from tests.conftest import need_binary
 from tests.integration.servers.sshd import _keygen
-from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section
+from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section, unmount
 from tests.integration.storage.test_sftp import IS_ROOT, ssh_args
 
 pytestmark = pytest.mark.integration
@@ -121,9 +121,9 @@ def test_remote_disk_full_is_a_clear_error(tmp_path, sshd):
     run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)])
     try:
         storage = make_storage(tmp_path, sshd, folder)
-        with pytest.raises(StorageError, match="disk .* is full"):
+        with pytest.raises(StorageError, match="disk .* full"):
             storage.put("s/p", TrickleStream(random_bytes(3 * 1024 * 1024)))
         assert list(storage.list()) == []
         assert staged_files(tmp_path) == []
     finally:
-        run(["umount", str(folder)])
+        unmount(folder)

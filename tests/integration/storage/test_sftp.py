@@ -15,7 +15,7 @@ from ncbackup.errors import ConfigError, StorageError
 from ncbackup.storage.registry import STORAGES, build_storage
 from ncbackup.storage.sftp import SftpStorage
 from tests.integration.servers.sshd import _keygen
-from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section
+from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section, unmount
 
 pytestmark = pytest.mark.integration
 
@@ -203,7 +203,7 @@ def test_remote_disk_full_is_a_clear_error_and_leaves_no_temp_file(tmp_path, ssh
         storage.close()
         assert os.listdir(folder / "web1" / "s") == []
     finally:
-        run(["umount", str(folder)])
+        unmount(folder)
 
 
 def test_a_dropped_connection_is_reopened_for_the_next_operation(tmp_path, sshd, remote_dir):
