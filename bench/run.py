@@ -213,8 +213,8 @@ class Runner:
             log(f"  {restore_label}: {restore_record.wall_seconds:.2f} s{_problem(restore_record)}")
 
     def run_peers(self) -> None:
-        for position, label in enumerate(self.case.peers(_PLACEHOLDER_DIRS)):
-            tool = label.split()[0]
+        for position, (label, placeholder) in enumerate(self.case.peers(_PLACEHOLDER_DIRS).items()):
+            tool = placeholder.timed.commands[0][0]
             result = self.result(label, report.ROLE_PEER)
             if shutil.which(tool) is None:
                 result.status, result.reason = "not available", f"{tool} is not installed"
