@@ -251,30 +251,37 @@ class _DecryptingReader(io.RawIOBase):
         """Decrypt every chunk known to be complete; the last one only once the source is exhausted."""
         while len(self._buffer) <= SEALED_CHUNK_BYTES and not self._is_eof:
             self._fill()
-        out: list[bytes] = []
-        position = 0
+        buffered = len(self._buffer)
+        # A chunk is known not to be the last while more bytes follow it.
+        middle_chunks = max(0, (buffered - 1) // SEALED_CHUNK_BYTES)
+        final_sealed_bytes = buffered - middle_chunks * SEALED_CHUNK_BYTES if self._is_eof else 0
+        if self._is_eof and final_sealed_bytes == 0:
+            raise DecryptError(f"{self._where} is truncated (it ends at a chunk boundary without its final chunk); the file is incomplete")
+        if self._is_eof and final_sealed_bytes < TAG_BYTES:
+            raise DecryptError(f"{self._where} is truncated inside its last chunk; the file is incomplete")
+        final_plain_bytes = final_sealed_bytes - TAG_BYTES if self._is_eof else 0
+        # Decrypt straight into one buffer: no per-chunk bytes objects to join afterwards.
+        plain = bytearray(middle_chunks * CHUNK_BYTES + final_plain_bytes)
         # Slices of the buffer are exported views: each is released before the buffer is resized.
-        with memoryview(self._buffer) as view:
-            while len(self._buffer) - position > SEALED_CHUNK_BYTES:
-                with view[position:position + SEALED_CHUNK_BYTES] as sealed:
-                    out.append(self._open(sealed, is_final=False))
-                position += SEALED_CHUNK_BYTES
+        with memoryview(self._buffer) as sealed_view, memoryview(plain) as plain_view:
+            for index in range(middle_chunks):
+                start = index * SEALED_CHUNK_BYTES
+                with sealed_view[start:start + SEALED_CHUNK_BYTES] as sealed, \
+                        plain_view[index * CHUNK_BYTES:(index + 1) * CHUNK_BYTES] as into:
+                    self._open_into(sealed, into, is_final=False)
             if self._is_eof:
-                if len(self._buffer) == position:
-                    raise DecryptError(f"{self._where} is truncated (it ends at a chunk boundary without its final chunk); the file is incomplete")
-                with view[position:] as sealed:
-                    plain = self._open(sealed, is_final=True)
-                if not plain and self._counter > 1:
+                if final_plain_bytes == 0 and self._counter > 0:
                     raise DecryptError(f"{self._where} ends with an empty final chunk, which age forbids; the file is corrupted")
-                out.append(plain)
-                position = len(self._buffer)
+                start = middle_chunks * SEALED_CHUNK_BYTES
+                with sealed_view[start:] as sealed, plain_view[middle_chunks * CHUNK_BYTES:] as into:
+                    self._open_into(sealed, into, is_final=True)
                 self._is_done = True
-        del self._buffer[:position]
-        self._plain = memoryview(b"".join(out))
+        del self._buffer[:middle_chunks * SEALED_CHUNK_BYTES + final_sealed_bytes]
+        self._plain = memoryview(plain)
 
-    def _open(self, sealed, *, is_final: bool) -> bytes:
+    def _open_into(self, sealed, into, *, is_final: bool) -> None:
         try:
-            plain = self._aead.decrypt(_stream_nonce(self._counter, is_final=is_final), sealed, None)
+            self._aead.decrypt_into(_stream_nonce(self._counter, is_final=is_final), sealed, None, into)
         except InvalidTag:
             offset = self._counter * CHUNK_BYTES
             raise DecryptError(
@@ -282,7 +289,6 @@ class _DecryptingReader(io.RawIOBase):
                 "the data cannot be trusted"
             ) from None
         self._counter += 1
-        return plain
 
     def readinto(self, target) -> int:
         while not self._plain:
