@@ -67,7 +67,9 @@ def test_flexible_checksum_mode_roundtrips_multipart(tmp_path, s3_env, bucket):
     storage = make_storage(tmp_path, s3_env.endpoint_url, FLEXIBLE_CHECKSUMS="True")
     data = random_bytes(11 * MIB)
     storage.put("s/part", TrickleStream(data))
+    storage.put("s/manifest.json", TrickleStream(b"{}"))
     assert read_all(storage.get("s/part")) == data
+    assert read_all(storage.get("s/manifest.json")) == b"{}"
 
 
 def test_third_party_endpoint_gets_content_md5_and_no_2025_checksum_headers(tmp_path, s3_env, bucket, fault_proxy):
