@@ -80,7 +80,7 @@ def sftp_backend(tmp_path: Path) -> Iterator[Storage]:
 @contextmanager
 def rsync_backend(tmp_path: Path) -> Iterator[Storage]:
     from ncbackup.storage.rsync import RsyncStorage
-    from tests.conftest import need_binary
+    from tests.support import need_binary
 
     need_binary("rsync")
     yield RsyncStorage.from_section(_section("rsync", _ssh_args(tmp_path)), _general(tmp_path))
@@ -106,7 +106,7 @@ def custom_command_backend(tmp_path: Path) -> Iterator[Storage]:
 @contextmanager
 def rclone_backend(tmp_path: Path) -> Iterator[Storage]:
     from ncbackup.storage.rclone import RcloneStorage
-    from tests.conftest import need_binary
+    from tests.support import need_binary
 
     need_binary("rclone")
     config = tmp_path / "rclone.conf"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from tests.support import REPO
 
 PROCESS_TIMEOUT_SECONDS = 120
 

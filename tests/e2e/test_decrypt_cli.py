@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, need_binary
+from tests.support import REPO, need_binary
 
 KEY_HEX = "c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc"
 

@@ -6,7 +6,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from conftest import need_binary
+from tests.support import need_binary
 
 
 def test_keygen_writes_0600_identity_and_prints_only_the_recipient(ncbackup_cmd, tmp_path: Path) -> None:

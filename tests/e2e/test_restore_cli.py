@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_binary
+from tests.support import need_binary
 
 
 @dataclass

@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import need_binary
+from tests.support import need_binary
 
 # The exact recipe of docs/restore.md, run by bash with pipefail so any failing tool fails the test.
 RECIPE = 'set -euo pipefail; cat files.tar.zst.age.* | age -d -i "$KEY" | zstd -d | tar -x -C "$OUT"'

@@ -70,7 +70,7 @@ class Postgres:
 
 def start_postgres() -> Postgres:
     """initdb + pg_ctl start in a fresh folder; seed two databases, a role, a sequence and a large object."""
-    from tests.conftest import need
+    from tests.support import need
 
     need((PG_BIN / "initdb").exists(), f"PostgreSQL 15 is not installed in {PG_BIN}")
     folder = Path(tempfile.mkdtemp(prefix="ncb-pg-"))

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import need
+from tests.support import need
 
 try:
     from moto.server import ThreadedMotoServer

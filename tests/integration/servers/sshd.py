@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need
+from tests.support import need
 
 SSHD = Path("/usr/sbin/sshd")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import need_binary
+from tests.support import need_binary
 
 from tests.integration.servers.mariadb import MariaDB, remove_socket_folder, start_mariadb
 from tests.integration.servers.postgres import Postgres, start_postgres, stop_postgres  # noqa: E402

@@ -236,7 +236,7 @@ def test_dump_that_dies_halfway_is_a_failed_stream_never_complete(mariadb, tmp_p
 
 
 def test_physical_backup_streams_an_xbstream_that_mbstream_unpacks(mariadb, tmp_path):
-    from tests.conftest import need_binary
+    from tests.support import need_binary
 
     need_binary("mariadb-backup")
     need_binary("mbstream")

@@ -7,7 +7,7 @@ import pytest
 from ncbackup.errors import ConfigError, StorageError
 from ncbackup.storage.rclone import RcloneStorage
 from ncbackup.storage.registry import build_storage
-from tests.conftest import need_binary
+from tests.support import need_binary
 from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import pytest
 from ncbackup.errors import StorageError
 from ncbackup.storage.registry import build_storage
 from ncbackup.storage.rsync import RsyncStorage
-from tests.conftest import need_binary
+from tests.support import need_binary
 from tests.integration.servers.sshd import _keygen
 from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section, unmount
 from tests.integration.storage.test_sftp import IS_ROOT, ssh_args

@@ -235,7 +235,7 @@ def test_memory_stays_bounded_for_a_stream_larger_than_memory_budget(tmp_path, s
     import sys
 
     from ncbackup.process import run
-    from tests.conftest import need
+    from tests.support import need
 
     need(Path("/proc/self/status").exists(), "peak RSS is read from /proc (Linux)")
     script = f"""

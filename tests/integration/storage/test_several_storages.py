@@ -21,7 +21,7 @@ from ncbackup.stages.compress import ZstdStage
 from ncbackup.stages.keys import read_key_file, write_identity_file
 from ncbackup.stages.registry import compression_for, decryption_for
 from ncbackup.storage.registry import build_storage
-from tests.conftest import need_binary
+from tests.support import need_binary
 from tests.integration.storage.helpers import general, storage_section
 from tests.integration.storage.test_sftp import ssh_args
 

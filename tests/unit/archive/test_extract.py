@@ -15,7 +15,7 @@ from ncbackup.archive.writer import write_tar
 from ncbackup.errors import BackupError, IntegrityError
 from ncbackup.process import run
 from ncbackup.sources.base import StreamReport
-from tests.conftest import need, need_binary
+from tests.support import need, need_binary
 from tests.unit.archive.conftest import assert_same_tree
 
 ABSOLUTE_LINK = b"etc/absolute-link"

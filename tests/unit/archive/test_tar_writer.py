@@ -16,7 +16,7 @@ from ncbackup.archive.writer import ExcludeRules, TarWriter, build_header, membe
 from ncbackup.errors import IntegrityError
 from ncbackup.process import run
 from ncbackup.sources.base import StreamReport
-from tests.conftest import need, need_binary
+from tests.support import need, need_binary
 from tests.unit.archive.conftest import LONG_NAME, NON_UTF8_NAME, SUBSECOND_NS, assert_same_tree
 
 

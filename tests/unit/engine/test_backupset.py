@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need, need_binary
+from tests.support import need, need_binary
 from ncbackup import platform
 from ncbackup.errors import SourceError, StorageError
 from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set, write_to_folder

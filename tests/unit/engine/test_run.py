@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from conftest import need
+from tests.support import need
 from ncbackup.commands.run import run_config
 from ncbackup.config import load_config
 from ncbackup.engine.lock import AlreadyRunning, single_instance

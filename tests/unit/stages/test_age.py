@@ -12,7 +12,7 @@ import pytest
 from ncbackup.errors import DecryptError
 from ncbackup.stages.age import CHUNK_BYTES, AgeStage
 from ncbackup.stages.keys import generate_identity, read_key_file, write_identity_file
-from conftest import need_binary
+from tests.support import need_binary
 
 SIZES = [0, 1, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES, 3 * CHUNK_BYTES + 17, 2_500_000]
 

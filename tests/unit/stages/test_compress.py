@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import need_binary
+from tests.support import need_binary
 from ncbackup.stages.compress import GzipStage, NoCompression, ZstdStage
 
 STAGES = {

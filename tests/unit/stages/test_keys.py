@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_binary
+from tests.support import need_binary
 from ncbackup.errors import ConfigError
 from ncbackup.stages.keys import (
     bech32_decode,

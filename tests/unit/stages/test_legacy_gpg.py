@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_binary
+from tests.support import need_binary
 from ncbackup.errors import DecryptError
 from ncbackup.stages.legacy_gpg import decrypt_to_file, looks_like_openpgp
 

@@ -12,7 +12,7 @@ import pytest
 from ncbackup.errors import DecryptError
 from ncbackup.stages import legacy_openssl
 from ncbackup.stages.legacy_openssl import LegacyOpenSSLStage, passphrase_from_key_file
-from conftest import need_binary
+from tests.support import need_binary
 
 KEY_HEX = "3f1c9a4be0d27f6655aa01c3e9b8d4f07a2e5c1d9b3f6a8e0c4d7b2a1f5e9c3d"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_binary
+from tests.support import need_binary
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.errors import ConfigError, DecryptError
 from ncbackup.stages.keys import read_key_file, write_identity_file

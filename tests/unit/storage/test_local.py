@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need, need_binary
+from tests.support import need, need_binary
 from ncbackup import platform
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.errors import ConfigError, StorageError
