@@ -12,7 +12,7 @@ from bench.case import BenchContext, RunDirs
 from bench.files_case import FilesCase
 from bench.measure import run_measured
 from bench.scratch import scratch_filesystem
-from tests.conftest import need, need_binary
+from tests.support import need, need_binary
 
 
 def _need_root_and_tools() -> None:
