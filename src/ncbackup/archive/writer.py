@@ -320,6 +320,21 @@ class TarWriter:
             else:
                 self._report.note(f"{current} is a {_special_kind(mode)}; skipped")
 
+    def add_file(self, path: str, *, name: str) -> None:
+        """Add one regular file under a member name the caller chooses (flat binary log names, say)."""
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            self._report.warn(f"{path} vanished before it could be read; skipped")
+            return
+        except OSError as error:
+            self._report.warn(f"{path} could not be read ({error.strerror}); skipped")
+            return
+        if not stat.S_ISREG(info.st_mode):
+            self._report.warn(f"{path} is not a regular file; skipped")
+            return
+        self._add_file(path, os.fsencode(name), info)
+
     def close(self) -> TarTotals:
         """Write the end-of-archive blocks and pad to a whole record; flush everything into the sink."""
         self._out.write(bytes(2 * BLOCK_BYTES))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import configparser
 import logging
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ncbackup.archive.extract import extract_tar
+from ncbackup.archive.writer import TarWriter
 from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout, which
@@ -281,17 +282,11 @@ class BinlogStream:
         report.metadata.update(self.metadata)
         if not self.files:
             report.note(f"no binary log in {self.folder} was modified within the configured BINLOG_DAYS")
-        # Stream mode ("w|") never seeks, so the sink can be the compressor's pipe; it does not close sink.
-        with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as archive:
-            for file_name in self.files:
-                path = self.folder / file_name
-                try:
-                    archive.add(str(path), arcname=file_name, recursive=False)
-                except OSError as error:
-                    raise SourceError(
-                        f"binary log {path} could not be read ({error.strerror}); check BINLOG_PATH and that "
-                        "ncbackup may read the server's data folder"
-                    ) from None
+        # The shared pax writer, with flat member names: `mariadb-binlog target/*` replays them in order.
+        writer = TarWriter(sink, report=report)
+        for file_name in self.files:
+            writer.add_file(str(self.folder / file_name), name=file_name)
+        writer.close()
 
 
 @dataclass
@@ -597,14 +592,5 @@ def restore_mysql_binlogs(reader: BinaryIO, request: RestoreRequest) -> list[str
             "mariadb-binlog from the position in the manifest if you need point-in-time recovery"
         )
     request.target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=reader, mode="r|") as archive:
-        for member in archive:
-            if not member.isfile() or "/" in member.name or member.name in ("", ".", ".."):
-                raise BackupError(f"binary log archive member {member.name!r} is not a plain file name; refusing it")
-            destination = request.target / member.name
-            if destination.exists() and not request.force:
-                raise BackupError(f"{destination} already exists; remove it or pass --force")
-            source = archive.extractfile(member)
-            with open(destination, "wb") as handle:
-                copy_stream(source, handle)
+    warnings += extract_tar(reader, request.target)
     return warnings

@@ -253,3 +253,23 @@ def test_many_files_do_not_look_up_owners_per_file(tmp_path, monkeypatch):
     monkeypatch.setattr(platform, "user_name_for_uid", lambda uid: calls.append(uid) or real_lookup(uid))
     _archive([root], tmp_path)
     assert len(calls) == 1
+
+
+def test_add_file_stores_one_file_under_the_chosen_flat_name_and_skips_non_files(tmp_path):
+    folder = tmp_path / "binlogs"
+    folder.mkdir()
+    (folder / "mysql-bin.000001").write_bytes(b"\xfebin" + os.urandom(300_000))
+    (folder / "subdir").mkdir()
+    sink = io.BytesIO()
+    report = StreamReport()
+    writer = TarWriter(sink, report=report)
+    writer.add_file(str(folder / "mysql-bin.000001"), name="mysql-bin.000001")
+    writer.add_file(str(folder / "subdir"), name="subdir")
+    writer.add_file(str(folder / "purged"), name="purged")
+    writer.close()
+    sink.seek(0)
+    with tarfile.open(fileobj=sink) as archive:
+        assert archive.getnames() == ["mysql-bin.000001"]
+        assert archive.extractfile("mysql-bin.000001").read() == (folder / "mysql-bin.000001").read_bytes()
+    assert any("subdir is not a regular file" in warning for warning in report.warnings)
+    assert any("purged vanished" in warning for warning in report.warnings)
