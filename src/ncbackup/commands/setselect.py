@@ -18,7 +18,7 @@ READ_ATTEMPTS = 3
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", required=True, type=Path, help="the JSON config file")
     parser.add_argument("--storage", metavar="SECTION",
-                        help="the STORAGE section to read from (default: the first one in the config)")
+                        help="the STORAGE section to read from (default: the first one in the config that can list its sets)")
 
 
 def add_set_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,8 +40,13 @@ def storage_sections(config: Config) -> list[SectionSettings]:
     return [section for section in config.sections if builtin_key(section) == "storage"]
 
 
+def can_list(storage: Storage) -> bool:
+    """Whether the storage can list its objects (a custom_command without LIST_COMMAND_TEMPLATE cannot)."""
+    return getattr(storage, "can_list", True)
+
+
 def open_configured_storage(config_path: Path, section_name: str | None) -> ConfiguredStorage:
-    """Load the config and build the storage of the named STORAGE section (default the first)."""
+    """Load the config and build the named STORAGE section's storage (default: the first one that can list)."""
     from ncbackup.storage.registry import build_storage
 
     config = load_config(config_path)
@@ -49,15 +54,28 @@ def open_configured_storage(config_path: Path, section_name: str | None) -> Conf
     if not sections:
         raise ConfigError("the config has no STORAGE section (NAME storage); add one, or pass -c with the config that made the backups",
                           file=config.path)
+    names = ", ".join(s.name for s in sections)
     if section_name is None:
-        section = sections[0]
+        # Built lazily, one by one: building a storage connects to nothing, but an unusable later
+        # section should not stop a read from a good first one.
+        for section in sections:
+            storage = build_storage(section, config.general)
+            if can_list(storage):
+                break
+        else:
+            raise ConfigError(f"no STORAGE section can list its sets ({names}); add a LIST_COMMAND_TEMPLATE to a "
+                              "custom_command storage, or add a storage that can list", file=config.path)
     else:
         matches = [s for s in sections if s.name == section_name]
         if not matches:
-            names = ", ".join(s.name for s in sections)
             raise ConfigError(f"there is no STORAGE section named {section_name!r}; use one of: {names}", file=config.path)
         section = matches[0]
-    storage = build_storage(section, config.general)
+        storage = build_storage(section, config.general)
+        if not can_list(storage):
+            others = ", ".join(s.name for s in sections if s.name != section_name) or "none"
+            raise ConfigError(f"STORAGE section {section_name!r} cannot list its sets (a custom_command without "
+                              f"LIST_COMMAND_TEMPLATE); add LIST_COMMAND_TEMPLATE to it, or pick another with "
+                              f"--storage (others: {others})", file=config.path)
     return ConfiguredStorage(config=config, section=section, storage=with_retries(storage, attempts=READ_ATTEMPTS, first_wait_seconds=1.0))
 
 
