@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import zstandard
 
 from ncbackup import platform
+from ncbackup.engine.readahead import ReadAhead
 from ncbackup.errors import BackupError, DecryptError, IntegrityError, StorageError
 from ncbackup.setformat import Manifest, StreamInfo, part_key, read_manifest
 from ncbackup.storage.base import Storage
@@ -297,6 +298,13 @@ def open_plain_stream(
 
     stream = _usable_stream(manifest, stream_name)
     stored = PartsReader(_stream_parts(storage, manifest, stream))
+    read_aheads: list[ReadAhead] = []
+
+    def stop_threads() -> None:
+        # Downstream first: each stage stops while the one feeding it still runs.
+        for read_ahead in reversed(read_aheads):
+            read_ahead.close()
+
     with ExitStack() as stack:
         stack.callback(stored.close)
         reader: BinaryIO = stored  # type: ignore[assignment]
@@ -309,12 +317,23 @@ def open_plain_stream(
             stage = decryption_for(stream.cipher, key_file)
             reader = stage.reader(reader)
             stack.callback(reader.close)
+        # Three threads: parts I/O, SHA-256 and decryption here; decompression next; the consumer last.
+        # zstd takes any buffer: hand it views of the decrypted chunks; others get bytes.
+        read_aheads.append(ReadAhead(reader, name=f"restore-read-{stream.name}", returns_views=stream.codec == "zstd"))
+        reader = read_aheads[-1]  # type: ignore[assignment]
+        stack.callback(stop_threads)
         if stream.codec != CODEC_NONE:
             reader = compression_for(stream.codec).reader(reader)
             stack.callback(reader.close)
+            read_aheads.append(ReadAhead(reader, name=f"restore-decompress-{stream.name}"))
+            reader = read_aheads[-1]  # type: ignore[assignment]
+            # Again, so the threads stop before the readers they use are closed (closing twice is harmless).
+            stack.callback(stop_threads)
         try:
             yield _DecodeGuard(reader, f"stream {stream.name} of set {manifest.set_id}"), stored
         except BackupError:
+            # The reading thread must be stopped before the part it was reading is looked at here.
+            stop_threads()
             # Prefer naming the damaged part over the decryptor's "authentication failed".
             better = stored.diagnose()
             if better is not None:

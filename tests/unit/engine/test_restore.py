@@ -408,3 +408,40 @@ def test_missing_key_file_says_to_pass_the_original_key_not_to_make_one(tmp_path
     assert "keygen" not in str(caught.value)
     report = verify_set(written.storage, written.set_id, key_file=missing)
     assert "does not exist" in report.notes[0] and report.decrypted_streams == []
+
+
+# --- the reading threads ----------------------------------------------------------------------------
+
+
+def _restore_threads() -> list[str]:
+    import threading
+
+    return [thread.name for thread in threading.enumerate() if thread.name.startswith("restore-")]
+
+
+def test_reading_threads_are_gone_after_a_whole_stream(tmp_path):
+    written = _write_set(tmp_path)
+    assert _read_plain(written, "files") == written.streams["files"]
+    assert _restore_threads() == []
+
+
+def test_consumer_failure_stops_the_reading_threads(tmp_path):
+    written = _write_set(tmp_path, streams=[BytesStream("files", _data(3_000_000), suffix=".tar")])
+    manifest = read_manifest(written.storage, written.set_id)
+    with pytest.raises(BackupError, match="the consumer failed"):
+        with open_plain_stream(written.storage, manifest, "files", key_file=written.key_file) as (plain, _stored):
+            assert plain.read(1000)
+            raise BackupError("the consumer failed")
+    assert _restore_threads() == []
+
+
+def test_damaged_part_read_by_the_thread_is_named_in_the_consumer(tmp_path):
+    written = _write_set(tmp_path, streams=[BytesStream("files", _data(3_000_000), suffix=".tar")])
+    parts = written.parts("files")
+    _flip_byte(written.part_path(parts[3]), 100)
+    manifest = read_manifest(written.storage, written.set_id)
+    with pytest.raises(IntegrityError, match=rf"part {parts[3]} of set {written.set_id}"):
+        with open_plain_stream(written.storage, manifest, "files", key_file=written.key_file) as (plain, _stored):
+            while plain.read(1 << 20):
+                pass
+    assert _restore_threads() == []
