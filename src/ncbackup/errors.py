@@ -64,7 +64,13 @@ class SourceError(BackupError):
 
 
 class StorageError(BackupError):
-    """A storage could not be written, read, listed or cleaned."""
+    """A storage could not be written, read, listed or cleaned; is_permanent: retrying cannot help."""
+
+    def __init__(self, message: str, *, is_permanent: bool = False) -> None:
+        super().__init__(message)
+        # Missing bucket or key, refused credentials, host key mismatch, permission denied: the same
+        # request fails the same way, so with_retries gives up at once instead of backing off.
+        self.is_permanent = is_permanent
 
 
 class IntegrityError(BackupError):

@@ -46,8 +46,9 @@ class Storage(Protocol):
 class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
     """Retry put/get/list/delete on StorageError with exponential backoff.
 
-    put is only retried when its stream can be rewound (seekable); a streamed part that failed
-    halfway cannot be replayed and the failure is final for that storage.
+    A permanent StorageError (``is_permanent``: missing bucket or key, refused credentials...) is
+    raised at once. put is only retried when its stream can be rewound (seekable); a streamed part
+    that failed halfway cannot be replayed and the failure is final for that storage.
     """
 
     def __init__(self, storage: Storage, *, attempts: int = 5, first_wait_seconds: float = 1.0) -> None:
@@ -62,7 +63,7 @@ class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
             try:
                 return call()
             except StorageError as error:
-                if attempt == self.attempts or not can_retry():
+                if error.is_permanent or attempt == self.attempts or not can_retry():
                     raise
                 log.warning("%s: %s failed (%s); retrying in %.0f s", self.name, what, error, wait)
                 time.sleep(wait)

@@ -178,7 +178,7 @@ class CommandStorage:
         if template is None:
             raise StorageError(
                 f"{self.name} cannot {role} objects: add {TEMPLATE_KEYS[role]} to the STORAGE section "
-                "(needed by list, restore, verify and cleanup)"
+                "(needed by list, restore, verify and cleanup)", is_permanent=True,
             )
         return template
 
@@ -198,7 +198,7 @@ class CommandStorage:
     def _safe_key(key: str) -> str:
         clean = posixpath.normpath(key.lstrip("/"))
         if clean.startswith("..") or clean in {".", ""}:
-            raise StorageError(f"refusing key {key!r}: it leaves the storage folder")
+            raise StorageError(f"refusing key {key!r}: it leaves the storage folder", is_permanent=True)
         return clean
 
     # -- the four operations --------------------------------------------------------------------
@@ -260,7 +260,8 @@ class CommandStorage:
             else:
                 process.run(argv, timeout_seconds=self.timeout_seconds)
             if not local.is_file():
-                raise StorageError(f"the download command for {key} did not write {local}; check DOWNLOAD_COMMAND_TEMPLATE")
+                raise StorageError(f"the download command for {key} did not write {local}; check DOWNLOAD_COMMAND_TEMPLATE",
+                                   is_permanent=True)
             return StagedFile(local, staging)
         except BackupError as error:
             shutil.rmtree(staging, ignore_errors=True)

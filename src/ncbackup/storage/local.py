@@ -31,7 +31,8 @@ def check_key(key: str) -> list[str]:
         or "\0" in key
         or any(part in ("", ".", "..") for part in parts)
     ):
-        raise StorageError(f"refusing storage key {key!r}: keys are relative '/'-separated names without '..'; this is a bug in the caller")
+        raise StorageError(f"refusing storage key {key!r}: keys are relative '/'-separated names without '..'; this is a bug in the caller",
+                           is_permanent=True)
     return parts
 
 
@@ -94,9 +95,11 @@ class LocalStorage:
         try:
             return open(path, "rb")
         except FileNotFoundError:
-            raise StorageError(f"{key} does not exist under {self.base}; check the set id and file name") from None
+            raise StorageError(f"{key} does not exist under {self.base}; check the set id and file name",
+                               is_permanent=True) from None
         except OSError as error:
-            raise StorageError(f"cannot read {key} under {self.base}: {error.strerror}; check its permissions") from None
+            raise StorageError(f"cannot read {key} under {self.base}: {error.strerror}; check its permissions",
+                               is_permanent=isinstance(error, PermissionError)) from None
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Yield objects whose key starts with prefix, in key order; temp files are never listed."""

@@ -75,7 +75,7 @@ class RcloneStorage:
     def _path(self, key: str = "") -> str:
         clean = posixpath.normpath(key.lstrip("/")) if key else ""
         if clean.startswith(".."):
-            raise StorageError(f"refusing key {key!r}: it leaves the storage folder")
+            raise StorageError(f"refusing key {key!r}: it leaves the storage folder", is_permanent=True)
         if not clean or clean == ".":
             return self.base
         return f"{self.base}{'' if self.base.endswith(':') else '/'}{clean}"
@@ -92,7 +92,7 @@ class RcloneStorage:
         if "didn't find section in config file" in text or "config file not found" in text.lower():
             return StorageError(
                 f"rclone has no remote named {remote_name!r}; create it with rclone config or point RCLONE_CONFIG "
-                f"(ARGS_DICT of section {self.section_name}) at the config file that has it"
+                f"(ARGS_DICT of section {self.section_name}) at the config file that has it", is_permanent=True,
             )
         if isinstance(error, CommandFailed) and error.code is None and not error.timed_out:
             return StorageError(str(error))
@@ -129,7 +129,7 @@ class RcloneStorage:
             raise self._error(error, action="download", key=key) from None
         if listing.returncode in (EXIT_DIRECTORY_NOT_FOUND, EXIT_FILE_NOT_FOUND) or \
                 (listing.returncode == 0 and json.loads(listing.text or "[]") == []):
-            raise StorageError(f"{path} does not exist; list the sets to see what is stored")
+            raise StorageError(f"{path} does not exist; list the sets to see what is stored", is_permanent=True)
         if listing.returncode != 0:
             raise self._error(CommandFailed(listing.argv, listing.returncode, listing.stderr.decode("utf-8", "replace")),
                               action="download", key=key)

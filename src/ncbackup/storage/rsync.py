@@ -74,7 +74,8 @@ class RsyncStorage:
     def _rsync(self, *arguments: str, ok_codes=(0,)) -> process.Completed:
         rsync = process.which("rsync")
         if rsync is None:
-            raise StorageError("rsync is not installed; install it (apt-get install rsync) or use DESTINATION sftp")
+            raise StorageError("rsync is not installed; install it (apt-get install rsync) or use DESTINATION sftp",
+                               is_permanent=True)
         argv = [str(rsync), "--secluded-args" if self._supports_secluded() else "--protect-args",
                 f"--timeout={IO_TIMEOUT_SECONDS}", "-e", self._ssh_command(), *arguments]
         completed = process.run(argv, check=False)
@@ -98,18 +99,19 @@ class RsyncStorage:
             return StorageError(
                 f"the host key of {options.remote_host}:{options.port} does not match the one in "
                 f"{options.known_hosts_path} (a man-in-the-middle, or a reinstalled server); if expected, remove "
-                f"the old entry with ssh-keygen -R '[{options.remote_host}]:{options.port}'"
+                f"the old entry with ssh-keygen -R '[{options.remote_host}]:{options.port}'", is_permanent=True,
             )
         if "Host key verification failed" in text:
             return StorageError(
                 f"the host key of {options.remote_host}:{options.port} is not in {options.known_hosts_path}; add "
                 f"it (ssh-keyscan -p {options.port} {options.remote_host}, after checking its fingerprint) or set "
-                "TRUST_ON_FIRST_USE"
+                "TRUST_ON_FIRST_USE", is_permanent=True,
             )
         if "Permission denied (publickey" in text:
             return StorageError(
                 f"{self.where} refused the SSH key {options.identity_file or '(default keys)'} for user "
-                f"{options.user!r}; add its public key to that user's authorized_keys or fix IDENTITY_FILE"
+                f"{options.user!r}; add its public key to that user's authorized_keys or fix IDENTITY_FILE",
+                is_permanent=True,
             )
         if "Connection refused" in text or "Connection timed out" in text or "Could not resolve" in text \
                 or "No route to host" in text:
@@ -119,7 +121,7 @@ class RsyncStorage:
         if "Permission denied (13)" in text:
             return StorageError(
                 f"permission denied for {action} of {path} on {self.where}; give user {options.user!r} write "
-                "access to REMOTE_DIR or choose another REMOTE_DIR"
+                "access to REMOTE_DIR or choose another REMOTE_DIR", is_permanent=True,
             )
         if "No space left on device" in text or "Disk quota exceeded" in text:
             return StorageError(
@@ -133,7 +135,8 @@ class RsyncStorage:
                 "disk may be full or REMOTE_DIR not writable; check space and permissions there"
             )
         if "No such file or directory" in text:
-            return StorageError(f"{path} does not exist on {self.where}; check REMOTE_DIR in section {self.section_name}")
+            return StorageError(f"{path} does not exist on {self.where}; check REMOTE_DIR in section {self.section_name}",
+                                is_permanent=True)
         last = text.strip().splitlines()[-1] if text.strip() else f"exit status {error.code}"
         return StorageError(f"rsync {action} of {path} on {self.where} failed: {last}")
 
@@ -148,7 +151,7 @@ class RsyncStorage:
     def _clean_key(self, key: str) -> str:
         clean = posixpath.normpath(key.lstrip("/"))
         if clean.startswith("..") or clean == ".":
-            raise StorageError(f"refusing key {key!r}: it leaves the storage folder")
+            raise StorageError(f"refusing key {key!r}: it leaves the storage folder", is_permanent=True)
         return clean
 
     # -- the four operations --------------------------------------------------------------------

@@ -182,7 +182,8 @@ class S3Storage:
         checksum_mode = "when_supported" if self.uses_flexible_checksums else "when_required"
         config = Config(
             region_name=options.region,
-            retries={"mode": "standard", "max_attempts": options.max_attempts},
+            # total_max_attempts counts the first request; botocore's max_attempts would count retries only.
+            retries={"mode": "standard", "total_max_attempts": options.max_attempts},
             connect_timeout=options.connect_timeout_seconds,
             read_timeout=options.read_timeout_seconds,
             max_pool_connections=options.concurrency + 2,
@@ -217,26 +218,29 @@ class S3Storage:
             if code == "NoSuchBucket":
                 return StorageError(
                     f"bucket {self.bucket!r} does not exist at {self.endpoint_text}; create it or fix BUCKET "
-                    f"in section {self.section_name}"
+                    f"in section {self.section_name}", is_permanent=True,
                 )
             if code in {"NoSuchKey", "404", "NotFound"}:
-                return StorageError(f"{where} does not exist; list the sets to see what is stored")
+                return StorageError(f"{where} does not exist; list the sets to see what is stored", is_permanent=True)
             if code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
                         "InvalidClientTokenId", "AuthorizationHeaderMalformed"}:
                 return StorageError(
                     f"{self.endpoint_text} refused the S3 credentials ({code}) for {action}; check the AWS "
-                    f"environment variables, PROFILE or CREDENTIALS_FILE of section {self.section_name}"
+                    f"environment variables, PROFILE or CREDENTIALS_FILE of section {self.section_name}",
+                    is_permanent=True,
                 )
             if code in {"AccessDenied", "403", "AllAccessDisabled"} or status == 403:
                 return StorageError(
                     f"access denied for {action} on {where}: the credentials are wrong or lack permissions; "
-                    "check them and grant s3:PutObject, s3:GetObject, s3:ListBucket and s3:DeleteObject on the bucket"
+                    "check them and grant s3:PutObject, s3:GetObject, s3:ListBucket and s3:DeleteObject on the bucket",
+                    is_permanent=True,
                 )
             return StorageError(f"S3 {action} of {where} failed: {code} {message}; retry later or check the endpoint")
         if isinstance(error, bx.NoCredentialsError | bx.PartialCredentialsError):
             return StorageError(
                 f"no S3 credentials were found for {action} on {where}; set AWS_ACCESS_KEY_ID and "
-                f"AWS_SECRET_ACCESS_KEY, or PROFILE / CREDENTIALS_FILE in section {self.section_name}"
+                f"AWS_SECRET_ACCESS_KEY, or PROFILE / CREDENTIALS_FILE in section {self.section_name}",
+                is_permanent=True,
             )
         if isinstance(error, bx.EndpointConnectionError | bx.ConnectTimeoutError | bx.ConnectionClosedError
                       | bx.ReadTimeoutError | bx.ProxyConnectionError | bx.HTTPClientError):

@@ -156,14 +156,15 @@ class SftpStorage:
             raise StorageError(
                 f"the host key of {options.remote_host}:{options.port} does not match the one in {known_hosts} "
                 "(a man-in-the-middle, or a reinstalled server); if the change is expected, remove the old "
-                f"entry with ssh-keygen -R '[{options.remote_host}]:{options.port}' -f {known_hosts}"
+                f"entry with ssh-keygen -R '[{options.remote_host}]:{options.port}' -f {known_hosts}",
+                is_permanent=True,
             ) from None
         except paramiko.AuthenticationException:
             client.close()
             key = options.identity_file or "the default keys / ssh-agent"
             raise StorageError(
                 f"{self.where} refused the SSH key {key} for user {options.user!r}; add its public key to that "
-                "user's authorized_keys or fix REMOTE_USER / IDENTITY_FILE"
+                "user's authorized_keys or fix REMOTE_USER / IDENTITY_FILE", is_permanent=True,
             ) from None
         except paramiko.SSHException as error:
             client.close()
@@ -171,7 +172,7 @@ class SftpStorage:
                 raise StorageError(
                     f"the host key of {options.remote_host}:{options.port} is not in {known_hosts}; add it "
                     f"(ssh-keyscan -p {options.port} {options.remote_host} >> {known_hosts}, after checking "
-                    "its fingerprint) or set TRUST_ON_FIRST_USE"
+                    "its fingerprint) or set TRUST_ON_FIRST_USE", is_permanent=True,
                 ) from None
             raise StorageError(f"SSH connection to {self.where} failed: {error}; check the server and PORT") from None
         except (OSError, EOFError) as error:
@@ -196,7 +197,7 @@ class SftpStorage:
     def _path(self, key: str) -> str:
         clean = posixpath.normpath(key.lstrip("/"))
         if clean.startswith("..") or clean == ".":
-            raise StorageError(f"refusing key {key!r}: it leaves the storage folder")
+            raise StorageError(f"refusing key {key!r}: it leaves the storage folder", is_permanent=True)
         return posixpath.join(self.base_dir, clean)
 
     def _io_error(self, error: OSError, *, action: str, path: str) -> StorageError:
@@ -204,10 +205,10 @@ class SftpStorage:
         if isinstance(error, PermissionError) or code == errno.EACCES:
             return StorageError(
                 f"permission denied for {action} of {path} on {self.where}; give user {self.options.user!r} "
-                "write access to REMOTE_DIR or choose another REMOTE_DIR"
+                "write access to REMOTE_DIR or choose another REMOTE_DIR", is_permanent=True,
             )
         if isinstance(error, FileNotFoundError) or code == errno.ENOENT:
-            return StorageError(f"{path} does not exist on {self.where}; check REMOTE_DIR")
+            return StorageError(f"{path} does not exist on {self.where}; check REMOTE_DIR", is_permanent=True)
         return StorageError(
             f"{self.where} failed the {action} of {path} ({error}); the remote disk may be full or over quota: "
             "free space there or choose another REMOTE_DIR"
@@ -218,11 +219,12 @@ class SftpStorage:
         remote_dir = posixpath.normpath(self.options.remote_dir)
         try:
             if not stat.S_ISDIR(sftp.stat(remote_dir).st_mode):
-                raise StorageError(f"REMOTE_DIR {remote_dir} on {self.where} is not a folder; fix REMOTE_DIR")
+                raise StorageError(f"REMOTE_DIR {remote_dir} on {self.where} is not a folder; fix REMOTE_DIR",
+                                   is_permanent=True)
         except FileNotFoundError:
             raise StorageError(
                 f"REMOTE_DIR {remote_dir} does not exist on {self.where}; create it or fix REMOTE_DIR "
-                f"in section {self.section_name}"
+                f"in section {self.section_name}", is_permanent=True,
             ) from None
         relative = posixpath.relpath(folder, remote_dir)
         current = remote_dir

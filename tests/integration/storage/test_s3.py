@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,59 @@ def test_missing_key_get_is_a_storage_error(tmp_path, s3_env, bucket):
     storage = make_storage(tmp_path, s3_env.endpoint_url)
     with pytest.raises(StorageError, match="does not exist"):
         storage.get("s/none")
+
+
+@pytest.fixture
+def waits(monkeypatch) -> list[float]:
+    """The backoff waits with_retries asks for, recorded instead of slept."""
+    from ncbackup.storage import base
+
+    recorded: list[float] = []
+    monkeypatch.setattr(base.time, "sleep", recorded.append)
+    return recorded
+
+
+def test_missing_bucket_key_and_wrong_credentials_fail_at_once_through_with_retries(tmp_path, s3_env, waits,
+                                                                                    fault_proxy, monkeypatch):
+    from ncbackup.storage.base import with_retries
+
+    faults = Faults()
+    proxy = fault_proxy(faults)
+    missing_bucket = with_retries(make_storage(tmp_path, proxy.endpoint_url, bucket="nope", MAX_ATTEMPTS="1"), attempts=5)
+    with pytest.raises(StorageError, match="bucket 'nope' does not exist") as caught:
+        list(missing_bucket.list())
+    assert caught.value.is_permanent
+    assert faults.requests_seen == 1 and waits == []
+
+    s3_env.client().create_bucket(Bucket="backups")
+    storage = with_retries(make_storage(tmp_path, proxy.endpoint_url, MAX_ATTEMPTS="1"), attempts=5)
+    faults.requests_seen = 0
+    with pytest.raises(StorageError, match="does not exist"):
+        storage.get("s/none")
+    assert faults.requests_seen == 1 and waits == []
+
+    s3_env.require_auth(True)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    refused = with_retries(make_storage(tmp_path, proxy.endpoint_url, MAX_ATTEMPTS="1"), attempts=5)
+    faults.requests_seen = 0
+    with pytest.raises(StorageError, match="refused the S3 credentials"):
+        refused.put("s/part", io.BytesIO(b"x"))
+    assert faults.requests_seen == 1 and waits == []
+
+
+def test_server_errors_are_retried_by_with_retries(tmp_path, s3_env, bucket, waits, fault_proxy):
+    from ncbackup.storage.base import with_retries
+
+    faults = Faults()
+    proxy = fault_proxy(faults)
+    # MAX_ATTEMPTS 1: botocore does not retry by itself, so each 500 reaches with_retries.
+    storage = with_retries(make_storage(tmp_path, proxy.endpoint_url, MAX_ATTEMPTS="1"), attempts=5)
+    storage.put("s/part", io.BytesIO(b"payload"))
+    faults.fail_first, faults.fail_status, faults.fail_method, faults.failures_sent = 2, 500, "GET", 0
+    assert [o.key for o in storage.list()] == ["s/part"]
+    assert faults.failures_sent == 2
+    assert waits == [1.0, 2.0]
 
 
 def test_credentials_file_is_used_instead_of_the_environment(tmp_path, s3_env, bucket, monkeypatch):
