@@ -294,6 +294,7 @@ def open_plain_stream(
     The stored reader is yielded too so a caller can drain it after the plain end and be sure every
     part was read and checked.
     """
+    from ncbackup.stages.age import AgeStage
     from ncbackup.stages.registry import compression_for, decryption_for
 
     stream = _usable_stream(manifest, stream_name)
@@ -315,7 +316,8 @@ def open_plain_stream(
                     "with using --key-file (a newly made key cannot read them)"
                 )
             stage = decryption_for(stream.cipher, key_file)
-            reader = stage.reader(reader)
+            # Unbuffered age: the read-ahead takes its decrypted blocks as they are, without a copy.
+            reader = stage.reader(reader, buffered=False) if isinstance(stage, AgeStage) else stage.reader(reader)
             stack.callback(reader.close)
         # Three threads: parts I/O, SHA-256 and decryption here; decompression next; the consumer last.
         # zstd takes any buffer: hand it views of the decrypted chunks; others get bytes.

@@ -149,6 +149,8 @@ class _DecryptingReader(io.RawIOBase):
         self._counter = 0
         self._is_eof = False
         self._is_done = False
+        self._held = None                # last complete sealed chunk: final unless more bytes follow
+        self._partial = bytearray()      # an incomplete sealed chunk, completed by the next read
         file_key = self._read_header(identity_secrets)
         nonce = self._take(NONCE_BYTES)
         if len(nonce) < NONCE_BYTES:
@@ -248,36 +250,68 @@ class _DecryptingReader(io.RawIOBase):
         return file_key
 
     def _decrypt_more(self) -> None:
-        """Decrypt every chunk known to be complete; the last one only once the source is exhausted."""
-        while len(self._buffer) <= SEALED_CHUNK_BYTES and not self._is_eof:
-            self._fill()
-        buffered = len(self._buffer)
-        # A chunk is known not to be the last while more bytes follow it.
-        middle_chunks = max(0, (buffered - 1) // SEALED_CHUNK_BYTES)
-        final_sealed_bytes = buffered - middle_chunks * SEALED_CHUNK_BYTES if self._is_eof else 0
-        if self._is_eof and final_sealed_bytes == 0:
-            raise DecryptError(f"{self._where} is truncated (it ends at a chunk boundary without its final chunk); the file is incomplete")
-        if self._is_eof and final_sealed_bytes < TAG_BYTES:
-            raise DecryptError(f"{self._where} is truncated inside its last chunk; the file is incomplete")
-        final_plain_bytes = final_sealed_bytes - TAG_BYTES if self._is_eof else 0
+        """Decrypt the chunks completed by the next read of the source; the last chunk seen is held back
+        until bytes follow it (or the source ends: then it is the final one)."""
+        if self._buffer:
+            # Left over from reading the header: the first payload bytes.
+            data: bytes = bytes(self._buffer)
+            self._buffer = bytearray()
+        elif self._is_eof:
+            data = b""
+        else:
+            data = self._source.read(READ_BYTES)
+            if not data:
+                self._is_eof = True
+        jobs: list[tuple[object, bool]] = []  # (sealed chunk, is_final), in stream order
+        if data:
+            # Full chunks are decrypted straight out of what the source returned: no copy of the ciphertext.
+            view = memoryview(data)
+            if self._partial:
+                missing = SEALED_CHUNK_BYTES - len(self._partial)
+                self._partial += view[:missing]
+                view = view[missing:]
+                if len(self._partial) == SEALED_CHUNK_BYTES:
+                    self._hold(bytes(self._partial), jobs)
+                    self._partial = bytearray()
+            while len(view) >= SEALED_CHUNK_BYTES:
+                self._hold(view[:SEALED_CHUNK_BYTES], jobs)
+                view = view[SEALED_CHUNK_BYTES:]
+            if view:
+                # Bytes follow the held chunk, so it is not the last one.
+                if self._held is not None:
+                    jobs.append((self._held, False))
+                    self._held = None
+                self._partial = bytearray(view)
+        else:
+            if self._partial:
+                final: object = bytes(self._partial)
+                self._partial = bytearray()
+            elif self._held is not None:
+                final, self._held = self._held, None
+            else:
+                raise DecryptError(f"{self._where} is truncated (it ends at a chunk boundary without its final chunk); the file is incomplete")
+            final_bytes = len(final)  # type: ignore[arg-type]
+            if final_bytes < TAG_BYTES:
+                raise DecryptError(f"{self._where} is truncated inside its last chunk; the file is incomplete")
+            if final_bytes == TAG_BYTES and self._counter > 0:
+                raise DecryptError(f"{self._where} ends with an empty final chunk, which age forbids; the file is corrupted")
+            jobs.append((final, True))
+            self._is_done = True
         # Decrypt straight into one buffer: no per-chunk bytes objects to join afterwards.
-        plain = bytearray(middle_chunks * CHUNK_BYTES + final_plain_bytes)
-        # Slices of the buffer are exported views: each is released before the buffer is resized.
-        with memoryview(self._buffer) as sealed_view, memoryview(plain) as plain_view:
-            for index in range(middle_chunks):
-                start = index * SEALED_CHUNK_BYTES
-                with sealed_view[start:start + SEALED_CHUNK_BYTES] as sealed, \
-                        plain_view[index * CHUNK_BYTES:(index + 1) * CHUNK_BYTES] as into:
-                    self._open_into(sealed, into, is_final=False)
-            if self._is_eof:
-                if final_plain_bytes == 0 and self._counter > 0:
-                    raise DecryptError(f"{self._where} ends with an empty final chunk, which age forbids; the file is corrupted")
-                start = middle_chunks * SEALED_CHUNK_BYTES
-                with sealed_view[start:] as sealed, plain_view[middle_chunks * CHUNK_BYTES:] as into:
-                    self._open_into(sealed, into, is_final=True)
-                self._is_done = True
-        del self._buffer[:middle_chunks * SEALED_CHUNK_BYTES + final_sealed_bytes]
+        plain = bytearray(sum(len(sealed) for sealed, _ in jobs) - TAG_BYTES * len(jobs))  # type: ignore[arg-type]
+        with memoryview(plain) as plain_view:
+            position = 0
+            for sealed, is_final in jobs:
+                size = len(sealed) - TAG_BYTES  # type: ignore[arg-type]
+                self._open_into(sealed, plain_view[position:position + size], is_final=is_final)
+                position += size
         self._plain = memoryview(plain)
+
+    def _hold(self, sealed, jobs: list) -> None:
+        """sealed is a complete chunk: the one held before it is therefore not the last."""
+        if self._held is not None:
+            jobs.append((self._held, False))
+        self._held = sealed
 
     def _open_into(self, sealed, into, *, is_final: bool) -> None:
         try:
@@ -299,6 +333,27 @@ class _DecryptingReader(io.RawIOBase):
         target[:count] = self._plain[:count]
         self._plain = self._plain[count:]
         return count
+
+    def read(self, size: int = -1):
+        """Up to size plaintext bytes; a whole decrypted block is handed over as a view, without a copy."""
+        if size is None or size < 0:
+            return self.readall()
+        while not self._plain:
+            if self._is_done or size == 0:
+                return b""
+            self._decrypt_more()
+        if size >= len(self._plain):
+            whole, self._plain = self._plain, memoryview(b"")
+            return whole
+        part = bytes(self._plain[:size])
+        self._plain = self._plain[size:]
+        return part
+
+    def readall(self) -> bytes:
+        pieces = []
+        while piece := self.read(READ_BYTES):
+            pieces.append(piece)
+        return b"".join(pieces)
 
 
 # --- pyrage, for ssh recipients and identities ---------------------------------------------------
@@ -473,7 +528,8 @@ class AgeStage:
             publics.append(public)
         return _EncryptingWriter(sink, publics)
 
-    def reader(self, source: BinaryIO, *, where: str = "the encrypted stream") -> BinaryIO:
+    def reader(self, source: BinaryIO, *, where: str = "the encrypted stream", buffered: bool = True) -> BinaryIO:
+        """Plaintext of source; buffered=False gives the raw reader (short reads, read() may return views)."""
         if not self._identities:
             raise DecryptError("this key file holds only recipients, which cannot decrypt; use the matching identity (AGE-SECRET-KEY-1...) file")
         x25519_secrets = [s for s in (parse_x25519_identity(i) for i in self._identities) if s is not None]
@@ -489,7 +545,7 @@ class AgeStage:
                 except Exception:  # noqa: BLE001 - pyrage raises several types for a bad key
                     raise DecryptError("the ssh private key in the key file cannot be used (passphrase-protected keys are not supported); give an unprotected key") from None
             raw = _PyrageDecryptingReader(source, identities, where=where)
-        return io.BufferedReader(raw, buffer_size=READ_BYTES)
+        return io.BufferedReader(raw, buffer_size=READ_BYTES) if buffered else raw  # type: ignore[return-value]
 
     def describe(self) -> dict[str, object]:
         return {"cipher": self.name, "recipient_fingerprints": [recipient_fingerprint(r) for r in self.recipients]}
