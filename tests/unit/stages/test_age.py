@@ -193,3 +193,46 @@ def test_ssh_identity_reader_reports_wrong_key_and_can_stop_early(tmp_path: Path
     reader = AgeStage(identities=read_key_file(tmp_path / "right").identities).reader(io.BytesIO(encrypted))
     assert len(reader.read(1000)) == 1000
     reader.close()  # returns: the decrypting thread is not left blocked
+
+
+class _ShortReads(io.RawIOBase):
+    """A source returning reads of awkward sizes, as parts ending mid-chunk do."""
+
+    def __init__(self, data: bytes, sizes: tuple[int, ...]) -> None:
+        super().__init__()
+        self._data = memoryview(data)
+        self._sizes = sizes
+        self._turn = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        step = min(size, self._sizes[self._turn % len(self._sizes)])
+        self._turn += 1
+        piece, self._data = self._data[:step], self._data[step:]
+        return bytes(piece)
+
+
+@pytest.mark.parametrize("size", SIZES + [40 * CHUNK_BYTES])
+@pytest.mark.parametrize("read_sizes", [(1 << 20,), (CHUNK_BYTES + 16,), (1, 65551, 3 * (CHUNK_BYTES + 16) + 1, 7000)])
+@pytest.mark.parametrize("buffered", [True, False])
+def test_reader_decrypts_whatever_sizes_the_source_returns(size, read_sizes, buffered, identity_file: Path) -> None:
+    stage = _stage(identity_file)
+    data = _data(size)
+    encrypted = _encrypt(stage, data)
+    reader = stage.reader(_ShortReads(encrypted, read_sizes), buffered=buffered)
+    pieces = []
+    while piece := reader.read(300_000):
+        pieces.append(bytes(piece))
+    assert b"".join(pieces) == data
+
+
+@pytest.mark.parametrize("cut_bytes", [1, 16, CHUNK_BYTES + 16, CHUNK_BYTES + 17])
+def test_unbuffered_reader_detects_truncation_with_short_reads(cut_bytes: int, identity_file: Path) -> None:
+    stage = _stage(identity_file)
+    encrypted = _encrypt(stage, _data(5 * CHUNK_BYTES + 100))
+    reader = stage.reader(_ShortReads(encrypted[:-cut_bytes], (1, 65551, 1 << 20)), buffered=False)
+    with pytest.raises(DecryptError):
+        while reader.read(1 << 20):
+            pass
