@@ -2,8 +2,10 @@
 
 Refused: members whose name is absolute or has a ``..`` component, hard links to anything but a
 file restored in this run, and (with a warning) symlinks pointing outside the target. Nothing is
-ever written through a symlink: every parent folder is checked to be a real directory, and each
-file is written under a temporary name and renamed into place only when complete.
+ever written through a symlink: every parent folder is checked to be a real directory, and files
+are created with O_EXCL. A file whose data arrives over several reads is written under a temporary
+name and renamed into place only when complete; one whose data is already all in memory (most
+small files) is written straight to its name, which is removed again if that write fails.
 """
 
 from __future__ import annotations
@@ -58,6 +60,19 @@ class _Input:
         view = memoryview(self._buffer)[self._position:end]
         self._position = end
         self.offset += len(view)
+        return view
+
+    def take_buffered(self, count: int) -> memoryview | None:
+        """The next count bytes if they are all in the current chunk (consumed), else None (nothing consumed)."""
+        if self._position >= len(self._buffer) and count:
+            self._buffer = self._raw.read(CHUNK_BYTES) or b""
+            self._position = 0
+        end = self._position + count
+        if end > len(self._buffer):
+            return None
+        view = memoryview(self._buffer)[self._position:end]
+        self._position = end
+        self.offset += count
         return view
 
     def read_exact(self, count: int) -> bytes:
@@ -414,11 +429,20 @@ class _Extractor:
         return uid, gid
 
     def _file(self, relative: bytes, member: Member, source: _Input) -> None:
+        # A member whose data (and padding) is already in hand cannot be cut short by the stream: write it
+        # under its own name, no temporary and rename (most members are small files).
+        record = source.take_buffered(member.size + (-member.size % BLOCK_BYTES))
+        if record is not None and self._file_in_hand(relative, member, record[:member.size]):
+            return
         temporary = self._temporary(relative)
         fd = os.open(temporary, _O_CREATE, 0o600)
         is_open = True
         try:
-            remaining = member.size
+            remaining = 0 if record is not None else member.size
+            if record is not None:
+                data = record[:member.size]
+                while data:
+                    data = data[os.write(fd, data):]
             while remaining:
                 view = source.read_some(min(remaining, CHUNK_BYTES))
                 if not view:
@@ -426,14 +450,9 @@ class _Extractor:
                 remaining -= len(view)
                 while view:
                     view = view[os.write(fd, view):]
-            if source.skip(-member.size % BLOCK_BYTES):
+            if record is None and source.skip(-member.size % BLOCK_BYTES):
                 raise IntegrityError(f"the files archive ends inside {_show(relative)}; the stream is truncated")
-            if self._restore_owners:
-                os.chown(fd, *self._ids(member))
-            # Through the open descriptor where the OS allows: no second path lookup per file.
-            os.chmod(fd if _CHMOD_FD else temporary, member.mode & self._mode_mask)
-            if _UTIME_FD:
-                os.utime(fd, ns=(member.mtime_ns, member.mtime_ns))
+            self._set_metadata(fd, temporary, member)
             os.close(fd)
             is_open = False
             if not _UTIME_FD:
@@ -452,6 +471,41 @@ class _Extractor:
             raise
         self._restored_files.add(relative)
         self.restored += 1
+
+    def _file_in_hand(self, relative: bytes, member: Member, data: memoryview) -> bool:
+        """Write a member whose data is complete in memory straight to its name; False if that name exists."""
+        full = self._full(relative)
+        try:
+            fd = os.open(full, _O_CREATE, 0o600)
+        except FileExistsError:
+            return False  # --force over an existing file: the temporary name and rename replace it atomically
+        is_open = True
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            self._set_metadata(fd, full, member)
+            os.close(fd)
+            is_open = False
+            if not _UTIME_FD:
+                os.utime(full, ns=(member.mtime_ns, member.mtime_ns))
+        except BaseException:
+            # A file we could not finish (disk full, interrupted) must not stay behind as if restored.
+            if is_open:
+                os.close(fd)
+            os.unlink(full)
+            raise
+        self._restored_files.add(relative)
+        self.restored += 1
+        return True
+
+    def _set_metadata(self, fd: int, path: bytes, member: Member) -> None:
+        """Owner, mode and (where the OS allows) mtime of a file still open as fd."""
+        if self._restore_owners:
+            os.chown(fd, *self._ids(member))
+        # Through the open descriptor where the OS allows: no second path lookup per file.
+        os.chmod(fd if _CHMOD_FD else path, member.mode & self._mode_mask)
+        if _UTIME_FD:
+            os.utime(fd, ns=(member.mtime_ns, member.mtime_ns))
 
     def _directory(self, relative: bytes, member: Member) -> None:
         full = self._full(relative)

@@ -284,3 +284,66 @@ def test_header_with_valid_checksum_but_garbage_size_is_an_integrity_error(tmp_p
     block[148:156] = b"%06o\0 " % sum(block)      # a checksum that matches the garbage
     with pytest.raises(IntegrityError, match="malformed header at byte 0"):
         extract_tar(io.BytesIO(bytes(block) + bytes(1024)), tmp_path / "t")
+
+
+def _tar_of(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as writer:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o640
+            info.mtime = 1_600_000_000
+            writer.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_small_file_that_does_not_fit_the_disk_leaves_nothing_under_its_name(tmp_path):
+    need(platform.is_root(), "mounting a small tmpfs needs root")
+    # Small enough to be entirely in memory when written: the path without a temporary name.
+    archive = _tar_of({"a-fits": b"small", "b-too-big": os.urandom(300_000)})
+    target = tmp_path / "tiny"
+    target.mkdir()
+    try:
+        run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(target)])
+    except Exception as error:  # noqa: BLE001 - a container without mount rights
+        need(False, f"cannot mount a tmpfs here: {error}")
+    try:
+        with pytest.raises(BackupError) as caught:
+            extract_tar(io.BytesIO(archive), target)
+        names = sorted(path.name for path in target.iterdir())
+    finally:
+        run(["umount", str(target)])
+    assert "b-too-big" in str(caught.value) and "No space left on device" in str(caught.value)
+    assert names == ["a-fits"]
+
+
+def test_existing_file_and_symlink_are_replaced_not_written_through(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"keep me")
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "old-file").write_bytes(b"old content that is longer")
+    os.symlink(outside, target / "old-link")
+    archive = _tar_of({"old-file": b"new", "old-link": b"now a file", "fresh": b"fresh"})
+    assert extract_tar(io.BytesIO(archive), target) == []
+    assert (target / "old-file").read_bytes() == b"new"
+    assert not (target / "old-link").is_symlink()
+    assert (target / "old-link").read_bytes() == b"now a file"
+    assert outside.read_bytes() == b"keep me"
+    for name in ("old-file", "old-link", "fresh"):
+        info = (target / name).stat()
+        assert info.st_mode & 0o777 == 0o640 and info.st_mtime == 1_600_000_000
+    assert sorted(path.name for path in target.iterdir()) == ["fresh", "old-file", "old-link"]
+
+
+def test_files_spanning_many_reads_and_many_small_files_restore_exactly(tmp_path):
+    # Members straddling the extractor's read chunks take the temporary-name path, the others not.
+    members = {f"dir/small-{index:05d}": os.urandom(index % 3000) for index in range(2000)}
+    members["dir/big"] = os.urandom(3_500_000)
+    members["dir/zz-after-big"] = b"after"
+    target = tmp_path / "target"
+    extract_tar(io.BytesIO(_tar_of(members)), target)
+    for name, data in members.items():
+        assert (target / name).read_bytes() == data
+    assert len(list((target / "dir").iterdir())) == len(members)
