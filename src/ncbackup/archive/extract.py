@@ -25,6 +25,7 @@ from ncbackup import platform
 from ncbackup.errors import BackupError, IntegrityError
 
 BLOCK_BYTES = 512
+_ZERO_BLOCK = bytes(BLOCK_BYTES)
 CHUNK_BYTES = 1 << 20
 _O_CREATE = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -122,12 +123,16 @@ def _number(field: bytes) -> int:
         # GNU base-256 for values that do not fit in octal.
         value = int.from_bytes(field[1:], "big")
         return value - (1 << (8 * len(field) - 2)) if field[0] & 0x40 else value
-    text = field.split(b"\0", 1)[0].strip(b" ")
-    return int(text, 8) if text else 0
+    try:
+        # The usual field, "0000644\0": one call instead of split and strip (seven fields per member).
+        return int(field.rstrip(b"\0 "), 8)
+    except ValueError:
+        text = field.split(b"\0", 1)[0].strip(b" ")
+        return int(text, 8) if text else 0
 
 
 def _nul_terminated(field: bytes) -> bytes:
-    return field.split(b"\0", 1)[0]
+    return field.partition(b"\0")[0]
 
 
 def _pax_records(data: bytes, offset: int) -> dict[bytes, bytes]:
@@ -244,7 +249,7 @@ class _Extractor:
                 break
             if len(block) < BLOCK_BYTES:
                 raise IntegrityError(f"the files archive ends in a header after {_show(last_name) or 'its start'}; the stream is truncated")
-            if block == bytes(BLOCK_BYTES):
+            if block == _ZERO_BLOCK:
                 source.drain()
                 break
             self._check_sum(block, header_offset)
@@ -263,7 +268,7 @@ class _Extractor:
                 else:
                     long_link = _nul_terminated(data)
                 continue
-            member = self._parsed(lambda: self._member(block, {**global_pax, **pax}, long_name, long_link), header_offset)
+            member = self._parsed(lambda: self._member(block, {**global_pax, **pax} if global_pax else pax, long_name, long_link), header_offset)
             pax, long_name, long_link = {}, None, None
             last_name = member.name
             try:
@@ -321,6 +326,13 @@ class _Extractor:
             prefix = _nul_terminated(block[345:500])
             if prefix:
                 name = prefix + b"/" + name
+        if not pax and long_name is None and long_link is None:
+            # The common member, a plain ustar header: no lookups in empty extension records.
+            return Member(
+                name, block[156:157], _number(block[100:108]), _number(block[108:116]), _number(block[116:124]),
+                _number(block[124:136]), _number(block[136:148]) * 1_000_000_000, _nul_terminated(block[157:257]),
+                _nul_terminated(block[265:297]), _nul_terminated(block[297:329]),
+            )
         name = pax.get(b"path", long_name if long_name is not None else name)
         linkname = pax.get(b"linkpath", long_link if long_link is not None else _nul_terminated(block[157:257]))
         size = int(pax[b"size"]) if b"size" in pax else _number(block[124:136])
