@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,3 +34,36 @@ def need_binary(*names: str) -> str:
     return ""  # unreachable
 
 
+
+
+def unmount(folder: Path) -> None:
+    """Unmount a test tmpfs, waiting (bounded) for a process that still has a file open there, then lazily."""
+    import time
+
+    for _ in range(100):
+        if subprocess.run(["umount", str(folder)], capture_output=True, check=False).returncode == 0:
+            return
+        time.sleep(0.1)
+    # Still busy (a server child holding a file): detach it now; the kernel frees it when the file closes.
+    subprocess.run(["umount", "--lazy", str(folder)], capture_output=True, check=False)
+
+
+@contextmanager
+def small_tmpfs(folder: Path, *, size_bytes: int) -> Iterator[Path]:
+    """Mount a tmpfs of size_bytes at folder (created if missing) and always unmount it afterwards.
+
+    Needs root and mount(8): skips locally, fails on CI, when the mount is impossible.
+    """
+    from ncbackup import platform
+
+    need(platform.is_root(), "mounting a small tmpfs needs root")
+    need_binary("mount")
+    need_binary("umount")
+    folder.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(folder)],
+                            capture_output=True, text=True, check=False)
+    need(result.returncode == 0, f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        unmount(folder)

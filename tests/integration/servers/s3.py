@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import http.client
 import socket
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -72,6 +76,37 @@ def write_credentials_file(path) -> None:
     path.write_text(
         f"[ncbackup-test]\naws_access_key_id = {ACCESS_KEY_ID}\naws_secret_access_key = {SECRET_ACCESS_KEY}\n"
     )
+
+
+@contextmanager
+def moto_in_a_child_process() -> Iterator[MotoServer]:
+    """A moto server in its own process: what it keeps in memory (moto stores objects in RAM) does not
+    grow the test process; for tests that upload hundreds of MiB."""
+    need(ThreadedMotoServer is not None, "moto[server] is not installed")
+    script = (
+        "import sys\n"
+        "from moto.server import ThreadedMotoServer\n"
+        "server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)\n"
+        "server.start()\n"
+        "print(server.get_host_and_port()[1], flush=True)\n"
+        "sys.stdin.read()  # until the test closes our stdin\n"
+        "server.stop()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline().strip()
+        if not line.isdigit():
+            raise RuntimeError(f"the moto child process did not start (said {line!r})")
+        port = int(line)
+        yield MotoServer(endpoint_url=f"http://127.0.0.1:{port}", port=port)
+    finally:
+        child.stdin.close()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        child.stdout.close()
 
 
 @pytest.fixture(scope="session")

@@ -49,15 +49,3 @@ def read_all(stream) -> bytes:
     finally:
         stream.close()
 
-
-def unmount(folder: Path) -> None:
-    """Unmount a test tmpfs, waiting (bounded) for a server process that still has a file open there."""
-    import time
-
-    from ncbackup.process import run
-
-    for _ in range(100):
-        if run(["umount", str(folder)], check=False).returncode == 0:
-            return
-        time.sleep(0.1)
-    run(["umount", "--lazy", str(folder)])

@@ -9,9 +9,9 @@ import pytest
 from ncbackup.errors import StorageError
 from ncbackup.storage.registry import build_storage
 from ncbackup.storage.rsync import RsyncStorage
-from tests.support import need_binary
+from tests.support import need_binary, small_tmpfs
 from tests.integration.servers.sshd import _keygen
-from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section, unmount
+from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section
 from tests.integration.storage.test_sftp import IS_ROOT, ssh_args
 
 pytestmark = pytest.mark.integration
@@ -111,19 +111,12 @@ def test_a_key_the_server_does_not_accept_is_a_clear_error(tmp_path, sshd, remot
 
 
 def test_remote_disk_full_is_a_clear_error(tmp_path, sshd):
-    from ncbackup.process import run
-
     if not IS_ROOT:
         pytest.skip("mounting a small tmpfs as the remote dir needs root")
     need_binary("rsync")
-    folder = tmp_path / "small"
-    folder.mkdir()
-    run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)])
-    try:
+    with small_tmpfs(tmp_path / "small", size_bytes=1024 * 1024) as folder:
         storage = make_storage(tmp_path, sshd, folder)
         with pytest.raises(StorageError, match="disk .* full"):
             storage.put("s/p", TrickleStream(random_bytes(3 * 1024 * 1024)))
         assert list(storage.list()) == []
         assert staged_files(tmp_path) == []
-    finally:
-        unmount(folder)

@@ -10,7 +10,7 @@ import pytest
 
 from ncbackup.errors import ConfigError, StorageError
 from ncbackup.storage.s3 import S3Storage
-from tests.integration.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Faults
+from tests.integration.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Faults, moto_in_a_child_process
 from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section
 
 pytestmark = pytest.mark.integration
@@ -284,14 +284,28 @@ def test_aws_keeps_default_checksums_and_legacy_bucket_name(tmp_path):
     assert storage._client.meta.config.retries["mode"] == "standard"
 
 
-def test_memory_stays_bounded_for_a_stream_larger_than_memory_budget(tmp_path, s3_env, bucket):
+def test_memory_stays_bounded_for_a_stream_larger_than_memory_budget(tmp_path, s3_env):
     # A separate process uploads 256 MiB from a generator; its peak RSS must stay far below that.
-    import sys
-
-    from ncbackup.process import run
+    # moto keeps what it stores in RAM: it runs in a child process too, so the 256 MiB (and moto's
+    # copies of the parts) do not grow the pytest process.
     from tests.support import need
 
     need(Path("/proc/self/status").exists(), "peak RSS is read from /proc (Linux)")
+    with moto_in_a_child_process() as server:
+        server.client().create_bucket(Bucket="backups")
+        peak_rss_bytes = _upload_256_mib_and_measure(server.endpoint_url)
+        head = server.client().head_object(Bucket="backups", Key="web1/s/big")
+    assert head["ContentLength"] == 256 * MIB
+    assert peak_rss_bytes < 200 * MIB, peak_rss_bytes
+    print(f"peak RSS {peak_rss_bytes / MIB:.0f} MiB for a 256 MiB stream")
+
+
+def _upload_256_mib_and_measure(endpoint_url: str) -> int:
+    """Upload 256 MiB of zeros to s3://backups/web1/s/big from a separate process; return its peak RSS."""
+    import sys
+
+    from ncbackup.process import run
+
     script = f"""
 import io, sys
 from ncbackup.storage.s3 import S3Storage, S3Options
@@ -303,14 +317,10 @@ class Zeros(io.RawIOBase):
         buffer[:size] = bytes(size)
         self.left -= size
         return size
-options = S3Options(BUCKET="backups", ENDPOINT_URL="{s3_env.endpoint_url}", REGION="us-east-1",
+options = S3Options(BUCKET="backups", ENDPOINT_URL="{endpoint_url}", REGION="us-east-1",
                     CHUNK_SIZE_MB=8, CONCURRENCY=4)
 S3Storage(options, base_prefix="web1").put("s/big", Zeros())
 # VmHWM, not ru_maxrss: ru_maxrss survives exec and would report the forking parent's peak.
 print([int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:")][0])
 """
-    peak_rss_bytes = int(run([sys.executable, "-c", script], timeout_seconds=300).text.strip())
-    head = s3_env.client().head_object(Bucket="backups", Key="web1/s/big")
-    assert head["ContentLength"] == 256 * MIB
-    assert peak_rss_bytes < 200 * MIB, peak_rss_bytes
-    print(f"peak RSS {peak_rss_bytes / MIB:.0f} MiB for a 256 MiB stream")
+    return int(run([sys.executable, "-c", script], timeout_seconds=300).text.strip())

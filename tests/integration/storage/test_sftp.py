@@ -15,7 +15,8 @@ from ncbackup.errors import ConfigError, StorageError
 from ncbackup.storage.registry import STORAGES, build_storage
 from ncbackup.storage.sftp import SftpStorage
 from tests.integration.servers.sshd import _keygen
-from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section, unmount
+from tests.support import small_tmpfs
+from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section
 
 pytestmark = pytest.mark.integration
 
@@ -189,21 +190,14 @@ def test_permission_denied_on_the_remote_dir_is_a_clear_error(tmp_path, sshd, un
 
 
 def test_remote_disk_full_is_a_clear_error_and_leaves_no_temp_file(tmp_path, sshd):
-    from ncbackup.process import run
-
     if not IS_ROOT:
         pytest.skip("mounting a small tmpfs as the remote dir needs root")
-    folder = tmp_path / "small"
-    folder.mkdir()
-    run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)])
-    try:
+    with small_tmpfs(tmp_path / "small", size_bytes=1024 * 1024) as folder:
         storage = make_storage(tmp_path, sshd, folder)
         with pytest.raises(StorageError, match="remote disk may be full"):
             storage.put("s/p", TrickleStream(random_bytes(3 * 1024 * 1024)))
         storage.close()
         assert os.listdir(folder / "web1" / "s") == []
-    finally:
-        unmount(folder)
 
 
 def test_a_dropped_connection_is_reopened_for_the_next_operation(tmp_path, sshd, remote_dir):

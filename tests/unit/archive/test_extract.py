@@ -15,7 +15,7 @@ from ncbackup.archive.writer import write_tar
 from ncbackup.errors import BackupError, IntegrityError
 from ncbackup.process import run
 from ncbackup.sources.base import StreamReport
-from tests.support import need, need_binary
+from tests.support import need, need_binary, small_tmpfs
 from tests.unit.archive.conftest import assert_same_tree
 
 ABSOLUTE_LINK = b"etc/absolute-link"
@@ -236,19 +236,11 @@ def test_full_target_disk_stops_with_one_sentence_and_no_half_file(tmp_path):
     (source / "a-fits").write_bytes(b"small")
     (source / "b-too-big").write_bytes(os.urandom(1 << 20))
     archive = _our_tar([source], tmp_path)
-    target = tmp_path / "tiny"
-    target.mkdir()
-    try:
-        run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(target)])
-    except Exception as error:  # noqa: BLE001 - a container without mount rights
-        need(False, f"cannot mount a tmpfs here: {error}")
-    try:
+    with small_tmpfs(tmp_path / "tiny", size_bytes=256 * 1024) as target:
         with open(archive, "rb") as reader, pytest.raises(BackupError) as caught:
             extract_tar(reader, target)
         restored = target / _relative(source)
         names = sorted(path.name for path in restored.iterdir())
-    finally:
-        run(["umount", str(target)])
     assert "b-too-big" in str(caught.value) and "No space left on device" in str(caught.value)
     assert "Traceback" not in str(caught.value)
     assert names == ["a-fits"]
@@ -302,18 +294,10 @@ def test_small_file_that_does_not_fit_the_disk_leaves_nothing_under_its_name(tmp
     need(platform.is_root(), "mounting a small tmpfs needs root")
     # Small enough to be entirely in memory when written: the path without a temporary name.
     archive = _tar_of({"a-fits": b"small", "b-too-big": os.urandom(300_000)})
-    target = tmp_path / "tiny"
-    target.mkdir()
-    try:
-        run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(target)])
-    except Exception as error:  # noqa: BLE001 - a container without mount rights
-        need(False, f"cannot mount a tmpfs here: {error}")
-    try:
+    with small_tmpfs(tmp_path / "tiny", size_bytes=128 * 1024) as target:
         with pytest.raises(BackupError) as caught:
             extract_tar(io.BytesIO(archive), target)
         names = sorted(path.name for path in target.iterdir())
-    finally:
-        run(["umount", str(target)])
     assert "b-too-big" in str(caught.value) and "No space left on device" in str(caught.value)
     assert names == ["a-fits"]
 

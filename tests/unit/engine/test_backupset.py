@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import need, need_binary
-from ncbackup import platform
+from tests.support import need_binary, small_tmpfs
 from ncbackup.errors import SourceError, StorageError
 from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set, write_to_folder
 from ncbackup.setformat import list_sets, read_manifest, set_id_for, utc_now
@@ -286,13 +285,7 @@ def test_when_every_storage_fails_the_set_stops_without_manifest(tmp_path: Path,
 
 
 def test_full_destination_disk_leaves_set_incomplete_and_reported(tmp_path: Path, identity: Path) -> None:
-    need(platform.is_root(), "mounting a small tmpfs needs root")
-    mount, umount = need_binary("mount"), need_binary("umount")
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run([mount, "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], capture_output=True, text=True, check=False)
-    need(mounted.returncode == 0, f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", size_bytes=2 * 1024 * 1024) as small:
         roomy = LocalStorage(tmp_path / "roomy" / "web1")
         spec = PipelineSpec(
             sources=[StreamsSource(BytesStream("files", os.urandom(5_000_000)))],
@@ -306,8 +299,6 @@ def test_full_destination_disk_leaves_set_incomplete_and_reported(tmp_path: Path
         assert outcomes["STORAGE_ROOMY"] is None
         assert [s.is_complete for s in list_sets(LocalStorage(small / "web1"))] == [False]
         assert [s.is_complete for s in list_sets(roomy)] == [True]
-    finally:
-        subprocess.run([umount, str(small)], check=False)
 
 
 def test_write_to_folder_makes_plain_files_without_manifest(tmp_path: Path, identity: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from tests.support import need
+from tests.support import small_tmpfs
 from ncbackup.commands.run import run_config
 from ncbackup.config import load_config
 from ncbackup.engine.lock import AlreadyRunning, single_instance
@@ -219,16 +219,9 @@ def test_a_second_run_while_the_lock_is_held_exits_0_and_does_nothing(tmp_path):
 
 @pytest.fixture
 def tiny_full_disk(tmp_path):
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-                             capture_output=True).returncode == 0
-    need(mounted, "mounting a tmpfs (needs root) to fill a filesystem")
-    try:
+    with small_tmpfs(tmp_path / "tiny", size_bytes=1024 * 1024) as mount_point:
         (mount_point / "filler").write_bytes(b"\0" * (1024 * 1024 - 8 * 1024))
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 def test_disk_space_guard_stops_the_run_below_a_tenth_of_the_threshold(tmp_path, tiny_full_disk):

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import io
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import need, need_binary
-from ncbackup import platform
+from tests.support import small_tmpfs
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.errors import ConfigError, StorageError
 from ncbackup.storage.local import TEMP_PREFIX, LocalStorage
@@ -22,17 +20,8 @@ SMALL_FILESYSTEM_BYTES = 1024 * 1024
 @pytest.fixture
 def small_filesystem(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs mounted for the test (needs root), unmounted afterwards."""
-    need(platform.is_root(), "mounting a small tmpfs needs root")
-    mount = need_binary("mount")
-    umount = need_binary("umount")
-    point = tmp_path / "small"
-    point.mkdir()
-    result = subprocess.run([mount, "-t", "tmpfs", "-o", f"size={SMALL_FILESYSTEM_BYTES}", "tmpfs", str(point)], capture_output=True, text=True, check=False)
-    need(result.returncode == 0, f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", size_bytes=SMALL_FILESYSTEM_BYTES) as point:
         yield point
-    finally:
-        subprocess.run([umount, str(point)], check=False)
 
 
 def _general(tmp_path: Path, **extra) -> GeneralSettings:
