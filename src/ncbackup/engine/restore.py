@@ -7,6 +7,10 @@ decompression reader of ``stages.registry``. With age, every 64 KiB chunk is aut
 it is handed on, so no byte of a damaged part ever reaches a restorer. The legacy and "none"
 ciphers authenticate nothing, so restore_set reads such a stream's parts once through the hash
 check before restoring it (one extra read of the stored bytes, for those sets only).
+
+Each stage is read ahead by its own thread (engine.readahead): part I/O, SHA-256 and decryption in
+one, decompression in another, the restorer in the caller's, so they overlap on several cores. An
+error in a thread is raised by the caller's next read, unchanged (it still names the part).
 """
 
 from __future__ import annotations
