@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments == ["--version"]:
+        # Answered before the command modules are imported (pydantic, cryptography...): scripts and
+        # package managers probe the install this way, and the imports are most of its time.
+        print(f"ncbackup {__version__}")
+        return EXIT_OK
     parser = build_parser()
     args = parser.parse_args(argv)
     return args.handler(args)

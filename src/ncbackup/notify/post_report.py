@@ -11,8 +11,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-import requests
-
 from ncbackup.config.settings import GeneralSettings
 from ncbackup.engine.logs import mask_secrets
 from ncbackup.engine.result import RunResult, Status, human_size
@@ -63,6 +61,9 @@ class PostReport:
 
     def send(self, result: RunResult, *, log_text: str) -> None:
         """POST the report; retry with growing waits; BackupError when every attempt failed."""
+        # Imported here: requests costs ~0.1 s at start-up and only runs that send a report need it.
+        import requests
+
         fields = report_fields(result, log_text=log_text)
         wait = self.first_wait_seconds
         problem = ""
