@@ -97,8 +97,9 @@ def test_a_stream_dying_midway_leaves_no_part_and_no_temp_file(tmp_path, sshd, r
 
 def test_unknown_host_key_is_refused_by_default(tmp_path, sshd, remote_dir):
     storage = make_storage(tmp_path, sshd, remote_dir, KNOWN_HOSTS=str(tmp_path / "empty_known_hosts"))
-    with pytest.raises(StorageError, match="is not in .*empty_known_hosts.*TRUST_ON_FIRST_USE"):
+    with pytest.raises(StorageError, match="is not in .*empty_known_hosts.*TRUST_ON_FIRST_USE") as caught:
         storage.put("s/p", TrickleStream(b"x"))
+    assert caught.value.is_permanent   # with_retries gives up at once
     [line] = storage.check()
     assert not line.ok
 
@@ -120,8 +121,9 @@ def test_host_key_mismatch_is_refused_even_with_trust_on_first_use(tmp_path, ssh
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(f"[{sshd.host}]:{sshd.port} {key_type} {key_data}\n")
     storage = make_storage(tmp_path, sshd, remote_dir, KNOWN_HOSTS=str(known_hosts), TRUST_ON_FIRST_USE="yes")
-    with pytest.raises(StorageError, match="does not match.*man-in-the-middle"):
+    with pytest.raises(StorageError, match="does not match.*man-in-the-middle") as caught:
         storage.put("s/p", TrickleStream(b"x"))
+    assert caught.value.is_permanent   # with_retries gives up at once
     assert list(remote_dir.iterdir()) == []
 
 
@@ -129,8 +131,9 @@ def test_a_key_the_server_does_not_accept_is_a_clear_error(tmp_path, sshd, remot
     stranger = tmp_path / "stranger_key"
     _keygen(stranger)
     storage = make_storage(tmp_path, sshd, remote_dir, IDENTITY_FILE=str(stranger))
-    with pytest.raises(StorageError, match="refused the SSH key .*stranger_key.*authorized_keys"):
+    with pytest.raises(StorageError, match="refused the SSH key .*stranger_key.*authorized_keys") as caught:
         storage.put("s/p", TrickleStream(b"x"))
+    assert caught.value.is_permanent   # with_retries gives up at once
 
 
 def test_missing_identity_file_is_a_config_error(tmp_path, sshd, remote_dir):
@@ -141,8 +144,9 @@ def test_missing_identity_file_is_a_config_error(tmp_path, sshd, remote_dir):
 def test_missing_remote_dir_is_a_clear_error_and_is_not_created(tmp_path, sshd):
     missing = tmp_path / "no-such-dir"
     storage = make_storage(tmp_path, sshd, missing)
-    with pytest.raises(StorageError, match="REMOTE_DIR .*no-such-dir does not exist"):
+    with pytest.raises(StorageError, match="REMOTE_DIR .*no-such-dir does not exist") as caught:
         storage.put("s/p", TrickleStream(b"x"))
+    assert caught.value.is_permanent   # with_retries gives up at once
     assert not missing.exists()
     [line] = storage.check()
     assert not line.ok and "does not exist" in line.text
@@ -150,8 +154,9 @@ def test_missing_remote_dir_is_a_clear_error_and_is_not_created(tmp_path, sshd):
 
 def test_missing_part_get_is_a_storage_error(tmp_path, sshd, remote_dir):
     storage = make_storage(tmp_path, sshd, remote_dir)
-    with pytest.raises(StorageError, match="does not exist"):
+    with pytest.raises(StorageError, match="does not exist") as caught:
         storage.get("s/none")
+    assert caught.value.is_permanent   # with_retries gives up at once
 
 
 def test_unreachable_port_is_a_clear_error(tmp_path, sshd, remote_dir):
@@ -161,8 +166,9 @@ def test_unreachable_port_is_a_clear_error(tmp_path, sshd, remote_dir):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     storage = make_storage(tmp_path, sshd, remote_dir, PORT=str(port))
-    with pytest.raises(StorageError, match=f"cannot reach 127.0.0.1:{port} over SSH"):
+    with pytest.raises(StorageError, match=f"cannot reach 127.0.0.1:{port} over SSH") as caught:
         storage.put("s/p", TrickleStream(b"x"))
+    assert not caught.value.is_permanent   # worth retrying
 
 
 @pytest.fixture
@@ -184,8 +190,9 @@ def unwritable_dir_and_user(sshd):
 def test_permission_denied_on_the_remote_dir_is_a_clear_error(tmp_path, sshd, unwritable_dir_and_user):
     folder, user = unwritable_dir_and_user
     storage = make_storage(tmp_path, sshd, folder, REMOTE_USER=user)
-    with pytest.raises(StorageError, match=f"permission denied .*user '{user}'.*REMOTE_DIR"):
+    with pytest.raises(StorageError, match=f"permission denied .*user '{user}'.*REMOTE_DIR") as caught:
         storage.put("s/p", TrickleStream(b"x"))
+    assert caught.value.is_permanent   # with_retries gives up at once
     assert list(folder.iterdir()) == []
 
 
@@ -194,8 +201,9 @@ def test_remote_disk_full_is_a_clear_error_and_leaves_no_temp_file(tmp_path, ssh
         pytest.skip("mounting a small tmpfs as the remote dir needs root")
     with small_tmpfs(tmp_path / "small", size_bytes=1024 * 1024) as folder:
         storage = make_storage(tmp_path, sshd, folder)
-        with pytest.raises(StorageError, match="remote disk may be full"):
+        with pytest.raises(StorageError, match="remote disk may be full") as caught:
             storage.put("s/p", TrickleStream(random_bytes(3 * 1024 * 1024)))
+        assert not caught.value.is_permanent   # worth retrying
         storage.close()
         assert os.listdir(folder / "web1" / "s") == []
 
