@@ -90,3 +90,23 @@ def test_full_disk_is_a_clear_storage_error_and_leaves_nothing(small_filesystem:
         storage.put("20261126T030000Z/files.tar.zst.age.000", io.BytesIO(b"\0" * (3 * SMALL_FILESYSTEM_BYTES)))
     assert list(storage.list()) == []
     assert not any(p.is_file() for p in small_filesystem.rglob("*"))
+
+
+def test_check_reports_a_writable_base_or_where_it_will_be_created_without_creating_it(tmp_path):
+    from ncbackup.storage.local import LocalStorage
+
+    existing = LocalStorage(tmp_path)
+    [line] = existing.check()
+    assert line.ok and "exists, writable" in line.text and "GiB free" in line.text
+    future = LocalStorage(tmp_path / "backups" / "web1")
+    [line] = future.check()
+    assert line.ok and f"will be created in {tmp_path}" in line.text
+    assert not (tmp_path / "backups").exists()
+
+
+def test_check_fails_when_the_base_is_under_a_file(tmp_path):
+    from ncbackup.storage.local import LocalStorage
+
+    (tmp_path / "a-file").write_text("x")
+    [line] = LocalStorage(tmp_path / "a-file" / "web1").check()
+    assert not line.ok and "is not a folder" in line.text
