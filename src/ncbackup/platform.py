@@ -204,3 +204,13 @@ def gid_for_group_name(name: str) -> int | None:
         return grp.getgrnam(name).gr_gid
     except KeyError:
         return None
+
+
+def set_owner(target: int | str | Path, uid: int, gid: int, *, follow_symlinks: bool = True) -> None:
+    """Give a file (a path or an open descriptor) to uid:gid; POSIX only (restores as root), a no-op on Windows."""
+    if IS_WINDOWS:  # pragma: no cover - owners are not restored there
+        return
+    if isinstance(target, int):
+        os.chown(target, uid, gid)
+    else:
+        os.chown(target, uid, gid, follow_symlinks=follow_symlinks)

@@ -513,7 +513,7 @@ class _Extractor:
     def _set_metadata(self, fd: int, path: bytes, member: Member) -> None:
         """Owner, mode and (where the OS allows) mtime of a file still open as fd."""
         if self._restore_owners:
-            os.chown(fd, *self._ids(member))
+            platform.set_owner(fd, *self._ids(member))
         # Through the open descriptor where the OS allows: no second path lookup per file.
         os.chmod(fd if _CHMOD_FD else path, member.mode & self._mode_mask)
         if _UTIME_FD:
@@ -546,7 +546,7 @@ class _Extractor:
         try:
             os.symlink(link, temporary)
             if self._restore_owners:
-                os.chown(temporary, *self._ids(member), follow_symlinks=False)
+                platform.set_owner(temporary, *self._ids(member), follow_symlinks=False)
             if os.utime in os.supports_follow_symlinks:
                 os.utime(temporary, ns=(member.mtime_ns, member.mtime_ns), follow_symlinks=False)
             os.replace(temporary, self._full(relative))
@@ -593,7 +593,7 @@ class _Extractor:
         for relative, member in reversed(self._directories):
             full = self._full(relative)
             if self._restore_owners:
-                os.chown(full, *self._ids(member))
+                platform.set_owner(full, *self._ids(member))
             os.chmod(full, member.mode & self._mode_mask)
             os.utime(full, ns=(member.mtime_ns, member.mtime_ns))
 
