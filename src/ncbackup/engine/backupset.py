@@ -5,21 +5,25 @@ splitter))``; the splitter hashes each part and tees its chunks to one worker th
 through a bounded queue, while the worker's ``storage.put`` consumes them. Memory stays at a few
 MiB per storage whatever the backup size. A storage that fails is dropped for the rest of the set
 (its error kept); the others finish; ``manifest.json`` goes last, and only to storages that
-received every part.
+received every part. A streamed part cannot be replayed, so a part whose upload failed for a passing
+reason is copied afterwards from another storage that holds it, its SHA-256 checked against the
+manifest's (repair from a sibling); a storage that fails permanently, or twice in a row, is dropped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ncbackup.errors import BackupError, StorageError
+from ncbackup.errors import BackupError, IntegrityError, StorageError
 from ncbackup.setformat import (
     STATUS_FAILED,
     STATUS_OK,
@@ -42,6 +46,9 @@ log = logging.getLogger(__name__)
 
 QUEUE_CHUNKS = 8                     # per storage: with ~1 MiB chunks, a few MiB in flight
 PROGRESS_EVERY_BYTES = 8 << 20       # call on_progress at most this often (plus once at the end)
+FAILURES_BEFORE_DROP = 2             # consecutive failed parts before a storage gets no more parts
+REPAIR_ATTEMPTS = 3                  # copies of one part from a sibling storage before giving up
+REPAIR_FIRST_WAIT_SECONDS = 1.0
 
 OnProgress = Callable[[str, int], None]
 
@@ -119,9 +126,11 @@ class SetResult:
     def bytes_out(self) -> int:
         return sum(stream.bytes_out for stream in self.streams)
 
+    repairs: list[str] = field(default_factory=list)   # parts copied from a sibling after a failed upload
+
     @property
     def warnings(self) -> list[str]:
-        return [f"{stream.name}: {warning}" for stream in self.streams for warning in stream.warnings]
+        return [f"{stream.name}: {warning}" for stream in self.streams for warning in stream.warnings] + self.repairs
 
 
 # --- the tee: one worker thread per storage ---------------------------------------------------------
@@ -211,9 +220,12 @@ class _PartReader(io.RawIOBase):
 class _StorageWorker:
     """Runs storage.put for each part in a thread, fed chunk by chunk through a bounded queue."""
 
-    def __init__(self, named: NamedStorage) -> None:
+    def __init__(self, named: NamedStorage, *, has_siblings: bool = False) -> None:
         self.named = named
-        self.error: str | None = None
+        self.has_siblings = has_siblings   # another storage may hold a copy to repair a missed part from
+        self.error: str | None = None        # set when the storage is dropped: it gets no more parts
+        self.missing: dict[str, str] = {}    # key -> why its put failed (passing errors: repaired at the end)
+        self._failures_in_a_row = 0
         self._chunks: queue.Queue = queue.Queue(QUEUE_CHUNKS)
         self._keys: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=f"put-{named.section_name}", daemon=True)
@@ -254,20 +266,35 @@ class _StorageWorker:
                 self.named.storage.put(key, reader)
             except _StreamAborted:
                 continue
-            except BaseException as error:  # noqa: BLE001 - any failure drops this storage, the others go on
+            except BaseException as error:  # noqa: BLE001 - a failure costs this storage the part, the others go on
                 if reader.is_aborted:
                     continue
-                self.error = str(error) if isinstance(error, BackupError) else f"{type(error).__name__}: {error}"
-                log.error("storage %s (%s) failed: %s; it gets no more parts of this set", self.named.section_name, self.named.storage.name, self.error)
-                if not isinstance(error, BackupError):
-                    log.debug("storage failure", exc_info=True)
                 reader.drain()
+                self._failed(key, error)
                 continue
             left = reader.drain()
             if reader.is_aborted:
                 continue
             if left:
                 self.error = f"{self.named.storage.name} stored only part of {key} ({left} bytes unread); this is a bug in the storage backend"
+                continue
+            self._failures_in_a_row = 0
+
+    def _failed(self, key: str, error: BaseException) -> None:
+        """Record a failed part; drop the storage when retrying cannot help or it keeps failing."""
+        text = str(error) if isinstance(error, BackupError) else f"{type(error).__name__}: {error}"
+        if not isinstance(error, BackupError):
+            log.debug("storage failure", exc_info=True)
+        self._failures_in_a_row += 1
+        is_permanent = getattr(error, "is_permanent", False) or not isinstance(error, BackupError)
+        if is_permanent or not self.has_siblings or self._failures_in_a_row >= FAILURES_BEFORE_DROP:
+            self.error = text
+            log.error("storage %s (%s) failed: %s; it gets no more parts of this set",
+                      self.named.section_name, self.named.storage.name, text)
+            return
+        self.missing[key] = text
+        log.warning("storage %s (%s) failed on %s: %s; the part will be copied from another storage at the end",
+                    self.named.section_name, self.named.storage.name, key, text)
 
 
 class _AllStoragesFailed(StorageError):
@@ -566,6 +593,85 @@ def _taken_set_ids(storages: Sequence[NamedStorage], base_id: str) -> set[str]:
     return taken
 
 
+class _HashingReader(io.RawIOBase):
+    """Passes a stream through while counting and hashing it, so a copied part can be checked."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        super().__init__()
+        self._inner = inner
+        self._digest = hashlib.sha256()
+        self.size_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(size)
+        self._digest.update(data)
+        self.size_bytes += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
+def _copy_part(source: Storage, target: Storage, key: str, expected: PartInfo) -> None:
+    """Copy one part between storages, checking size and SHA-256; a bad copy is removed again."""
+    wait_seconds = REPAIR_FIRST_WAIT_SECONDS
+    for attempt in range(1, REPAIR_ATTEMPTS + 1):
+        try:
+            reader = source.get(key)
+            try:
+                hashing = _HashingReader(reader)
+                target.put(key, hashing)
+            finally:
+                reader.close()
+            if (hashing.size_bytes, hashing.sha256) != (expected.size_bytes, expected.sha256):
+                target.delete(key)
+                raise IntegrityError(f"the copy of {key} read from {source.name} does not match the manifest")
+            return
+        except BackupError as error:
+            if attempt == REPAIR_ATTEMPTS or getattr(error, "is_permanent", False):
+                raise
+            log.warning("copying %s to %s failed (%s); retrying in %.0f s", key, target.name, error, wait_seconds)
+            time.sleep(wait_seconds)
+            wait_seconds *= 2
+
+
+def _repair(workers: Sequence[_StorageWorker], parts_by_key: dict[str, PartInfo]) -> list[str]:
+    """Copy every part a live storage missed from a storage that holds it; return what was repaired.
+
+    A storage whose missing part cannot be copied gets its error set, so it gets no manifest.
+    """
+    repaired: list[str] = []
+    for worker in workers:
+        for key, why in worker.missing.items():
+            if worker.error is not None:
+                break
+            expected = parts_by_key.get(key)
+            if expected is None:
+                continue  # the part was abandoned anyway (its source failed): nothing to repair
+            holders = [other for other in workers if other is not worker and other.error is None and key not in other.missing]
+            if not holders:
+                worker.error = f"{key} failed ({why}) and no other storage of this run holds a copy to repair it from"
+                break
+            source = holders[0].named.storage
+            try:
+                _copy_part(source, worker.named.storage, key, expected)
+            except BackupError as error:
+                worker.error = f"{key} failed ({why}); copying it from {source.name} failed too: {error}"
+                break
+            repaired.append(f"{worker.named.section_name}: {key} failed ({why}) and was copied from {source.name}")
+            log.warning("%s", repaired[-1])
+    return repaired
+
+
 def write_backup_set(
     spec: PipelineSpec,
     *,
@@ -578,13 +684,16 @@ def write_backup_set(
     if set_id is None:
         base_id = set_id_for(started_at)
         set_id = set_id_for(started_at, _taken_set_ids(spec.storages, base_id))
-    workers = [_StorageWorker(named) for named in spec.storages]
+    workers = [_StorageWorker(named, has_siblings=len(spec.storages) > 1) for named in spec.storages]
     results: list[StreamResult] = []
     set_error: str | None = None
     try:
         results, set_error = _run_streams(spec, workers, lambda file_name, i: part_key(set_id, part_name(file_name, i)), on_progress)
     finally:
-        errors = [worker.finish() for worker in workers]
+        for worker in workers:
+            worker.finish()
+    repairs = _repair(workers, {part_key(set_id, part.name): part for result in results for part in result.parts})
+    errors = [worker.error for worker in workers]
     manifest = Manifest(
         host=hostname,
         set_id=set_id,
@@ -604,7 +713,7 @@ def write_backup_set(
         if error is not None:
             log.error("set %s is incomplete on %s (%s)", set_id, named.storage.name, error)
         outcomes.append(StorageOutcome(section_name=named.section_name, storage_name=named.storage.name, error=error))
-    return SetResult(set_id=set_id, streams=results, storages=outcomes, manifest=manifest, error=set_error)
+    return SetResult(set_id=set_id, streams=results, storages=outcomes, manifest=manifest, error=set_error, repairs=repairs)
 
 
 def write_to_folder(spec: PipelineSpec, folder: Path, *, on_progress: OnProgress | None = None) -> SetResult:
@@ -625,6 +734,7 @@ def write_to_folder(spec: PipelineSpec, folder: Path, *, on_progress: OnProgress
     try:
         results, set_error = _run_streams(folder_spec, [worker], key_for, on_progress)
     finally:
-        error = worker.finish()
+        worker.finish()
+    error = worker.error or next((f"{key}: {why}" for key, why in worker.missing.items()), None)
     outcome = StorageOutcome(section_name=named.section_name, storage_name=named.storage.name, error=error or set_error)
     return SetResult(set_id=None, streams=results, storages=[outcome], error=set_error)

@@ -65,6 +65,8 @@ def _absorb_set_result(set_result: Any, result: StepResult) -> None:
         result.notes.extend(f"{stream.name}: {note}" for note in getattr(stream, "notes", []) or [])
         if getattr(stream, "error", None):
             result.fail(f"stream {stream.name}: {stream.error}")
+    for repair in getattr(set_result, "repairs", []) or []:
+        result.warn(repair)  # a part that had to be copied from a sibling storage: the set is whole, but say so
     if getattr(set_result, "error", None):
         result.fail(str(set_result.error))
     for outcome in getattr(set_result, "storages", []) or []:

@@ -396,3 +396,124 @@ def test_legacy_passphrase_set_is_read_by_openssl_and_gzip(tmp_path: Path) -> No
         capture_output=True, check=True,
     ).stdout
     assert subprocess.run([gzip_binary, "-d", "-c"], input=compressed, capture_output=True, check=True).stdout == data
+
+
+# --- a part whose upload failed is repaired from a sibling storage ----------------------------------
+
+
+class FlakyStorage:
+    """A real local storage whose put of the keys in fail_keys breaks once (mid-write), then works."""
+
+    def __init__(self, base: Path, *, fail_keys: set[str], times: int = 1, is_permanent: bool = False) -> None:
+        self.inner = LocalStorage(base)
+        self.name = f"flaky:{base}"
+        self.fail_keys = fail_keys
+        self.failures_left = {key: times for key in fail_keys}
+        self.is_permanent = is_permanent
+        self.puts: list[str] = []
+
+    def put(self, key: str, stream) -> None:
+        self.puts.append(key)
+        suffix = key.rpartition("/")[2]
+        if self.failures_left.get(suffix, 0) > 0:
+            self.failures_left[suffix] -= 1
+            stream.read(1000)
+            raise StorageError(f"connection reset writing {key}", is_permanent=self.is_permanent)
+        self.inner.put(key, stream)
+
+    def get(self, key: str):
+        return self.inner.get(key)
+
+    def list(self, prefix: str = ""):
+        return self.inner.list(prefix)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+
+class CorruptingStorage(LocalStorage):
+    """A local storage that hands out one flipped byte on every get (a rotting disk)."""
+
+    def get(self, key: str):
+        data = bytearray(super().get(key).read())
+        if data:
+            data[len(data) // 2] ^= 0x01
+        return io.BytesIO(bytes(data))
+
+
+@pytest.fixture
+def no_repair_waits(monkeypatch):
+    import ncbackup.engine.backupset as backupset
+
+    monkeypatch.setattr(backupset, "REPAIR_FIRST_WAIT_SECONDS", 0.0)
+
+
+def _three_part_spec(identity: Path, storages) -> tuple[PipelineSpec, bytes]:
+    data = _pattern(2_500_000)
+    spec = PipelineSpec(sources=[StreamsSource(BytesStream("files", data))], compression=NoCompression(),
+                        encryption=_age(identity), part_size_bytes=1_000_000, storages=storages)
+    return spec, data
+
+
+def test_a_part_that_failed_once_is_copied_from_the_sibling_and_the_set_is_complete_everywhere(tmp_path, identity, no_repair_waits):
+    from ncbackup.engine.restore import verify_set
+
+    flaky = FlakyStorage(tmp_path / "flaky" / "web1", fail_keys={"files.tar.age.001"})
+    steady = LocalStorage(tmp_path / "steady" / "web1")
+    spec, _ = _three_part_spec(identity, [NamedStorage("FLAKY", flaky), NamedStorage("STEADY", steady)])
+    result = write_backup_set(spec, hostname="web1")
+    assert result.is_complete, result.storages
+    assert len(result.repairs) == 1 and "files.tar.age.001" in result.repairs[0] and "connection reset" in result.repairs[0]
+    assert any("copied from" in warning for warning in result.warnings)
+    # The flaky storage got parts .000 and .002 while streaming, and .001 again at the end.
+    assert [key.rpartition("/")[2] for key in flaky.puts] == [
+        "files.tar.age.000", "files.tar.age.001", "files.tar.age.002", "files.tar.age.001", "manifest.json"]
+    set_folder = lambda base: tmp_path / base / "web1" / result.set_id  # noqa: E731
+    for name in ("files.tar.age.000", "files.tar.age.001", "files.tar.age.002"):
+        assert (set_folder("flaky") / name).read_bytes() == (set_folder("steady") / name).read_bytes()
+    # verify raises on the first bad part; here every part checks out and decrypts to the end.
+    report = verify_set(flaky, result.set_id, key_file=identity, must_decrypt=True)
+    assert report.parts_checked == 3 and report.decrypted_streams == ["files"]
+
+
+def test_a_part_that_keeps_failing_leaves_that_storage_incomplete_and_the_other_complete(tmp_path, identity, no_repair_waits):
+    flaky = FlakyStorage(tmp_path / "flaky" / "web1", fail_keys={"files.tar.age.001"}, times=99)
+    steady = LocalStorage(tmp_path / "steady" / "web1")
+    spec, _ = _three_part_spec(identity, [NamedStorage("FLAKY", flaky), NamedStorage("STEADY", steady)])
+    result = write_backup_set(spec, hostname="web1")
+    outcomes = {o.section_name: o.error for o in result.storages}
+    assert outcomes["STEADY"] is None
+    assert "files.tar.age.001 failed" in outcomes["FLAKY"] and "copying it from" in outcomes["FLAKY"]
+    assert not (tmp_path / "flaky" / "web1" / result.set_id / "manifest.json").exists()
+    assert (tmp_path / "steady" / "web1" / result.set_id / "manifest.json").exists()
+    assert not result.is_complete and result.repairs == []
+
+
+def test_a_copy_that_does_not_match_the_manifest_is_removed_and_reported(tmp_path, identity, no_repair_waits):
+    flaky = FlakyStorage(tmp_path / "flaky" / "web1", fail_keys={"files.tar.age.001"})
+    rotting = CorruptingStorage(tmp_path / "rotting" / "web1")
+    spec, _ = _three_part_spec(identity, [NamedStorage("FLAKY", flaky), NamedStorage("ROTTING", rotting)])
+    result = write_backup_set(spec, hostname="web1")
+    outcomes = {o.section_name: o.error for o in result.storages}
+    assert "does not match the manifest" in outcomes["FLAKY"]
+    assert not (tmp_path / "flaky" / "web1" / result.set_id / "files.tar.age.001").exists()
+    assert not (tmp_path / "flaky" / "web1" / result.set_id / "manifest.json").exists()
+
+
+def test_two_failed_parts_in_a_row_drop_the_storage_for_the_rest_of_the_set(tmp_path, identity, no_repair_waits):
+    flaky = FlakyStorage(tmp_path / "flaky" / "web1", fail_keys={"files.tar.age.000", "files.tar.age.001"}, times=99)
+    steady = LocalStorage(tmp_path / "steady" / "web1")
+    spec, _ = _three_part_spec(identity, [NamedStorage("FLAKY", flaky), NamedStorage("STEADY", steady)])
+    result = write_backup_set(spec, hostname="web1")
+    assert "connection reset" in {o.section_name: o.error for o in result.storages}["FLAKY"]
+    assert [key.rpartition("/")[2] for key in flaky.puts] == ["files.tar.age.000", "files.tar.age.001"]
+    assert result.repairs == []
+
+
+def test_a_permanent_error_drops_the_storage_at_once(tmp_path, identity, no_repair_waits):
+    flaky = FlakyStorage(tmp_path / "flaky" / "web1", fail_keys={"files.tar.age.000"}, is_permanent=True)
+    steady = LocalStorage(tmp_path / "steady" / "web1")
+    spec, _ = _three_part_spec(identity, [NamedStorage("FLAKY", flaky), NamedStorage("STEADY", steady)])
+    result = write_backup_set(spec, hostname="web1")
+    assert "connection reset" in {o.section_name: o.error for o in result.storages}["FLAKY"]
+    assert [key.rpartition("/")[2] for key in flaky.puts] == ["files.tar.age.000"]
