@@ -283,13 +283,8 @@ class TarWriter:
 
     def add_tree(self, path: str) -> None:
         """Add path and, for a directory, everything below it (excludes and one_file_system apply)."""
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            self._report.warn(f"{path} vanished before it could be read; skipped")
-            return
-        except OSError as error:
-            self._report.warn(f"{path} could not be read ({error.strerror}); skipped")
+        info = self._lstat(path)
+        if info is None:
             return
         root_device = info.st_dev
         stack: list[tuple[str, bytes, os.stat_result | None, os.DirEntry | None]] = [
@@ -322,18 +317,23 @@ class TarWriter:
 
     def add_file(self, path: str, *, name: str) -> None:
         """Add one regular file under a member name the caller chooses (flat binary log names, say)."""
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            self._report.warn(f"{path} vanished before it could be read; skipped")
-            return
-        except OSError as error:
-            self._report.warn(f"{path} could not be read ({error.strerror}); skipped")
+        info = self._lstat(path)
+        if info is None:
             return
         if not stat.S_ISREG(info.st_mode):
             self._report.warn(f"{path} is not a regular file; skipped")
             return
         self._add_file(path, os.fsencode(name), info)
+
+    def _lstat(self, path: str) -> os.stat_result | None:
+        """lstat a top-level path; a path that is gone or unreadable is a warning, not an abort."""
+        try:
+            return os.lstat(path)
+        except FileNotFoundError:
+            self._report.warn(f"{path} vanished before it could be read; skipped")
+        except OSError as error:
+            self._report.warn(f"{path} could not be read ({error.strerror}); skipped")
+        return None
 
     def close(self) -> TarTotals:
         """Write the end-of-archive blocks and pad to a whole record; flush everything into the sink."""
