@@ -89,11 +89,17 @@ class DiskUsage:
         return 100.0 * self.free_bytes / self.total_bytes if self.total_bytes else 100.0
 
 
-def disk_usage(path: Path) -> DiskUsage:
-    """Return size and free space of the filesystem holding path (or its nearest existing parent)."""
+def nearest_existing(path: Path) -> Path:
+    """Return path itself if it exists, else its nearest existing parent (a folder that would hold it)."""
     probe = Path(path)
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
+    return probe
+
+
+def disk_usage(path: Path) -> DiskUsage:
+    """Return size and free space of the filesystem holding path (or its nearest existing parent)."""
+    probe = nearest_existing(path)
     if IS_WINDOWS:  # pragma: no cover
         usage = shutil.disk_usage(probe)
         return DiskUsage(total_bytes=usage.total, free_bytes=usage.free)

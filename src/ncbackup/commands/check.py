@@ -16,7 +16,7 @@ from ncbackup.config.settings import Config
 from ncbackup.engine.diskspace import Level, check_space
 from ncbackup.engine.plan import DataGroup, Plan, Step, build_plan
 from ncbackup.errors import BackupError
-from ncbackup.sources.base import CheckLine
+from ncbackup.sources.base import CheckLine, check_writable_folder
 
 
 def add_parser(subparsers) -> None:
@@ -28,27 +28,16 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=main)
 
 
-def _writable_folder(path: Path, what: str) -> CheckLine:
-    probe = path
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    if not probe.is_dir():
-        return CheckLine(False, f"{what} {path}: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        return CheckLine(False, f"{what} {path}: {probe} is not writable")
-    return CheckLine(True, f"{what} {path} " + ("is writable" if probe == path else f"will be created (in {probe})"))
-
-
 def general_checks(config: Config) -> list[CheckLine]:
     general = config.general
-    lines = [_writable_folder(Path(general.work_folder), "WORK_FOLDER")]
+    lines = [check_writable_folder(Path(general.work_folder), "WORK_FOLDER")]
     if general.log_file is not None:
         log_file = Path(general.log_file)
         if log_file.exists():
             ok = os.access(log_file, os.W_OK)
             lines.append(CheckLine(ok, f"LOG_FOLDER file {log_file} " + ("is writable" if ok else "is not writable")))
         else:
-            lines.append(_writable_folder(log_file.parent, "LOG_FOLDER folder"))
+            lines.append(check_writable_folder(log_file.parent, "LOG_FOLDER folder"))
     if general.home_folder is not None:
         home = Path(general.home_folder)
         lines.append(CheckLine(home.is_dir(), f"HOME_FOLDER {home} " + ("exists" if home.is_dir() else "does not exist")))

@@ -12,7 +12,6 @@ manifest's (repair from a sibling); a storage that fails permanently, or twice i
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import queue
@@ -38,6 +37,7 @@ from ncbackup.setformat import (
 )
 from ncbackup.sources.base import Source, Stream, StreamReport
 from ncbackup.stages.base import Stage
+from ncbackup.stages.hashing import PartDigest
 from ncbackup.stages.split import Splitter
 from ncbackup.storage.base import Storage
 from ncbackup.storage.local import LocalStorage
@@ -599,26 +599,20 @@ class _HashingReader(io.RawIOBase):
     def __init__(self, inner: BinaryIO) -> None:
         super().__init__()
         self._inner = inner
-        self._digest = hashlib.sha256()
-        self.size_bytes = 0
+        self.digest = PartDigest()
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
         data = self._inner.read(size)
-        self._digest.update(data)
-        self.size_bytes += len(data)
+        self.digest.update(data)
         return data
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
         buffer[:len(data)] = data
         return len(data)
-
-    @property
-    def sha256(self) -> str:
-        return self._digest.hexdigest()
 
 
 def _copy_part(source: Storage, target: Storage, key: str, expected: PartInfo) -> None:
@@ -632,7 +626,7 @@ def _copy_part(source: Storage, target: Storage, key: str, expected: PartInfo) -
                 target.put(key, hashing)
             finally:
                 reader.close()
-            if (hashing.size_bytes, hashing.sha256) != (expected.size_bytes, expected.sha256):
+            if (hashing.digest.size_bytes, hashing.digest.hexdigest()) != (expected.size_bytes, expected.sha256):
                 target.delete(key)
                 raise IntegrityError(f"the copy of {key} read from {source.name} does not match the manifest")
             return

@@ -7,6 +7,7 @@ direction is pull (see ``Restorer``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,18 @@ class CheckLine:
 
     ok: bool
     text: str
+
+
+def check_writable_folder(path: Path, what: str) -> CheckLine:
+    """Whether a folder exists and is writable, or where it would be created; creates nothing."""
+    from ncbackup import platform
+
+    probe = platform.nearest_existing(path)
+    if not probe.is_dir():
+        return CheckLine(False, f"{what} {path}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return CheckLine(False, f"{what} {path}: {probe} is not writable")
+    return CheckLine(True, f"{what} {path} " + ("is writable" if probe == Path(path) else f"will be created (in {probe})"))
 
 
 class Source(Protocol):

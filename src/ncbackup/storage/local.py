@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from ncbackup import platform
 from ncbackup.errors import ConfigError, StorageError
-from ncbackup.sources.base import CheckLine
+from ncbackup.sources.base import CheckLine, check_writable_folder
 from ncbackup.storage.base import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -150,16 +150,11 @@ class LocalStorage:
 
     def check(self) -> list[CheckLine]:
         """Say whether the base folder exists (or can be created) and is writable, and how much room it has; write nothing."""
-        existing = self.base
-        while not existing.exists() and existing.parent != existing:
-            existing = existing.parent
-        if not existing.is_dir():
-            return [CheckLine(False, f"{self.name}: {existing} is not a folder; point LOCAL_BACKUP at a folder")]
-        if not os.access(existing, os.W_OK | os.X_OK):
-            return [CheckLine(False, f"{self.name}: {existing} is not writable by this user; fix its permissions")]
-        usage = platform.disk_usage(existing)
-        state = "exists" if existing == self.base else f"will be created in {existing}"
-        return [CheckLine(True, f"{self.name}: {state}, writable, {usage.free_bytes / (1 << 30):.1f} GiB free")]
+        line = check_writable_folder(self.base, "folder")
+        if not line.ok:
+            return [CheckLine(False, f"{line.text}; point LOCAL_BACKUP at a writable folder")]
+        free_gib = platform.disk_usage(self.base).free_bytes / (1 << 30)
+        return [CheckLine(True, f"{line.text}, {free_gib:.1f} GiB free")]
 
 
 def _write_all(out, data) -> None:

@@ -97,10 +97,10 @@ def test_check_reports_a_writable_base_or_where_it_will_be_created_without_creat
 
     existing = LocalStorage(tmp_path)
     [line] = existing.check()
-    assert line.ok and "exists, writable" in line.text and "GiB free" in line.text
+    assert line.ok and f"folder {tmp_path} is writable" in line.text and "GiB free" in line.text
     future = LocalStorage(tmp_path / "backups" / "web1")
     [line] = future.check()
-    assert line.ok and f"will be created in {tmp_path}" in line.text
+    assert line.ok and f"will be created (in {tmp_path})" in line.text
     assert not (tmp_path / "backups").exists()
 
 
