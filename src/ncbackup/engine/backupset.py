@@ -16,7 +16,6 @@ import io
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ from ncbackup.sources.base import Source, Stream, StreamReport
 from ncbackup.stages.base import Stage
 from ncbackup.stages.hashing import PartDigest
 from ncbackup.stages.split import Splitter
-from ncbackup.storage.base import Storage
+from ncbackup.storage.base import Storage, retry
 from ncbackup.storage.local import LocalStorage
 
 log = logging.getLogger(__name__)
@@ -616,26 +615,21 @@ class _HashingReader(io.RawIOBase):
 
 
 def _copy_part(source: Storage, target: Storage, key: str, expected: PartInfo) -> None:
-    """Copy one part between storages, checking size and SHA-256; a bad copy is removed again."""
-    wait_seconds = REPAIR_FIRST_WAIT_SECONDS
-    for attempt in range(1, REPAIR_ATTEMPTS + 1):
+    """Copy one part between storages (a fresh read each try), checking size and SHA-256; a bad copy is removed again."""
+
+    def copy_once() -> None:
+        reader = source.get(key)
         try:
-            reader = source.get(key)
-            try:
-                hashing = _HashingReader(reader)
-                target.put(key, hashing)
-            finally:
-                reader.close()
-            if (hashing.digest.size_bytes, hashing.digest.hexdigest()) != (expected.size_bytes, expected.sha256):
-                target.delete(key)
-                raise IntegrityError(f"the copy of {key} read from {source.name} does not match the manifest")
-            return
-        except BackupError as error:
-            if attempt == REPAIR_ATTEMPTS or getattr(error, "is_permanent", False):
-                raise
-            log.warning("copying %s to %s failed (%s); retrying in %.0f s", key, target.name, error, wait_seconds)
-            time.sleep(wait_seconds)
-            wait_seconds *= 2
+            hashing = _HashingReader(reader)
+            target.put(key, hashing)
+        finally:
+            reader.close()
+        if (hashing.digest.size_bytes, hashing.digest.hexdigest()) != (expected.size_bytes, expected.sha256):
+            target.delete(key)
+            raise IntegrityError(f"the copy of {key} read from {source.name} does not match the manifest")
+
+    retry(copy_once, what=f"copying {key} to {target.name}", attempts=REPAIR_ATTEMPTS,
+          first_wait_seconds=REPAIR_FIRST_WAIT_SECONDS)
 
 
 def _repair(workers: Sequence[_StorageWorker], parts_by_key: dict[str, PartInfo]) -> list[str]:

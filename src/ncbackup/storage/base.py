@@ -43,6 +43,21 @@ class Storage(Protocol):
         ...
 
 
+def retry(call, *, what: str, attempts: int, first_wait_seconds: float, can_retry=lambda: True):
+    """Return call(), retried on a passing StorageError with waits that double; a permanent one is raised at once."""
+    wait = first_wait_seconds
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except StorageError as error:
+            if error.is_permanent or attempt == attempts or not can_retry():
+                raise
+            log.warning("%s failed (%s); retrying in %.0f s", what, error, wait)
+            time.sleep(wait)
+            wait *= 2
+    raise AssertionError("unreachable")
+
+
 class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
     """Retry put/get/list/delete on StorageError with exponential backoff.
 
@@ -58,17 +73,8 @@ class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
         self.first_wait_seconds = first_wait_seconds
 
     def _retry(self, what: str, call, *, can_retry=lambda: True):
-        wait = self.first_wait_seconds
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return call()
-            except StorageError as error:
-                if error.is_permanent or attempt == self.attempts or not can_retry():
-                    raise
-                log.warning("%s: %s failed (%s); retrying in %.0f s", self.name, what, error, wait)
-                time.sleep(wait)
-                wait *= 2
-        raise AssertionError("unreachable")
+        return retry(call, what=f"{self.name}: {what}", attempts=self.attempts,
+                     first_wait_seconds=self.first_wait_seconds, can_retry=can_retry)
 
     def put(self, key: str, stream: BinaryIO) -> None:
         seekable = getattr(stream, "seekable", lambda: False)()
