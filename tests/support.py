@@ -15,6 +15,32 @@ REPO = Path(__file__).resolve().parent.parent
 ON_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def _test_signer():
+    from ncbackup.signing import Trust, generate_key
+
+    key = generate_key()
+    return key, Trust(keys=(key.public,))
+
+
+# One signing key for tests that write sets through the engine directly, and the trust that reads them.
+SIGNER, TRUST = _test_signer()
+
+
+def read_manifest(storage, set_id: str):
+    """A set's manifest, read the one way the product reads it (signature checked against TRUST)."""
+    from ncbackup.setformat import open_set
+
+    return open_set(storage, set_id, TRUST).manifest
+
+
+def trust_of(config_path: Path):
+    """The trust `ncbackup list/verify/restore -c config_path` would use (the config's own signing key)."""
+    from ncbackup.commands.setselect import trust_for
+    from ncbackup.config import load_config
+
+    return trust_for(load_config(config_path), [], allow_unsigned=False)
+
+
 def need(condition: bool, why: str) -> None:
     """Skip locally when a prerequisite is missing; fail on CI."""
     if condition:

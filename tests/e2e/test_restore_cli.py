@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import need_binary
+from tests.support import SIGNER, TRUST, need_binary
 
 
 @dataclass
@@ -69,7 +69,7 @@ def site(tmp_path, ncbackup_cmd) -> Site:
     data = root / "data"
     _make_data(data)
     key = root / "key.txt"
-    result = _run(ncbackup_cmd, "keygen", "--output", str(key))
+    result = _run(ncbackup_cmd, "keygen", "--output", str(key), "--signing-key", str(key.parent / "signing.key"))
     assert result.returncode == 0, result.stderr
     backups = root / "backups"
     config = root / "conf.json"
@@ -209,6 +209,7 @@ def test_write_only_server_key_cannot_restore_and_says_so(site, ncbackup_cmd, tm
     # verify still checks sizes and hashes with a recipients-only config key
     config = json.loads(site.config.read_text())
     config["ENCRYPTION"]["PARAMETERS"]["KEY_FILE"] = str(recipients)
+    config["ENCRYPTION"]["PARAMETERS"]["SIGNING_KEY"] = str(site.key.parent / "signing.key")
     site.config.write_text(json.dumps(config))
     verified = _run(ncbackup_cmd, "verify", "-c", str(site.config))
     assert verified.returncode == 0, verified.stderr
@@ -237,7 +238,7 @@ def test_incomplete_set_is_listed_and_refused(site, ncbackup_cmd, tmp_path):
     by_id = _run(ncbackup_cmd, "restore", "-c", str(site.config), "--set", set_id, "--target", str(tmp_path / "t"), "--force")
     assert by_id.returncode == 2 and "incomplete" in by_id.stderr and "ncbackup decrypt" in by_id.stderr
     latest = _run(ncbackup_cmd, "restore", "-c", str(site.config), "--latest", "--target", str(tmp_path / "t2"))
-    assert latest.returncode == 2 and "no complete set" in latest.stderr
+    assert latest.returncode == 2 and "no usable set" in latest.stderr and "incomplete" in latest.stderr
 
 
 def test_hostile_archive_member_is_refused(site, ncbackup_cmd, tmp_path):
@@ -246,6 +247,7 @@ def test_hostile_archive_member_is_refused(site, ncbackup_cmd, tmp_path):
     from ncbackup.stages.compress import ZstdStage
     from ncbackup.stages.registry import encryption_from_section
     from ncbackup.config import load_config
+    from ncbackup.signing import read_secret_key
 
     hostile = io.BytesIO()
     with tarfile.open(fileobj=hostile, mode="w") as archive:
@@ -276,7 +278,7 @@ def test_hostile_archive_member_is_refused(site, ncbackup_cmd, tmp_path):
     config = load_config(site.config)
     encryption_section = [s for s in config.sections if s.name == "ENCRYPTION"][0]
     write_backup_set(
-        PipelineSpec(sources=[HostileSource()], compression=ZstdStage(threads=0),
+        PipelineSpec(signer=read_secret_key(site.key.parent / "signing.key"), sources=[HostileSource()], compression=ZstdStage(threads=0),
                      encryption=encryption_from_section(encryption_section, config.general).stage,
                      part_size_bytes=None, storages=[NamedStorage("STORAGE", LocalStorage(site.host_folder))]),
         hostname="web1", set_id="29991231T000000Z",

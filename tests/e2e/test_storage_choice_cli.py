@@ -30,7 +30,7 @@ def backed_up(tmp_path, ncbackup_cmd):
         (data / "etc" / f"conf-{index}.conf").write_text(f"setting {index}\n" * 30)
     (data / "blob.bin").write_bytes(os.urandom(300_000))
     key = tmp_path / "key.txt"
-    assert run_cli(ncbackup_cmd, "keygen", "--output", str(key)).returncode == 0
+    assert run_cli(ncbackup_cmd, "keygen", "--output", str(key), "--signing-key", str(key.parent / "signing.key")).returncode == 0
     uploads = tmp_path / "uploads"
     config = tmp_path / "conf.json"
     config.write_text(json.dumps({

@@ -20,12 +20,13 @@ from ncbackup.setformat import (
     list_sets,
     part_index,
     part_name,
-    read_manifest,
+    open_set,
     set_id_for,
     set_time,
     write_manifest,
 )
 from ncbackup.storage.local import LocalStorage
+from tests.support import SIGNER, TRUST
 
 MOMENT = datetime(2026, 11, 26, 3, 0, 0, tzinfo=timezone.utc)
 
@@ -84,7 +85,7 @@ def test_manifest_round_trips_through_json() -> None:
 def test_unknown_format_version_is_refused_clearly() -> None:
     raw = json.loads(_manifest().to_json())
     raw["format_version"] = 99
-    with pytest.raises(IntegrityError, match="format version 99.*reads version 1"):
+    with pytest.raises(IntegrityError, match="format version 99.*reads versions 1, 2"):
         Manifest.from_json(json.dumps(raw))
 
 
@@ -104,15 +105,15 @@ def test_list_sets_reports_complete_and_incomplete(tmp_path: Path) -> None:
     complete = _manifest("20261126T030000Z")
     for part in complete.streams[0].parts:
         storage.put(f"{complete.set_id}/{part.name}", io.BytesIO(b"x" * part.size_bytes))
-    write_manifest(storage, complete)
+    write_manifest(storage, complete, SIGNER)
     storage.put("20261127T030000Z/files.tar.zst.age.000", io.BytesIO(b"half a set"))
     storage.put("20261126T030000Z-2/manifest.json", io.BytesIO(b"garbage"))
     storage.put("not-a-set/readme.txt", io.BytesIO(b"ignored"))
-    sets = list_sets(storage)
+    sets = list_sets(storage, TRUST)
     assert [(s.set_id, s.is_complete) for s in sets] == [
         ("20261126T030000Z", True), ("20261126T030000Z-2", False), ("20261127T030000Z", False),
     ]
-    assert sets[0].manifest == complete and sets[0].object_count == 3
+    assert sets[0].manifest == complete and sets[0].object_count == 4
     assert sets[1].problem and "not valid JSON" in sets[1].problem
     assert sets[2].size_bytes == len(b"half a set") and sets[2].manifest is None
 
@@ -121,4 +122,4 @@ def test_read_manifest_of_incomplete_set_says_so(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "web1")
     storage.put("20261127T030000Z/files.tar.zst.age.000", io.BytesIO(b"x"))
     with pytest.raises(StorageError, match="incomplete"):
-        read_manifest(storage, "20261127T030000Z")
+        open_set(storage, "20261127T030000Z", TRUST)

@@ -15,15 +15,17 @@ from pathlib import Path
 
 from ncbackup.commands.common import EXIT_OK, EXIT_WARNINGS, add_logging_argument, guarded, setup_console_logging
 from ncbackup.commands.setselect import (
+    add_cipher_arguments,
     add_config_arguments,
     add_set_arguments,
+    add_trust_arguments,
     choose_set,
-    default_key_file,
     open_configured_storage,
+    reading_key_file,
+    trust_for,
 )
 from ncbackup.config.settings import Config
 from ncbackup.engine.restore import SOURCE_KEY_BY_KIND, RestoreOptions, restore_set
-from ncbackup.setformat import read_manifest
 
 
 def add_parser(subparsers) -> None:
@@ -31,6 +33,8 @@ def add_parser(subparsers) -> None:
                                    description=__doc__.split("\n\n")[0])
     add_config_arguments(parser)
     add_set_arguments(parser)
+    add_trust_arguments(parser)
+    add_cipher_arguments(parser)
     parser.add_argument("--stream", dest="streams", action="extend", nargs="+", default=[], metavar="NAME",
                         help="restore only these streams (default: all; `ncbackup list` shows them)")
     parser.add_argument("--path", dest="paths", action="extend", nargs="+", default=[], metavar="GLOB",
@@ -60,20 +64,27 @@ def source_options_by_kind(config: Config) -> dict[str, dict]:
 def main(args) -> int:
     setup_console_logging(args.logging_level)
     configured = open_configured_storage(args.config, args.storage)
-    chosen = choose_set(configured.storage, args.set_id)
+    trust = trust_for(configured.config, args.trust_signers, allow_unsigned=args.allow_unsigned)
+    chosen = choose_set(configured.storage, args.set_id, trust)
     for note in chosen.notes:
         print(f"note: {note}")
     set_id = chosen.info.set_id
-    manifest = chosen.info.manifest or read_manifest(configured.storage, set_id)
+    manifest = chosen.info.manifest
+    assert manifest is not None  # choose_set returns complete (authenticated) sets only
+    if chosen.info.signer is None and args.allow_unsigned and manifest.format_version < 2:
+        print(f"note: set {set_id} is unsigned: restoring it without proof of who wrote its manifest (--allow-unsigned)")
+    key_file, cipher = reading_key_file(configured.config, args.key_file)
     options = RestoreOptions(
         target=args.target,
         stream_names=tuple(args.streams),
         paths=tuple(args.paths),
         force=args.force,
-        key_file=args.key_file or default_key_file(configured.config),
+        key_file=key_file,
         to_database=args.to_database,
         database=args.database,
         options_by_kind=source_options_by_kind(configured.config),
+        expected_cipher=cipher,
+        allowed_ciphers=tuple(args.allow_ciphers),
     )
     print(f"restoring set {set_id} from {configured.storage.name}")
     report = restore_set(configured.storage, manifest, options=options, on_stream=lambda name: print(f"  stream {name} ..."))

@@ -1,4 +1,5 @@
-"""What ``list``, ``restore`` and ``verify`` share: the config's storage, the chosen set, the default key file."""
+"""What ``list``, ``restore`` and ``verify`` share: the config's storage, who is trusted to have signed a set,
+the chosen set, the default key file and the cipher it implies."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 from ncbackup.config import load_config
 from ncbackup.config.settings import Config, SectionSettings
 from ncbackup.errors import BackupError, ConfigError
-from ncbackup.setformat import SetInfo, list_sets
+from ncbackup.setformat import STATE_COMPLETE, SetInfo, list_sets
+from ncbackup.signing import Trust, public_key_path, read_secret_key, trust_from_files
 from ncbackup.storage.base import Storage, with_retries
 
 READ_ATTEMPTS = 3
@@ -19,6 +21,22 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", required=True, type=Path, help="the JSON config file")
     parser.add_argument("--storage", metavar="SECTION",
                         help="the STORAGE section to read from (default: the first one in the config that can list its sets)")
+
+
+def add_trust_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust-signer", dest="trust_signers", action="append", default=[], type=Path, metavar="FILE",
+                        help="also accept sets signed by this public key file (a SIGNING_KEY.pub); repeatable. "
+                             "By default the config's SIGNING_KEY.pub and TRUSTED_SIGNERS are trusted")
+    parser.add_argument("--allow-unsigned", action="store_true",
+                        help="accept sets made before ncbackup signed its sets: nothing then proves who wrote their "
+                             "manifest (parts are still checked against it)")
+
+
+def add_cipher_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-cipher", dest="allow_ciphers", action="append", default=[], metavar="NAME",
+                        choices=("none", "openssl-legacy", "age"),
+                        help="accept streams with this cipher although the key in use expects another "
+                             "(refused by default: a manifest saying 'none' could bypass age's integrity check)")
 
 
 def add_set_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,33 +97,68 @@ def open_configured_storage(config_path: Path, section_name: str | None) -> Conf
     return ConfiguredStorage(config=config, section=section, storage=with_retries(storage, attempts=READ_ATTEMPTS, first_wait_seconds=1.0))
 
 
+def trust_for(config: Config, extra_files: list[Path], *, allow_unsigned: bool) -> Trust:
+    """The keys whose sets are accepted: SIGNING_KEY.pub of the config (or the public half of SIGNING_KEY when
+    the .pub is gone), every TRUSTED_SIGNERS file, and --trust-signer files."""
+    from ncbackup.engine.builtins import builtin_key
+    from ncbackup.stages.registry import encryption_options, signing_key_path
+
+    sections = [section for section in config.sections if builtin_key(section) == "encryption"]
+    section = sections[0] if sections else None
+    files = [Path(name) for name in encryption_options(section).trusted_signers] + list(extra_files)
+    trust = trust_from_files(files, allow_unsigned=allow_unsigned)
+    secret_path = signing_key_path(section, config.path)
+    own = public_key_path(secret_path)
+    if own.exists():
+        own_trust = trust_from_files([own])
+    elif secret_path.exists():
+        own_trust = Trust(keys=(read_secret_key(secret_path).public,))
+    else:
+        return trust
+    keys = {key.key_id + key.key: key for key in own_trust.keys + trust.keys}
+    return Trust(keys=tuple(keys.values()), allow_unsigned=allow_unsigned)
+
+
 @dataclass(frozen=True)
 class ChosenSet:
     info: SetInfo
     notes: tuple[str, ...] = ()
 
 
-def choose_set(storage: Storage, set_id: str | None) -> ChosenSet:
-    """The named set, or the newest complete one; an incomplete set is refused with what to do instead."""
-    sets = list_sets(storage)
+def choose_set(storage: Storage, set_id: str | None, trust: Trust) -> ChosenSet:
+    """The named set, or the newest complete one; a set that is not complete (unfinished, unsigned, signed by an
+    untrusted key, changed after signing, invalid) is refused with why and what to do instead."""
+    sets = list_sets(storage, trust)
     if set_id is not None:
         for info in sets:
             if info.set_id == set_id:
-                if not info.is_complete:
-                    why = info.problem or "it has no manifest (the backup did not finish, or is still running)"
-                    raise BackupError(
-                        f"set {set_id} on {storage.name} is incomplete: {why}; pick a complete set from `ncbackup list`, "
-                        "or decrypt its parts by hand with `ncbackup decrypt` (no integrity check is possible)"
-                    )
+                if info.manifest is None:
+                    raise BackupError(_refusal(info, storage))
                 return ChosenSet(info)
         raise BackupError(f"there is no set {set_id} on {storage.name}; run `ncbackup list -c ...` to see the sets there")
-    complete = [info for info in sets if info.is_complete]
+    complete = [info for info in sets if info.manifest is not None]
     if not complete:
+        refused = [info for info in sets if info.state != STATE_COMPLETE]
+        if refused:
+            raise BackupError(f"there is no usable set on {storage.name}; the newest was refused: {_refusal(refused[-1], storage)}")
         raise BackupError(f"there is no complete set on {storage.name}; run a backup first, or check --storage and the config")
     newest = complete[-1]
-    skipped = [info.set_id for info in sets if info.started_at > newest.started_at and not info.is_complete]
-    notes = (f"newer incomplete set(s) skipped: {', '.join(skipped)}",) if skipped else ()
+    skipped = [f"{info.set_id} ({info.state})" for info in sets if info.started_at > newest.started_at and info.manifest is None]
+    notes = (f"newer set(s) skipped: {', '.join(skipped)}",) if skipped else ()
     return ChosenSet(newest, notes)
+
+
+def _refusal(info: SetInfo, storage: Storage) -> str:
+    """One sentence: which set, why it is refused and what to do (an untrusted one names its signing key)."""
+    return info.problem or f"set {info.set_id} on {storage.name} cannot be read; pick another set from `ncbackup list`"
+
+
+def reading_key_file(config: Config, explicit: Path | None) -> tuple[Path | None, str]:
+    """The key to read with (--key-file, else the config's KEY_FILE) and the cipher it says sets must use."""
+    from ncbackup.stages.registry import expected_cipher
+
+    key_file = explicit if explicit is not None else default_key_file(config)
+    return key_file, expected_cipher(key_file)
 
 
 def default_key_file(config: Config) -> Path | None:

@@ -13,11 +13,14 @@ from pathlib import Path
 
 from ncbackup.commands.common import EXIT_OK, EXIT_WARNINGS, add_logging_argument, guarded, setup_console_logging
 from ncbackup.commands.setselect import (
+    add_cipher_arguments,
     add_config_arguments,
     add_set_arguments,
+    add_trust_arguments,
     choose_set,
-    default_key_file,
     open_configured_storage,
+    reading_key_file,
+    trust_for,
 )
 from ncbackup.engine.result import human_size
 from ncbackup.engine.restore import verify_set
@@ -28,6 +31,8 @@ def add_parser(subparsers) -> None:
                                    description=__doc__.split("\n\n")[0])
     add_config_arguments(parser)
     add_set_arguments(parser)
+    add_trust_arguments(parser)
+    add_cipher_arguments(parser)
     parser.add_argument("--key-file", type=Path, help="identity or key file (default: the config's ENCRYPTION KEY_FILE)")
     add_logging_argument(parser)
     parser.set_defaults(handler=main)
@@ -37,16 +42,20 @@ def add_parser(subparsers) -> None:
 def main(args) -> int:
     setup_console_logging(args.logging_level)
     configured = open_configured_storage(args.config, args.storage)
-    chosen = choose_set(configured.storage, args.set_id)
+    trust = trust_for(configured.config, args.trust_signers, allow_unsigned=args.allow_unsigned)
+    chosen = choose_set(configured.storage, args.set_id, trust)
     for note in chosen.notes:
         print(f"note: {note}")
-    explicit_key = args.key_file is not None
-    key_file = args.key_file if explicit_key else default_key_file(configured.config)
+    key_file, cipher = reading_key_file(configured.config, args.key_file)
     set_id = chosen.info.set_id
-    print(f"verifying set {set_id} on {configured.storage.name}")
+    manifest = chosen.info.manifest
+    assert manifest is not None  # choose_set returns complete (authenticated) sets only
+    signed = f"signed by key {chosen.info.signer}" if chosen.info.signer else "UNSIGNED (--allow-unsigned)"
+    print(f"verifying set {set_id} on {configured.storage.name} ({signed})")
     report = verify_set(
-        configured.storage, set_id, key_file=key_file, must_decrypt=explicit_key,
+        configured.storage, manifest, key_file=key_file, must_decrypt=args.key_file is not None,
         on_stream=lambda name: print(f"  stream {name} ..."),
+        expected_cipher=cipher, allowed_ciphers=tuple(args.allow_ciphers),
     )
     for note in report.notes:
         print(f"note: {note}")

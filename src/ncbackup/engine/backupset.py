@@ -30,10 +30,13 @@ from ncbackup.setformat import (
     StreamInfo,
     part_key,
     part_name,
+    safe_stream_name,
     set_id_for,
     utc_now,
+    validate_metadata,
     write_manifest,
 )
+from ncbackup.signing import SecretKey
 from ncbackup.sources.base import Source, Stream, StreamReport
 from ncbackup.stages.base import Stage
 from ncbackup.stages.hashing import PartDigest
@@ -69,6 +72,7 @@ class PipelineSpec:
     encryption: Stage
     part_size_bytes: int | None          # None: one part per stream
     storages: Sequence[NamedStorage] = ()
+    signer: SecretKey | None = None      # signs the manifest; a set needs one, a folder (barrier) does not
 
 
 @dataclass
@@ -527,6 +531,14 @@ def _write_stream(
         if on_progress is not None:
             on_progress(stream.name, counter.bytes_in)
     result.metadata = dict(report.metadata)
+    try:
+        validate_metadata(result.metadata, where=f"stream {stream.name}")
+    except IntegrityError as error:
+        # A reader would refuse the whole set over it: fail this stream instead, loudly.
+        result.metadata = {}
+        if result.error is None:
+            result.error = f"its description cannot be stored safely ({error}); rename the object or exclude it"
+            log.error("stream %s failed: %s", stream.name, result.error)
     return result, splitter
 
 
@@ -545,7 +557,7 @@ def _run_streams(
             results.append(failed)
             log.error("%s", listing_error)
             continue
-        name = _unique_name(stream.name, used_names)
+        name = _unique_name(safe_stream_name(stream.name), used_names)
         if name != stream.name:
             stream = _Renamed(stream, name)
         file_name = stream_file_name(stream, spec)
@@ -667,7 +679,10 @@ def write_backup_set(
     set_id: str | None = None,
     on_progress: OnProgress | None = None,
 ) -> SetResult:
-    """Write one backup set to every storage of spec in one streaming pass; the manifest goes last, only where every part went."""
+    """Write one backup set to every storage of spec in one streaming pass; the manifest and its
+    signature go last, only where every part went."""
+    if spec.signer is None:
+        raise ValueError("a backup set needs a signing key (PipelineSpec.signer)")
     started_at = utc_now().replace(microsecond=0)
     if set_id is None:
         base_id = set_id_for(started_at)
@@ -693,7 +708,7 @@ def write_backup_set(
     for named, error in zip(spec.storages, errors):
         if error is None and set_error is None:
             try:
-                write_manifest(named.storage, manifest)
+                write_manifest(named.storage, manifest, spec.signer)
             except BackupError as manifest_error:
                 error = f"manifest: {manifest_error}"
         elif error is None:

@@ -33,7 +33,7 @@ import zstandard
 from ncbackup import platform
 from ncbackup.engine.readahead import ReadAhead
 from ncbackup.errors import BackupError, DecryptError, IntegrityError, StorageError
-from ncbackup.setformat import Manifest, StreamInfo, part_key, read_manifest
+from ncbackup.setformat import MANIFEST_NAME, SIGNATURE_NAME, Manifest, StreamInfo, part_key
 from ncbackup.storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -395,21 +395,37 @@ def decrypt_key_status(key_file: Path | None) -> str | None:
     return None
 
 
+def check_ciphers(manifest: Manifest, expected: str, allowed: Sequence[str] = ()) -> None:
+    """Refuse a set whose streams use another cipher than the reading side's key implies (a downgrade: a manifest
+    saying "none" would make restore take attacker-written plaintext), unless that cipher is explicitly allowed."""
+    for stream in manifest.streams:
+        if stream.is_ok and stream.cipher != expected and stream.cipher not in allowed:
+            raise IntegrityError(
+                f"stream {stream.name} of set {manifest.set_id} says cipher {stream.cipher!r} but the key in use expects "
+                f"{expected!r}: refused as a possible downgrade; if you know why, add --allow-cipher {stream.cipher}"
+            )
+
+
 def verify_set(
     storage: Storage,
-    set_id: str,
+    manifest: Manifest,
     *,
     key_file: Path | None = None,
     must_decrypt: bool = False,
     on_stream: Callable[[str], None] | None = None,
+    expected_cipher: str | None = None,
+    allowed_ciphers: Sequence[str] = (),
 ) -> VerifyReport:
     """Check every part of a set (size, SHA-256) and, given a usable key, decrypt and decompress each stream to the end.
 
-    Raises on the first bad part (IntegrityError) or undecryptable stream (DecryptError); streams
-    that failed during the backup are noted, not raised. must_decrypt turns an unusable key into
-    an error instead of a hash-only check.
+    manifest comes from setformat.open_set (authenticated, validated). Raises on the first bad part
+    (IntegrityError), a cipher other than expected_cipher (unless allowed), or an undecryptable
+    stream (DecryptError); streams that failed during the backup are noted, not raised.
+    must_decrypt turns an unusable key into an error instead of a hash-only check.
     """
-    manifest = read_manifest(storage, set_id)
+    set_id = manifest.set_id
+    if expected_cipher is not None:
+        check_ciphers(manifest, expected_cipher, allowed_ciphers)
     report = VerifyReport(set_id=set_id)
     key_problem = decrypt_key_status(key_file)
     if key_problem and must_decrypt:
@@ -449,7 +465,7 @@ def verify_set(
 
 
 def _note_unlisted_objects(storage: Storage, manifest: Manifest, report: VerifyReport) -> None:
-    listed = {part.name for stream in manifest.streams for part in stream.parts} | {"manifest.json"}
+    listed = {part.name for stream in manifest.streams for part in stream.parts} | {MANIFEST_NAME, SIGNATURE_NAME}
     try:
         present = [info.key.partition("/")[2] for info in storage.list(f"{manifest.set_id}/")]
     except StorageError as error:
@@ -490,6 +506,8 @@ class RestoreOptions:
     to_database: bool = False
     database: str | None = None
     options_by_kind: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    expected_cipher: str | None = None           # what the key in use implies; None: not checked (tests, decrypt)
+    allowed_ciphers: tuple[str, ...] = ()        # --allow-cipher
 
 
 @dataclass
@@ -554,10 +572,12 @@ def restore_set(
     options: RestoreOptions,
     on_stream: Callable[[str], None] | None = None,
 ) -> RestoreReport:
-    """Restore the chosen streams of a complete set; stops at the first error (raised)."""
+    """Restore the chosen streams of a complete set (manifest from setformat.open_set); stops at the first error (raised)."""
     from ncbackup.sources.base import RestoreRequest
     from ncbackup.sources.registry import RESTORERS
 
+    if options.expected_cipher is not None:
+        check_ciphers(manifest, options.expected_cipher, options.allowed_ciphers)
     streams, warnings = select_streams(manifest, options.stream_names)
     report = RestoreReport(set_id=manifest.set_id, warnings=list(warnings))
     if not streams:

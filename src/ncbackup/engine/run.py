@@ -76,6 +76,22 @@ def _absorb_set_result(set_result: Any, result: StepResult) -> None:
             result.fail(f"storage {name}: {error}")
 
 
+def _signer_for(group: DataGroup, context: RunContext, result: StepResult):
+    """The set's signing key (SIGNING_KEY, default beside KEY_FILE), created with a loud warning on the first run."""
+    from ncbackup.signing import load_or_create_signing_key, public_key_path
+    from ncbackup.stages.registry import signing_key_path
+
+    path = signing_key_path(group.encryption, context.config.path)
+    key, warnings = load_or_create_signing_key(path)
+    for warning in warnings:
+        log.warning("!!! %s !!!", warning)
+        result.warn(warning)
+    log.info("signing the set with key %s (public key %s, in %s)", key.public.id_text, key.public.encoded(),
+             public_key_path(path))
+    result.notes.append(f"signed with key {key.public.id_text}: public key {key.public.encoded()}")
+    return key
+
+
 def run_backup_set(step: Step, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set
 
@@ -85,6 +101,7 @@ def run_backup_set(step: Step, context: RunContext, *, result: StepResult) -> No
         sources=_sources_of(group), compression=compression, encryption=encryption,
         part_size_bytes=part_size_bytes,
         storages=[NamedStorage(section.name, storage) for section, storage in group.storages],
+        signer=_signer_for(group, context, result),
     )
     result.destinations = [_destination_label(section) for section, _storage in group.storages]
     with context.progress_factory(step.name) as on_progress:

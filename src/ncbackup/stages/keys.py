@@ -236,25 +236,30 @@ def read_key_file(path: Path) -> KeyMaterial:
     return material
 
 
-def write_identity_file(path: Path) -> str:
-    """Create a new age identity file at path (mode 0600, refuses to overwrite) and return its recipient."""
+def create_private_file(path: Path, content: bytes, *, what: str, config_key: str) -> None:
+    """Create path holding content, mode 0600 from the first byte; never overwrite (ConfigError naming what and config_key)."""
     path = Path(path)
-    identity, recipient = generate_identity()
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    content = f"# created: {created}\n# public key: {recipient}\n{identity}\n".encode("ascii")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # O_EXCL: never clobber a key that may protect existing backups; 0600 from the first byte.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     except FileExistsError:
-        raise ConfigError(f"key file {path} already exists; refusing to overwrite it (it may be the only key to existing backups)", key="KEY_FILE") from None
+        raise ConfigError(f"{what} {path} already exists; refusing to overwrite it (it may be the only key to existing backups)", key=config_key) from None
     except OSError as error:
-        raise ConfigError(f"cannot create key file {path} ({error.strerror}); choose a writable location", key="KEY_FILE") from None
+        raise ConfigError(f"cannot create {what} {path} ({error.strerror}); choose a writable location", key=config_key) from None
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(content)
             out.flush()
             os.fsync(out.fileno())
     except OSError as error:
-        raise ConfigError(f"cannot write key file {path} ({error.strerror}); choose a writable location", key="KEY_FILE") from None
+        raise ConfigError(f"cannot write {what} {path} ({error.strerror}); choose a writable location", key=config_key) from None
+
+
+def write_identity_file(path: Path) -> str:
+    """Create a new age identity file at path (mode 0600, refuses to overwrite) and return its recipient."""
+    identity, recipient = generate_identity()
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    content = f"# created: {created}\n# public key: {recipient}\n{identity}\n".encode("ascii")
+    create_private_file(Path(path), content, what="key file", config_key="KEY_FILE")
     return recipient

@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ncbackup.config.types import LegacyFloat, LegacyInt, LegacyPath, parse_options
+from ncbackup.config.types import LegacyFloat, LegacyInt, LegacyPath, WordList, parse_options
 from ncbackup.errors import ConfigError, DecryptError
 from ncbackup.stages.age import AgeStage
 from ncbackup.stages.base import Stage
@@ -26,6 +26,7 @@ from ncbackup.stages.keys import (
 log = logging.getLogger(__name__)
 
 DEFAULT_KEY_FILE = Path("/etc/nc-backup-py/key_file")
+DEFAULT_SIGNING_KEY_NAME = "signing.key"     # in KEY_FILE's folder unless SIGNING_KEY says otherwise
 DEFAULT_FILE_SIZE_MB = 4000
 BYTES_PER_MB = 1024 * 1024   # the original split with `split -b <N>M`: binary megabytes
 DEFAULT_ZSTD_LEVEL = 3
@@ -78,6 +79,35 @@ class EncryptionOptions(BaseModel):
 
     key_file: LegacyPath = Field(DEFAULT_KEY_FILE, alias="KEY_FILE")
     file_size_mb: LegacyFloat = Field(DEFAULT_FILE_SIZE_MB, alias="FILE_SIZE")
+    # Signs every set's manifest (minisign format); its public half is SIGNING_KEY.pub. Default: beside KEY_FILE.
+    signing_key: LegacyPath | None = Field(None, alias="SIGNING_KEY")
+    # Public key files (minisign .pub) of other signers whose sets list, verify and restore accept.
+    trusted_signers: WordList = Field(default_factory=list, alias="TRUSTED_SIGNERS")
+
+
+
+def encryption_options(section) -> EncryptionOptions:
+    """The ENCRYPTION section's options; its defaults when the config has none."""
+    return parse_options(EncryptionOptions, section) if section is not None else EncryptionOptions()
+
+
+def signing_key_path(section, config_path: Path) -> Path:
+    """SIGNING_KEY, by default ``signing.key`` beside KEY_FILE; with no ENCRYPTION section, beside the config file
+    (sets are signed even when they are not encrypted, and nothing is written to /etc unasked)."""
+    if section is None:
+        return Path(config_path).resolve().parent / DEFAULT_SIGNING_KEY_NAME
+    options = encryption_options(section)
+    return Path(options.signing_key) if options.signing_key else Path(options.key_file).parent / DEFAULT_SIGNING_KEY_NAME
+
+
+def expected_cipher(key_file: Path | None) -> str:
+    """The cipher the reading side's key says sets must use: "age", "openssl-legacy" (a legacy passphrase), or
+    "none" (no key at all). A key file that does not exist yet would become an age identity, so: age."""
+    if key_file is None:
+        return "none"
+    if not Path(key_file).exists():
+        return "age"
+    return "openssl-legacy" if read_key_file(Path(key_file)).kind == KIND_PASSPHRASE else "age"
 
 
 def compression_from_section(section, general) -> Stage:

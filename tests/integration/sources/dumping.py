@@ -8,6 +8,7 @@ from typing import Any
 
 from ncbackup.errors import BackupError
 from ncbackup.sources.base import StreamReport
+from tests.support import SIGNER, TRUST, read_manifest
 
 
 @dataclass
@@ -51,8 +52,7 @@ class PipelineRun:
     def restore(self, name: str, **request: Any) -> list[str]:
         """Read the stream back (parts checked, decrypted, decompressed) and hand it to its kind's restorer."""
         from ncbackup.engine.restore import open_plain_stream
-        from ncbackup.setformat import read_manifest
-        from ncbackup.sources.base import RestoreRequest
+                from ncbackup.sources.base import RestoreRequest
         from ncbackup.sources.registry import RESTORERS
 
         manifest = read_manifest(self.storage, self.result.set_id)
@@ -81,7 +81,7 @@ def backup_through_pipeline(sources: list, folder: Path, *, part_size_mb: str = 
         general,
     )
     storage = LocalStorage(folder / "storage" / "dbhost")
-    spec = PipelineSpec(
+    spec = PipelineSpec(signer=SIGNER, 
         sources=sources, compression=compression_from_section(None, general), encryption=encryption.stage,
         part_size_bytes=encryption.part_size_bytes, storages=[NamedStorage("STORAGE", storage)],
     )

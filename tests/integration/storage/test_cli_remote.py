@@ -34,7 +34,7 @@ def site(tmp_path, ncbackup_cmd):
         (data / "etc" / f"conf-{index}.conf").write_text(f"setting {index}\n" * 50)
     (data / "blob.bin").write_bytes(os.urandom(1_500_000))
     key = tmp_path / "key.txt"
-    assert run_cli(ncbackup_cmd, "keygen", "--output", str(key)).returncode == 0
+    assert run_cli(ncbackup_cmd, "keygen", "--output", str(key), "--signing-key", str(key.parent / "signing.key")).returncode == 0
     return data, key
 
 

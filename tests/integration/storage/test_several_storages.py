@@ -14,14 +14,14 @@ import pytest
 from ncbackup.errors import StorageError
 from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set
 from ncbackup.engine.restore import open_stream, verify_set
-from ncbackup.setformat import list_sets, read_manifest
+from ncbackup.setformat import list_sets
 from ncbackup.sources.base import StreamReport
 from ncbackup.stages.age import AgeStage
 from ncbackup.stages.compress import ZstdStage
 from ncbackup.stages.keys import read_key_file, write_identity_file
 from ncbackup.stages.registry import compression_for, decryption_for
 from ncbackup.storage.registry import build_storage
-from tests.support import need_binary
+from tests.support import SIGNER, TRUST, read_manifest, need_binary
 from tests.integration.storage.helpers import general, storage_section
 from tests.integration.storage.test_sftp import ssh_args
 
@@ -81,7 +81,7 @@ def test_one_pass_feeds_every_storage_and_a_failing_one_does_not_stop_the_others
     data = os.urandom(12 * 1024 * 1024)  # incompressible: three parts after zstd and age
 
     result = write_backup_set(
-        PipelineSpec(
+        PipelineSpec(signer=SIGNER, 
             sources=[OneStreamSource(BytesStream("files", data))],
             compression=ZstdStage(level=1),
             encryption=AgeStage(recipients=key.recipients, identities=()),
@@ -98,17 +98,17 @@ def test_one_pass_feeds_every_storage_and_a_failing_one_does_not_stop_the_others
     good = [name for name in storages if name != "STORAGE_MISSING_BUCKET"]
     assert all(outcomes[name].error is None for name in good), {n: outcomes[n].error for n in good}
     with pytest.raises(StorageError, match="does not exist"):
-        list_sets(storages["STORAGE_MISSING_BUCKET"])
+        list_sets(storages["STORAGE_MISSING_BUCKET"], TRUST)
 
     expected = hashlib.sha256(data).hexdigest()
     for name in good:
         storage = storages[name]
-        [info] = list_sets(storage)
+        [info] = list_sets(storage, TRUST)
         assert info.is_complete and info.set_id == result.set_id, name
         manifest = read_manifest(storage, result.set_id)
         [stream] = manifest.streams
         assert len(stream.parts) == 3, name
-        verify_set(storage, result.set_id, key_file=identity, must_decrypt=True)
+        verify_set(storage, read_manifest(storage, result.set_id), key_file=identity, must_decrypt=True)
         reader = open_stream(storage, manifest, "files")
         try:
             plain = compression_for(stream.codec).reader(decryption_for(stream.cipher, identity).reader(reader)).read()

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import need_binary, small_tmpfs
+from tests.support import SIGNER, TRUST, read_manifest, need_binary, small_tmpfs
 from ncbackup.errors import SourceError, StorageError
 from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set, write_to_folder
-from ncbackup.setformat import list_sets, read_manifest, set_id_for, utc_now
+from ncbackup.setformat import list_sets, set_id_for, utc_now
 from ncbackup.sources.base import StreamReport
 from ncbackup.sources.files import FilesetOptions, FilesSource
 from ncbackup.stages.age import AgeStage
@@ -117,7 +117,7 @@ def _decode(set_folder: Path, file_name: str, identity: Path) -> bytes:
 def test_set_goes_to_two_storages_and_a_failing_one_stays_incomplete(tmp_path: Path, identity: Path) -> None:
     data = os.urandom(3_000_000) + _pattern(2_000_000)
     a, b, broken = tmp_path / "a" / "web1", tmp_path / "b" / "web1", tmp_path / "broken" / "web1"
-    spec = PipelineSpec(
+    spec = PipelineSpec(signer=SIGNER, 
         sources=[StreamsSource(BytesStream("files", data))],
         compression=ZstdStage(),
         encryption=_age(identity),
@@ -139,14 +139,14 @@ def test_set_goes_to_two_storages_and_a_failing_one_stays_incomplete(tmp_path: P
         assert _decode(set_folder, "files.tar.zst.age", identity) == data
     # The broken storage keeps what it got, never a manifest: it is listed incomplete.
     assert not (broken / result.set_id / "manifest.json").exists()
-    assert [(s.set_id, s.is_complete) for s in list_sets(LocalStorage(broken))] == [(result.set_id, False)]
-    assert [(s.set_id, s.is_complete) for s in list_sets(LocalStorage(a))] == [(result.set_id, True)]
+    assert [(s.set_id, s.is_complete) for s in list_sets(LocalStorage(broken), TRUST)] == [(result.set_id, False)]
+    assert [(s.set_id, s.is_complete) for s in list_sets(LocalStorage(a), TRUST)] == [(result.set_id, True)]
 
 
 def test_manifest_lists_every_part_with_size_and_sha256(tmp_path: Path, identity: Path) -> None:
     data = os.urandom(3_500_000)
     storage = LocalStorage(tmp_path / "web1")
-    spec = PipelineSpec(
+    spec = PipelineSpec(signer=SIGNER, 
         sources=[StreamsSource(BytesStream("files", data), BytesStream("mysql-3306-shop", _pattern(100_000, b"db"), kind="mysql", suffix=".sql"))],
         compression=ZstdStage(level=1), encryption=_age(identity), part_size_bytes=700_000,
         storages=[NamedStorage("STORAGE", storage)],
@@ -161,7 +161,7 @@ def test_manifest_lists_every_part_with_size_and_sha256(tmp_path: Path, identity
     assert files.recipient_fingerprints and files.metadata == {"bytes": len(data)} and files.bytes_in == len(data)
     assert files.warning_count == 1
     on_disk = sorted(p.name for p in (tmp_path / "web1" / result.set_id).iterdir())
-    listed = sorted([p.name for s in manifest.streams for p in s.parts] + ["manifest.json"])
+    listed = sorted([p.name for s in manifest.streams for p in s.parts] + ["manifest.json", "manifest.json.minisig"])
     assert on_disk == listed
     for stream in manifest.streams:
         for part in stream.parts:
@@ -180,7 +180,7 @@ def test_real_files_backup_restores_with_stock_tools_and_manifest_names_no_file(
     (tree / "sub" / "blob.bin").write_bytes(os.urandom(2_000_000))
     source = FilesSource(FilesetOptions.model_validate({"FILESET_INCLUDE": str(tree)}))
     storage = LocalStorage(tmp_path / "backups" / "web1")
-    spec = PipelineSpec(
+    spec = PipelineSpec(signer=SIGNER, 
         sources=[source], compression=ZstdStage(), encryption=_age(identity), part_size_bytes=500_000,
         storages=[NamedStorage("STORAGE", storage)],
     )
@@ -205,7 +205,7 @@ def test_real_files_backup_restores_with_stock_tools_and_manifest_names_no_file(
 def test_failed_source_is_recorded_and_the_next_stream_goes_on(tmp_path: Path, identity: Path) -> None:
     storage = LocalStorage(tmp_path / "web1")
     good = _pattern(2_000_000, b"good")
-    spec = PipelineSpec(
+    spec = PipelineSpec(signer=SIGNER, 
         sources=[StreamsSource(
             BytesStream("mysql-3306-shop", _pattern(4_000_000), kind="mysql", suffix=".sql", fail_after_bytes=3_000_000),
             BytesStream("mysql-3306-blog", good, kind="mysql", suffix=".sql"),
@@ -232,7 +232,7 @@ def test_failed_source_is_recorded_and_the_next_stream_goes_on(tmp_path: Path, i
 
 def test_duplicate_stream_names_get_numbered(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "web1")
-    spec = PipelineSpec(
+    spec = PipelineSpec(signer=SIGNER, 
         sources=[StreamsSource(BytesStream("files", b"one")), StreamsSource(BytesStream("files", b"two"), BytesStream("files", b"three"))],
         compression=NoCompression(), encryption=NoEncryption(), part_size_bytes=None,
         storages=[NamedStorage("STORAGE", storage)],
@@ -245,7 +245,7 @@ def test_duplicate_stream_names_get_numbered(tmp_path: Path) -> None:
 
 def test_empty_stream_gets_one_part_that_decrypts_to_nothing(tmp_path: Path, identity: Path) -> None:
     storage = LocalStorage(tmp_path / "web1")
-    spec = PipelineSpec(
+    spec = PipelineSpec(signer=SIGNER, 
         sources=[StreamsSource(BytesStream("files", b""))], compression=GzipStage(), encryption=_age(identity),
         part_size_bytes=1, storages=[NamedStorage("STORAGE", storage)],
     )
@@ -262,7 +262,7 @@ def test_second_set_in_the_same_second_gets_a_suffix(tmp_path: Path) -> None:
     now = utc_now()
     for seconds in range(4):  # whichever second the run starts in, it is taken
         storage.put(f"{set_id_for(now + timedelta(seconds=seconds))}/files.tar.000", io.BytesIO(b"earlier run"))
-    spec = PipelineSpec(
+    spec = PipelineSpec(signer=SIGNER, 
         sources=[StreamsSource(BytesStream("files", b"x"))], compression=NoCompression(), encryption=NoEncryption(),
         part_size_bytes=None, storages=[NamedStorage("STORAGE", storage)],
     )
@@ -272,7 +272,7 @@ def test_second_set_in_the_same_second_gets_a_suffix(tmp_path: Path) -> None:
 
 
 def test_when_every_storage_fails_the_set_stops_without_manifest(tmp_path: Path, identity: Path) -> None:
-    spec = PipelineSpec(
+    spec = PipelineSpec(signer=SIGNER, 
         sources=[StreamsSource(BytesStream("files", _pattern(3_000_000)), BytesStream("other", b"never written"))],
         compression=NoCompression(), encryption=_age(identity), part_size_bytes=1_000_000,
         storages=[NamedStorage("STORAGE", FailingStorage(tmp_path / "broken", fail_on_part=0))],
@@ -287,7 +287,7 @@ def test_when_every_storage_fails_the_set_stops_without_manifest(tmp_path: Path,
 def test_full_destination_disk_leaves_set_incomplete_and_reported(tmp_path: Path, identity: Path) -> None:
     with small_tmpfs(tmp_path / "small", size_bytes=2 * 1024 * 1024) as small:
         roomy = LocalStorage(tmp_path / "roomy" / "web1")
-        spec = PipelineSpec(
+        spec = PipelineSpec(signer=SIGNER, 
             sources=[StreamsSource(BytesStream("files", os.urandom(5_000_000)))],
             compression=ZstdStage(), encryption=_age(identity), part_size_bytes=1_000_000,
             storages=[NamedStorage("STORAGE_SMALL", LocalStorage(small / "web1")), NamedStorage("STORAGE_ROOMY", roomy)],
@@ -297,14 +297,14 @@ def test_full_destination_disk_leaves_set_incomplete_and_reported(tmp_path: Path
         assert not result.is_complete
         assert "no space left on" in outcomes["STORAGE_SMALL"]
         assert outcomes["STORAGE_ROOMY"] is None
-        assert [s.is_complete for s in list_sets(LocalStorage(small / "web1"))] == [False]
-        assert [s.is_complete for s in list_sets(roomy)] == [True]
+        assert [s.is_complete for s in list_sets(LocalStorage(small / "web1"), TRUST)] == [False]
+        assert [s.is_complete for s in list_sets(roomy, TRUST)] == [True]
 
 
 def test_write_to_folder_makes_plain_files_without_manifest(tmp_path: Path, identity: Path) -> None:
     data = _pattern(2_500_000)
     unsplit = write_to_folder(
-        PipelineSpec(sources=[StreamsSource(BytesStream("files", data))], compression=ZstdStage(), encryption=NoEncryption(), part_size_bytes=None),
+        PipelineSpec(signer=SIGNER, sources=[StreamsSource(BytesStream("files", data))], compression=ZstdStage(), encryption=NoEncryption(), part_size_bytes=None),
         tmp_path / "compressed",
     )
     assert unsplit.is_complete and unsplit.set_id is None
@@ -313,7 +313,7 @@ def test_write_to_folder_makes_plain_files_without_manifest(tmp_path: Path, iden
     plain = subprocess.run([zstd, "-d", "-c", str(tmp_path / "compressed" / "files.tar.zst")], capture_output=True, check=True).stdout
     assert plain == data
     split = write_to_folder(
-        PipelineSpec(sources=[StreamsSource(BytesStream("files", data))], compression=ZstdStage(), encryption=_age(identity), part_size_bytes=400_000),
+        PipelineSpec(signer=SIGNER, sources=[StreamsSource(BytesStream("files", data))], compression=ZstdStage(), encryption=_age(identity), part_size_bytes=400_000),
         tmp_path / "encrypted",
     )
     names = sorted(p.name for p in (tmp_path / "encrypted").iterdir())
@@ -328,6 +328,7 @@ from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_s
 from ncbackup.stages.age import AgeStage
 from ncbackup.stages.compress import ZstdStage
 from ncbackup.stages.keys import read_key_file
+from ncbackup.signing import generate_key
 
 class CountingStorage:
     name = "counting"
@@ -336,7 +337,7 @@ class CountingStorage:
         while True:
             chunk = stream.read(4 << 20)
             if not chunk: return
-            if not key.endswith("manifest.json"): self.bytes += len(chunk)
+            if "/manifest.json" not in key: self.bytes += len(chunk)
     def get(self, key): raise KeyError(key)
     def list(self, prefix=""): return iter(())
     def delete(self, key): pass
@@ -352,7 +353,7 @@ class BigStream:
 material = read_key_file(Path(sys.argv[1]))
 storages = [NamedStorage("A", CountingStorage()), NamedStorage("B", CountingStorage())]
 source = type("S", (), {"streams": lambda self: iter([BigStream()]), "describe": lambda self: "big"})()
-spec = PipelineSpec(sources=[source], compression=ZstdStage(level=3), encryption=AgeStage(recipients=material.recipients),
+spec = PipelineSpec(signer=generate_key(), sources=[source], compression=ZstdStage(level=3), encryption=AgeStage(recipients=material.recipients),
                     part_size_bytes=100 << 20, storages=storages)
 result = write_backup_set(spec, hostname="probe")
 assert result.streams[0].bytes_in == int(sys.argv[2]) << 20, result
@@ -380,7 +381,7 @@ def test_legacy_passphrase_set_is_read_by_openssl_and_gzip(tmp_path: Path) -> No
     key_file.write_text("0123456789abcdef" * 4 + "\n")
     data = os.urandom(1_500_000) + _pattern(1_000_000)
     storage = LocalStorage(tmp_path / "web1")
-    spec = PipelineSpec(
+    spec = PipelineSpec(signer=SIGNER, 
         sources=[StreamsSource(BytesStream("files", data))], compression=GzipStage(),
         encryption=LegacyOpenSSLStage.from_key_file(key_file), part_size_bytes=600_000,
         storages=[NamedStorage("STORAGE", storage)],
@@ -450,7 +451,7 @@ def no_repair_waits(monkeypatch):
 
 def _three_part_spec(identity: Path, storages) -> tuple[PipelineSpec, bytes]:
     data = _pattern(2_500_000)
-    spec = PipelineSpec(sources=[StreamsSource(BytesStream("files", data))], compression=NoCompression(),
+    spec = PipelineSpec(signer=SIGNER, sources=[StreamsSource(BytesStream("files", data))], compression=NoCompression(),
                         encryption=_age(identity), part_size_bytes=1_000_000, storages=storages)
     return spec, data
 
@@ -467,12 +468,13 @@ def test_a_part_that_failed_once_is_copied_from_the_sibling_and_the_set_is_compl
     assert any("copied from" in warning for warning in result.warnings)
     # The flaky storage got parts .000 and .002 while streaming, and .001 again at the end.
     assert [key.rpartition("/")[2] for key in flaky.puts] == [
-        "files.tar.age.000", "files.tar.age.001", "files.tar.age.002", "files.tar.age.001", "manifest.json"]
+        "files.tar.age.000", "files.tar.age.001", "files.tar.age.002", "files.tar.age.001", "manifest.json",
+        "manifest.json.minisig"]
     set_folder = lambda base: tmp_path / base / "web1" / result.set_id  # noqa: E731
     for name in ("files.tar.age.000", "files.tar.age.001", "files.tar.age.002"):
         assert (set_folder("flaky") / name).read_bytes() == (set_folder("steady") / name).read_bytes()
     # verify raises on the first bad part; here every part checks out and decrypts to the end.
-    report = verify_set(flaky, result.set_id, key_file=identity, must_decrypt=True)
+    report = verify_set(flaky, read_manifest(flaky, result.set_id), key_file=identity, must_decrypt=True)
     assert report.parts_checked == 3 and report.decrypted_streams == ["files"]
 
 

@@ -20,7 +20,6 @@ from ncbackup.engine.restore import (
     verify_set,
 )
 from ncbackup.errors import BackupError, DecryptError, IntegrityError, SourceError
-from ncbackup.setformat import read_manifest
 from ncbackup.sources.base import CheckLine, StreamReport
 from ncbackup.stages.age import AgeStage
 from ncbackup.stages.compress import GzipStage, NoCompression, ZstdStage
@@ -28,6 +27,7 @@ from ncbackup.stages.keys import write_identity_file
 from ncbackup.stages.legacy_openssl import LegacyOpenSSLStage
 from ncbackup.stages.registry import NoEncryption
 from ncbackup.storage.local import LocalStorage
+from tests.support import SIGNER, TRUST, read_manifest
 
 PART_BYTES = 64 * 1024
 
@@ -100,7 +100,7 @@ def _write_set(tmp_path: Path, *, cipher: str = "age", codec: str = "zstd", stre
     streams = streams or [BytesStream("files", _data(300_000), suffix=".tar"), BytesStream("mysql-3306-shop", _data(5_000), suffix=".sql")]
     storage = LocalStorage(tmp_path / subdir / "web1")
     result = write_backup_set(
-        PipelineSpec(
+        PipelineSpec(signer=SIGNER, 
             sources=[BytesSource(list(streams))], compression=compression, encryption=encryption,
             part_size_bytes=PART_BYTES, storages=[NamedStorage("STORAGE", storage)],
         ),
@@ -152,7 +152,7 @@ def test_plain_suffix_drops_compression_and_cipher(tmp_path):
 
 def test_verify_good_set_decrypts_every_stream(tmp_path):
     written = _write_set(tmp_path)
-    report = verify_set(written.storage, written.set_id, key_file=written.key_file)
+    report = verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=written.key_file)
     assert report.streams_checked == 2
     assert report.parts_checked == sum(len(written.parts(s)) for s in written.streams)
     assert sorted(report.decrypted_streams) == ["files", "mysql-3306-shop"]
@@ -161,7 +161,7 @@ def test_verify_good_set_decrypts_every_stream(tmp_path):
 
 def test_verify_without_key_checks_hashes_and_says_so(tmp_path):
     written = _write_set(tmp_path)
-    report = verify_set(written.storage, written.set_id, key_file=None)
+    report = verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=None)
     assert report.decrypted_streams == []
     assert report.parts_checked == sum(len(written.parts(s)) for s in written.streams)
     assert "not decrypted" in report.notes[0]
@@ -171,11 +171,11 @@ def test_verify_with_recipients_only_key_checks_hashes_only(tmp_path):
     written = _write_set(tmp_path)
     recipients = tmp_path / "recipients.txt"
     recipients.write_text(written.key_file.read_text().splitlines()[1].split(": ")[1] + "\n")
-    report = verify_set(written.storage, written.set_id, key_file=recipients)
+    report = verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=recipients)
     assert report.decrypted_streams == []
     assert "only recipients" in report.notes[0]
     with pytest.raises(DecryptError):
-        verify_set(written.storage, written.set_id, key_file=recipients, must_decrypt=True)
+        verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=recipients, must_decrypt=True)
 
 
 def _flip_byte(path: Path, offset: int) -> None:
@@ -190,7 +190,7 @@ def test_verify_names_the_bit_flipped_part(tmp_path):
     _flip_byte(written.part_path(second), 1000)
     for key_file in (written.key_file, None):
         with pytest.raises(IntegrityError, match=rf"part {second} of set {written.set_id}.*SHA-256"):
-            verify_set(written.storage, written.set_id, key_file=key_file)
+            verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=key_file)
 
 
 def test_verify_names_the_first_bad_part_when_two_are_bad(tmp_path):
@@ -199,7 +199,7 @@ def test_verify_names_the_first_bad_part_when_two_are_bad(tmp_path):
     _flip_byte(written.part_path(parts[2]), 5)
     _flip_byte(written.part_path(parts[1]), 5)
     with pytest.raises(IntegrityError, match=rf"part {parts[1]} "):
-        verify_set(written.storage, written.set_id, key_file=None)
+        verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=None)
 
 
 def test_verify_names_a_truncated_part(tmp_path):
@@ -208,7 +208,7 @@ def test_verify_names_a_truncated_part(tmp_path):
     path = written.part_path(first)
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(IntegrityError, match=rf"part {first} .*truncated"):
-        verify_set(written.storage, written.set_id, key_file=written.key_file)
+        verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=written.key_file)
 
 
 def test_verify_names_a_missing_part(tmp_path):
@@ -216,7 +216,7 @@ def test_verify_names_a_missing_part(tmp_path):
     last = written.parts("files")[-1]
     written.part_path(last).unlink()
     with pytest.raises(IntegrityError, match=rf"part {last} .*missing"):
-        verify_set(written.storage, written.set_id, key_file=written.key_file)
+        verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=written.key_file)
 
 
 def test_verify_names_a_part_copied_from_another_set(tmp_path):
@@ -226,7 +226,7 @@ def test_verify_names_a_part_copied_from_another_set(tmp_path):
     name = written.parts("files")[1]
     written.part_path(name).write_bytes(other.part_path(name).read_bytes())
     with pytest.raises(IntegrityError, match=rf"part {name} .*another set"):
-        verify_set(written.storage, written.set_id, key_file=written.key_file)
+        verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=written.key_file)
 
 
 def test_verify_with_wrong_identity_is_decrypt_error(tmp_path):
@@ -234,30 +234,30 @@ def test_verify_with_wrong_identity_is_decrypt_error(tmp_path):
     stranger = tmp_path / "stranger.txt"
     write_identity_file(stranger)
     with pytest.raises(DecryptError):
-        verify_set(written.storage, written.set_id, key_file=stranger)
+        verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=stranger)
 
 
 def test_verify_legacy_set_with_wrong_passphrase_fails(tmp_path):
     written = _write_set(tmp_path, cipher="openssl-legacy", codec="gzip")
-    assert verify_set(written.storage, written.set_id, key_file=written.key_file).decrypted_streams
+    assert verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=written.key_file).decrypted_streams
     wrong = tmp_path / "wrong_key"
     wrong.write_text("f" * 64 + "\n")
     wrong.chmod(0o600)
     with pytest.raises((DecryptError, IntegrityError)):
-        verify_set(written.storage, written.set_id, key_file=wrong)
+        verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=wrong)
 
 
 def test_verify_incomplete_set_is_refused(tmp_path):
     written = _write_set(tmp_path)
     written.part_path("manifest.json").unlink()
     with pytest.raises(BackupError, match="incomplete"):
-        verify_set(written.storage, written.set_id, key_file=written.key_file)
+        verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=written.key_file)
 
 
 def test_verify_reports_failed_stream_and_unlisted_file(tmp_path):
     written = _write_set(tmp_path, streams=[BytesStream("files", _data(100_000)), BytesStream("mysql-x", b"partial", fails=True)])
     written.part_path("stray.000").write_bytes(b"not ours")
-    report = verify_set(written.storage, written.set_id, key_file=written.key_file)
+    report = verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=written.key_file)
     assert report.decrypted_streams == ["files"]
     assert any("mysql-x failed during the backup" in w for w in report.warnings)
     assert any("stray.000" in w for w in report.warnings)
@@ -406,7 +406,7 @@ def test_missing_key_file_says_to_pass_the_original_key_not_to_make_one(tmp_path
     with pytest.raises(DecryptError, match="does not exist; pass the identity") as caught:
         restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=tmp_path / "t", key_file=missing))
     assert "keygen" not in str(caught.value)
-    report = verify_set(written.storage, written.set_id, key_file=missing)
+    report = verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=missing)
     assert "does not exist" in report.notes[0] and report.decrypted_streams == []
 
 

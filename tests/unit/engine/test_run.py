@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from tests.support import small_tmpfs
+from tests.support import small_tmpfs, trust_of
 from ncbackup.commands.run import run_config
 from ncbackup.config import load_config
 from ncbackup.engine.lock import AlreadyRunning, single_instance
 from ncbackup.engine.restore import open_plain_stream
 from ncbackup.engine.result import EXIT_FAILED, EXIT_UNUSABLE, Status
 from ncbackup.setformat import list_sets
+from ncbackup.signing import write_signing_key
 from ncbackup.stages.keys import write_identity_file
 from ncbackup.storage.local import LocalStorage
 
@@ -34,6 +35,10 @@ def write_config(tmp_path: Path, sections: dict, *, general: dict | None = None)
     }
     general_section.update(general or {})
     (tmp_path / "log").mkdir(exist_ok=True)
+    # The signing key sets get (beside KEY_FILE, or beside the config without ENCRYPTION): made up front, so a
+    # first run does not warn that it created one.
+    if not (tmp_path / "signing.key").exists():
+        write_signing_key(tmp_path / "signing.key")
     path = tmp_path / "conf.json"
     path.write_text(json.dumps({"GENERAL": general_section, **sections}, indent=2))
     return path
@@ -87,7 +92,7 @@ def test_barrier_group_lands_in_its_folder_for_the_script_and_the_next_group_sto
     # The folder this run wrote inside WORK_FOLDER was removed after use (REMOVE_OBJECTIVES).
     assert not compressed.exists()
     storage = LocalStorage(tmp_path / "backups" / "web1")
-    (info,) = list_sets(storage)
+    (info,) = list_sets(storage, trust_of(path))
     assert info.is_complete
     (stream,) = info.manifest.streams
     assert stream.cipher == "age"
@@ -258,7 +263,7 @@ def test_default_compression_inputs_written_by_this_run_are_removed(tmp_path):
     assert [s.status for s in result.steps][:2] == [Status.OK, Status.OK], result.summary()
     assert result.steps[2].error is None, result.summary()
     assert not (tmp_path / "work" / "files").exists()
-    (info,) = list_sets(LocalStorage(tmp_path / "backups" / "web1"))
+    (info,) = list_sets(LocalStorage(tmp_path / "backups" / "web1"), trust_of(path))
     assert [s.name for s in info.manifest.streams] == ["files"]
 
 
