@@ -52,7 +52,7 @@ class PipelineRun:
     def restore(self, name: str, **request: Any) -> list[str]:
         """Read the stream back (parts checked, decrypted, decompressed) and hand it to its kind's restorer."""
         from ncbackup.engine.restore import open_plain_stream
-                from ncbackup.sources.base import RestoreRequest
+        from ncbackup.sources.base import RestoreRequest
         from ncbackup.sources.registry import RESTORERS
 
         manifest = read_manifest(self.storage, self.result.set_id)
