@@ -1,4 +1,4 @@
-"""What the database sources share: blank legacy values, private temp files for secrets, stream copying.
+"""What the database sources share: blank legacy values, private temp files for secrets, stream copying, name labels.
 
 Private helper module (not a plugin, so not in the registry): mysql, postgres, mongo and sqlite use it.
 """
@@ -20,6 +20,16 @@ from ncbackup.process import which
 
 COPY_CHUNK_BYTES = 1 << 20
 PREFETCH_CHUNKS = 4
+
+_UNSAFE_IN_NAME = re.compile(r"[^\w.-]+")
+
+
+def name_label(name: str) -> str:
+    """The name made safe for stream and file names: each run of characters other than letters, digits, ``_.-`` becomes ``-``."""
+    # The name itself stays in the manifest metadata; only the label reaches storage keys, where "/",
+    # "\\" or a newline would make a folder, a refused key or a broken listing.
+    return _UNSAFE_IN_NAME.sub("-", name) or "-"
+
 
 def drop_blank_values(values: Any) -> Any:
     """Drop PARAMETERS entries whose value is blank: legacy configs write "" for "not set"."""
