@@ -24,7 +24,16 @@ from ncbackup.archive.writer import TarWriter
 from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout, which
-from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, find_program, name_label, secret_file
+from ncbackup.sources._dbsupport import (
+    copy_stream,
+    drop_blank_values,
+    failure_reason,
+    find_program,
+    name_label,
+    restore_database_name,
+    secret_file,
+    shown_name,
+)
 from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
 
 log = logging.getLogger(__name__)
@@ -485,7 +494,7 @@ class MysqlSource:
         metadata = dict(base_metadata, database=database, locking=locking, tool=dump_version)
         return MysqlDumpStream(
             name=f"mysql-{instance.label}-{name_label(database)}", argv=argv, database=database, instance=instance,
-            metadata=metadata, warnings=list(warnings), notes=[f"database {database}: {locking}"] + list(notes),
+            metadata=metadata, warnings=list(warnings), notes=[f"database {shown_name(database)}: {locking}"] + list(notes),
             timeout_seconds=self.options.timeout_seconds,
         )
 
@@ -560,8 +569,8 @@ class MysqlSource:
                 continue
             binlog = "binary logging on" if info.is_binlog_on else "binary logging off"
             lines.append(CheckLine(True, f"MySQL instance {instance.spec}: connected to {info.flavour} {info.version}, {binlog}"))
-            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: will dump {', '.join(chosen) or 'no database'}"))
-            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: excluded {', '.join(skipped) or 'nothing'}"))
+            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: will dump {', '.join(map(shown_name, chosen)) or 'no database'}"))
+            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: excluded {', '.join(map(shown_name, skipped)) or 'nothing'}"))
         return lines
 
 
@@ -590,10 +599,8 @@ def restore_mysql(reader: BinaryIO, request: RestoreRequest) -> list[str]:
     """Pipe a database dump into the server, into the original database or --database NEWNAME."""
     if not request.to_database:
         raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; otherwise it is written as a file")
+    database = restore_database_name(request)
     client = _restore_client(request)
-    database = request.database or request.metadata.get("database")
-    if not database:
-        raise BackupError(f"stream {request.stream_name} does not name its database; pass --database NAME")
     rows = client.query(f"SELECT COUNT(*) FROM information_schema.TABLES WHERE {hex_equals('TABLE_SCHEMA', database)}")
     if rows and rows[0][0] != "0" and not request.force:
         raise BackupError(

@@ -19,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import child_env, run, stream_stdin, stream_stdout, which
-from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, name_label, secret_file
+from ncbackup.sources._dbsupport import (
+    copy_stream,
+    drop_blank_values,
+    failure_reason,
+    name_label,
+    restore_database_name,
+    secret_file,
+    shown_name,
+)
 from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -285,9 +293,9 @@ class PostgresSource:
             return lines + [CheckLine(False, f"PostgreSQL on {self.connection.where}: cannot connect ({failure_reason(error)})")]
         where = self.connection.where
         lines.append(CheckLine(True, f"PostgreSQL on {where}: connected, server {version}"))
-        lines.append(CheckLine(True, f"PostgreSQL on {where}: will dump {', '.join(chosen) or 'no database'}"
+        lines.append(CheckLine(True, f"PostgreSQL on {where}: will dump {', '.join(map(shown_name, chosen)) or 'no database'}"
                                      + (" and globals" if self.options.is_globals_on else "")))
-        lines.append(CheckLine(True, f"PostgreSQL on {where}: excluded {', '.join(skipped) or 'nothing'} (templates always)"))
+        lines.append(CheckLine(True, f"PostgreSQL on {where}: excluded {', '.join(map(shown_name, skipped)) or 'nothing'} (templates always)"))
         return lines
 
 
@@ -301,9 +309,7 @@ def restore_postgres(reader: BinaryIO, request: RestoreRequest) -> list[str]:
     """pg_restore a custom-format dump, creating the database (or --database NEWNAME) when it is missing."""
     if not request.to_database:
         raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; otherwise it is written as a file")
-    database = request.database or request.metadata.get("database")
-    if not database:
-        raise BackupError(f"stream {request.stream_name} does not name its database; pass --database NAME")
+    database = restore_database_name(request)
     connection = _restore_connection(request)
     with connection.environment() as env:
         exists = connection.query(f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(database)}", env=env)
