@@ -399,7 +399,8 @@ class MysqlSource:
     def selected_databases(self, client: MysqlClient) -> tuple[list[str], list[str]]:
         """Return (databases to dump, databases skipped) for one instance."""
         # SHOW DATABASES, in hex: a newline or tab in a name must not split it.
-        names = [from_hex(row[0]) for row in client.query("SELECT HEX(SCHEMA_NAME) FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME") if row and row[0]]
+        rows = client.query("SELECT HEX(SCHEMA_NAME) FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
+        names = [from_hex(row[0]) for row in rows if row and row[0]]
         chosen, skipped = [], []
         for name in names:
             if name in SYSTEM_SCHEMAS or name in self.options.exclude_databases:
@@ -569,8 +570,9 @@ class MysqlSource:
                 continue
             binlog = "binary logging on" if info.is_binlog_on else "binary logging off"
             lines.append(CheckLine(True, f"MySQL instance {instance.spec}: connected to {info.flavour} {info.version}, {binlog}"))
-            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: will dump {', '.join(map(shown_name, chosen)) or 'no database'}"))
-            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: excluded {', '.join(map(shown_name, skipped)) or 'nothing'}"))
+            chosen_text, skipped_text = ", ".join(map(shown_name, chosen)), ", ".join(map(shown_name, skipped))
+            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: will dump {chosen_text or 'no database'}"))
+            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: excluded {skipped_text or 'nothing'}"))
         return lines
 
 

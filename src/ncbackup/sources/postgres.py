@@ -293,9 +293,10 @@ class PostgresSource:
             return lines + [CheckLine(False, f"PostgreSQL on {self.connection.where}: cannot connect ({failure_reason(error)})")]
         where = self.connection.where
         lines.append(CheckLine(True, f"PostgreSQL on {where}: connected, server {version}"))
-        lines.append(CheckLine(True, f"PostgreSQL on {where}: will dump {', '.join(map(shown_name, chosen)) or 'no database'}"
+        chosen_text, skipped_text = ", ".join(map(shown_name, chosen)), ", ".join(map(shown_name, skipped))
+        lines.append(CheckLine(True, f"PostgreSQL on {where}: will dump {chosen_text or 'no database'}"
                                      + (" and globals" if self.options.is_globals_on else "")))
-        lines.append(CheckLine(True, f"PostgreSQL on {where}: excluded {', '.join(map(shown_name, skipped)) or 'nothing'} (templates always)"))
+        lines.append(CheckLine(True, f"PostgreSQL on {where}: excluded {skipped_text or 'nothing'} (templates always)"))
         return lines
 
 
