@@ -1,4 +1,4 @@
-"""What the database sources share: blank legacy values, private temp files for secrets, stream copying.
+"""What the database sources share: blank legacy values, private temp files for secrets, stream copying, database names as data.
 
 Private helper module (not a plugin, so not in the registry): mysql, postgres, mongo and sqlite use it.
 """
@@ -15,11 +15,38 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ncbackup.errors import CommandFailed
+from ncbackup.errors import BackupError, CommandFailed
 from ncbackup.process import which
+from ncbackup.sources.base import RestoreRequest
 
 COPY_CHUNK_BYTES = 1 << 20
 PREFETCH_CHUNKS = 4
+
+_UNSAFE_IN_NAME = re.compile(r"[^\w.-]+")
+
+
+def name_label(name: str) -> str:
+    """The name made safe for stream and file names: each run of characters other than letters, digits, ``_.-`` becomes ``-``."""
+    # The name itself stays in the manifest metadata; only the label reaches storage keys, where "/",
+    # "\\" or a newline would make a folder, a refused key or a broken listing.
+    return _UNSAFE_IN_NAME.sub("-", name) or "-"
+
+
+def shown_name(name: str) -> str:
+    """The name for a log, note or check line: as is, or quoted with escapes when it holds a newline or other control."""
+    # A name holding "\n[ok] ..." must not forge a line of its own in the output.
+    return name if name.isprintable() else repr(name)
+
+
+def restore_database_name(request: RestoreRequest) -> str:
+    """The database a dump goes into: --database, else the name the manifest records (a name only, never syntax)."""
+    database = request.database or request.metadata.get("database")
+    if not isinstance(database, str) or not database:
+        raise BackupError(f"stream {request.stream_name} does not name its database; pass --database NAME")
+    if "\0" in database:
+        raise BackupError(f"database name {database!r} holds a NUL character, which no server accepts; pass --database NAME")
+    return database
+
 
 def drop_blank_values(values: Any) -> Any:
     """Drop PARAMETERS entries whose value is blank: legacy configs write "" for "not set"."""

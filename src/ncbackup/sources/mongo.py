@@ -79,6 +79,19 @@ def connection_args(options: MongoOptions, config_path: Path) -> list[str]:
     return args
 
 
+# MongoDB refuses these in a database name (on Unix; Windows refuses more): a name holding one cannot exist.
+FORBIDDEN_IN_DATABASE_NAME = frozenset('/\\. "$\0')
+
+
+def namespace_pattern(database: str) -> str:
+    """The --nsInclude pattern for every collection of database; its literal ``*`` and ``\\`` escaped."""
+    if not database or FORBIDDEN_IN_DATABASE_NAME & set(database):
+        raise BackupError(
+            f"{database!r} is not a MongoDB database name (none holds / \\ . \" $, a space or NUL); fix --database"
+        )
+    return database.replace("\\", "\\\\").replace("*", "\\*") + ".*"
+
+
 def stream_label(host: str) -> str:
     """The host as it appears in the stream name (``rs0/a:27017,b`` -> ``rs0-a-27017-b``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", host).strip("-") or "mongo"
@@ -150,13 +163,15 @@ def restore_mongo(reader: BinaryIO, request: RestoreRequest) -> list[str]:
     """Pipe the archive into ``mongorestore --archive``; --database restores only that database; --force drops first."""
     if not request.to_database:
         raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; otherwise it is written as a file")
+    # Server and credentials come from the config only; the manifest's metadata chooses nothing but --oplogReplay.
     options = MongoOptions.model_validate(dict(request.options or {}))
+    pattern = namespace_pattern(request.database) if request.database else None
     with secret_file(secret_config_text(options), suffix=".yaml") as config_path:
         argv = [options.mongorestore, *connection_args(options, config_path), "--archive"]
-        if request.metadata.get("oplog"):
+        if request.metadata.get("oplog") is True:
             argv.append("--oplogReplay")
-        if request.database:
-            argv.append(f"--nsInclude={request.database}.*")
+        if pattern is not None:
+            argv.append(f"--nsInclude={pattern}")
         if request.force:
             argv.append("--drop")
         with stream_stdin(argv) as stdin:

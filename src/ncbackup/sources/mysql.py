@@ -2,7 +2,8 @@
 
 Every database of every instance becomes its own stream ``mysql-<instance>-<database>``, the dump
 program's stdout copied straight into the pipeline. Credentials only ever reach the programs through
-``--defaults-extra-file`` (the CREDENTIAL_PATH option file, always the first argument).
+``--defaults-extra-file`` (the CREDENTIAL_PATH option file, always the first argument). Database names
+are data: backquoted in SQL, read back in hex, and on a command line only after ``--`` or in ``--opt=``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from ncbackup.archive.writer import TarWriter
 from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout, which
-from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, find_program, secret_file
+from ncbackup.sources._dbsupport import (
+    copy_stream,
+    drop_blank_values,
+    failure_reason,
+    find_program,
+    name_label,
+    restore_database_name,
+    secret_file,
+    shown_name,
+)
 from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
 
 log = logging.getLogger(__name__)
@@ -46,6 +56,7 @@ class MysqlOptions(BaseModel):
     conf_path: Path | None = Field(None, alias="CONF_PATH")              # accepted; the client reads my.cnf itself
     data_dir: Path | None = Field(None, alias="DATA_DIR")                # for PHYSICAL; default: the server's @@datadir
     instances: WordList = Field(default_factory=lambda: ["3306"], alias="MY_INSTANCES")
+    restore_instance: str | None = Field(None, alias="RESTORE_INSTANCE")  # restore: this port or socket, whatever the stream's
     host: str | None = Field(None, alias="HOST")                         # for port instances; default: the option file's
     binlog_path: Path | None = Field(None, alias="BINLOG_PATH")          # default: the server's @@log_bin_basename folder
     binlog_file_prefix: str | None = Field(None, alias="BINLOG_FILE_PREFIX")
@@ -112,6 +123,16 @@ def quote_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+def hex_equals(column: str, text: str) -> str:
+    """An SQL condition: column holds exactly text (compared in hex: no quoting, whatever the sql_mode)."""
+    return f"HEX({column}) = '{text.encode('utf-8').hex().upper()}'"
+
+
+def from_hex(text: str) -> str:
+    """A name the server sent as HEX(...), back as text."""
+    return bytes.fromhex(text).decode("utf-8", "replace")
+
+
 def parse_exclude_tables(words: list[str]) -> dict[str, set[str]]:
     """Map database -> excluded tables from ``db.table`` words; a word without a dot is a ConfigError."""
     from ncbackup.errors import ConfigError
@@ -170,13 +191,14 @@ def server_info(client: MysqlClient) -> ServerInfo:
 
 def table_engines(client: MysqlClient) -> dict[str, dict[str, str]]:
     """Map database -> table -> engine (lower case) for every base table on the server."""
+    # Names in hex: the client prints them raw, and a tab or newline in a name would split its row.
     rows = client.query(
-        "SELECT TABLE_SCHEMA, TABLE_NAME, IFNULL(ENGINE, '') FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'"
+        "SELECT HEX(TABLE_SCHEMA), HEX(TABLE_NAME), IFNULL(ENGINE, '') FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'"
     )
     engines: dict[str, dict[str, str]] = {}
     for row in rows:
         if len(row) == 3:
-            engines.setdefault(row[0], {})[row[1]] = row[2].lower()
+            engines.setdefault(from_hex(row[0]), {})[from_hex(row[1])] = row[2].lower()
     return engines
 
 
@@ -376,7 +398,9 @@ class MysqlSource:
 
     def selected_databases(self, client: MysqlClient) -> tuple[list[str], list[str]]:
         """Return (databases to dump, databases skipped) for one instance."""
-        names = [row[0] for row in client.query("SHOW DATABASES") if row]
+        # SHOW DATABASES, in hex: a newline or tab in a name must not split it.
+        rows = client.query("SELECT HEX(SCHEMA_NAME) FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
+        names = [from_hex(row[0]) for row in rows if row and row[0]]
         chosen, skipped = [], []
         for name in names:
             if name in SYSTEM_SCHEMAS or name in self.options.exclude_databases:
@@ -470,8 +494,8 @@ class MysqlSource:
         argv += ["--", database]
         metadata = dict(base_metadata, database=database, locking=locking, tool=dump_version)
         return MysqlDumpStream(
-            name=f"mysql-{instance.label}-{database}", argv=argv, database=database, instance=instance,
-            metadata=metadata, warnings=list(warnings), notes=[f"database {database}: {locking}"] + list(notes),
+            name=f"mysql-{instance.label}-{name_label(database)}", argv=argv, database=database, instance=instance,
+            metadata=metadata, warnings=list(warnings), notes=[f"database {shown_name(database)}: {locking}"] + list(notes),
             timeout_seconds=self.options.timeout_seconds,
         )
 
@@ -546,26 +570,40 @@ class MysqlSource:
                 continue
             binlog = "binary logging on" if info.is_binlog_on else "binary logging off"
             lines.append(CheckLine(True, f"MySQL instance {instance.spec}: connected to {info.flavour} {info.version}, {binlog}"))
-            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: will dump {', '.join(chosen) or 'no database'}"))
-            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: excluded {', '.join(skipped) or 'nothing'}"))
+            chosen_text, skipped_text = ", ".join(map(shown_name, chosen)), ", ".join(map(shown_name, skipped))
+            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: will dump {chosen_text or 'no database'}"))
+            lines.append(CheckLine(True, f"MySQL instance {instance.spec}: excluded {skipped_text or 'nothing'}"))
         return lines
+
+
+def restore_instance(options: MysqlOptions, request: RestoreRequest) -> MysqlInstance:
+    """The configured instance to restore into: RESTORE_INSTANCE, else the MY_INSTANCES entry the stream came from, else the only one."""
+    # The manifest may only pick among the configured instances: a port or socket it names is never used as such.
+    if options.restore_instance:
+        return MysqlInstance(options.restore_instance, options.host)
+    recorded = str(request.metadata.get("instance") or "")
+    if recorded in options.instances:
+        return MysqlInstance(recorded, options.host)
+    if len(options.instances) == 1:
+        return MysqlInstance(options.instances[0], options.host)
+    raise BackupError(
+        f"stream {request.stream_name} came from instance {recorded!r}, which MY_INSTANCES ({' '.join(options.instances)}) does "
+        "not list; set RESTORE_INSTANCE in the MYSQL section to the port or socket to restore into"
+    )
 
 
 def _restore_client(request: RestoreRequest) -> MysqlClient:
     options = MysqlOptions.model_validate(dict(request.options or {}))
-    spec = str(request.options.get("RESTORE_INSTANCE") or request.metadata.get("instance") or options.instances[0])
-    return MysqlClient(options, MysqlInstance(spec, options.host))
+    return MysqlClient(options, restore_instance(options, request))
 
 
 def restore_mysql(reader: BinaryIO, request: RestoreRequest) -> list[str]:
     """Pipe a database dump into the server, into the original database or --database NEWNAME."""
     if not request.to_database:
         raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; otherwise it is written as a file")
+    database = restore_database_name(request)
     client = _restore_client(request)
-    database = request.database or request.metadata.get("database")
-    if not database:
-        raise BackupError(f"stream {request.stream_name} does not name its database; pass --database NAME")
-    rows = client.query(f"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {quote_string(database)}")
+    rows = client.query(f"SELECT COUNT(*) FROM information_schema.TABLES WHERE {hex_equals('TABLE_SCHEMA', database)}")
     if rows and rows[0][0] != "0" and not request.force:
         raise BackupError(
             f"database {database!r} already has tables on instance {client.instance.spec}; drop it, restore with "

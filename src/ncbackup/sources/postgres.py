@@ -3,6 +3,7 @@
 Streams: ``postgres-<port>-globals`` (``pg_dumpall --globals-only``: roles, tablespaces) and one
 ``postgres-<port>-<database>`` per database in pg_dump's custom format. A password reaches the
 programs only through a 0600 passfile named by PGPASSFILE in their environment, never argv or logs.
+A database name is data: it reaches libpq only as a quoted value inside a connection string.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import child_env, run, stream_stdin, stream_stdout, which
-from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, secret_file
+from ncbackup.sources._dbsupport import (
+    copy_stream,
+    drop_blank_values,
+    failure_reason,
+    name_label,
+    restore_database_name,
+    secret_file,
+    shown_name,
+)
 from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -55,13 +64,34 @@ def quote_identifier(name: str) -> str:
 
 
 def quote_literal(text: str) -> str:
+    """Return text as an SQL string literal, the same whatever standard_conforming_strings says."""
+    if "\\" in text:
+        return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
     return "'" + text.replace("'", "''") + "'"
 
 
-def pgpass_line(password: str) -> str:
-    """A .pgpass line matching any server, database and user, for password."""
-    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
-    return f"*:*:*:*:{escaped}\n"
+def conninfo_value(text: str) -> str:
+    """Return text as one libpq connection-string value: single-quoted, backslash and quote escaped."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def pgpass_field(text: str) -> str:
+    """Return text as one .pgpass field (``:`` and backslash escaped)."""
+    return text.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def pgpass_lines(password: str, *, host: str | None, port: int, user: str | None) -> str:
+    """.pgpass lines giving password to the configured host(s), port and user only, for any database."""
+    # libpq looks a socket connection up as "localhost" when it uses the default socket folder (always
+    # when HOST is unset), else under the folder's path: a socket folder gets both lines.
+    hosts = [name for name in (host or "").split(",") if name] or ["localhost"]
+    patterns: list[str] = []
+    for name in hosts:
+        patterns.append(name)
+        if name.startswith(("/", "@")) and "localhost" not in patterns:
+            patterns.append("localhost")
+    user_field = pgpass_field(user) if user else "*"
+    return "".join(f"{pgpass_field(name)}:{port}:*:{user_field}:{pgpass_field(password)}\n" for name in patterns)
 
 
 def _sibling_or_path(configured: str | None, reference: str | None, name: str) -> str:
@@ -86,14 +116,17 @@ class PostgresConnection:
         self.pg_dumpall = _sibling_or_path(options.pg_dumpall, options.pg_dump, "pg_dumpall")
         self.pg_restore = _sibling_or_path(options.pg_restore, options.pg_dump, "pg_restore")
 
-    def connection_args(self) -> list[str]:
-        # -w: never prompt for a password (cron has no terminal); fail instead.
-        args = [f"--port={self.options.port}", "-w"]
-        if self.options.host:
-            args.insert(0, f"--host={self.options.host}")
-        if self.options.user:
-            args.append(f"--username={self.options.user}")
-        return args
+    def conninfo(self, database: str | None = None) -> str:
+        """A libpq connection string for the configured server (and database), every value quoted as data."""
+        values = {"host": self.options.host, "port": str(self.options.port), "user": self.options.user, "dbname": database}
+        return " ".join(f"{keyword}={conninfo_value(value)}" for keyword, value in values.items() if value is not None)
+
+    def connection_args(self, database: str | None = None) -> list[str]:
+        """-w and the whole connection as one ``--dbname`` connection string."""
+        # libpq reads a --dbname holding "=" (or starting postgresql://) as a connection string: a database
+        # named "host=... port=..." would pick the server. Inside a connection string a quoted dbname value
+        # is only ever a name. -w: never prompt for a password (cron has no terminal); fail instead.
+        return ["-w", f"--dbname={self.conninfo(database)}"]
 
     @property
     def where(self) -> str:
@@ -111,7 +144,8 @@ class PostgresConnection:
                     f"PostgreSQL password file {self.options.password_file} is missing or empty; fix PASSWORD_FILE"
                 ) from None
             folder = self.work_folder if self.work_folder is not None and self.work_folder.is_dir() else None
-            with secret_file(pgpass_line(password), folder=folder, suffix=".pgpass") as passfile:
+            lines = pgpass_lines(password, host=self.options.host, port=self.options.port, user=self.options.user)
+            with secret_file(lines, folder=folder, suffix=".pgpass") as passfile:
                 yield child_env({**extra, "PGPASSFILE": str(passfile)})
             return
         if self.options.passfile is not None:
@@ -122,15 +156,18 @@ class PostgresConnection:
 
     def query(self, sql: str, *, env: Mapping[str, str], database: str = "postgres") -> list[str]:
         """Run sql with psql; return its output lines (unaligned, tuples only)."""
-        argv = [self.psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", *self.connection_args(), f"--dbname={database}", "-c", sql]
+        argv = [self.psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", *self.connection_args(database), "-c", sql]
         return [line for line in run(argv, env=env, timeout_seconds=QUERY_TIMEOUT_SECONDS).text.splitlines() if line]
 
 
 def list_databases(connection: PostgresConnection, env: Mapping[str, str]) -> list[str]:
     """Every database that accepts connections, templates excluded."""
-    return connection.query(
-        "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname", env=env
+    # Hex: a name holding a newline must stay one name, not become two lines.
+    lines = connection.query(
+        "SELECT encode(convert_to(datname, 'UTF8'), 'hex') FROM pg_database WHERE NOT datistemplate AND datallowconn "
+        "ORDER BY datname", env=env
     )
+    return [bytes.fromhex(line).decode("utf-8") for line in lines]
 
 
 @dataclass
@@ -234,8 +271,8 @@ class PostgresSource:
             notes = []
         for database in databases:
             yield PostgresDumpStream(
-                name=f"postgres-{port}-{database}",
-                argv=[connection.pg_dump, *connection.connection_args(), "--format=custom", f"--dbname={database}"],
+                name=f"postgres-{port}-{name_label(database)}",
+                argv=[connection.pg_dump, *connection.connection_args(database), "--format=custom"],
                 what=f"database {database!r}", connection=connection,
                 metadata=dict(base, database=database, format="custom"), notes=notes,
             )
@@ -256,30 +293,28 @@ class PostgresSource:
             return lines + [CheckLine(False, f"PostgreSQL on {self.connection.where}: cannot connect ({failure_reason(error)})")]
         where = self.connection.where
         lines.append(CheckLine(True, f"PostgreSQL on {where}: connected, server {version}"))
-        lines.append(CheckLine(True, f"PostgreSQL on {where}: will dump {', '.join(chosen) or 'no database'}"
+        chosen_text, skipped_text = ", ".join(map(shown_name, chosen)), ", ".join(map(shown_name, skipped))
+        lines.append(CheckLine(True, f"PostgreSQL on {where}: will dump {chosen_text or 'no database'}"
                                      + (" and globals" if self.options.is_globals_on else "")))
-        lines.append(CheckLine(True, f"PostgreSQL on {where}: excluded {', '.join(skipped) or 'nothing'} (templates always)"))
+        lines.append(CheckLine(True, f"PostgreSQL on {where}: excluded {skipped_text or 'nothing'} (templates always)"))
         return lines
 
 
 def _restore_connection(request: RestoreRequest) -> PostgresConnection:
-    values = dict(request.options or {})
-    if "PORT" not in values and request.metadata.get("port"):
-        values["PORT"] = request.metadata["port"]
-    return PostgresConnection(PostgresOptions.model_validate(values))
+    # The server comes from the restoring side's config only: a manifest naming a host or port must not
+    # choose where the password goes.
+    return PostgresConnection(PostgresOptions.model_validate(dict(request.options or {})))
 
 
 def restore_postgres(reader: BinaryIO, request: RestoreRequest) -> list[str]:
     """pg_restore a custom-format dump, creating the database (or --database NEWNAME) when it is missing."""
     if not request.to_database:
         raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; otherwise it is written as a file")
-    database = request.database or request.metadata.get("database")
-    if not database:
-        raise BackupError(f"stream {request.stream_name} does not name its database; pass --database NAME")
+    database = restore_database_name(request)
     connection = _restore_connection(request)
     with connection.environment() as env:
         exists = connection.query(f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(database)}", env=env)
-        argv = [connection.pg_restore, *connection.connection_args(), f"--dbname={database}", "--exit-on-error"]
+        argv = [connection.pg_restore, *connection.connection_args(database), "--exit-on-error"]
         if exists:
             if not request.force:
                 raise BackupError(
@@ -300,7 +335,7 @@ def restore_postgres_globals(reader: BinaryIO, request: RestoreRequest) -> list[
         raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; otherwise it is written as a file")
     connection = _restore_connection(request)
     with connection.environment() as env:
-        argv = [connection.psql, "-X", "-q", *connection.connection_args(), "--dbname=postgres", "-f", "-"]
+        argv = [connection.psql, "-X", "-q", *connection.connection_args("postgres"), "-f", "-"]
         with stream_stdin(argv, env=env) as stdin:
             copy_stream(reader, stdin)
     return ["roles that already existed were left as they are (psql reports them as errors)"]

@@ -56,8 +56,10 @@ class Postgres:
 
     def psql(self, sql: str, *, database: str = "postgres") -> str:
         """Run SQL as the superuser over the socket (trusted); return unaligned tuples."""
+        # The name as a quoted conninfo value: a bare --dbname holding "=" would be read as a connection string.
+        quoted = "'" + database.replace("\\", "\\\\").replace("'", "\\'") + "'"
         argv = [str(PG_BIN / "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", f"--host={self.socket_folder}",
-                f"--port={self.port}", f"--username={SUPERUSER}", f"--dbname={database}", "-f", "-"]
+                f"--port={self.port}", f"--username={SUPERUSER}", f"--dbname=dbname={quoted}", "-f", "-"]
         return run(argv, input_bytes=sql.encode(), timeout_seconds=60, env=child_env({"PGPASSFILE": "/dev/null"})).text
 
     def options(self, **extra: str) -> dict[str, str]:

@@ -161,3 +161,25 @@ def test_check_names_the_tool_version_and_says_connection_is_not_tested(tools, t
     lines = MongoSource(MongoOptions.model_validate(options(tools)), work_folder=tmp_path).check()
     assert all(line.ok for line in lines)
     assert "100.9.4" in lines[0].text and "not tested" in lines[-1].text
+
+
+def test_restore_takes_the_server_from_the_config_and_a_database_name_only_as_a_pattern_value(tools):
+    import io
+
+    hostile = {"oplog": False, "host": "10.6.6.6", "port": 6666, "socket": "/tmp/evil.sock", "instance": "evil", "database": "x"}
+    request = RestoreRequest("mongo-x", "mongo", hostile, to_database=True, database="-we*ird=x'`", options=options(tools))
+    restore_mongo(io.BytesIO(b"archive bytes"), request)
+    argv = calls(tools)[-1]["argv"]
+    assert argv[1:4] == ["--host=10.0.0.5", "--port=27018", "--username=backup"]
+    assert "--nsInclude=-we\\*ird=x'`.*" in argv
+    assert not any("10.6.6.6" in arg or "6666" in arg or "evil" in arg for arg in argv)
+
+
+@pytest.mark.parametrize("database", ["shop.orders", "a/b", "a\\b", 'a"b', "a$b", "a b", "a\0b"])
+def test_restore_refuses_a_name_mongodb_cannot_hold(tools, database):
+    import io
+
+    request = RestoreRequest("mongo-x", "mongo", {}, to_database=True, database=database, options=options(tools))
+    with pytest.raises(BackupError, match="not a MongoDB database name"):
+        restore_mongo(io.BytesIO(b"archive bytes"), request)
+    assert not (tools / "calls.jsonl").exists()

@@ -1,4 +1,4 @@
-"""copy_stream: every byte in order, reader errors surface in the caller, a failing sink does not hang."""
+"""copy_stream: every byte in order, reader errors surface in the caller, a failing sink does not hang; names shown and restored as data."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import os
 
 import pytest
 
-from ncbackup.sources._dbsupport import COPY_CHUNK_BYTES, copy_stream, failure_reason
-from ncbackup.errors import CommandFailed
+from ncbackup.sources._dbsupport import COPY_CHUNK_BYTES, copy_stream, failure_reason, restore_database_name, shown_name
+from ncbackup.errors import BackupError, CommandFailed
+from ncbackup.sources.base import RestoreRequest
 
 
 def test_copy_stream_copies_every_byte_in_order():
@@ -47,3 +48,23 @@ def test_sink_error_propagates_and_the_helper_thread_ends():
 def test_failure_reason_prefers_the_error_line_over_a_trailing_hint():
     error = CommandFailed(["/usr/bin/psql", "-c", "x"], 2, 'psql: error: FATAL:  password authentication failed\npassword retrieved from file "/tmp/x"')
     assert failure_reason(error) == "psql exited with status 2: psql: error: FATAL:  password authentication failed"
+
+
+def test_a_name_with_a_newline_is_shown_escaped_so_it_cannot_forge_an_output_line():
+    assert shown_name("shop db=x -1'`") == "shop db=x -1'`"
+    assert shown_name("x\n[ok] all fine") == "'x\\n[ok] all fine'"
+
+
+@pytest.mark.parametrize(("metadata", "database", "expected"), [
+    ({"database": "host=h port=1"}, None, "host=h port=1"),
+    ({"database": "recorded"}, "-chosen", "-chosen"),
+])
+def test_restore_database_name_is_the_option_else_the_recorded_name(metadata, database, expected):
+    request = RestoreRequest("s", "postgres", metadata, to_database=True, database=database)
+    assert restore_database_name(request) == expected
+
+
+@pytest.mark.parametrize("metadata", [{}, {"database": ""}, {"database": ["a"]}, {"database": 5}, {"database": "a\0b"}])
+def test_restore_database_name_refuses_a_missing_odd_or_nul_holding_name(metadata):
+    with pytest.raises(BackupError, match="database"):
+        restore_database_name(RestoreRequest("s", "postgres", metadata, to_database=True))

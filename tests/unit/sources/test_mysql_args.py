@@ -8,7 +8,8 @@ import pytest
 
 from ncbackup.config import loads_config
 from ncbackup.config.settings import GeneralSettings
-from ncbackup.errors import ConfigError
+from ncbackup.errors import BackupError, ConfigError
+from ncbackup.sources.base import RestoreRequest
 from ncbackup.sources.mysql import (
     MysqlInstance,
     MysqlOptions,
@@ -16,9 +17,12 @@ from ncbackup.sources.mysql import (
     ServerInfo,
     backup_option_file,
     dump_flavour_args,
+    from_hex,
+    hex_equals,
     parse_exclude_tables,
     quote_identifier,
     quote_string,
+    restore_instance,
 )
 
 MARIADB = ServerInfo(flavour="mariadb", version="10.11.19", is_binlog_on=True, binlog_basename=None, datadir=None)
@@ -134,6 +138,38 @@ def test_legacy_dump_binary_pointing_at_the_client_is_replaced_by_its_sibling_du
 def test_sql_quoting_doubles_the_quote_characters():
     assert quote_identifier("we`ird") == "`we``ird`"
     assert quote_string("O'Brien\\") == "'O''Brien\\\\'"
+
+
+def test_names_compared_and_read_back_in_hex_never_quoted():
+    name = "we`ird db=x -1'q\n\\"
+    assert hex_equals("TABLE_SCHEMA", name) == f"HEX(TABLE_SCHEMA) = '{name.encode().hex().upper()}'"
+    assert from_hex(name.encode().hex().upper()) == name
+
+
+def test_a_hostile_database_name_is_one_argument_after_double_dash_and_a_safe_stream_label(tmp_path):
+    source = MysqlSource(MysqlOptions.model_validate({}), work_folder=tmp_path)
+    name = "-d we`ird db=x/../1'\n"
+    stream = source._dump_stream(MysqlInstance("3306"), MARIADB, name, {"t": "innodb"}, {}, "", warnings=[], notes=[])
+    assert stream.argv[-2:] == ["--", name] and stream.metadata["database"] == name
+    assert stream.name == "mysql-3306--d-we-ird-db-x-..-1-"
+
+
+def restore_request(metadata: dict, **options: str) -> RestoreRequest:
+    return RestoreRequest(stream_name="mysql-3306-shop", kind="mysql", metadata=metadata, to_database=True, options=options)
+
+
+def test_restore_instance_comes_from_the_config_the_manifest_only_picks_among_configured_ones():
+    def chosen(metadata: dict, **values: str) -> str:
+        request = restore_request(metadata, **values)
+        return restore_instance(MysqlOptions.model_validate(dict(request.options)), request).spec
+
+    hostile = {"instance": "/tmp/evil.sock", "host": "10.6.6.6", "port": 6666, "socket": "/tmp/evil.sock"}
+    assert chosen(hostile, MY_INSTANCES="3307") == "3307"
+    assert chosen(hostile) == "3306"  # no MYSQL section: the default instance, never the manifest's
+    assert chosen({"instance": "/run/mysqld/b.sock"}, MY_INSTANCES="3306 /run/mysqld/b.sock") == "/run/mysqld/b.sock"
+    assert chosen(hostile, MY_INSTANCES="3306 3307", RESTORE_INSTANCE="3307") == "3307"
+    with pytest.raises(BackupError, match="MY_INSTANCES .3306 3307. does not list; set RESTORE_INSTANCE"):
+        chosen(hostile, MY_INSTANCES="3306 3307")
 
 
 def test_from_section_uses_general_work_folder(tmp_path):

@@ -1,16 +1,43 @@
-"""PostgreSQL source without a server: the passfile line, the connection arguments, the 0600 temp passfile."""
+"""PostgreSQL source without a server: the passfile lines, the quoted connection string, the 0600 temp passfile."""
 
 from __future__ import annotations
 
 import os
 import stat
 
-from ncbackup.sources._dbsupport import secret_file
-from ncbackup.sources.postgres import PostgresConnection, PostgresOptions, pgpass_line
+from ncbackup.sources._dbsupport import name_label, secret_file
+from ncbackup.sources.postgres import PostgresConnection, PostgresOptions, conninfo_value, pgpass_lines, quote_literal
 
 
-def test_pgpass_line_escapes_colons_and_backslashes():
-    assert pgpass_line("a:b\\c") == "*:*:*:*:a\\:b\\\\c\n"
+def test_pgpass_lines_match_only_the_configured_host_port_and_user_and_escape_colons_and_backslashes():
+    assert pgpass_lines("a:b\\c", host="db.example", port=5433, user="back:up") == "db.example:5433:*:back\\:up:a\\:b\\\\c\n"
+    # No HOST: libpq looks the default socket up as "localhost"; no USER: any user name.
+    assert pgpass_lines("pw", host=None, port=5432, user=None) == "localhost:5432:*:*:pw\n"
+    # A socket folder is looked up under its path, or as "localhost" when it is libpq's default folder.
+    assert pgpass_lines("pw", host="/run/postgresql", port=5432, user="u") == "/run/postgresql:5432:*:u:pw\nlocalhost:5432:*:u:pw\n"
+    assert pgpass_lines("pw", host="h1,h2", port=5432, user="u") == "h1:5432:*:u:pw\nh2:5432:*:u:pw\n"
+
+
+def test_conninfo_values_are_quoted_so_a_database_name_is_never_syntax():
+    assert conninfo_value("host=evil port=1") == "'host=evil port=1'"
+    assert conninfo_value("it's a \\ name") == "'it\\'s a \\\\ name'"
+    connection = PostgresConnection(PostgresOptions.model_validate({"HOST": "127.0.0.1", "PORT": "5433", "USER": "o'neil"}))
+    assert connection.connection_args("host=10.0.0.9 dbname=x") == [
+        "-w", "--dbname=host='127.0.0.1' port='5433' user='o\\'neil' dbname='host=10.0.0.9 dbname=x'",
+    ]
+    assert connection.connection_args("-d\nx")[-1].endswith(" dbname='-d\nx'")
+    assert connection.connection_args() == ["-w", "--dbname=host='127.0.0.1' port='5433' user='o\\'neil'"]
+
+
+def test_sql_literals_hold_quotes_and_backslashes_whatever_the_server_setting():
+    assert quote_literal("O'Brien") == "'O''Brien'"
+    assert quote_literal("a\\'b") == "E'a\\\\''b'"
+
+
+def test_stream_labels_keep_plain_names_and_make_any_other_name_safe_for_a_file():
+    assert name_label("shop_2024.v1-a") == "shop_2024.v1-a" and name_label("café") == "café"
+    assert name_label("../up/one") == "..-up-one"
+    assert name_label("host=1 port=2\n\\x") == "host-1-port-2-x"
 
 
 def test_connection_arguments_never_prompt_and_hold_no_password(tmp_path):
@@ -19,12 +46,12 @@ def test_connection_arguments_never_prompt_and_hold_no_password(tmp_path):
     connection = PostgresConnection(PostgresOptions.model_validate(
         {"HOST": "/run/postgresql", "PORT": "5433", "USER": "backup", "PASSWORD_FILE": str(password_file)}
     ), work_folder=tmp_path)
-    args = connection.connection_args()
-    assert args == ["--host=/run/postgresql", "--port=5433", "-w", "--username=backup"]
+    args = connection.connection_args("app")
+    assert args == ["-w", "--dbname=host='/run/postgresql' port='5433' user='backup' dbname='app'"]
     with connection.environment() as env:
         passfile = env["PGPASSFILE"]
         assert stat.S_IMODE(os.stat(passfile).st_mode) == 0o600
-        assert open(passfile).read() == "*:*:*:*:s3cret\\:pw\n"
+        assert open(passfile).read() == "/run/postgresql:5433:*:backup:s3cret\\:pw\nlocalhost:5433:*:backup:s3cret\\:pw\n"
         assert "s3cret" not in " ".join(args) and all("s3cret" not in value for key, value in env.items() if key != "PGPASSFILE")
     assert not os.path.exists(passfile)
 
