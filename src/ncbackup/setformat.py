@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -67,6 +67,8 @@ MAX_TEXT = 4096
 MAX_DEPTH = 4
 # Metadata values that name a server-side object: data for a restorer, never a path or syntax.
 OBJECT_NAME_KEYS = frozenset({"database", "of_stream"})
+HEX_SUFFIX = "_hex"               # database_hex: a name that is not is_safe_object_name, as hex of its UTF-8
+HEX_PATTERN = re.compile(r"(?:[0-9a-f]{2}){1,1024}")
 
 
 def _has_control(text: str) -> bool:
@@ -84,6 +86,31 @@ def is_safe_object_name(text: object) -> bool:
         isinstance(text, str) and 0 < len(text) <= 255 and not _has_control(text)
         and "/" not in text and "\\" not in text and ".." not in text and not text.startswith("-")
     )
+
+
+def store_object_names(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The writer's side of OBJECT_NAME_KEYS: a name that fails is_safe_object_name (a database called
+    ``../x`` or with a newline: legal on the server) is recorded hex-encoded under ``<key>_hex`` instead, so
+    the manifest itself holds nothing a reader could take for a path or syntax, and the name still comes
+    back exactly (object_name)."""
+    out = dict(metadata)
+    for key in OBJECT_NAME_KEYS:
+        value = out.get(key)
+        if isinstance(value, str) and not is_safe_object_name(value):
+            del out[key]
+            out[f"{key}{HEX_SUFFIX}"] = value.encode("utf-8", "surrogateescape").hex()
+    return out
+
+
+def object_name(metadata: Mapping[str, Any], key: str) -> str | None:
+    """The name store_object_names recorded under key (plain or hex-encoded); None when there is none."""
+    value = metadata.get(key)
+    if isinstance(value, str):
+        return value
+    encoded = metadata.get(f"{key}{HEX_SUFFIX}")
+    if isinstance(encoded, str):
+        return bytes.fromhex(encoded).decode("utf-8", "surrogateescape")
+    return None
 
 
 def safe_stream_name(text: str) -> str:
@@ -385,6 +412,9 @@ class _Checker:
                 if depth == 0 and key in OBJECT_NAME_KEYS and not is_safe_object_name(checked):
                     self.fail(f"{field_name}.{key}", checked,
                               "is not a safe name (no control characters, '/', '\\', '..' or leading '-')")
+                if (depth == 0 and key.endswith(HEX_SUFFIX) and key[: -len(HEX_SUFFIX)] in OBJECT_NAME_KEYS
+                        and (not isinstance(checked, str) or HEX_PATTERN.fullmatch(checked) is None)):
+                    self.fail(f"{field_name}.{key}", checked, "is not hex")
                 if depth == 0 and key == "instance" and not _is_safe_instance(checked):
                     self.fail(f"{field_name}.{key}", checked, "is neither a port number nor a safe socket path")
                 out[key] = checked

@@ -32,6 +32,7 @@ from ncbackup.setformat import (
     part_name,
     safe_stream_name,
     set_id_for,
+    store_object_names,
     utc_now,
     validate_metadata,
     write_manifest,
@@ -530,7 +531,7 @@ def _write_stream(
         result.bytes_out = sum(part.size_bytes for part in result.parts)
         if on_progress is not None:
             on_progress(stream.name, counter.bytes_in)
-    result.metadata = dict(report.metadata)
+    result.metadata = store_object_names(report.metadata)
     try:
         validate_metadata(result.metadata, where=f"stream {stream.name}")
     except IntegrityError as error:

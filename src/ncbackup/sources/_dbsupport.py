@@ -40,7 +40,9 @@ def shown_name(name: str) -> str:
 
 def restore_database_name(request: RestoreRequest) -> str:
     """The database a dump goes into: --database, else the name the manifest records (a name only, never syntax)."""
-    database = request.database or request.metadata.get("database")
+    from ncbackup.setformat import object_name
+
+    database = request.database or object_name(request.metadata, "database")
     if not isinstance(database, str) or not database:
         raise BackupError(f"stream {request.stream_name} does not name its database; pass --database NAME")
     if "\0" in database:

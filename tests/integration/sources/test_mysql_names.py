@@ -15,7 +15,8 @@ import pytest
 
 from ncbackup.engine.restore import RestoreOptions, restore_set
 from ncbackup.errors import BackupError
-from ncbackup.setformat import read_manifest
+from ncbackup.setformat import is_safe_object_name, object_name
+from tests.support import read_manifest
 from ncbackup.sources.base import RestoreRequest
 from ncbackup.sources.mysql import MysqlOptions, MysqlSource, restore_mysql
 from tests.integration.servers.mariadb import MariaDB
@@ -67,7 +68,9 @@ def test_hostile_names_are_dumped_and_restored_as_those_names(mariadb, tmp_path)
         source = MysqlSource(MysqlOptions.model_validate(options_for(mariadb, EXCLUDE_DB="mysql shop legacy victim")), work_folder=tmp_path)
         run = backup_through_pipeline([source], tmp_path)
         manifest = read_manifest(run.storage, run.result.set_id)
-        by_database = {stream.metadata.get("database"): stream for stream in manifest.streams}
+        by_database = {object_name(stream.metadata, "database"): stream for stream in manifest.streams}
+        # In the manifest itself a name that could read as a path (/, \\, .., a leading -, control characters) is hex.
+        assert all(is_safe_object_name(stream.metadata.get("database", "x")) for stream in manifest.streams)
         for name in HOSTILE_NAMES:
             stream = by_database[name]
             assert stream.status == "ok", stream.error

@@ -14,7 +14,8 @@ import pytest
 
 from ncbackup.engine.restore import RestoreOptions, restore_set
 from ncbackup.errors import BackupError
-from ncbackup.setformat import read_manifest
+from ncbackup.setformat import is_safe_object_name, object_name
+from tests.support import read_manifest
 from ncbackup.sources.base import RestoreRequest
 from ncbackup.sources.postgres import PostgresOptions, PostgresSource, restore_postgres
 from tests.integration.servers.postgres import Postgres
@@ -73,7 +74,9 @@ def test_hostile_names_are_backed_up_and_restored_as_those_names_and_never_reach
             run = backup_through_pipeline([source], tmp_path)
             assert listener.connections == [], "pg_dump or psql connected to the port named inside a database name"
             manifest = read_manifest(run.storage, run.result.set_id)
-            by_database = {stream.metadata.get("database"): stream for stream in manifest.streams}
+            by_database = {object_name(stream.metadata, "database"): stream for stream in manifest.streams}
+            # In the manifest itself a name that could read as a path (/, \\, .., a leading -, control characters) is hex.
+            assert all(is_safe_object_name(stream.metadata.get("database", "x")) for stream in manifest.streams)
             for name in names:
                 stream = by_database[name]
                 assert stream.status == "ok", stream.error
