@@ -1,10 +1,21 @@
-"""Shared fixtures; the helpers (need, need_binary, REPO) live in tests/support.py. On CI (CI=true) a missing tool or server fails."""
+"""Shared fixtures; the helpers (need, need_binary, REPO) live in tests/support.py.
+
+On CI (CI=1/yes/true) a missing tool or server fails, and so does any skip ALLOWED_CI_SKIPS does not list.
+"""
 
 from __future__ import annotations
 
 import sys
 
 import pytest
+
+from tests.support import fail_unlisted_skip
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    fail_unlisted_skip(outcome.get_result())
 
 
 @pytest.fixture

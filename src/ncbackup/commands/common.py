@@ -12,8 +12,17 @@ from ncbackup.errors import BackupError, ConfigError
 EXIT_OK, EXIT_WARNINGS, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2, 3
 
 
+def one_line(text: str) -> str:
+    """Text with every character that could break or hide a line (CR, LF, NUL, U+2028, ...) written as an escape."""
+    return "".join(
+        char.encode("unicode_escape").decode("ascii") if not char.isprintable() and char not in " \t" else char
+        for char in text
+    )
+
+
 def say_error(message: str) -> None:
-    print(f"ncbackup: error: {message}", file=sys.stderr)
+    """Print the one sentence of an error; a newline inside a config key or value cannot split it."""
+    print(f"ncbackup: error: {one_line(message)}", file=sys.stderr)
 
 
 def guarded(handler: Callable[..., int]) -> Callable[..., int]:

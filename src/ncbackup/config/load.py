@@ -36,6 +36,7 @@ _WHITESPACE = " \t\n\r"
 # "/", "c:\\", "C:": a whole file system, never a scratch folder.
 _FILE_SYSTEM_ROOT = re.compile(r"[\\/]+|[A-Za-z]:[\\/]*")
 _BARE_WORD = re.compile(r'[^\s,:\[\]{}"]+')
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _NO_COMMENTS = 'JSON has no comments; write a note as a "__NOTE": "..." key instead'
 # Deeper nesting than this is no config; stop before Python's recursion limit does.
 _MAX_DEPTH = 100
@@ -142,7 +143,10 @@ class _JsonReader:
             literal = match.group()
             if match.group(1) or match.group(2):
                 return float(literal), match.end()
-            return int(literal), match.end()
+            try:
+                return int(literal), match.end()
+            except ValueError:  # past Python's int_max_str_digits (4300): no config means such a number
+                raise self.fail(index, f"a number of {len(literal)} digits is too long; write a shorter one") from None
         if char == "'":
             raise self.fail(index, "JSON strings use double quotes; replace the single quotes with \"")
         if text.startswith("//", index) or text.startswith("/*", index) or char == "#":
@@ -186,6 +190,9 @@ class _JsonReader:
                     '(a Windows path is "c:\\\\backup")',
                 ) from None
             raise self.fail(error.pos, f"invalid string: {message}") from None
+        if _LONE_SURROGATE.search(value):
+            # Valid JSON, but no file name, log or terminal can hold half of a UTF-16 pair.
+            raise self.fail(index, "a string holds a \\uD800-\\uDFFF escape that is not part of a pair; remove it")
         if "\b" in value or "\f" in value:
             # Valid JSON, but "c:\backup" decodes to "c:<backspace>ackup": almost surely a Windows path.
             where = self.position(index)

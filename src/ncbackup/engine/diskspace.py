@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -34,7 +35,9 @@ def check_space(general: GeneralSettings) -> SpaceVerdict:
 
 def judge(free_percent: float, threshold_percent: float, *, where: Path) -> SpaceVerdict:
     """Map a free-space percentage to a level; pure, so the thresholds are testable without filling a disk."""
-    text = f"{free_percent:.1f}% free on the filesystem of WORK_FOLDER {where} (threshold {threshold_percent:g}%)"
+    # Rounded down: 19.99% free below a 20% threshold must not read "20.0% free".
+    shown_percent = math.floor(round(free_percent * 10, 6)) / 10
+    text = f"{shown_percent:.1f}% free on the filesystem of WORK_FOLDER {where} (threshold {threshold_percent:g}%)"
     fix = "; free some space or raise DISK_SPACE_THRESHOLD/DISK_SPACE_CHECK in GENERAL"
     if free_percent < threshold_percent / 10:
         return SpaceVerdict(Level.STOP, free_percent, f"only {text}: the run stops{fix}")

@@ -16,7 +16,9 @@ PLAIN_LINE_INTERVAL_SECONDS = 60.0   # cron logs get one line per stream per min
 
 
 @contextmanager
-def progress_display(step_name: str, *, is_terminal: bool | None = None) -> Iterator[Callable[[str, int], None]]:
+def progress_display(
+    step_name: str, *, is_terminal: bool | None = None, clock: Callable[[], float] = time.monotonic,
+) -> Iterator[Callable[[str, int], None]]:
     """Yield an ``on_progress(stream_name, bytes_in_total)`` callback for one step."""
     if is_terminal is None:
         is_terminal = sys.stderr.isatty()
@@ -27,8 +29,9 @@ def progress_display(step_name: str, *, is_terminal: bool | None = None) -> Iter
     last_logged: dict[str, float] = {}
 
     def plain(stream_name: str, bytes_in_total: int) -> None:
-        now = time.monotonic()
-        if now - last_logged.get(stream_name, 0.0) >= PLAIN_LINE_INTERVAL_SECONDS:
+        now = clock()
+        # A stream's first line is always logged: the monotonic clock may start near 0 (just after boot).
+        if stream_name not in last_logged or now - last_logged[stream_name] >= PLAIN_LINE_INTERVAL_SECONDS:
             last_logged[stream_name] = now
             log.info("%s: %s read so far from %s", step_name, human_size(bytes_in_total), stream_name)
 

@@ -12,7 +12,7 @@ from ncbackup.storage.rsync import RsyncStorage
 from tests.support import need_binary, small_tmpfs
 from tests.integration.servers.sshd import _keygen
 from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section
-from tests.integration.storage.test_sftp import IS_ROOT, ssh_args
+from tests.integration.storage.test_sftp import ssh_args
 
 pytestmark = pytest.mark.integration
 
@@ -111,8 +111,6 @@ def test_a_key_the_server_does_not_accept_is_a_clear_error(tmp_path, sshd, remot
 
 
 def test_remote_disk_full_is_a_clear_error(tmp_path, sshd):
-    if not IS_ROOT:
-        pytest.skip("mounting a small tmpfs as the remote dir needs root")
     need_binary("rsync")
     with small_tmpfs(tmp_path / "small", size_bytes=1024 * 1024) as folder:
         storage = make_storage(tmp_path, sshd, folder)

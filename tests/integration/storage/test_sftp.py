@@ -197,8 +197,6 @@ def test_permission_denied_on_the_remote_dir_is_a_clear_error(tmp_path, sshd, un
 
 
 def test_remote_disk_full_is_a_clear_error_and_leaves_no_temp_file(tmp_path, sshd):
-    if not IS_ROOT:
-        pytest.skip("mounting a small tmpfs as the remote dir needs root")
     with small_tmpfs(tmp_path / "small", size_bytes=1024 * 1024) as folder:
         storage = make_storage(tmp_path, sshd, folder)
         with pytest.raises(StorageError, match="remote disk may be full") as caught:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from pydantic import BaseModel, Field
 from ncbackup.config import Config, Position, load_config, loads_config
 from ncbackup.config.types import LegacyBool, LegacyInt, PathList, WordList, parse_options
 from ncbackup.errors import ConfigError
+from tests.support import run_python_unprivileged, unreadable_file
 
 DATA = Path(__file__).parent / "data"
 FILE = Path("conf.json")
@@ -384,18 +384,13 @@ def test_config_path_that_is_a_folder(tmp_path: Path) -> None:
     assert "is a folder" in str(caught.value)
 
 
-def test_unreadable_config_file(tmp_path: Path) -> None:
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        pytest.skip("root reads every file; permission denial cannot be shown")
-    path = tmp_path / "conf.json"
-    path.write_text('{"GENERAL": {}}')
-    path.chmod(0)
-    try:
-        with pytest.raises(ConfigError) as caught:
-            load_config(path)
-    finally:
-        path.chmod(0o600)
-    assert "permission denied" in str(caught.value)
+def test_unreadable_config_file() -> None:
+    # Root reads every file: ncbackup runs as an unprivileged user who may reach the folder, not read the file.
+    with unreadable_file("conf.json", '{"GENERAL": {}}') as path:
+        completed = run_python_unprivileged(["-m", "ncbackup.cli", "check", "-c", str(path)])
+    assert completed.returncode == 3, completed.stderr
+    assert completed.stderr == (f"ncbackup: error: {path}: cannot be read (permission denied); "
+                                "run as a user who may read it, or fix its permissions\n")
 
 
 def test_config_path_under_a_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:

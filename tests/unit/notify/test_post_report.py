@@ -104,3 +104,48 @@ def test_size_falls_back_to_the_bytes_stored_without_a_size_section(report_serve
     run.steps[0].bytes_out = 3 * 1024 * 1024
     PostReport(url).send(run, log_text="")
     assert received[0]["size"] == ["3.0 MiB"]
+
+
+def test_a_step_warning_run_reports_result_0(report_server):
+    # The original's result is binary: "0" the backup is there, "1" it is not. Warnings keep the backup.
+    url, received, _answers = report_server
+    run = result()
+    run.steps[0].warn("files: /var/log/syslog changed while it was read")
+    assert run.exit_status == 1
+    PostReport(url).send(run, log_text="WARNING files: /var/log/syslog changed while it was read")
+    assert received[0]["result"] == ["0"] and received[0]["error"] == [""]
+    assert "changed while it was read" in received[0]["log"][0]
+
+
+def test_a_warning_only_run_posts_result_0_with_the_warning_in_its_log(report_server, tmp_path, monkeypatch, capsys):
+    # A whole `ncbackup run` whose only problem is low disk space (15% free, threshold 20%): exit 1, report "0".
+    import json
+
+    from ncbackup import platform
+    from ncbackup.cli import main
+
+    url, received, _answers = report_server
+    monkeypatch.setattr(platform, "disk_usage", lambda path: platform.DiskUsage(total_bytes=100, free_bytes=15))
+    (tmp_path / "home" / "hello").mkdir(parents=True)
+    (tmp_path / "home" / "hello" / "hello.sh").write_text("echo hello\n")
+    (tmp_path / "log").mkdir()
+    path = tmp_path / "conf.json"
+    path.write_text(json.dumps({
+        "GENERAL": {"HOSTNAME": "srv-web1", "WORK_FOLDER": str(tmp_path / "work"), "HOME_FOLDER": str(tmp_path / "home"),
+                    "LOG_FOLDER": str(tmp_path / "log") + "/", "MESSAGE_CONFIG_COMMAND": url},
+        "HELLO": {"ACTION": "execute", "NAME": "hello", "EXECUTABLE": "hello.sh", "EXECUTE_WITH": "bash"},
+    }))
+    assert main(["run", "-c", str(path)]) == 1
+    assert "result: warning (exit 1)" in capsys.readouterr().out
+    (fields,) = received
+    assert fields["srvname"] == ["srv-web1"] and fields["result"] == ["0"] and fields["bckmethod"] == ["ncscript-py"]
+    assert fields["error"] == [""] and fields["size"] == ["N/A"] and fields["destination"] == ["N/A"]
+    assert "low disk space: 15.0% free" in fields["log"][0] and "result: warning (exit 1)" in fields["log"][0]
+
+
+def test_an_unusable_run_reports_result_1(report_server):
+    url, received, _answers = report_server
+    run = RunResult(config_path="/etc/c.json", hostname="srv-web1", error="WORK_FOLDER /x is not a writable folder",
+                    is_unusable=True)
+    PostReport(url).send(run, log_text="")
+    assert received[0]["result"] == ["1"] and "WORK_FOLDER" in received[0]["error"][0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import need_binary
+from tests.support import need_binary, run_python_unprivileged, unreadable_file
 from ncbackup.errors import ConfigError
 from ncbackup.stages.keys import (
     bech32_decode,
@@ -99,14 +99,24 @@ def test_world_readable_key_file_warns(tmp_path: Path) -> None:
     assert any("readable by every user" in warning and "chmod 600" in warning for warning in material.warnings)
 
 
-def test_unreadable_key_file_is_a_clear_error(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads every file; an unreadable file cannot be made here")
-    path = tmp_path / "key_file"
-    path.write_text("abc\n")
-    os.chmod(path, 0)
-    with pytest.raises(ConfigError, match="cannot be read"):
-        read_key_file(path)
+READ_KEY_FILE = """
+import sys
+from ncbackup.errors import ConfigError
+from ncbackup.stages.keys import read_key_file
+try:
+    read_key_file(sys.argv[1])
+except ConfigError as error:
+    sys.exit(str(error))
+"""
+
+
+def test_unreadable_key_file_is_a_clear_error() -> None:
+    # Root reads every file: read it as an unprivileged user who may reach the folder, not read the file.
+    with unreadable_file("key_file", "abc\n") as path:
+        completed = run_python_unprivileged(["-c", READ_KEY_FILE, str(path)])
+    assert completed.returncode == 1
+    assert completed.stderr == (f"KEY_FILE: key file {path} cannot be read (Permission denied); "
+                                "run as a user who can read it or fix its permissions\n")
 
 
 def test_unreadable_key_path_is_a_clear_error(tmp_path: Path) -> None:
