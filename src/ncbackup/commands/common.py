@@ -7,13 +7,14 @@ import logging
 import sys
 from collections.abc import Callable
 
+from ncbackup.engine.logs import MaskingFormatter, mask_secrets
 from ncbackup.errors import BackupError, ConfigError
 
 EXIT_OK, EXIT_WARNINGS, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2, 3
 
 
 def say_error(message: str) -> None:
-    print(f"ncbackup: error: {message}", file=sys.stderr)
+    print(f"ncbackup: error: {mask_secrets(message)}", file=sys.stderr)
 
 
 def guarded(handler: Callable[..., int]) -> Callable[..., int]:
@@ -45,4 +46,6 @@ def add_logging_argument(parser) -> None:
 
 
 def setup_console_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level), format="%(levelname)s %(message)s", stream=sys.stderr)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(MaskingFormatter("%(levelname)s %(message)s"))
+    logging.basicConfig(level=getattr(logging, level), handlers=[console])
