@@ -23,7 +23,9 @@ from ncbackup.archive.writer import TarWriter
 from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout, which
-from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, find_program, secret_file
+from ncbackup.sources._dbsupport import (
+    copy_stream, drop_blank_values, failure_reason, find_program, register_option_file_passwords, secret_file,
+)
 from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
 
 log = logging.getLogger(__name__)
@@ -350,6 +352,7 @@ class MysqlSource:
     def __init__(self, options: MysqlOptions, *, work_folder: Path) -> None:
         self.options = options
         self.work_folder = work_folder
+        register_option_file_passwords(options.credential_path, where=f"the password in CREDENTIAL_PATH {options.credential_path}")
         self.dump_program = self._dump_program()
         self.excluded_tables = parse_exclude_tables(options.exclude_tables)
 

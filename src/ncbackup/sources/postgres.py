@@ -18,7 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import child_env, run, stream_stdin, stream_stdout, which
-from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, secret_file
+from ncbackup.engine.logs import add_secret
+from ncbackup.sources._dbsupport import (
+    copy_stream, drop_blank_values, failure_reason, register_pgpass_passwords, secret_file,
+)
 from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -85,6 +88,7 @@ class PostgresConnection:
         self.psql = _sibling_or_path(options.psql, options.pg_dump, "psql")
         self.pg_dumpall = _sibling_or_path(options.pg_dumpall, options.pg_dump, "pg_dumpall")
         self.pg_restore = _sibling_or_path(options.pg_restore, options.pg_dump, "pg_restore")
+        register_pgpass_passwords(options.passfile, where=f"a password in PGPASSFILE {options.passfile}")
 
     def connection_args(self) -> list[str]:
         # -w: never prompt for a password (cron has no terminal); fail instead.
@@ -110,6 +114,7 @@ class PostgresConnection:
                 raise SourceError(
                     f"PostgreSQL password file {self.options.password_file} is missing or empty; fix PASSWORD_FILE"
                 ) from None
+            add_secret(password, where=f"the password in PASSWORD_FILE {self.options.password_file}")
             folder = self.work_folder if self.work_folder is not None and self.work_folder.is_dir() else None
             with secret_file(pgpass_line(password), folder=folder, suffix=".pgpass") as passfile:
                 yield child_env({**extra, "PGPASSFILE": str(passfile)})
