@@ -191,10 +191,13 @@ def resolve(section: SectionSettings, general: GeneralSettings, *, config_file: 
     entries = secret_entries(section, general, config_file=config_file)
     moved = dict(entries) if via != "argv" else {}
     argv = command + [str(executable)] + build_arguments(section, general, leave_out=frozenset(moved))
+    listed = _listed_secret_names(section, config_file=config_file)
     secrets: list[str] = []
     for key, text in entries.items():
-        add_secret(text, where=f"{section.name} {key}")
-        secrets.append(text)
+        # A value that is a secret by name is masked whole; a URL (the report address) only in its credentials.
+        if key in listed or is_secret_name(key):
+            add_secret(text, where=f"{section.name} {key}")
+            secrets.append(text)
         for secret in url_secrets(text):
             add_secret(secret, where=f"the credential in {section.name} {key}")
             secrets.append(secret)
