@@ -37,6 +37,11 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name)) and not _NOT_A_SECRET_NAME.search(name)
 
 
+def is_secret_value(text: str) -> bool:
+    """False for values no secret-named key really hides: blank, True/False, None/null."""
+    return bool(text.strip()) and text.strip().lower() not in _NOT_SECRET_VALUES
+
+
 def url_secrets(text: str) -> list[str]:
     """The credentials inside the URLs of text: ``user:PASSWORD@host`` and secret-named query values (``?token=``)."""
     found: list[str] = []
@@ -62,7 +67,7 @@ def secret_entries(values: Mapping[str, Any], *, where: str) -> Iterator[tuple[s
             yield from secret_entries({str(index): item for index, item in enumerate(value)}, where=place)
         elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
             text = str(value)
-            if is_secret_name(str(key)) and text.strip().lower() not in _NOT_SECRET_VALUES:
+            if is_secret_name(str(key)) and is_secret_value(text):
                 yield place, text
             for secret in url_secrets(text):
                 yield f"the credential in the URL of {place}", secret

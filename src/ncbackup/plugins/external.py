@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ncbackup import process
-from ncbackup.config.secret_values import is_secret_name, url_secrets
+from ncbackup.config.secret_values import is_secret_name, is_secret_value, url_secrets
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed, ConfigError
@@ -106,6 +106,8 @@ def secrets_via(section: SectionSettings, *, config_file: Path | None = None) ->
 
 
 def _is_secret_entry(key: str, text: str, listed: set[str]) -> bool:
+    if not is_secret_value(text):
+        return False
     return key in listed or is_secret_name(key) or bool(url_secrets(text))
 
 
