@@ -219,7 +219,12 @@ def _handed_secrets(program: ExternalProgram) -> Iterator[tuple[list[str], dict[
         yield program.argv, process.child_env({environment_name(k): v for k, v in program.moved_secrets.items()})
         return
     # mkstemp creates the file 0600 atomically, before any secret is written to it.
-    descriptor, name = tempfile.mkstemp(prefix=".ncbackup-secrets-", suffix=".json", dir=program.secrets_folder)
+    try:
+        descriptor, name = tempfile.mkstemp(prefix=".ncbackup-secrets-", suffix=".json", dir=program.secrets_folder)
+    except OSError as error:
+        raise BackupError(f"cannot create the secrets file for {program.executable.name} in "
+                          f"{program.secrets_folder or tempfile.gettempdir()} ({error.strerror}); "
+                          "free space there or fix WORK_FOLDER's permissions") from None
     path = Path(name)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

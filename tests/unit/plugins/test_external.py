@@ -223,3 +223,16 @@ def test_the_secrets_file_is_removed_even_when_the_program_fails(tmp_path):
         run_program(resolve(section, general), logging.getLogger("ncbackup.test"))
     seen = Path((tmp_path / "home" / "fail" / "seen.txt").read_text())
     assert seen.name.startswith(".ncbackup-secrets-") and not seen.exists()
+
+
+def test_a_secrets_file_that_cannot_be_written_fails_the_step_in_one_sentence(tmp_path):
+    import dataclasses
+
+    install(tmp_path, "rec", "rec.py", RECORDER)
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "rec", "SECRETS_VIA": "file",
+                                       "PARAMETERS": {"PASSWORD": "pw-nowhere-1"}})
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("")
+    program = dataclasses.replace(resolve(section, general), secrets_folder=not_a_folder)
+    with pytest.raises(BackupError, match=r"cannot create the secrets file for rec.py in .*a-file"):
+        run_program(program, logging.getLogger("ncbackup.test"))
