@@ -22,3 +22,13 @@ def pytest_runtest_makereport(item, call):
 def ncbackup_cmd() -> list[str]:
     """How the e2e tests start the CLI: the installed module under this interpreter."""
     return [sys.executable, "-m", "ncbackup.cli"]
+
+
+@pytest.fixture(autouse=True)
+def _forget_registered_secrets():
+    """The masking registry lives as long as the process: each test starts with none registered."""
+    from ncbackup.engine.logs import clear_secrets
+
+    clear_secrets()
+    yield
+    clear_secrets()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import IO
 
 IS_POSIX = os.name == "posix"
 
@@ -17,6 +18,29 @@ def fsync_directory(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def open_private_for_append(path: Path, *, encoding: str | None = None, errors: str | None = None) -> IO[str]:
+    """Open path for appending text, creating it 0600; an existing file readable by others is made 0600."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        if IS_POSIX and os.fstat(descriptor).st_mode & 0o077:
+            os.fchmod(descriptor, 0o600)
+        return os.fdopen(descriptor, "a", encoding=encoding, errors=errors)
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def make_private(path: Path) -> None:
+    """Make an existing file readable by its owner only (0600); a missing file or a non-POSIX system: nothing."""
+    if not IS_POSIX:
+        return
+    try:
+        if os.stat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except FileNotFoundError:
+        pass
 
 
 def is_world_readable(path: Path) -> bool:
@@ -33,7 +57,6 @@ import signal  # noqa: E402
 import stat  # noqa: E402
 import sys  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from typing import IO  # noqa: E402
 
 IS_WINDOWS = sys.platform.startswith("win")
 

@@ -97,3 +97,29 @@ def test_seed_full_example_is_a_usable_config_whose_only_failures_are_placeholde
     assert all(("DBSBACKUP" in line) or ("STORAGE" in line) for line in failures), failures
     assert "1. FILESET+DBSBACKUP+COMPRESSION+ENCRYPTION+STORAGE [backup-set]" in completed.stdout
     assert "2. SIZE [size]" in completed.stdout
+
+
+def test_check_warns_when_a_secret_would_go_on_a_command_line_and_masks_its_output(tmp_path, ncbackup_cmd):
+    for name in ("argv", "env"):
+        (tmp_path / "home" / name).mkdir(parents=True)
+        (tmp_path / "home" / name / "run.sh").write_text("exit 0\n")
+    path = write_config(tmp_path, {
+        "ON_ARGV": {"ACTION": "execute", "NAME": "argv", "EXECUTABLE": "run.sh", "EXECUTE_WITH": "bash",
+                    "PARAMETERS": {"DB_NAME": "shop", "DB_PASSWORD": "pw-c0ffee-42"}},
+        "IN_ENV": {"ACTION": "execute", "NAME": "env", "EXECUTABLE": "run.sh", "EXECUTE_WITH": "bash",
+                   "SECRETS_VIA": "env", "PARAMETERS": {"DB_PASSWORD": "pw-c0ffee-42"}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {
+            "DESTINATION": "custom_command", "ARGS_DICT": repr({"API_TOKEN": "tok-beef-77"}),
+            "UPLOAD_COMMAND_TEMPLATE": "cp %(stdin)s /tmp/x-%(API_TOKEN)s"}},
+        "MONGODB": {"ACTION": "load", "FROM": "mongo", "CLASS": "MongoBackup", "PARAMETERS": {"MONGO_PWD": "abc"}},
+    }, general={"MESSAGE_CONFIG_COMMAND": "https://reports.example/in?token=rep-tok-5150"})
+    completed = run_cli(ncbackup_cmd, "check", "-c", str(path))
+    output = completed.stdout + completed.stderr
+    for secret in ("pw-c0ffee-42", "tok-beef-77", "rep-tok-5150"):
+        assert secret not in output
+    assert "the report goes to https://reports.example/in?token=*** " in output
+    argv_warnings = [line for line in output.splitlines() if "go on the command line" in line]
+    assert len(argv_warnings) == 1 and "DB_PASSWORD" in argv_warnings[0] and "section ON_ARGV" in argv_warnings[0]
+    assert '"SECRETS_VIA": "env" or "file"' in argv_warnings[0]
+    assert "UPLOAD_COMMAND_TEMPLATE: warning: %(API_TOKEN)s puts a secret on the command line" in output
+    assert "warning: MONGODB.PARAMETERS.MONGO_PWD is shorter than 4 characters" in output

@@ -14,6 +14,7 @@ from ncbackup.commands.common import EXIT_FAILED, EXIT_OK, add_logging_argument,
 from ncbackup.config import load_config
 from ncbackup.config.settings import Config
 from ncbackup.engine.diskspace import Level, check_space
+from ncbackup.engine.logs import SHORT_SECRET_CHARS, mask_secrets, short_secret_sources
 from ncbackup.engine.plan import DataGroup, Plan, Step, build_plan
 from ncbackup.errors import BackupError
 from ncbackup.sources.base import CheckLine, check_writable_folder
@@ -45,6 +46,9 @@ def general_checks(config: Config) -> list[CheckLine]:
     lines.append(CheckLine(verdict.level != Level.STOP, verdict.message))
     if general.report_url:
         lines.append(CheckLine(True, f"the report goes to {general.report_url} (not contacted by check)"))
+    lines += [CheckLine(True, f"warning: {where} is shorter than {SHORT_SECRET_CHARS} characters; it is masked as *** "
+                              "wherever those characters appear in logs and reports; use a longer one")
+              for where in short_secret_sources()]
     return lines
 
 
@@ -103,8 +107,13 @@ def step_checks(step: Step, config: Config) -> list[CheckLine]:
     if step.kind == "execute":
         program = step.payload
         is_executable = os.access(program.executable, os.X_OK) or program.argv[0] != str(program.executable)
-        return [CheckLine(is_executable, f"{program.executable} " + (
+        lines = [CheckLine(is_executable, f"{program.executable} " + (
             "found" if is_executable else "is not executable; chmod +x it or set EXECUTE_WITH"))]
+        if program.secrets_via == "argv" and program.secret_names:
+            lines.append(CheckLine(True, f"warning: the secret(s) {', '.join(program.secret_names)} go on the "
+                                         f"command line of {program.executable.name}, where every local user can read "
+                                         f'them (ps); set "SECRETS_VIA": "env" or "file" in section {program.section_name}'))
+        return lines
     if step.kind == "load":
         return [CheckLine(True, f"{step.payload.file} found (not imported by check)")]
     if step.kind == "commands":
@@ -117,22 +126,27 @@ def step_checks(step: Step, config: Config) -> list[CheckLine]:
     return []
 
 
+def say(text: str) -> None:
+    """Print one line of check's output, every registered secret masked (a report URL's token, a check's error)."""
+    print(mask_secrets(text))
+
+
 def print_plan(plan: Plan, config: Config) -> bool:
     """Print the plan and every check; return True when all checks pass."""
     is_ok = True
-    print(f"config {config.path}: host {config.general.hostname}, {len(plan.steps)} step(s)")
+    say(f"config {config.path}: host {config.general.hostname}, {len(plan.steps)} step(s)")
     for warning in config.warnings:
-        print(f"  warning: {warning}")
+        say(f"  warning: {warning}")
     for line in general_checks(config):
         is_ok &= line.ok
-        print(f"  {'ok  ' if line.ok else 'FAIL'} {line.text}")
+        say(f"  {'ok  ' if line.ok else 'FAIL'} {line.text}")
     for number, step in enumerate(plan.steps, start=1):
-        print(f"{number}. {step.name} [{step.kind}]: {step.description}")
+        say(f"{number}. {step.name} [{step.kind}]: {step.description}")
         for line in step_checks(step, config):
             is_ok &= line.ok
-            print(f"     {'ok  ' if line.ok else 'FAIL'} {line.text}")
+            say(f"     {'ok  ' if line.ok else 'FAIL'} {line.text}")
     for note in plan.notes:
-        print(f"  note: {note}")
+        say(f"  note: {note}")
     print("check: all checks passed" if is_ok else "check: some checks FAILED")
     return is_ok
 

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from ncbackup.engine.logs import MaskingFormatter, mask_secrets
 from ncbackup.errors import BackupError, ConfigError
 
 EXIT_OK, EXIT_WARNINGS, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2, 3
@@ -21,8 +22,8 @@ def one_line(text: str) -> str:
 
 
 def say_error(message: str) -> None:
-    """Print the one sentence of an error; a newline inside a config key or value cannot split it."""
-    print(f"ncbackup: error: {one_line(message)}", file=sys.stderr)
+    """Print the one sentence of an error, secrets masked; a newline inside a config key or value cannot split it."""
+    print(f"ncbackup: error: {one_line(mask_secrets(message))}", file=sys.stderr)
 
 
 def guarded(handler: Callable[..., int]) -> Callable[..., int]:
@@ -54,4 +55,6 @@ def add_logging_argument(parser) -> None:
 
 
 def setup_console_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level), format="%(levelname)s %(message)s", stream=sys.stderr)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(MaskingFormatter("%(levelname)s %(message)s"))
+    logging.basicConfig(level=getattr(logging, level), handlers=[console])

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ncbackup.config.legacy import is_comment_key, normalise_keys, scalar_text, stringify_scalars
+from ncbackup.config.secret_values import register_config_secrets
 from ncbackup.config.settings import Config, GeneralSettings, Position, SectionSettings
 from ncbackup.config.types import LegacyBool, LegacyFloat, LegacyPath, clean_path_text, validate_values
 from ncbackup.errors import ConfigError
@@ -548,7 +549,10 @@ def loads_config(text: str, *, path: Path | str = "<config>") -> Config:
             f'there is no GENERAL section{hint}; add "GENERAL": {{"HOSTNAME": "...", "WORK_FOLDER": "..."}} to the config',
             file=file,
         )
-    return Config(path=file, general=general, sections=sections, warnings=warnings)
+    config = Config(path=file, general=general, sections=sections, warnings=warnings)
+    # Masked by value from now on, before any log line, report or error can quote them.
+    register_config_secrets(config)
+    return config
 
 
 def load_config(path: Path | str) -> Config:

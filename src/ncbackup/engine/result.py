@@ -1,5 +1,8 @@
 """What a run did: per-step results, a readable summary, versioned JSON and the exit status.
 
+Every text leaving a RunResult (summary, JSON, errors) is masked of the registered secrets: an
+error is often an exception's text, and that may quote a URI, a command's output or a credential.
+
 The JSON shape is documented in docs/report-json.md; bump SCHEMA_VERSION on any incompatible change.
 """
 
@@ -11,6 +14,7 @@ from datetime import datetime, timezone
 from enum import Enum
 
 from ncbackup import __version__
+from ncbackup.engine.logs import mask_secrets
 
 SCHEMA_VERSION = 1
 
@@ -112,7 +116,7 @@ class RunResult:
         """Every error text of the run, run-level first."""
         found = [self.error] if self.error else []
         found += [f"{step.name}: {step.error}" for step in self.steps if step.error]
-        return found
+        return [mask_secrets(text) for text in found]
 
     def to_json_dict(self) -> dict:
         def step_dict(step: StepResult) -> dict:
@@ -122,7 +126,7 @@ class RunResult:
             data["duration_seconds"] = round(step.duration_seconds, 3)
             return data
 
-        return {
+        return _masked({
             "schema_version": SCHEMA_VERSION,
             "ncbackup_version": __version__,
             "config": self.config_path,
@@ -138,7 +142,7 @@ class RunResult:
             "warnings": list(self.warnings),
             "error": self.error,
             "steps": [step_dict(step) for step in self.steps],
-        }
+        })
 
     def to_json(self) -> str:
         return json.dumps(self.to_json_dict(), indent=2)
@@ -164,7 +168,16 @@ class RunResult:
         if self.size_human:
             lines.append(f"  backup size: {self.size_human}")
         lines.append(f"  result: {self.status.value} (exit {self.exit_status})")
-        return "\n".join(lines)
+        return mask_secrets("\n".join(lines))
+
+
+def _masked(value):
+    """value (JSON-ready dicts, lists, strings) with every registered secret masked in every string."""
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return mask_secrets(value) if isinstance(value, str) else value
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 
 from ncbackup.config.settings import GeneralSettings
-from ncbackup.engine.logs import mask_secrets
+from ncbackup.config.secret_values import url_secrets
+from ncbackup.engine.logs import add_secret, mask_secrets
 from ncbackup.engine.result import RunResult, Status, human_size
 from ncbackup.errors import BackupError
 
@@ -35,16 +36,18 @@ def report_fields(result: RunResult, *, log_text: str) -> dict[str, str]:
     """The form fields of the legacy report for a run."""
     # "result" is binary for old servers: warnings still mean the backup is there.
     is_success = result.status in (Status.OK, Status.WARNING)
-    return {
+    fields = {
         "srvname": result.hostname,
         "result": "0" if is_success else "1",
         "bckmethod": BACKUP_METHOD,
         # Without a SIZE section, what this run stored is the best answer old dashboards can get.
         "size": result.size_human or (human_size(result.bytes_out) if result.bytes_out else "N/A"),
         "log": bounded_tail(mask_secrets(log_text), LOG_FIELD_MAX_CHARS),
-        "error": bounded_tail(mask_secrets("; ".join(result.errors())), ERROR_FIELD_MAX_CHARS),
+        "error": bounded_tail("; ".join(result.errors()), ERROR_FIELD_MAX_CHARS),
         "destination": " ".join(result.destinations) or "N/A",
     }
+    # Every field, not only log and error: nothing a report server stores may hold a secret.
+    return {name: mask_secrets(value) for name, value in fields.items()}
 
 
 @dataclass
@@ -54,6 +57,11 @@ class PostReport:
     first_wait_seconds: float = 2.0
     timeout_seconds: float = 30.0
     name: str = "post"
+
+    def __post_init__(self) -> None:
+        # A token in the URL (?token=..., user:pass@host) is masked wherever the URL is quoted.
+        for secret in url_secrets(self.url):
+            add_secret(secret, where="the credential in MESSAGE_CONFIG_COMMAND")
 
     @classmethod
     def from_general(cls, general: GeneralSettings) -> "PostReport":

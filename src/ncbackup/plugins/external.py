@@ -4,28 +4,39 @@ Argument convention (COMPAT.md section 1-2): for each non-empty PARAMETERS entry
 argument each, spaces kept; TARGETS passed as --OBJECTIVES), then ``--KEY value`` for every GENERAL
 entry. With PARAMETERS_MODE flat, the parameter values are passed positionally (no --KEY); the
 GENERAL entries follow as usual.
+
+Secrets (entries whose key names one, those the section lists in SECRET_PARAMETERS, and values
+holding a URL credential) follow the section's SECRETS_VIA: ``argv`` (the default, the original's
+way: on the command line, visible in ``ps``), ``env`` (left out of the arguments, set as
+``NCBACKUP_<KEY>`` in the program's environment) or ``file`` (left out of the arguments, written to
+a 0600 JSON file ``{"KEY": "value"}`` whose path is passed last as ``--SECRETS_FILE path``, removed
+when the program ends).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ncbackup import process
+from ncbackup.config.secret_values import is_secret_name, is_secret_value, url_secrets
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed, ConfigError
 
 PYTHON_NAMES = {"", "python", "python3", "py"}
-# PARAMETERS whose values are secrets (MONGO_PWD, SECRET_KEY...): the original convention puts them on
-# the script's command line, so at least keep them out of every log line. Paths to key files are not secrets.
-_SECRET_KEY = re.compile(r"PASS|PWD|SECRET|TOKEN|PRIVATE|(^|_)KEY$", re.IGNORECASE)
-_PATH_KEY = re.compile(r"_(PATH|FILE|DIR|FOLDER)$", re.IGNORECASE)
+SECRETS_VIA_CHOICES = ("argv", "env", "file")
+SECRETS_ENV_PREFIX = "NCBACKUP_"
+SECRETS_FILE_OPTION = "--SECRETS_FILE"
 
 
 @dataclass(frozen=True)
@@ -37,14 +48,22 @@ class ExternalProgram:
     argv: list[str]
     timeout_seconds: float | None
     secrets: tuple[str, ...] = ()
+    secrets_via: str = "argv"
+    secret_names: tuple[str, ...] = ()          # the keys whose values are secrets, for check's warning
+    moved_secrets: dict[str, str] = field(default_factory=dict)   # KEY -> value, handed over by env or file
+    secrets_folder: Path | None = None          # where the SECRETS_VIA file is written (None: the temp folder)
 
     def describe(self) -> str:
         """One line for the plan."""
         position = self.argv.index(str(self.executable))
         interpreter = f"{self.argv[0]} " if position else ""
         limit = f", stopped after {self.timeout_seconds:g} s" if self.timeout_seconds else ""
+        handed = ""
+        if self.moved_secrets:
+            handed = (f", {len(self.moved_secrets)} secret(s) in NCBACKUP_<KEY> variables" if self.secrets_via == "env"
+                      else f", {len(self.moved_secrets)} secret(s) in a 0600 {SECRETS_FILE_OPTION} file")
         return (f"runs {interpreter}{self.executable} with {len(self.argv) - position - 1} arguments "
-                f"(PARAMETERS then GENERAL){limit}; output into the log")
+                f"(PARAMETERS then GENERAL){handed}{limit}; output into the log")
 
 
 def argument_value(value: Any) -> str:
@@ -58,28 +77,79 @@ def argument_value(value: Any) -> str:
     return json.dumps(value)
 
 
-def secret_values(section: SectionSettings) -> tuple[str, ...]:
-    """The PARAMETERS values that are secrets (by key name), to mask in logs."""
-    return tuple(
-        argument_value(value) for key, value in section.raw_parameters.items()
-        if value not in (None, "") and _SECRET_KEY.search(key) and not _PATH_KEY.search(key)
-    )
+def _listed_secret_names(section: SectionSettings, *, config_file: Path | None = None) -> set[str]:
+    """SECRET_PARAMETERS: a list, or a string of names separated by commas or spaces."""
+    listed = section.extra.get("SECRET_PARAMETERS")
+    if listed is None or listed == "":
+        return set()
+    if isinstance(listed, str):
+        return {name for name in re.split(r"[\s,]+", listed) if name}
+    if isinstance(listed, list) and all(isinstance(name, str) for name in listed):
+        return set(listed)
+    position = section.key_positions.get("SECRET_PARAMETERS")
+    raise ConfigError('SECRET_PARAMETERS must list parameter names, e.g. ["DB_DSN", "API_URL"]; fix it',
+                      file=config_file, line=position.line if position else None, key=f"{section.name}.SECRET_PARAMETERS")
 
 
-def build_arguments(section: SectionSettings, general: GeneralSettings) -> list[str]:
-    """The original's argument list for an external program (without the program itself)."""
+def secrets_via(section: SectionSettings, *, config_file: Path | None = None) -> str:
+    """The section's SECRETS_VIA ("argv" when absent); ConfigError naming the choices otherwise."""
+    text = section.extra.get("SECRETS_VIA")
+    choice = str(text).strip().lower() if text not in (None, "") else "argv"
+    if choice not in SECRETS_VIA_CHOICES:
+        position = section.key_positions.get("SECRETS_VIA")
+        raise ConfigError(
+            f'unknown SECRETS_VIA "{text}"; use "argv" (on the command line, the default), "env" '
+            f'({SECRETS_ENV_PREFIX}<KEY> variables) or "file" (a 0600 JSON file passed as {SECRETS_FILE_OPTION})',
+            file=config_file, line=position.line if position else None, key=f"{section.name}.SECRETS_VIA",
+        )
+    return choice
+
+
+def _is_secret_entry(key: str, text: str, listed: set[str]) -> bool:
+    if not is_secret_value(text):
+        return False
+    return key in listed or is_secret_name(key) or bool(url_secrets(text))
+
+
+def secret_entries(section: SectionSettings, general: GeneralSettings, *,
+                   config_file: Path | None = None) -> dict[str, str]:
+    """KEY -> value of every PARAMETERS and GENERAL entry the program receives that is a secret."""
+    listed = _listed_secret_names(section, config_file=config_file)
+    found: dict[str, str] = {}
+    for key, value in section.raw_parameters.items():
+        if key.startswith("__") or value is None or value == "" or isinstance(value, bool):
+            continue
+        text = argument_value(value)
+        if _is_secret_entry(key, text, listed):
+            found["OBJECTIVES" if key == "TARGETS" else key] = text
+    for key, text in general.entries.items():
+        if _is_secret_entry(key, text, listed):
+            found.setdefault(key, text)
+    return found
+
+
+def build_arguments(section: SectionSettings, general: GeneralSettings, *, leave_out: frozenset[str] = frozenset()) -> list[str]:
+    """The original's argument list for an external program (without the program itself); leave_out: keys not passed."""
     arguments: list[str] = []
     for key, value in section.raw_parameters.items():
         if key.startswith("__") or value is None or value == "":
             continue
+        name = "OBJECTIVES" if key == "TARGETS" else key
+        if name in leave_out:
+            continue
         if section.parameters_mode == "flat":
             arguments.append(argument_value(value))
             continue
-        name = "OBJECTIVES" if key == "TARGETS" else key
         arguments += [f"--{name}", argument_value(value)]
     for key, value in general.entries.items():
-        arguments += [f"--{key}", argument_value(value)]
+        if key not in leave_out:
+            arguments += [f"--{key}", argument_value(value)]
     return arguments
+
+
+def environment_name(key: str) -> str:
+    """The variable a secret travels in with SECRETS_VIA env: NCBACKUP_<KEY>, other characters as '_'."""
+    return SECRETS_ENV_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", key)
 
 
 def resolve(section: SectionSettings, general: GeneralSettings, *, config_file: Path | None = None) -> ExternalProgram:
@@ -119,11 +189,49 @@ def resolve(section: SectionSettings, general: GeneralSettings, *, config_file: 
         command = [str(found)]
     else:
         command = []
-    argv = command + [str(executable)] + build_arguments(section, general)
-    secrets = secret_values(section)
-    for secret in secrets:
-        add_secret(secret)
-    return ExternalProgram(section.name, executable, argv, section.timeout_seconds, secrets)
+    via = secrets_via(section, config_file=config_file)
+    entries = secret_entries(section, general, config_file=config_file)
+    moved = dict(entries) if via != "argv" else {}
+    argv = command + [str(executable)] + build_arguments(section, general, leave_out=frozenset(moved))
+    listed = _listed_secret_names(section, config_file=config_file)
+    secrets: list[str] = []
+    for key, text in entries.items():
+        # A value that is a secret by name is masked whole; a URL (the report address) only in its credentials.
+        if key in listed or is_secret_name(key):
+            add_secret(text, where=f"{section.name} {key}")
+            secrets.append(text)
+        for secret in url_secrets(text):
+            add_secret(secret, where=f"the credential in {section.name} {key}")
+            secrets.append(secret)
+    folder = Path(general.work_folder)
+    return ExternalProgram(section.name, executable, argv, section.timeout_seconds, tuple(secrets),
+                           secrets_via=via, secret_names=tuple(entries), moved_secrets=moved,
+                           secrets_folder=folder if folder.is_dir() else None)
+
+
+@contextmanager
+def _handed_secrets(program: ExternalProgram) -> Iterator[tuple[list[str], dict[str, str] | None]]:
+    """Yield the argv and environment to start the program with: its secrets moved to env or a 0600 file."""
+    if not program.moved_secrets:
+        yield program.argv, None
+        return
+    if program.secrets_via == "env":
+        yield program.argv, process.child_env({environment_name(k): v for k, v in program.moved_secrets.items()})
+        return
+    # mkstemp creates the file 0600 atomically, before any secret is written to it.
+    try:
+        descriptor, name = tempfile.mkstemp(prefix=".ncbackup-secrets-", suffix=".json", dir=program.secrets_folder)
+    except OSError as error:
+        raise BackupError(f"cannot create the secrets file for {program.executable.name} in "
+                          f"{program.secrets_folder or tempfile.gettempdir()} ({error.strerror}); "
+                          "free space there or fix WORK_FOLDER's permissions") from None
+    path = Path(name)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(program.moved_secrets, handle)
+        yield [*program.argv, SECRETS_FILE_OPTION, str(path)], None
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def run_program(program: ExternalProgram, logger: logging.Logger, *, cwd: Path | None = None) -> None:
@@ -134,8 +242,9 @@ def run_program(program: ExternalProgram, logger: logging.Logger, *, cwd: Path |
         program_logger.info("%s", line)
 
     try:
-        process.run_streaming_lines(program.argv, on_line=on_line, timeout_seconds=program.timeout_seconds,
-                                    cwd=cwd or program.executable.parent, secrets=program.secrets)
+        with _handed_secrets(program) as (argv, env):
+            process.run_streaming_lines(argv, on_line=on_line, timeout_seconds=program.timeout_seconds, env=env,
+                                        cwd=cwd or program.executable.parent, secrets=program.secrets)
     except CommandFailed as failure:
         if failure.timed_out:
             raise BackupError(

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed
 from ncbackup.process import which
 from ncbackup.sources.base import RestoreRequest
@@ -69,6 +70,37 @@ def secret_file(content: str, *, folder: Path | None = None, suffix: str = "") -
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+def _read_for_masking(path: Path | None) -> str:
+    # Only to learn what to mask: a missing or unreadable file is reported by the source's own checks.
+    if path is None:
+        return ""
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def register_option_file_passwords(path: Path | None, *, where: str) -> None:
+    """Mask the passwords of a MySQL option file (every group) in every log line, report and JSON output."""
+    for line in _read_for_masking(path).splitlines():
+        key, equals, value = line.partition("=")
+        if equals and key.strip().lower() in ("password", "passwd", "pass"):
+            value = value.strip()
+            add_secret(value, where=where)
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                add_secret(value[1:-1], where=where)
+
+
+def register_pgpass_passwords(path: Path | None, *, where: str) -> None:
+    """Mask the passwords of a .pgpass file (host:port:database:user:password lines) everywhere."""
+    for line in _read_for_masking(path).splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = re.split(r"(?<!\\):", line, maxsplit=4)
+        if len(fields) == 5:
+            add_secret(fields[4].replace("\\:", ":").replace("\\\\", "\\"), where=where)
 
 
 def copy_stream(reader: BinaryIO, sink: BinaryIO, *, prefetch_chunks: int = PREFETCH_CHUNKS) -> int:

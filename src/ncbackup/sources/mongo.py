@@ -17,7 +17,9 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ncbackup.config.secret_values import url_secrets
 from ncbackup.config.types import LegacyBool, LegacyInt, parse_options
+from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout
 from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, secret_file
@@ -55,15 +57,23 @@ def _first_line(path: Path, what: str) -> str:
 
 
 def secret_config_text(options: MongoOptions) -> str:
-    """The YAML for ``--config``: the password and/or URI, as JSON strings (valid YAML scalars)."""
+    """The YAML for ``--config``: the password and/or URI, as JSON strings (valid YAML scalars).
+
+    Both are registered for masking: mongodump's errors may quote the URI, password included.
+    """
     lines = []
     password = options.password
     if options.password_file is not None:
         password = _first_line(options.password_file, "password")
     if password:
+        add_secret(password, where="MONGO_PWD" if options.password_file is None else f"the password in {options.password_file}")
         lines.append(f"password: {json.dumps(password)}")
     if options.uri_file is not None:
-        lines.append(f"uri: {json.dumps(_first_line(options.uri_file, 'URI'))}")
+        uri = _first_line(options.uri_file, "URI")
+        add_secret(uri, where=f"the URI in {options.uri_file}")
+        for secret in url_secrets(uri):
+            add_secret(secret, where=f"the password of the URI in {options.uri_file}")
+        lines.append(f"uri: {json.dumps(uri)}")
     return "\n".join(lines) + "\n"
 
 

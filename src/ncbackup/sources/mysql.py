@@ -30,6 +30,7 @@ from ncbackup.sources._dbsupport import (
     failure_reason,
     find_program,
     name_label,
+    register_option_file_passwords,
     restore_database_name,
     secret_file,
     shown_name,
@@ -372,6 +373,7 @@ class MysqlSource:
     def __init__(self, options: MysqlOptions, *, work_folder: Path) -> None:
         self.options = options
         self.work_folder = work_folder
+        register_option_file_passwords(options.credential_path, where=f"the password in CREDENTIAL_PATH {options.credential_path}")
         self.dump_program = self._dump_program()
         self.excluded_tables = parse_exclude_tables(options.exclude_tables)
 

@@ -19,11 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import child_env, run, stream_stdin, stream_stdout, which
+from ncbackup.engine.logs import add_secret
 from ncbackup.sources._dbsupport import (
     copy_stream,
     drop_blank_values,
     failure_reason,
     name_label,
+    register_pgpass_passwords,
     restore_database_name,
     secret_file,
     shown_name,
@@ -115,6 +117,7 @@ class PostgresConnection:
         self.psql = _sibling_or_path(options.psql, options.pg_dump, "psql")
         self.pg_dumpall = _sibling_or_path(options.pg_dumpall, options.pg_dump, "pg_dumpall")
         self.pg_restore = _sibling_or_path(options.pg_restore, options.pg_dump, "pg_restore")
+        register_pgpass_passwords(options.passfile, where=f"a password in PGPASSFILE {options.passfile}")
 
     def conninfo(self, database: str | None = None) -> str:
         """A libpq connection string for the configured server (and database), every value quoted as data."""
@@ -143,6 +146,7 @@ class PostgresConnection:
                 raise SourceError(
                     f"PostgreSQL password file {self.options.password_file} is missing or empty; fix PASSWORD_FILE"
                 ) from None
+            add_secret(password, where=f"the password in PASSWORD_FILE {self.options.password_file}")
             folder = self.work_folder if self.work_folder is not None and self.work_folder.is_dir() else None
             lines = pgpass_lines(password, host=self.options.host, port=self.options.port, user=self.options.user)
             with secret_file(lines, folder=folder, suffix=".pgpass") as passfile:

@@ -29,6 +29,7 @@ from typing import BinaryIO
 from pydantic import BaseModel, ConfigDict, Field
 
 from ncbackup import process
+from ncbackup.config.secret_values import is_secret_name
 from ncbackup.config.types import LegacyFloat
 from ncbackup.errors import BackupError, CommandFailed, ConfigError, StorageError
 from ncbackup.sources.base import CheckLine
@@ -314,13 +315,18 @@ class CommandStorage:
             raise self._failed(error, action="remove", key=key) from None
 
     def check(self) -> list[CheckLine]:
-        """Templates were checked when the section was read; here: every program they name is installed."""
+        """Templates were checked when the section was read; here: every program they name is installed, no secret on argv."""
         lines = []
         for role, template in self.templates.items():
             if template is None:
                 if role != "upload":
                     lines.append(CheckLine(True, f"{TEMPLATE_KEYS[role]} not set: {role} is unavailable for {self.name}"))
                 continue
+            secrets = sorted(name for name in template.placeholders() & set(self.extra_values) if is_secret_name(name))
+            if secrets:
+                lines.append(CheckLine(True, f"{TEMPLATE_KEYS[role]}: warning: %({secrets[0]})s puts a secret on the "
+                                             "command line, where every local user can read it (ps); prefer the tool's "
+                                             "own credentials file or environment"))
             program = template.words[0]
             if "%(" in program:
                 lines.append(CheckLine(True, f"{TEMPLATE_KEYS[role]}: program is a placeholder, checked at run time"))

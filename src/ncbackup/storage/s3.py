@@ -10,18 +10,22 @@ the MD5 computed here as a second end-to-end check.
 from __future__ import annotations
 
 import base64
+import configparser
 import hashlib
 import io
 import logging
+import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import BinaryIO, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ncbackup.config.types import LegacyBool, LegacyFloat, LegacyInt, LegacyPath
+from ncbackup.engine.logs import add_secret
 from ncbackup.errors import ConfigError, StorageError
 from ncbackup.sources.base import CheckLine
 from ncbackup.storage.base import ObjectInfo, storage_options
@@ -75,6 +79,21 @@ class S3Options(BaseModel):
                     "PROFILE or the AWS environment variables"
                 )
         return values
+
+
+def register_aws_secrets(credentials_file: Path | None) -> None:
+    """Mask the secret keys and session tokens boto3 may use: the credentials file's (every profile) and the environment's."""
+    path = credentials_file or Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or Path.home() / ".aws" / "credentials")
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(path.expanduser().read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, configparser.Error):
+        pass  # a missing file is reported by _make_client; nothing to mask then
+    for profile in parser.sections():
+        for key in ("aws_secret_access_key", "aws_session_token"):
+            add_secret(parser.get(profile, key, fallback="").strip(), where=f"{key} of [{profile}] in {path}")
+    for variable in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        add_secret(os.environ.get(variable, ""), where=f"the {variable} environment variable")
 
 
 def is_aws_endpoint(endpoint_url: str | None) -> bool:
@@ -172,6 +191,7 @@ class S3Storage:
                     key="CREDENTIALS_FILE",
                 )
             core.set_config_variable("credentials_file", str(path))
+        register_aws_secrets(options.credentials_file)
         try:
             session = boto3.Session(botocore_session=core, profile_name=options.profile)
         except BotoCoreError as error:  # ProfileNotFound

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from ncbackup.engine.logs import MaskingFormatter, add_secret, mask_secrets
 from ncbackup.engine.result import RunResult, Status, StepResult
 from ncbackup.errors import BackupError
 from ncbackup.notify.post_report import LOG_FIELD_MAX_CHARS, PostReport
@@ -149,3 +152,28 @@ def test_an_unusable_run_reports_result_1(report_server):
                     is_unusable=True)
     PostReport(url).send(run, log_text="")
     assert received[0]["result"] == ["1"] and "WORK_FOLDER" in received[0]["error"][0]
+
+
+def test_a_token_in_the_report_url_is_masked_in_the_retry_log_and_the_final_error(report_server, caplog):
+    url, received, answers = report_server
+    answers.extend([500] * 10)
+    notifier = PostReport(f"{url}?token=tok-8d7c6b5a", attempts=2, first_wait_seconds=0.01)
+    caplog.set_level(logging.WARNING)
+    with pytest.raises(BackupError) as failure:
+        notifier.send(result(), log_text="x")
+    lines = [MaskingFormatter("%(message)s").format(record) for record in caplog.records]
+    assert lines and all("tok-8d7c6b5a" not in line and "token=***" in line for line in lines)
+    assert "tok-8d7c6b5a" not in mask_secrets(str(failure.value))
+
+
+def test_every_report_field_is_masked(report_server):
+    url, received, _answers = report_server
+    add_secret("pw-4471-secret")
+    run = result(Status.FAILED)
+    run.steps[0].error = "mysqldump: access denied with pw-4471-secret"
+    run.steps[0].destinations = ["s3://user:pw-4471-secret@host"]
+    PostReport(url).send(run, log_text="connecting with pw-4471-secret\n")
+    (fields,) = received
+    sent = json.dumps(fields)
+    assert "pw-4471-secret" not in sent
+    assert "***" in fields["log"][0] and "***" in fields["error"][0] and "***" in fields["destination"][0]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ncbackup.config import loads_config
-from ncbackup.errors import BackupError
+from ncbackup.errors import BackupError, ConfigError
 from ncbackup.plugins.external import build_arguments, resolve, run_program
 
 
@@ -131,3 +131,108 @@ def test_secret_parameters_are_masked_even_at_debug_and_in_the_programs_output(t
     text = log_file.read_text()
     assert "pw-9f8e7d6c" not in text
     assert "I was given" in text and "/etc/creds" in text
+
+
+# A program that records exactly what it received: its arguments, its NCBACKUP_* variables, and the
+# secrets file named by --SECRETS_FILE (content, mode) while it runs.
+RECORDER = """
+    import json, os, stat, sys
+    from pathlib import Path
+    args = sys.argv[1:]
+    record = {"argv": args, "env": {k: v for k, v in os.environ.items() if k.startswith("NCBACKUP_")}}
+    if "--SECRETS_FILE" in args:
+        path = Path(args[args.index("--SECRETS_FILE") + 1])
+        record["file"] = {"path": str(path), "content": json.loads(path.read_text()),
+                          "mode": stat.S_IMODE(path.stat().st_mode)}
+    Path(os.environ.get("RECORD_TO", "record.json")).write_text(json.dumps(record))
+"""
+
+
+def run_recorder(tmp_path: Path, section_extra: dict, parameters: dict, general_extra: dict | None = None):
+    install(tmp_path, "rec", "rec.py", RECORDER)
+    (tmp_path / "work").mkdir(exist_ok=True)
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "rec", "EXECUTE_WITH": "python",
+                                       "PARAMETERS": parameters, **section_extra}, general_extra)
+    program = resolve(section, general)
+    run_program(program, logging.getLogger("ncbackup.test"))
+    return program, json.loads((tmp_path / "home" / "rec" / "record.json").read_text())
+
+
+SECRET_PARAMETERS = {"DB_NAME": "shop", "DB_PASSWORD": "pw-2c4e6a8b", "API_TOKEN": "tok-1357"}
+
+
+def test_by_default_secrets_stay_on_the_command_line_as_the_original_passed_them(tmp_path):
+    program, record = run_recorder(tmp_path, {}, SECRET_PARAMETERS)
+    assert record["argv"][:6] == ["--DB_NAME", "shop", "--DB_PASSWORD", "pw-2c4e6a8b", "--API_TOKEN", "tok-1357"]
+    assert record["env"] == {} and "file" not in record
+    assert program.secrets_via == "argv" and program.secret_names == ("DB_PASSWORD", "API_TOKEN")
+
+
+def test_secrets_via_env_leaves_them_off_the_command_line_and_sets_ncbackup_variables(tmp_path):
+    _program, record = run_recorder(tmp_path, {"SECRETS_VIA": "env"}, SECRET_PARAMETERS)
+    assert "pw-2c4e6a8b" not in record["argv"] and "tok-1357" not in record["argv"]
+    assert "--DB_PASSWORD" not in record["argv"] and record["argv"][:2] == ["--DB_NAME", "shop"]
+    assert record["env"] == {"NCBACKUP_DB_PASSWORD": "pw-2c4e6a8b", "NCBACKUP_API_TOKEN": "tok-1357"}
+
+
+def test_secrets_via_file_passes_a_private_json_file_removed_afterwards(tmp_path):
+    _program, record = run_recorder(tmp_path, {"SECRETS_VIA": "file"}, SECRET_PARAMETERS)
+    assert "pw-2c4e6a8b" not in record["argv"] and "--DB_PASSWORD" not in record["argv"]
+    assert record["argv"][-2] == "--SECRETS_FILE"
+    assert record["file"]["content"] == {"DB_PASSWORD": "pw-2c4e6a8b", "API_TOKEN": "tok-1357"}
+    assert record["file"]["mode"] == 0o600
+    assert Path(record["file"]["path"]).parent == tmp_path / "work"
+    assert not Path(record["file"]["path"]).exists()
+
+
+def test_secret_parameters_names_more_keys_and_a_report_url_token_moves_too(tmp_path):
+    _program, record = run_recorder(
+        tmp_path, {"SECRETS_VIA": "env", "SECRET_PARAMETERS": ["DSN_TEXT"]},
+        {"DSN_TEXT": "host=db password=dsn-pw-99", "DB_NAME": "shop"},
+        {"MESSAGE_CONFIG_COMMAND": "https://reports.example/in?token=rep-tok-31"},
+    )
+    assert record["env"] == {"NCBACKUP_DSN_TEXT": "host=db password=dsn-pw-99",
+                             "NCBACKUP_MESSAGE_CONFIG_COMMAND": "https://reports.example/in?token=rep-tok-31"}
+    assert not any("dsn-pw-99" in arg or "rep-tok-31" in arg for arg in record["argv"])
+
+
+def test_flat_mode_drops_the_secret_values_from_the_positions(tmp_path):
+    _program, record = run_recorder(tmp_path, {"SECRETS_VIA": "file", "PARAMETERS_MODE": "flat"}, SECRET_PARAMETERS)
+    assert record["argv"][0] == "shop" and record["argv"][1] == "--HOSTNAME"
+    assert record["file"]["content"] == {"DB_PASSWORD": "pw-2c4e6a8b", "API_TOKEN": "tok-1357"}
+
+
+def test_unknown_secrets_via_is_a_config_error_listing_the_choices(tmp_path):
+    install(tmp_path, "rec", "rec.py", RECORDER)
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "rec", "SECRETS_VIA": "stdin"})
+    with pytest.raises(ConfigError, match=r'SCRIPT.SECRETS_VIA: unknown SECRETS_VIA "stdin"; use "argv".*"env".*"file"'):
+        resolve(section, general)
+
+
+def test_the_secrets_file_is_removed_even_when_the_program_fails(tmp_path):
+    install(tmp_path, "fail", "fail.py", """
+        import sys
+        print("got file", sys.argv[-1])
+        open("seen.txt", "w").write(sys.argv[-1])
+        sys.exit(3)
+    """)
+    (tmp_path / "work").mkdir()
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "fail", "EXECUTE_WITH": "python",
+                                       "SECRETS_VIA": "file", "PARAMETERS": {"PASSWORD": "pw-fail-1"}})
+    with pytest.raises(BackupError, match="exited with status 3"):
+        run_program(resolve(section, general), logging.getLogger("ncbackup.test"))
+    seen = Path((tmp_path / "home" / "fail" / "seen.txt").read_text())
+    assert seen.name.startswith(".ncbackup-secrets-") and not seen.exists()
+
+
+def test_a_secrets_file_that_cannot_be_written_fails_the_step_in_one_sentence(tmp_path):
+    import dataclasses
+
+    install(tmp_path, "rec", "rec.py", RECORDER)
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "rec", "SECRETS_VIA": "file",
+                                       "PARAMETERS": {"PASSWORD": "pw-nowhere-1"}})
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("")
+    program = dataclasses.replace(resolve(section, general), secrets_folder=not_a_folder)
+    with pytest.raises(BackupError, match=r"cannot create the secrets file for rec.py in .*a-file"):
+        run_program(program, logging.getLogger("ncbackup.test"))
