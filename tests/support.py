@@ -76,6 +76,17 @@ def read_manifest(storage, set_id: str):
     return open_set(storage, set_id, TRUST).manifest
 
 
+def ensure_signing_key(folder: Path) -> Path:
+    """Make folder/signing.key (the default SIGNING_KEY beside a KEY_FILE or a config in folder) unless it exists,
+    so a test's first run does not warn that it created one."""
+    from ncbackup.signing import write_signing_key
+
+    path = Path(folder) / "signing.key"
+    if not path.exists():
+        write_signing_key(path)
+    return path
+
+
 def trust_of(config_path: Path):
     """The trust `ncbackup list/verify/restore -c config_path` would use (the config's own signing key)."""
     from ncbackup.commands.setselect import trust_for

@@ -17,7 +17,7 @@ from ncbackup.cli import main
 from ncbackup.engine.result import SCHEMA_VERSION, RunResult, Status, StepResult
 from ncbackup.engine.run import STEP_RUNNERS
 from ncbackup.stages.keys import write_identity_file
-from tests.support import REPO
+from tests.support import ensure_signing_key, REPO
 
 SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -32,6 +32,7 @@ def write_config(tmp_path: Path, sections: dict, *, general: dict | None = None,
                        "LOG_FOLDER": str(tmp_path / "log") + "/", "LOCAL_BACKUP": str(tmp_path / "backups"),
                        "DISK_SPACE_CHECK": "False", **(general or {})}
     (tmp_path / "log").mkdir(exist_ok=True)
+    ensure_signing_key(tmp_path)   # sets are signed: a first run would otherwise warn that it made the key
     path = tmp_path / "conf.json"
     path.write_text(text or json.dumps({"GENERAL": general_section, **sections}, indent=2))
     return path

@@ -16,14 +16,13 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from tests.support import small_tmpfs, trust_of
+from tests.support import ensure_signing_key, small_tmpfs, trust_of
 from ncbackup.commands.run import run_config
 from ncbackup.config import load_config
 from ncbackup.engine.lock import AlreadyRunning, single_instance
 from ncbackup.engine.restore import open_plain_stream
 from ncbackup.engine.result import EXIT_FAILED, EXIT_UNUSABLE, Status
 from ncbackup.setformat import list_sets
-from ncbackup.signing import write_signing_key
 from ncbackup.stages.keys import write_identity_file
 from ncbackup.storage.local import LocalStorage
 
@@ -37,8 +36,7 @@ def write_config(tmp_path: Path, sections: dict, *, general: dict | None = None)
     (tmp_path / "log").mkdir(exist_ok=True)
     # The signing key sets get (beside KEY_FILE, or beside the config without ENCRYPTION): made up front, so a
     # first run does not warn that it created one.
-    if not (tmp_path / "signing.key").exists():
-        write_signing_key(tmp_path / "signing.key")
+    ensure_signing_key(tmp_path)
     path = tmp_path / "conf.json"
     path.write_text(json.dumps({"GENERAL": general_section, **sections}, indent=2))
     return path
