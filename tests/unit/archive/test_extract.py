@@ -327,3 +327,129 @@ def test_files_spanning_many_reads_and_many_small_files_restore_exactly(tmp_path
     for name, data in members.items():
         assert (target / name).read_bytes() == data
     assert len(list((target / "dir").iterdir())) == len(members)
+
+
+# --- hostile archives: nothing is ever written, chmodded, chowned or touched outside the target --------
+
+
+def _tar_members(*members: tuple) -> bytes:
+    """A pax archive of (name, kind, payload) members: kind "file" (payload: bytes), "dir", "symlink" or
+    "hardlink" (payload: the link text); every member mode 0777 (folders and files), uid/gid 4321, mtime 1e9."""
+    buffer = io.BytesIO()
+    kinds = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as writer:
+        for name, kind, payload in members:
+            info = tarfile.TarInfo(name)
+            info.type = kinds[kind]
+            info.mode, info.uid, info.gid, info.mtime = 0o777, 4321, 4321, 1_000_000_000
+            if kind == "file":
+                info.size = len(payload)
+                writer.addfile(info, io.BytesIO(payload))
+            else:
+                info.linkname = payload or ""
+                writer.addfile(info)
+    return buffer.getvalue()
+
+
+def _snapshot(folder: Path) -> dict[Path, tuple]:
+    """Type, mode, owner, mtime and content (or link text) of folder itself and of every entry below it."""
+    entries = {}
+    for path in [folder, *_entries(folder)]:
+        info = os.lstat(path)
+        if path.is_symlink():
+            content: object = os.readlink(path)
+        elif path.is_file():
+            content = path.read_bytes()
+        else:
+            content = None
+        entries[path] = (info.st_mode, info.st_uid, info.st_gid, info.st_mtime_ns, content)
+    return entries
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder next to the target with one file in it, both with a mode and mtime no member carries."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "keep.txt").write_bytes(b"keep me")
+    for path in (folder / "keep.txt", folder):
+        os.chmod(path, 0o700)
+        os.utime(path, ns=(1_234_000_000_000_000_000, 1_234_000_000_000_000_000))
+    return folder
+
+
+HOSTILE_CASES = {
+    "symlink to an outside folder, then a file through it": [
+        ("a", "symlink", "{outside}"), ("a/x", "file", b"evil"), ("a/", "dir", None), ("a/y", "file", b"evil"),
+    ],
+    "symlink to .., then a file and a folder through it": [
+        ("up", "symlink", ".."), ("up/escaped.txt", "file", b"evil"), ("up/sub/", "dir", None),
+        ("deep/", "dir", None), ("deep/up2", "symlink", "../.."), ("deep/up2/outside/x", "file", b"evil"),
+    ],
+    "hard link to a symlink, then a file through the hard link": [
+        ("s", "symlink", "{outside}/keep.txt"), ("h", "hardlink", "s"), ("h/x", "file", b"evil"),
+        ("h2", "hardlink", "s"), ("h2", "file", b"later member wins"),
+    ],
+    "folder replaced by a symlink between members": [
+        ("d/", "dir", None), ("d/a", "file", b"a"), ("d", "symlink", "{outside}"), ("d/b", "file", b"b"),
+        ("f", "file", b"f"), ("f", "symlink", "{outside}"), ("f/x", "file", b"evil"), ("f/", "dir", None),
+    ],
+    "symlink, then a folder of the same name with metadata": [
+        ("e", "symlink", "{outside}"), ("e/", "dir", None), ("e/z", "file", b"evil"),
+    ],
+    "names climbing with .. or absolute": [
+        ("../outside/x", "file", b"evil"), ("ok/../../outside/y", "file", b"evil"), ("{outside}/z", "file", b"evil"),
+        ("../outside/", "dir", None), ("{outside}", "dir", None), ("hl", "hardlink", "../outside/keep.txt"),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_CASES))
+def test_hostile_archive_writes_nothing_outside_the_target(tmp_path, outside, case):
+    members = [
+        (name.format(outside=outside), kind, payload.format(outside=outside) if isinstance(payload, str) else payload)
+        for name, kind, payload in HOSTILE_CASES[case]
+    ]
+    target = tmp_path / "target"
+    before = _snapshot(outside)
+    try:
+        extract_tar(io.BytesIO(_tar_members(*members)), target, restore_owners=platform.is_root())
+    except IntegrityError as error:
+        assert case == "names climbing with .. or absolute", error
+    assert _snapshot(outside) == before
+    assert sorted(os.listdir(tmp_path)) == ["outside", "target"]
+    # Whatever was restored is inside the target, and every symlink in it is one the archive holds.
+    archived_links = {payload for _, kind, payload in members if kind == "symlink"}
+    for path in _entries(target):
+        if path.is_symlink():
+            assert os.readlink(path) in archived_links
+
+
+def test_symlink_then_file_through_it_keeps_the_link_and_names_the_skipped_file(tmp_path, outside):
+    archive = _tar_members(("a", "symlink", str(outside)), ("a/x", "file", b"evil"), ("b", "file", b"fine"))
+    warnings = extract_tar(io.BytesIO(archive), tmp_path / "target")
+    assert warnings == ["a/x not restored: a in the target is a symlink or a file, not a folder"]
+    assert os.readlink(tmp_path / "target" / "a") == str(outside)
+    assert (tmp_path / "target" / "b").read_bytes() == b"fine"
+
+
+def test_hard_link_to_a_symlink_is_restored_as_an_independent_symlink(tmp_path):
+    archive = _tar_members(
+        ("file", "file", b"data"), ("s", "symlink", "/etc/alternatives/awk"), ("h", "hardlink", "s"),
+        ("hf", "hardlink", "file"),
+    )
+    target = tmp_path / "target"
+    assert extract_tar(io.BytesIO(archive), target) == []
+    assert os.readlink(target / "s") == os.readlink(target / "h") == "/etc/alternatives/awk"
+    assert os.lstat(target / "s").st_ino != os.lstat(target / "h").st_ino
+    # A hard link to a file still shares the inode.
+    assert os.lstat(target / "hf").st_ino == os.lstat(target / "file").st_ino
+
+
+def test_folder_replaced_by_symlink_in_the_archive_keeps_the_folder(tmp_path, outside):
+    archive = _tar_members(("d/", "dir", None), ("d/a", "file", b"a"), ("d", "symlink", str(outside)), ("d/b", "file", b"b"))
+    target = tmp_path / "target"
+    warnings = extract_tar(io.BytesIO(archive), target)
+    assert warnings == ["d not restored: a folder of that name is in the target"]
+    assert sorted(os.listdir(target / "d")) == ["a", "b"]
+    assert (target / "d").stat().st_mode & 0o777 == 0o777
