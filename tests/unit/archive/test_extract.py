@@ -16,7 +16,7 @@ from ncbackup.errors import BackupError, IntegrityError
 from ncbackup.process import run
 from ncbackup.sources.base import StreamReport
 from tests.support import need, need_binary, small_tmpfs
-from tests.unit.archive.conftest import assert_same_tree
+from tests.unit.archive.conftest import assert_same_tree, entries, snapshot, tar_members
 
 def _relative(path: Path) -> Path:
     return Path(*path.parts[1:])
@@ -78,19 +78,11 @@ def _hostile_archive(outside: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _entries(folder: Path) -> set[Path]:
-    """Every name below folder, symlinks listed but never followed."""
-    found = set()
-    for directory, dirnames, filenames in os.walk(folder):
-        found.update(Path(directory) / name for name in dirnames + filenames)
-    return found
-
-
 def test_hostile_archive_members_are_refused_and_nothing_lands_outside(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     target = tmp_path / "target"
-    before = _entries(tmp_path)
+    before = entries(tmp_path)
     with pytest.raises(IntegrityError) as caught:
         extract_tar(io.BytesIO(_hostile_archive(outside)), target)
     message = str(caught.value)
@@ -98,7 +90,7 @@ def test_hostile_archive_members_are_refused_and_nothing_lands_outside(tmp_path)
     assert "../escape-dotdot.txt" in message and "escape-absolute.txt" in message
     assert "sub/../../escape-nested.txt" in message and "hard-out" in message
     assert list(outside.iterdir()) == []
-    created = sorted(_entries(tmp_path) - before - {target})
+    created = sorted(entries(tmp_path) - before - {target})
     # The links are restored as archived, but only after every other member: the file meant to go
     # through link-out found a placeholder file there and was not restored.
     assert created == [target / "after.txt", target / "good.txt", target / "link-out", target / "rel-up"]
@@ -332,52 +324,6 @@ def test_files_spanning_many_reads_and_many_small_files_restore_exactly(tmp_path
 # --- hostile archives: nothing is ever written, chmodded, chowned or touched outside the target --------
 
 
-def _tar_members(*members: tuple) -> bytes:
-    """A pax archive of (name, kind, payload) members: kind "file" (payload: bytes), "dir", "symlink" or
-    "hardlink" (payload: the link text); every member mode 0777 (folders and files), uid/gid 4321, mtime 1e9."""
-    buffer = io.BytesIO()
-    kinds = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as writer:
-        for name, kind, payload in members:
-            info = tarfile.TarInfo(name)
-            info.type = kinds[kind]
-            info.mode, info.uid, info.gid, info.mtime = 0o777, 4321, 4321, 1_000_000_000
-            if kind == "file":
-                info.size = len(payload)
-                writer.addfile(info, io.BytesIO(payload))
-            else:
-                info.linkname = payload or ""
-                writer.addfile(info)
-    return buffer.getvalue()
-
-
-def _snapshot(folder: Path) -> dict[Path, tuple]:
-    """Type, mode, owner, mtime and content (or link text) of folder itself and of every entry below it."""
-    entries = {}
-    for path in [folder, *_entries(folder)]:
-        info = os.lstat(path)
-        if path.is_symlink():
-            content: object = os.readlink(path)
-        elif path.is_file():
-            content = path.read_bytes()
-        else:
-            content = None
-        entries[path] = (info.st_mode, info.st_uid, info.st_gid, info.st_mtime_ns, content)
-    return entries
-
-
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    """A folder next to the target with one file in it, both with a mode and mtime no member carries."""
-    folder = tmp_path / "outside"
-    folder.mkdir()
-    (folder / "keep.txt").write_bytes(b"keep me")
-    for path in (folder / "keep.txt", folder):
-        os.chmod(path, 0o700)
-        os.utime(path, ns=(1_234_000_000_000_000_000, 1_234_000_000_000_000_000))
-    return folder
-
-
 HOSTILE_CASES = {
     "symlink to an outside folder, then a file through it": [
         ("a", "symlink", "{outside}"), ("a/x", "file", b"evil"), ("a/", "dir", None), ("a/y", "file", b"evil"),
@@ -411,22 +357,22 @@ def test_hostile_archive_writes_nothing_outside_the_target(tmp_path, outside, ca
         for name, kind, payload in HOSTILE_CASES[case]
     ]
     target = tmp_path / "target"
-    before = _snapshot(outside)
+    before = snapshot(outside)
     try:
-        extract_tar(io.BytesIO(_tar_members(*members)), target, restore_owners=platform.is_root())
+        extract_tar(io.BytesIO(tar_members(*members)), target, restore_owners=platform.is_root())
     except IntegrityError as error:
         assert case == "names climbing with .. or absolute", error
-    assert _snapshot(outside) == before
+    assert snapshot(outside) == before
     assert sorted(os.listdir(tmp_path)) == ["outside", "target"]
     # Whatever was restored is inside the target, and every symlink in it is one the archive holds.
     archived_links = {payload for _, kind, payload in members if kind == "symlink"}
-    for path in _entries(target):
+    for path in entries(target):
         if path.is_symlink():
             assert os.readlink(path) in archived_links
 
 
 def test_symlink_then_file_through_it_keeps_the_link_and_names_the_skipped_file(tmp_path, outside):
-    archive = _tar_members(("a", "symlink", str(outside)), ("a/x", "file", b"evil"), ("b", "file", b"fine"))
+    archive = tar_members(("a", "symlink", str(outside)), ("a/x", "file", b"evil"), ("b", "file", b"fine"))
     warnings = extract_tar(io.BytesIO(archive), tmp_path / "target")
     assert warnings == ["a/x not restored: a in the target is a symlink or a file, not a folder"]
     assert os.readlink(tmp_path / "target" / "a") == str(outside)
@@ -434,7 +380,7 @@ def test_symlink_then_file_through_it_keeps_the_link_and_names_the_skipped_file(
 
 
 def test_hard_link_to_a_symlink_is_restored_as_an_independent_symlink(tmp_path):
-    archive = _tar_members(
+    archive = tar_members(
         ("file", "file", b"data"), ("s", "symlink", "/etc/alternatives/awk"), ("h", "hardlink", "s"),
         ("hf", "hardlink", "file"),
     )
@@ -447,7 +393,7 @@ def test_hard_link_to_a_symlink_is_restored_as_an_independent_symlink(tmp_path):
 
 
 def test_folder_replaced_by_symlink_in_the_archive_keeps_the_folder(tmp_path, outside):
-    archive = _tar_members(("d/", "dir", None), ("d/a", "file", b"a"), ("d", "symlink", str(outside)), ("d/b", "file", b"b"))
+    archive = tar_members(("d/", "dir", None), ("d/a", "file", b"a"), ("d", "symlink", str(outside)), ("d/b", "file", b"b"))
     target = tmp_path / "target"
     warnings = extract_tar(io.BytesIO(archive), target)
     assert warnings == ["d not restored: a folder of that name is in the target"]
