@@ -1,7 +1,8 @@
 """Safe and faithful streaming extraction of a tar stream (ours, GNU tar's or tarfile's) into a target folder.
 
-Refused: members whose name is absolute or has a ``..`` component, and hard links to anything but a
-file restored in this run. Every symlink is restored exactly as archived, wherever it points. Nothing
+Refused: members whose name (or hard-link target) is absolute or has a ``..`` component; a hard link
+to anything not restored in this run is skipped with a warning, one to a symlink becomes a second
+symlink. Every symlink is restored exactly as archived, wherever it points. Nothing
 is ever written through a symlink: every folder below the target is opened a component at a time
 without following links (``platform.Folder``), files are created with O_EXCL inside the open folder,
 and symlinks are made only after all other members (a placeholder file holds their name until then,
@@ -672,9 +673,11 @@ class _Extractor:
             links, self._links = self._links, {}
             for relative, link in links.items():
                 self._make_link(relative, link)
+                self._close_evicted()
             directories, self._directories = self._directories, []
             for relative, member, identity in reversed(directories):
                 self._finish_folder(relative, member, identity)
+                self._close_evicted()
         except OSError as error:
             raise _target_error(b"symlinks and folder metadata", error, self._target) from None
 

@@ -399,3 +399,23 @@ def test_folder_replaced_by_symlink_in_the_archive_keeps_the_folder(tmp_path, ou
     assert warnings == ["d not restored: a folder of that name is in the target"]
     assert sorted(os.listdir(target / "d")) == ["a", "b"]
     assert (target / "d").stat().st_mode & 0o777 == 0o777
+
+
+def test_thousands_of_folders_and_links_need_only_a_bounded_number_of_open_files(tmp_path):
+    resource = pytest.importorskip("resource")  # POSIX only
+    # Folders (nested and side by side) and symlinks in each: both end-phase walks open every folder again.
+    members = []
+    for number in range(1500):
+        folder = f"top/{number % 7}/f{number:04d}"
+        members += [(f"{folder}/", "dir", None), (f"{folder}/file", "file", b"x"), (f"{folder}/link", "symlink", "file")]
+    archive = tar_members(*members)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    open_now = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 64
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 300, hard))
+    try:
+        warnings = extract_tar(io.BytesIO(archive), tmp_path / "target")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert warnings == []
+    assert os.readlink(tmp_path / "target" / "top" / "1" / "f1499" / "link") == "file"
+    assert (tmp_path / "target" / "top" / "1" / "f1499").stat().st_mtime == 1_000_000_000
