@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import IO
@@ -235,11 +236,183 @@ def gid_for_group_name(name: str) -> int | None:
         return None
 
 
-def set_owner(target: int | str | Path, uid: int, gid: int, *, follow_symlinks: bool = True) -> None:
-    """Give a file (a path or an open descriptor) to uid:gid; POSIX only (restores as root), a no-op on Windows."""
-    if IS_WINDOWS:  # pragma: no cover - owners are not restored there
-        return
-    if isinstance(target, int):
-        os.chown(target, uid, gid)
-    else:
-        os.chown(target, uid, gid, follow_symlinks=follow_symlinks)
+# --- archive: extraction that never follows a link ------------------------------------------------
+
+_O_FOLDER = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+_O_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+# Every call the descriptor walk makes relative to an open folder, or on an open file.
+HAS_DESCRIPTOR_WALK = (
+    IS_POSIX
+    and hasattr(os, "O_NOFOLLOW")
+    and hasattr(os, "O_DIRECTORY")
+    and {os.open, os.mkdir, os.stat, os.symlink, os.link, os.rename, os.unlink, os.utime, os.chown} <= os.supports_dir_fd
+    and {os.chmod, os.chown, os.utime, os.stat} <= os.supports_fd
+    and {os.chown, os.utime, os.link} <= os.supports_follow_symlinks
+)
+
+
+class NotAFolder(Exception):
+    """The name exists but is a symlink or a file, so it cannot be entered as a folder."""
+
+
+class Folder:
+    """A folder held open by descriptor: names are looked up in it alone and a symlink is never followed.
+
+    A local user who swaps a folder for a symlink mid-restore changes nothing for a Folder already open,
+    and a walk with ``child`` refuses the link instead of following it.
+    """
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def child(self, name: bytes, *, create_mode: int | None = None) -> Folder:
+        """Open the folder name inside this one (created with create_mode when missing and asked); NotAFolder for a link or file."""
+        try:
+            return Folder(os.open(name, _O_FOLDER, dir_fd=self.fd))
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise NotAFolder(name) from None
+            if error.errno != errno.ENOENT or create_mode is None:
+                raise
+        try:
+            os.mkdir(name, create_mode, dir_fd=self.fd)
+        except FileExistsError:
+            pass  # made by someone else in between: opened (and checked) below all the same
+        return self.child(name)
+
+    def identity(self) -> tuple[int, int]:
+        """(device, inode) of this folder, to see later whether a name still leads to it."""
+        info = os.stat(self.fd)
+        return info.st_dev, info.st_ino
+
+    def lstat(self, name: bytes) -> os.stat_result:
+        return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+
+    def make_folder(self, name: bytes, mode: int) -> None:
+        os.mkdir(name, mode, dir_fd=self.fd)
+
+    def create_file(self, name: bytes, mode: int) -> int:
+        """Create name exclusively (FileExistsError for anything there, a symlink too) and return it open for writing."""
+        return os.open(name, _O_NEW_FILE, mode, dir_fd=self.fd)
+
+    def finish_file(self, fd: int, name: bytes, *, owner: tuple[int, int] | None, mode: int, mtime_ns: int) -> None:
+        """Give the file open as fd (called name here) its owner, mode and mtime, and close fd in every case."""
+        try:
+            if owner is not None:
+                os.chown(fd, *owner)  # before chmod: a chown clears the setuid and setgid bits
+            os.chmod(fd, mode)
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
+        finally:
+            os.close(fd)
+
+    def replace(self, old: bytes, new: bytes) -> None:
+        """Rename old to new inside this folder, replacing a file or symlink called new."""
+        os.replace(old, new, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+
+    def remove(self, name: bytes) -> None:
+        os.unlink(name, dir_fd=self.fd)
+
+    def symlink(self, text: bytes, name: bytes) -> None:
+        os.symlink(text, name, dir_fd=self.fd)
+
+    def hard_link(self, source: Folder, source_name: bytes, name: bytes) -> None:
+        """Make name a second name of source's entry source_name; a symlink there is linked itself, never followed."""
+        os.link(source_name, name, src_dir_fd=source.fd, dst_dir_fd=self.fd, follow_symlinks=False)
+
+    def set_link_metadata(self, name: bytes, *, owner: tuple[int, int] | None, mtime_ns: int) -> None:
+        """Owner and mtime of the symlink name itself (its target is never touched)."""
+        if owner is not None:
+            os.chown(name, *owner, dir_fd=self.fd, follow_symlinks=False)
+        os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=self.fd, follow_symlinks=False)
+
+    def set_metadata(self, *, owner: tuple[int, int] | None, mode: int, mtime_ns: int) -> None:
+        """Owner, mode and mtime of this folder itself, through its descriptor."""
+        if owner is not None:
+            os.chown(self.fd, *owner)
+        os.chmod(self.fd, mode)
+        os.utime(self.fd, ns=(mtime_ns, mtime_ns))
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class _PathFolder(Folder):  # pragma: no cover - used only where the descriptor calls are missing (Windows)
+    """The same calls by path, each name checked with lstat first: a race can beat these checks."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: bytes) -> None:
+        super().__init__(-1)
+        self.path = path
+
+    def _full(self, name: bytes) -> bytes:
+        return os.path.join(self.path, name)
+
+    def child(self, name: bytes, *, create_mode: int | None = None) -> Folder:
+        full = self._full(name)
+        try:
+            info = os.lstat(full)
+        except FileNotFoundError:
+            if create_mode is None:
+                raise
+            try:
+                os.mkdir(full, create_mode)
+            except FileExistsError:
+                pass
+            info = os.lstat(full)
+        if not stat.S_ISDIR(info.st_mode):
+            raise NotAFolder(name)
+        return _PathFolder(full)
+
+    def identity(self) -> tuple[int, int]:
+        info = os.lstat(self.path)
+        return info.st_dev, info.st_ino
+
+    def lstat(self, name: bytes) -> os.stat_result:
+        return os.lstat(self._full(name))
+
+    def make_folder(self, name: bytes, mode: int) -> None:
+        os.mkdir(self._full(name), mode)
+
+    def create_file(self, name: bytes, mode: int) -> int:
+        return os.open(self._full(name), _O_NEW_FILE, mode)
+
+    def finish_file(self, fd: int, name: bytes, *, owner: tuple[int, int] | None, mode: int, mtime_ns: int) -> None:
+        os.close(fd)  # first: closing a file there can change its mtime
+        os.chmod(self._full(name), mode)
+        os.utime(self._full(name), ns=(mtime_ns, mtime_ns))
+
+    def replace(self, old: bytes, new: bytes) -> None:
+        os.replace(self._full(old), self._full(new))
+
+    def remove(self, name: bytes) -> None:
+        os.unlink(self._full(name))
+
+    def symlink(self, text: bytes, name: bytes) -> None:
+        os.symlink(text, self._full(name))
+
+    def hard_link(self, source: Folder, source_name: bytes, name: bytes) -> None:
+        assert isinstance(source, _PathFolder)
+        os.link(source._full(source_name), self._full(name))
+
+    def set_link_metadata(self, name: bytes, *, owner: tuple[int, int] | None, mtime_ns: int) -> None:
+        if os.utime in os.supports_follow_symlinks:
+            os.utime(self._full(name), ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+
+    def set_metadata(self, *, owner: tuple[int, int] | None, mode: int, mtime_ns: int) -> None:
+        os.chmod(self.path, mode)
+        os.utime(self.path, ns=(mtime_ns, mtime_ns))
+
+    def close(self) -> None:
+        pass
+
+
+def open_folder(path: bytes) -> Folder:
+    """Open an existing folder to extract into; a symlink in path itself is followed (whoever chose the path chose it)."""
+    if not HAS_DESCRIPTOR_WALK:  # pragma: no cover - Windows
+        if not os.path.isdir(path):
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
+        return _PathFolder(os.path.abspath(path))
+    return Folder(os.open(path, os.O_RDONLY | os.O_DIRECTORY))

@@ -1,21 +1,26 @@
-"""Safe streaming extraction of a tar stream (ours, GNU tar's or tarfile's) into a target folder.
+"""Safe and faithful streaming extraction of a tar stream (ours, GNU tar's or tarfile's) into a target folder.
 
-Refused: members whose name is absolute or has a ``..`` component, hard links to anything but a
-file restored in this run, and (with a warning) symlinks pointing outside the target. Nothing is
-ever written through a symlink: every parent folder is checked to be a real directory, and files
-are created with O_EXCL. A file whose data arrives over several reads is written under a temporary
-name and renamed into place only when complete; one whose data is already all in memory (most
-small files) is written straight to its name, which is removed again if that write fails.
+Refused: members whose name (or hard-link target) is absolute or has a ``..`` component; a hard link
+to anything not restored in this run is skipped with a warning, one to a symlink becomes a second
+symlink. Every symlink is restored exactly as archived, wherever it points. Nothing
+is ever written through a symlink: every folder below the target is opened a component at a time
+without following links (``platform.Folder``), files are created with O_EXCL inside the open folder,
+and symlinks are made only after all other members (a placeholder file holds their name until then,
+as GNU tar's delayed links do). Folder owners, modes and times are applied last, through the folder's
+own descriptor. A file whose data arrives over several reads is written under a temporary name and
+renamed into place only when complete; one whose data is already all in memory (most small files) is
+written straight to its name, which is removed again if that write fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
-import posixpath
 import re
 import stat
 import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,18 +32,16 @@ from ncbackup.errors import BackupError, IntegrityError
 BLOCK_BYTES = 512
 _ZERO_BLOCK = bytes(BLOCK_BYTES)
 CHUNK_BYTES = 1 << 20
-_O_CREATE = (
-    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-)
 _REGULAR_TYPES = (b"0", b"\0", b"7")
 _SPECIAL_TYPES = {b"3": "character device", b"4": "block device", b"6": "FIFO"}
 _WINDOWS = os.name == "nt"
-_CHMOD_FD = os.chmod in os.supports_fd
 _CHECKSUM_SPANS = ((0, 148), (156, 412), (412, 512))
-_UTIME_FD = os.utime in os.supports_fd
 _DRIVE = re.compile(rb"^[A-Za-z]:")
 # Most names shown in refusals; the rest are counted.
 _SHOWN_REFUSALS = 5
+# Folders kept open between members, least recently used closed first: a tar lists a folder's members
+# together, so nearly every member finds its folder open without a walk.
+_OPEN_FOLDERS = 128
 
 
 class _Input:
@@ -173,9 +176,9 @@ def _show(name: bytes) -> str:
 
 
 def safe_member_name(raw: bytes) -> bytes | None:
-    """The member name as a relative path without ``.`` parts; None when absolute or climbing with ``..``."""
+    """The member name as a relative path without ``.`` parts; None when absolute, climbing with ``..`` or holding a NUL."""
     name = raw.replace(b"\\", b"/") if _WINDOWS else raw
-    if name.startswith(b"/"):
+    if name.startswith(b"/") or b"\0" in name:
         return None
     parts = [part for part in name.split(b"/") if part not in (b"", b".")]
     if b".." in parts:
@@ -183,10 +186,6 @@ def safe_member_name(raw: bytes) -> bytes | None:
     if parts and _WINDOWS and _DRIVE.match(parts[0]):
         return None
     return b"/".join(parts)
-
-
-def _is_within(path: bytes, root: bytes) -> bool:
-    return path == root or path.startswith(root.rstrip(b"/") + b"/")
 
 
 class _Selection:
@@ -211,21 +210,36 @@ class _Selection:
         return False
 
 
+class _NotRestorable(Exception):
+    """A member's folder cannot be reached without going through a symlink or a file; the message says which."""
+
+
+@dataclass
+class _DelayedLink:
+    """A symlink made after every other member, in place of the placeholder file with this (device, inode)."""
+
+    member: Member
+    placeholder: tuple[int, int]
+
+
 class _Extractor:
     def __init__(self, target: Path, *, patterns: Sequence[str], restore_owners: bool) -> None:
         self._target = os.fsencode(os.path.abspath(target))
         self._selection = _Selection(patterns)
         self._restore_owners = restore_owners
         self._mode_mask = 0o7777 if restore_owners else 0o777
-        self._verified_dirs: set[bytes] = {b""}
+        self._root: platform.Folder
+        # Open folders by relative name, least recently used first (see _OPEN_FOLDERS).
+        self._folders: OrderedDict[bytes, platform.Folder] = OrderedDict()
+        self._evicted: list[platform.Folder] = []
         self._restored_files: set[bytes] = set()
-        self._directories: list[tuple[bytes, Member]] = []
+        self._directories: list[tuple[bytes, Member, tuple[int, int]]] = []
+        self._links: dict[bytes, _DelayedLink] = {}
         self._uids: dict[tuple[bytes, int], int] = {}
         self._gids: dict[tuple[bytes, int], int] = {}
         self._counter = 0
         self.warnings: list[str] = []
         self.refused: list[str] = []
-        self.outside_links: list[str] = []
         self.restored = 0
 
     # --- reading ----------------------------------------------------------------------------
@@ -233,9 +247,25 @@ class _Extractor:
     def run(self, raw: BinaryIO) -> list[str]:
         try:
             os.makedirs(self._target, exist_ok=True)
+            self._root = platform.open_folder(self._target)
         except OSError as error:
             raise _target_error(b"the target folder", error, self._target) from None
-        source = _Input(raw)
+        try:
+            self._read(_Input(raw))
+        except Exception:
+            # Still make the symlinks and folder metadata of what was restored (as GNU tar does), so no
+            # placeholder is left under a symlink's name; the first error is the one reported.
+            with contextlib.suppress(Exception):
+                self._finish()
+            raise
+        else:
+            self._finish()
+        finally:
+            self._close_folders()
+            self._root.close()
+        return self.warnings
+
+    def _read(self, source: _Input) -> None:
         global_pax: dict[bytes, bytes] = {}
         pax: dict[bytes, bytes] = {}
         long_name: bytes | None = None
@@ -275,19 +305,12 @@ class _Extractor:
                 self._handle(member, source)
             except OSError as error:
                 raise _target_error(member.name, error, self._target) from None
-        try:
-            self._finish_directories()
-        except OSError as error:
-            raise _target_error(b"folder metadata", error, self._target) from None
-        if self.outside_links:
-            # One line, not one per link: a restored /etc holds hundreds of absolute links.
-            more = len(self.outside_links) - _SHOWN_REFUSALS
-            self.warnings.append(
-                f"{len(self.outside_links)} symlink(s) pointing outside the target were not restored: "
-                + "; ".join(self.outside_links[:_SHOWN_REFUSALS]) + (f" and {more} more" if more > 0 else "")
-                + "; restore with --target / to keep absolute links"
-            )
-        return self.warnings
+            except (OverflowError, ValueError) as error:
+                # An owner or time this system cannot represent (a uid past 2**32, a year past time_t).
+                raise IntegrityError(
+                    f"the files archive member {_show(member.name)} has a value this system cannot store ({error}); "
+                    "the stream is corrupted or was not made by a tar tool"
+                ) from None
 
     @staticmethod
     def _parsed(parse, offset: int):
@@ -358,11 +381,13 @@ class _Extractor:
             raise IntegrityError(f"the files archive ends inside {_show(member.name)}; the stream is truncated")
 
     def _handle(self, member: Member, source: _Input) -> None:
+        if self._evicted:
+            self._close_evicted()
         typeflag = member.typeflag
         has_data = typeflag in _REGULAR_TYPES or typeflag not in (b"1", b"2", b"5", b"3", b"4", b"6")
         relative = safe_member_name(member.name)
         if relative is None:
-            self.refused.append(f"{_show(member.name)} (absolute name or '..')")
+            self.refused.append(f"{_show(member.name)} (absolute name, '..' or a NUL byte)")
             if has_data:
                 self._skip_data(member, source)
             return
@@ -370,61 +395,102 @@ class _Extractor:
             if has_data:
                 self._skip_data(member, source)
             return
+        link_source = b""
         if typeflag == b"1":
-            self._hard_link(relative, member)
-            return
-        if member.is_sparse or typeflag == b"S":
+            link_source = safe_member_name(member.linkname)
+            if link_source is None:
+                self.refused.append(f"{_show(relative)} (hard link to {_show(member.linkname)} outside the target)")
+                return
+        elif member.is_sparse or typeflag == b"S":
             self.warnings.append(f"{_show(relative)} is stored as a sparse member, which ncbackup cannot restore; skipped (use GNU tar)")
             self._skip_data(member, source)
             return
-        if typeflag in _SPECIAL_TYPES:
+        elif typeflag in _SPECIAL_TYPES:
             self.warnings.append(f"{_show(relative)} is a {_SPECIAL_TYPES[typeflag]}; not restored")
             return
-        if typeflag not in _REGULAR_TYPES and typeflag not in (b"2", b"5"):
+        elif typeflag not in _REGULAR_TYPES and typeflag not in (b"2", b"5"):
             self.warnings.append(f"{_show(relative)} has an unknown member type {typeflag!r}; skipped")
             self._skip_data(member, source)
             return
-        parent_problem = self._ensure_parent(relative)
-        if parent_problem:
-            self.warnings.append(f"{_show(relative)} not restored: {parent_problem}")
+        parent, _, name = relative.rpartition(b"/")
+        try:
+            folder = self._folder(parent)
+        except _NotRestorable as problem:
+            self.warnings.append(f"{_show(relative)} not restored: {problem}")
             if has_data:
                 self._skip_data(member, source)
             return
         if typeflag == b"5":
-            self._directory(relative, member)
+            self._directory(folder, name, relative, member)
         elif typeflag == b"2":
-            self._symlink(relative, member)
+            self._symlink(folder, name, relative, member)
+        elif typeflag == b"1":
+            self._hard_link(folder, name, relative, member, link_source)
         else:
-            self._file(relative, member, source)
+            self._file(folder, name, relative, member, source)
 
-    def _full(self, relative: bytes) -> bytes:
-        return self._target + b"/" + relative if relative else self._target
-
-    def _temporary(self, relative: bytes) -> bytes:
+    def _temporary(self) -> bytes:
         self._counter += 1
-        parent = relative.rpartition(b"/")[0]
-        return self._full(parent) + b"/.ncbackup-%d-%d.part" % (os.getpid(), self._counter)
+        return b".ncbackup-%d-%d.part" % (os.getpid(), self._counter)
 
-    def _ensure_parent(self, relative: bytes) -> str:
-        """Create missing parent folders; return a problem when one exists as a symlink or a file."""
-        parent = relative.rpartition(b"/")[0]
-        if parent in self._verified_dirs:
-            return ""
-        current = b""
-        for part in parent.split(b"/"):
-            current = current + b"/" + part if current else part
-            if current in self._verified_dirs:
-                continue
-            full = self._full(current)
+    def _folder(self, relative: bytes, *, create: bool = True) -> platform.Folder:
+        """The folder relative (b"" is the target) opened one component at a time, never through a link.
+
+        Missing folders are created (0755) unless create is False; a symlink or a file on the way raises
+        _NotRestorable. Open folders are kept, so a member next to the previous one costs no walk.
+        """
+        folders = self._folders
+        folder = folders.get(relative)
+        if folder is not None:
+            folders.move_to_end(relative)
+            return folder
+        if not relative:
+            return self._root
+        names = []
+        above = relative
+        while True:
+            above, _, name = above.rpartition(b"/")
+            names.append(name)
+            if not above:
+                folder = self._root
+                break
+            folder = folders.get(above)
+            if folder is not None:
+                folders.move_to_end(above)
+                break
+        create_mode = 0o755 if create else None
+        path = above
+        for name in reversed(names):
+            path = path + b"/" + name if path else name
             try:
-                info = os.lstat(full)
-            except FileNotFoundError:
-                os.mkdir(full, 0o755)
-            else:
-                if not stat.S_ISDIR(info.st_mode):
-                    return f"{_show(current)} in the target is a symlink or a file, not a folder"
-            self._verified_dirs.add(current)
-        return ""
+                folder = folder.child(name, create_mode=create_mode)
+            except platform.NotAFolder:
+                raise _NotRestorable(f"{_show(path)} in the target is a symlink or a file, not a folder") from None
+            self._remember(path, folder)
+        return folder
+
+    def _remember(self, relative: bytes, folder: platform.Folder) -> None:
+        self._folders[relative] = folder
+        if len(self._folders) > _OPEN_FOLDERS:
+            # Closed before the next member, not now: the member being restored may still use it.
+            self._evicted.append(self._folders.popitem(last=False)[1])
+
+    def _close_evicted(self) -> None:
+        for folder in self._evicted:
+            folder.close()
+        self._evicted.clear()
+
+    def _close_folders(self) -> None:
+        self._close_evicted()
+        for folder in self._folders.values():
+            folder.close()
+        self._folders.clear()
+
+    def _restored(self, relative: bytes) -> None:
+        self._restored_files.add(relative)
+        self.restored += 1
+        if self._links:
+            self._links.pop(relative, None)  # a later member of the same name wins over a delayed link
 
     def _ids(self, member: Member) -> tuple[int, int]:
         # Names win over numbers, as with GNU tar: uids differ between machines, names rarely.
@@ -440,14 +506,17 @@ class _Extractor:
             gid = self._gids[group_key] = member.gid if found is None else found
         return uid, gid
 
-    def _file(self, relative: bytes, member: Member, source: _Input) -> None:
+    def _owner(self, member: Member) -> tuple[int, int] | None:
+        return self._ids(member) if self._restore_owners else None
+
+    def _file(self, folder: platform.Folder, name: bytes, relative: bytes, member: Member, source: _Input) -> None:
         # A member whose data (and padding) is already in hand cannot be cut short by the stream: write it
         # under its own name, no temporary and rename (most members are small files).
         record = source.take_buffered(member.size + (-member.size % BLOCK_BYTES))
-        if record is not None and self._file_in_hand(relative, member, record[:member.size]):
+        if record is not None and self._file_in_hand(folder, name, relative, member, record[:member.size]):
             return
-        temporary = self._temporary(relative)
-        fd = os.open(temporary, _O_CREATE, 0o600)
+        temporary = self._temporary()
+        fd = folder.create_file(temporary, 0o600)
         is_open = True
         try:
             remaining = 0 if record is not None else member.size
@@ -464,138 +533,189 @@ class _Extractor:
                     view = view[os.write(fd, view):]
             if record is None and source.skip(-member.size % BLOCK_BYTES):
                 raise IntegrityError(f"the files archive ends inside {_show(relative)}; the stream is truncated")
-            self._set_metadata(fd, temporary, member)
-            os.close(fd)
             is_open = False
-            if not _UTIME_FD:
-                os.utime(temporary, ns=(member.mtime_ns, member.mtime_ns))
+            folder.finish_file(
+                fd, temporary, owner=self._owner(member), mode=member.mode & self._mode_mask, mtime_ns=member.mtime_ns,
+            )
             try:
-                os.replace(temporary, self._full(relative))
+                folder.replace(temporary, name)
             except IsADirectoryError:
-                os.unlink(temporary)
+                folder.remove(temporary)
                 self.warnings.append(f"{_show(relative)} not restored: a folder of that name is in the target")
                 return
         except BaseException:
             if is_open:
                 os.close(fd)
-            if os.path.lexists(temporary):
-                os.unlink(temporary)
+            with contextlib.suppress(FileNotFoundError):
+                folder.remove(temporary)
             raise
-        self._restored_files.add(relative)
-        self.restored += 1
+        self._restored(relative)
 
-    def _file_in_hand(self, relative: bytes, member: Member, data: memoryview) -> bool:
+    def _file_in_hand(self, folder: platform.Folder, name: bytes, relative: bytes, member: Member, data: memoryview) -> bool:
         """Write a member whose data is complete in memory straight to its name; False if that name exists."""
-        full = self._full(relative)
         try:
-            fd = os.open(full, _O_CREATE, 0o600)
+            fd = folder.create_file(name, 0o600)
         except FileExistsError:
             return False  # --force over an existing file: the temporary name and rename replace it atomically
         is_open = True
         try:
             while data:
                 data = data[os.write(fd, data):]
-            self._set_metadata(fd, full, member)
-            os.close(fd)
             is_open = False
-            if not _UTIME_FD:
-                os.utime(full, ns=(member.mtime_ns, member.mtime_ns))
+            folder.finish_file(
+                fd, name, owner=self._owner(member), mode=member.mode & self._mode_mask, mtime_ns=member.mtime_ns,
+            )
         except BaseException:
             # A file we could not finish (disk full, interrupted) must not stay behind as if restored.
             if is_open:
                 os.close(fd)
-            os.unlink(full)
+            folder.remove(name)
             raise
-        self._restored_files.add(relative)
-        self.restored += 1
+        self._restored(relative)
         return True
 
-    def _set_metadata(self, fd: int, path: bytes, member: Member) -> None:
-        """Owner, mode and (where the OS allows) mtime of a file still open as fd."""
-        if self._restore_owners:
-            platform.set_owner(fd, *self._ids(member))
-        # Through the open descriptor where the OS allows: no second path lookup per file.
-        os.chmod(fd if _CHMOD_FD else path, member.mode & self._mode_mask)
-        if _UTIME_FD:
-            os.utime(fd, ns=(member.mtime_ns, member.mtime_ns))
-
-    def _directory(self, relative: bytes, member: Member) -> None:
-        full = self._full(relative)
-        try:
-            os.mkdir(full, 0o700)
-        except FileExistsError:
-            if not stat.S_ISDIR(os.lstat(full).st_mode):
+    def _directory(self, folder: platform.Folder, name: bytes, relative: bytes, member: Member) -> None:
+        opened = self._folders.get(relative)
+        if opened is None:
+            try:
+                folder.make_folder(name, 0o700)
+            except FileExistsError:
+                pass
+            try:
+                opened = folder.child(name)
+            except platform.NotAFolder:
                 self.warnings.append(f"{_show(relative)} not restored: a file or symlink of that name is in the target")
                 return
-        self._verified_dirs.add(relative)
+            self._remember(relative, opened)
         # Applied at the end: writing the folder's contents would change its mtime, a read-only mode would block them.
-        self._directories.append((relative, member))
+        self._directories.append((relative, member, opened.identity()))
         self.restored += 1
 
-    def _symlink(self, relative: bytes, member: Member) -> None:
-        link = member.linkname
-        parent = relative.rpartition(b"/")[0]
-        if link.startswith(b"/") or (_WINDOWS and _DRIVE.match(link)):
-            resolved = posixpath.normpath(link)
-        else:
-            resolved = posixpath.normpath(self._full(parent) + b"/" + link)
-        if not _is_within(resolved, self._target):
-            self.outside_links.append(f"{_show(relative)} -> {_show(link)}")
+    def _symlink(self, folder: platform.Folder, name: bytes, relative: bytes, member: Member) -> None:
+        # Made at the end, whatever it points to (like GNU tar's delayed links): until then a placeholder
+        # file holds the name, so no later member can be written through the link.
+        if b"\0" in member.linkname:
+            self.warnings.append(f"symlink {_show(relative)} not restored: its target contains a NUL byte")
             return
-        temporary = self._temporary(relative)
+        placeholder = self._placeholder(folder, name, relative)
+        if placeholder is not None:
+            self._links[relative] = _DelayedLink(member, placeholder)
+            self._restored_files.discard(relative)
+
+    def _placeholder(self, folder: platform.Folder, name: bytes, relative: bytes) -> tuple[int, int] | None:
+        """Put an empty file under name and return its (device, inode); None when a folder has the name."""
+        temporary = None
         try:
-            os.symlink(link, temporary)
-            if self._restore_owners:
-                platform.set_owner(temporary, *self._ids(member), follow_symlinks=False)
-            if os.utime in os.supports_follow_symlinks:
-                os.utime(temporary, ns=(member.mtime_ns, member.mtime_ns), follow_symlinks=False)
-            os.replace(temporary, self._full(relative))
-        except IsADirectoryError:
-            os.unlink(temporary)
-            self.warnings.append(f"{_show(relative)} not restored: a folder of that name is in the target")
-            return
-        except BaseException:
-            if os.path.lexists(temporary):
-                os.unlink(temporary)
-            raise
-        self._restored_files.add(relative)
-        self.restored += 1
+            fd = folder.create_file(name, 0)
+        except FileExistsError:
+            temporary = self._temporary()
+            fd = folder.create_file(temporary, 0)
+        try:
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if temporary is not None:
+            try:
+                folder.replace(temporary, name)
+            except IsADirectoryError:
+                folder.remove(temporary)
+                self.warnings.append(f"{_show(relative)} not restored: a folder of that name is in the target")
+                return None
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    folder.remove(temporary)
+                raise
+        return info.st_dev, info.st_ino
 
-    def _hard_link(self, relative: bytes, member: Member) -> None:
-        source_name = safe_member_name(member.linkname)
-        if source_name is None:
-            self.refused.append(f"{_show(relative)} (hard link to {_show(member.linkname)} outside the target)")
+    def _hard_link(self, folder: platform.Folder, name: bytes, relative: bytes, member: Member, source_name: bytes) -> None:
+        delayed = self._links.get(source_name)
+        if delayed is not None:
+            # A hard link to a symlink (GNU tar stores those): restored as an independent second symlink
+            # with the same target, delayed like the first.
+            self._symlink(folder, name, relative, delayed.member)
             return
         if source_name not in self._restored_files:
             self.warnings.append(
                 f"hard link {_show(relative)} not restored: its target {_show(source_name)} was not restored in this run"
             )
             return
-        parent_problem = self._ensure_parent(relative)
-        if parent_problem:
-            self.warnings.append(f"{_show(relative)} not restored: {parent_problem}")
-            return
-        temporary = self._temporary(relative)
+        source_parent, _, source_base = source_name.rpartition(b"/")
         try:
-            os.link(self._full(source_name), temporary, follow_symlinks=False)
-            os.replace(temporary, self._full(relative))
+            source_folder = self._folder(source_parent, create=False)
+            is_file = stat.S_ISREG(source_folder.lstat(source_base).st_mode)
+        except (_NotRestorable, FileNotFoundError):
+            is_file = False
+        if not is_file:
+            self.warnings.append(
+                f"hard link {_show(relative)} not restored: its target {_show(source_name)} is no longer a file in the target"
+            )
+            return
+        temporary = self._temporary()
+        try:
+            folder.hard_link(source_folder, source_base, temporary)
+            folder.replace(temporary, name)
         except IsADirectoryError:
             self.warnings.append(f"{_show(relative)} not restored: a folder of that name is in the target")
             return
         finally:
             # rename() between two names of one inode does nothing and leaves the temporary name.
-            if os.path.lexists(temporary):
-                os.unlink(temporary)
-        self._restored_files.add(relative)
+            with contextlib.suppress(FileNotFoundError):
+                folder.remove(temporary)
+        self._restored(relative)
+
+    # --- finishing --------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        """Make the delayed symlinks, then give folders their owner, mode and mtime, deepest first."""
+        try:
+            # Walk again from the target: a folder swapped for a link since it was opened is seen now.
+            self._close_folders()
+            links, self._links = self._links, {}
+            for relative, link in links.items():
+                self._make_link(relative, link)
+                self._close_evicted()
+            directories, self._directories = self._directories, []
+            for relative, member, identity in reversed(directories):
+                self._finish_folder(relative, member, identity)
+                self._close_evicted()
+        except OSError as error:
+            raise _target_error(b"symlinks and folder metadata", error, self._target) from None
+
+    def _make_link(self, relative: bytes, link: _DelayedLink) -> None:
+        parent, _, name = relative.rpartition(b"/")
+        try:
+            folder = self._folder(parent, create=False)
+            info = folder.lstat(name)
+            is_placeholder = stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) == link.placeholder
+        except (_NotRestorable, FileNotFoundError):
+            is_placeholder = False
+        if not is_placeholder:
+            self.warnings.append(f"symlink {_show(relative)} not restored: its place in the target changed during the restore")
+            return
+        member = link.member
+        temporary = self._temporary()
+        try:
+            folder.symlink(member.linkname, temporary)
+            folder.set_link_metadata(temporary, owner=self._owner(member), mtime_ns=member.mtime_ns)
+            folder.replace(temporary, name)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                folder.remove(temporary)
+            raise
         self.restored += 1
 
-    def _finish_directories(self) -> None:
-        for relative, member in reversed(self._directories):
-            full = self._full(relative)
-            if self._restore_owners:
-                platform.set_owner(full, *self._ids(member))
-            os.chmod(full, member.mode & self._mode_mask)
-            os.utime(full, ns=(member.mtime_ns, member.mtime_ns))
+    def _finish_folder(self, relative: bytes, member: Member, identity: tuple[int, int]) -> None:
+        try:
+            folder = self._folder(relative, create=False)
+            is_same = folder.identity() == identity
+        except (_NotRestorable, FileNotFoundError):
+            is_same = False
+        if not is_same:
+            self.warnings.append(
+                f"folder {_show(relative)}: owner, mode and mtime not applied; it was replaced during the restore"
+            )
+            return
+        folder.set_metadata(owner=self._owner(member), mode=member.mode & self._mode_mask, mtime_ns=member.mtime_ns)
 
 
 def _target_error(name: bytes, error: OSError, target: bytes) -> BackupError:

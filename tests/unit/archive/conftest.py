@@ -1,9 +1,11 @@
-"""A source tree with every kind of member the files source must carry, and a strict tree comparison."""
+"""A source tree with every kind of member the files source must carry, a strict tree comparison, and hostile-archive helpers."""
 
 from __future__ import annotations
 
+import io
 import os
 import socket
+import tarfile
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,3 +126,57 @@ def assert_same_tree(
     assert sorted(actual) == sorted(expected)
     for key in expected:
         assert actual[key] == expected[key], key
+
+
+def entries(folder: Path) -> set[Path]:
+    """Every name below folder, symlinks listed but never followed."""
+    found = set()
+    for directory, dirnames, filenames in os.walk(folder):
+        found.update(Path(directory) / name for name in dirnames + filenames)
+    return found
+
+
+def tar_members(*members: tuple) -> bytes:
+    """A pax archive of (name, kind, payload) members: kind "file" (payload: bytes), "dir", "symlink" or
+    "hardlink" (payload: the link text); every member mode 0777 (folders and files), uid/gid 4321, mtime 1e9."""
+    buffer = io.BytesIO()
+    kinds = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as writer:
+        for name, kind, payload in members:
+            info = tarfile.TarInfo(name)
+            info.type = kinds[kind]
+            info.mode, info.uid, info.gid, info.mtime = 0o777, 4321, 4321, 1_000_000_000
+            if kind == "file":
+                info.size = len(payload)
+                writer.addfile(info, io.BytesIO(payload))
+            else:
+                info.linkname = payload or ""
+                writer.addfile(info)
+    return buffer.getvalue()
+
+
+def snapshot(folder: Path) -> dict[Path, tuple]:
+    """Type, mode, owner, mtime and content (or link text) of folder itself and of every entry below it."""
+    result = {}
+    for path in [folder, *entries(folder)]:
+        info = os.lstat(path)
+        if path.is_symlink():
+            content: object = os.readlink(path)
+        elif path.is_file():
+            content = path.read_bytes()
+        else:
+            content = None
+        result[path] = (info.st_mode, info.st_uid, info.st_gid, info.st_mtime_ns, content)
+    return result
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder next to the target with one file in it, both with a mode and mtime no member carries."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "keep.txt").write_bytes(b"keep me")
+    for path in (folder / "keep.txt", folder):
+        os.chmod(path, 0o700)
+        os.utime(path, ns=(1_234_000_000_000_000_000, 1_234_000_000_000_000_000))
+    return folder
