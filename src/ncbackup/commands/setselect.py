@@ -12,7 +12,8 @@ from ncbackup.config.settings import Config, SectionSettings
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.setformat import STATE_COMPLETE, SetInfo, list_sets
 from ncbackup.signing import Trust, public_key_path, read_secret_key, trust_from_files
-from ncbackup.storage.base import Storage, with_retries
+from ncbackup.storage.base import Storage
+from ncbackup.storage.retry import with_retries
 
 READ_ATTEMPTS = 3
 

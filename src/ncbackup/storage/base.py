@@ -1,4 +1,4 @@
-"""What a storage is: four operations on keys. Retries, dry-run and logging wrap it from outside.
+"""What a storage is: four operations on keys. Retrying wraps it from outside (``storage/retry.py``).
 
 Keys are relative, '/'-separated: ``<set-id>/<file>``. Each storage adds its own base (a folder,
 a bucket prefix, a remote dir) which defaults to ``<HOSTNAME>/``.
@@ -6,15 +6,9 @@ a bucket prefix, a remote dir) which defaults to ``<HOSTNAME>/``.
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
-
-from ncbackup.errors import StorageError
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,60 +35,6 @@ class Storage(Protocol):
     def delete(self, key: str) -> None:
         """Remove key; a missing key is not an error."""
         ...
-
-
-def retry(call, *, what: str, attempts: int, first_wait_seconds: float, can_retry=lambda: True):
-    """Return call(), retried on a passing StorageError with waits that double; a permanent one is raised at once."""
-    wait = first_wait_seconds
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except StorageError as error:
-            if error.is_permanent or attempt == attempts or not can_retry():
-                raise
-            log.warning("%s failed (%s); retrying in %.0f s", what, error, wait)
-            time.sleep(wait)
-            wait *= 2
-    raise AssertionError("unreachable")
-
-
-class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
-    """Retry put/get/list/delete on StorageError with exponential backoff.
-
-    A permanent StorageError (``is_permanent``: missing bucket or key, refused credentials...) is
-    raised at once. put is only retried when its stream can be rewound (seekable); a streamed part
-    that failed halfway cannot be replayed and the failure is final for that storage.
-    """
-
-    def __init__(self, storage: Storage, *, attempts: int = 5, first_wait_seconds: float = 1.0) -> None:
-        self.inner = storage
-        self.name = storage.name
-        self.attempts = attempts
-        self.first_wait_seconds = first_wait_seconds
-
-    def _retry(self, what: str, call, *, can_retry=lambda: True):
-        return retry(call, what=f"{self.name}: {what}", attempts=self.attempts,
-                     first_wait_seconds=self.first_wait_seconds, can_retry=can_retry)
-
-    def put(self, key: str, stream: BinaryIO) -> None:
-        seekable = getattr(stream, "seekable", lambda: False)()
-        start = stream.tell() if seekable else 0
-
-        def attempt():
-            if seekable:
-                stream.seek(start)
-            return self.inner.put(key, stream)
-
-        return self._retry(f"upload of {key}", attempt, can_retry=lambda: seekable)
-
-    def get(self, key: str) -> BinaryIO:
-        return self._retry(f"download of {key}", lambda: self.inner.get(key))
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return iter(self._retry(f"listing of {prefix or '/'}", lambda: list(self.inner.list(prefix))))
-
-    def delete(self, key: str) -> None:
-        return self._retry(f"removal of {key}", lambda: self.inner.delete(key))
 
 
 def storage_options(model, section, *, legacy_keys: dict[str, str] | None = None):

@@ -178,16 +178,16 @@ def test_missing_key_get_is_a_storage_error(tmp_path, s3_env, bucket):
 @pytest.fixture
 def waits(monkeypatch) -> list[float]:
     """The backoff waits with_retries asks for, recorded instead of slept."""
-    from ncbackup.storage import base
+    from ncbackup.storage import retry as retry_module
 
     recorded: list[float] = []
-    monkeypatch.setattr(base.time, "sleep", recorded.append)
+    monkeypatch.setattr(retry_module.time, "sleep", recorded.append)
     return recorded
 
 
 def test_missing_bucket_key_and_wrong_credentials_fail_at_once_through_with_retries(tmp_path, s3_env, waits,
                                                                                     fault_proxy, monkeypatch):
-    from ncbackup.storage.base import with_retries
+    from ncbackup.storage.retry import with_retries
 
     faults = Faults()
     proxy = fault_proxy(faults)
@@ -215,7 +215,7 @@ def test_missing_bucket_key_and_wrong_credentials_fail_at_once_through_with_retr
 
 
 def test_server_errors_are_retried_by_with_retries(tmp_path, s3_env, bucket, waits, fault_proxy):
-    from ncbackup.storage.base import with_retries
+    from ncbackup.storage.retry import with_retries
 
     faults = Faults()
     proxy = fault_proxy(faults)

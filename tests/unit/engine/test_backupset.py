@@ -444,9 +444,9 @@ class CorruptingStorage(LocalStorage):
 
 @pytest.fixture
 def no_repair_waits(monkeypatch):
-    import ncbackup.engine.backupset as backupset
+    import ncbackup.engine.repair as repair
 
-    monkeypatch.setattr(backupset, "REPAIR_FIRST_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(repair, "REPAIR_FIRST_WAIT_SECONDS", 0.0)
 
 
 def _three_part_spec(identity: Path, storages) -> tuple[PipelineSpec, bytes]:

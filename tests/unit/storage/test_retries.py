@@ -7,8 +7,9 @@ import io
 import pytest
 
 from ncbackup.errors import StorageError
-from ncbackup.storage import base
-from ncbackup.storage.base import ObjectInfo, with_retries
+from ncbackup.storage import retry as retry_module
+from ncbackup.storage.base import ObjectInfo
+from ncbackup.storage.retry import with_retries
 from ncbackup.storage.local import LocalStorage
 
 
@@ -47,7 +48,7 @@ class FlakyStorage:
 def waits(monkeypatch) -> list[float]:
     """The backoff waits with_retries asks for, recorded instead of slept."""
     recorded: list[float] = []
-    monkeypatch.setattr(base.time, "sleep", recorded.append)
+    monkeypatch.setattr(retry_module.time, "sleep", recorded.append)
     return recorded
 
 
