@@ -25,7 +25,7 @@ from ncbackup.commands.setselect import (
     trust_for,
 )
 from ncbackup.config.settings import Config
-from ncbackup.engine.restore import SOURCE_KEY_BY_KIND, RestoreOptions, restore_set
+from ncbackup.engine.restore import RestoreOptions, restore_set
 
 
 def add_parser(subparsers) -> None:
@@ -51,6 +51,7 @@ def add_parser(subparsers) -> None:
 def source_options_by_kind(config: Config) -> dict[str, dict]:
     """Each stream kind -> the parameters of the first config section that backs that kind up (credentials, binaries)."""
     from ncbackup.engine.builtins import builtin_key
+    from ncbackup.sources.registry import SOURCE_KEY_BY_KIND
 
     by_key: dict[str, dict] = {}
     for section in config.sections:

@@ -1,13 +1,15 @@
 """Which sections ncbackup runs in-process, and the role each built-in plays in a plan.
 
 ``builtin_key(section)`` is the one place that recognises built-in sections: an ``execute`` section
-by its NAME, a ``load`` section by FROM/CLASS. Anything else is an external program or a user's
-plugin, found under HOME_FOLDER.
+by its NAME, a ``load`` section by FROM/CLASS. Sources are recognised through their descriptors
+(``sources/registry.py``); the stages, storage and tools are listed here. Anything else is an external
+program or a user's plugin, found under HOME_FOLDER.
 """
 
 from __future__ import annotations
 
 from enum import Enum
+from functools import cache
 
 from ncbackup.config.settings import SectionSettings
 
@@ -22,30 +24,20 @@ class Role(str, Enum):
     COMMANDS = "commands"   # the original's command runner (ORIGIN_AND_TARGETS_PARAMS)
 
 
-# execute NAME -> key. The key of a source is its SOURCES registry key.
-EXECUTE_NAMES: dict[str, str] = {
-    "filesbackup": "filesbackup",
-    "mysql_backup": "mysql_backup",
-    "sqlite_backup": "sqlite",
+# execute NAME -> key, for the built-ins that are not sources (sources: their descriptors).
+STAGE_EXECUTE_NAMES: dict[str, str] = {
     "compression": "compression",
     "encryption": "encryption",
     "storage": "storage",
 }
 
-# load (FROM, CLASS) -> key.
-LOAD_CLASSES: dict[tuple[str, str], str] = {
-    ("postgres", "PostgresBackup"): "postgres",
-    ("mongo", "MongoBackup"): "mongo",
+# load (FROM, CLASS) -> key, likewise.
+TOOL_LOAD_CLASSES: dict[tuple[str, str], str] = {
     ("tools", "SizeCalculation"): "size",
     ("qa", "QA"): "qa",
 }
 
-ROLES: dict[str, Role] = {
-    "filesbackup": Role.SOURCE,
-    "mysql_backup": Role.SOURCE,
-    "postgres": Role.SOURCE,
-    "mongo": Role.SOURCE,
-    "sqlite": Role.SOURCE,
+TOOL_ROLES: dict[str, Role] = {
     "compression": Role.COMPRESSION,
     "encryption": Role.ENCRYPTION,
     "storage": Role.STORAGE,
@@ -60,11 +52,35 @@ DATA_ROLES = frozenset({Role.SOURCE, Role.COMPRESSION, Role.ENCRYPTION, Role.STO
 COMMAND_RUNNER_KEY = "ORIGIN_AND_TARGETS_PARAMS"
 
 
+@cache
+def execute_names() -> dict[str, str]:
+    """Every ``execute`` NAME ncbackup runs itself -> its key."""
+    from ncbackup.sources.registry import DESCRIPTORS
+
+    return {**{name: d.key for d in DESCRIPTORS for name in d.execute_names}, **STAGE_EXECUTE_NAMES}
+
+
+@cache
+def load_classes() -> dict[tuple[str, str], str]:
+    """Every ``load`` (FROM, CLASS) ncbackup runs itself -> its key."""
+    from ncbackup.sources.registry import DESCRIPTORS
+
+    return {**{pair: d.key for d in DESCRIPTORS for pair in d.load_classes}, **TOOL_LOAD_CLASSES}
+
+
+@cache
+def roles() -> dict[str, Role]:
+    """Built-in key -> role."""
+    from ncbackup.sources.registry import SOURCES
+
+    return {**{key: Role.SOURCE for key in SOURCES}, **TOOL_ROLES}
+
+
 def builtin_key(section: SectionSettings) -> str | None:
     """Return the built-in key of a section ("filesbackup", "postgres", "size", ...), or None if it is external."""
     module = (section.module or "").strip()
     if section.action == "execute":
-        key = EXECUTE_NAMES.get(module)
+        key = execute_names().get(module)
         if key:
             return key
         # The original's "rsync" plugin ran ORIGIN_AND_TARGETS_PARAMS; ncbackup runs those itself.
@@ -72,7 +88,7 @@ def builtin_key(section: SectionSettings) -> str | None:
             return "commands"
         return None
     if section.action == "load":
-        key = LOAD_CLASSES.get((module, (section.class_name or "").strip()))
+        key = load_classes().get((module, (section.class_name or "").strip()))
         if key:
             return key
         if module == "rsync" and COMMAND_RUNNER_KEY in section.parameters:
@@ -83,4 +99,4 @@ def builtin_key(section: SectionSettings) -> str | None:
 def role_of(section: SectionSettings) -> Role | None:
     """The role of a built-in section, or None for external sections and configuration-only sections."""
     key = builtin_key(section)
-    return ROLES.get(key) if key else None
+    return roles().get(key) if key else None

@@ -35,8 +35,6 @@ from ncbackup.errors import ConfigError
 
 ROLE_ORDER = {Role.SOURCE: 0, Role.COMPRESSION: 1, Role.ENCRYPTION: 2, Role.STORAGE: 3}
 
-# Where a source's plain dump lands in the barrier case, under WORK_FOLDER (or its DESTINATION).
-SOURCE_FOLDER_PREFIX = {"mysql_backup": "mydump", "postgres": "pgdump", "mongo": "mongodump", "sqlite": "sqlite"}
 
 DEFAULT_STAGE_FOLDERS = {Role.COMPRESSION: "compressed", Role.ENCRYPTION: "encrypted"}
 # A group starting with this role reads these WORK_FOLDER subfolders when OBJECTIVES is not given.
@@ -111,7 +109,11 @@ def _section_folder(section: SectionSettings, role: Role, general: GeneralSettin
         key = builtin_key(section)
         if key == "filesbackup":
             return Path(options.destination) if options.destination else work / "files"
-        prefix = options.prefix_folder or SOURCE_FOLDER_PREFIX.get(key or "", key or "dump")
+        from ncbackup.sources.registry import SOURCES
+
+        descriptor = SOURCES.get(key or "")
+        # Where a source's plain dump lands in the barrier case, under WORK_FOLDER (or its DESTINATION).
+        prefix = options.prefix_folder or (descriptor.dump_folder if descriptor else None) or key or "dump"
         return (Path(options.destination) if options.destination else work) / prefix
     if options.destination and options.destination.strip():
         return Path(options.destination.strip())
@@ -122,13 +124,13 @@ def _build_source(section: SectionSettings, general: GeneralSettings, config: Co
     from ncbackup.sources.registry import SOURCES
 
     key = builtin_key(section)
-    factory = SOURCES.get(key or "")
-    if factory is None:
+    descriptor = SOURCES.get(key or "")
+    if descriptor is None:
         raise ConfigError(
             f"section {section.name}: the built-in source {key!r} is not available in this ncbackup version; "
             "remove the section or upgrade", file=config.path, line=_line(section), key="NAME",
         )
-    return factory.from_section(section, general)
+    return descriptor.factory.from_section(section, general)
 
 
 def _build_storage(section: SectionSettings, general: GeneralSettings, config: Config) -> Any:

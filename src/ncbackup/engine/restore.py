@@ -482,16 +482,6 @@ def _note_unlisted_objects(storage: Storage, manifest: Manifest, report: VerifyR
 # --- restore --------------------------------------------------------------------------------------
 
 
-# Which source section (by built-in key) produced each stream kind: its parameters go to the restorer.
-SOURCE_KEY_BY_KIND: dict[str, str] = {
-    "files": "filesbackup",
-    "mysql": "mysql_backup",
-    "mysql-binlogs": "mysql_backup",
-    "postgres": "postgres",
-    "postgres-globals": "postgres",
-    "mongo": "mongo",
-    "sqlite": "sqlite",
-}
 
 
 @dataclass(frozen=True)

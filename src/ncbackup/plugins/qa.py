@@ -33,12 +33,15 @@ class QA:
         config = self.context.config
         self.config_file = Path(config.path)
         self.log_file = config.general.log_file
+        from ncbackup.sources.registry import SOURCES
+
         for section in config.sections:
             key = builtin_key(section)
             if key == "encryption":
                 self.secret_files.append(Path(section.parameters.get("KEY_FILE") or DEFAULT_KEY_FILE))
-            elif key == "mysql_backup" and section.parameters.get("CREDENTIAL_PATH"):
-                self.secret_files.append(Path(str(section.parameters["CREDENTIAL_PATH"])))
+            elif key in SOURCES:
+                self.secret_files.extend(Path(str(section.parameters[name])) for name in SOURCES[key].secret_file_keys
+                                         if section.parameters.get(name))
 
     def works_execution(self) -> None:
         user = platform.current_user_name()

@@ -101,3 +101,27 @@ class Restorer(Protocol):
     def __call__(self, reader: BinaryIO, request: RestoreRequest) -> list[str]:
         """Restore from reader; return warnings; raise BackupError on failure."""
         ...
+
+
+class SourceFactory(Protocol):
+    """What builds a Source from its config section (the source class itself, by convention)."""
+
+    def from_section(self, section: Any, general: Any) -> Source:
+        ...
+
+
+@dataclass(frozen=True)
+class SourceDescriptor:
+    """Everything the rest of ncbackup needs to know about one source module; the registry collects these.
+
+    Adding a source is its module (with its DESCRIPTOR) plus one line in ``sources/registry.py``.
+    """
+
+    key: str                                            # the built-in key: "filesbackup", "mysql_backup", ...
+    factory: SourceFactory                              # from_section(section, general) -> Source
+    restorers: Mapping[str, Restorer]                   # stream kind -> restorer ("mysql", "mysql-binlogs", ...)
+    execute_names: tuple[str, ...] = ()                 # ``"ACTION": "execute", "NAME": ...`` that mean this source
+    load_classes: tuple[tuple[str, str], ...] = ()      # ``"ACTION": "load", "FROM": ..., "CLASS": ...``
+    dump_folder: str | None = None                      # barrier case: WORK_FOLDER/<this> holds its plain dumps
+    secret_file_keys: tuple[str, ...] = ()              # PARAMETERS naming secret files (QA checks their modes)
+

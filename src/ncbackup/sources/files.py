@@ -23,7 +23,7 @@ from ncbackup.archive.writer import ExcludeRules, write_tar
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.config.types import LegacyBool, PathList, WordList, parse_options
 from ncbackup.errors import BackupError, SourceError
-from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
+from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport
 
 DEFAULT_INCLUDE = (Path("/etc"), Path("/opt/ncscripts"), Path("/var/spool/cron"))
 # The index stays in memory up to this size, then spills to a private temporary file.
@@ -239,3 +239,7 @@ def restore_files(reader: BinaryIO, request: RestoreRequest) -> list[str]:
         raise BackupError(f"restoring stream {request.stream_name} needs a target folder; pass --target DIR")
     return extract_tar(reader, request.target, patterns=request.paths)
 
+
+DESCRIPTOR = SourceDescriptor(
+    key="filesbackup", factory=FilesSource, restorers={"files": restore_files}, execute_names=("filesbackup",),
+)

@@ -23,7 +23,7 @@ from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout
 from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, secret_file
-from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
+from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport
 
 
 class MongoOptions(BaseModel):
@@ -187,3 +187,9 @@ def restore_mongo(reader: BinaryIO, request: RestoreRequest) -> list[str]:
         with stream_stdin(argv) as stdin:
             copy_stream(reader, stdin)
     return []
+
+
+DESCRIPTOR = SourceDescriptor(
+    key="mongo", factory=MongoSource, restorers={"mongo": restore_mongo},
+    load_classes=(("mongo", "MongoBackup"),), dump_folder="mongodump", secret_file_keys=("MONGO_PWD_FILE", "MONGO_URI_FILE"),
+)

@@ -35,7 +35,7 @@ from ncbackup.sources._dbsupport import (
     secret_file,
     shown_name,
 )
-from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
+from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport
 
 log = logging.getLogger(__name__)
 
@@ -634,3 +634,10 @@ def restore_mysql_binlogs(reader: BinaryIO, request: RestoreRequest) -> list[str
     request.target.mkdir(parents=True, exist_ok=True)
     warnings += extract_tar(reader, request.target)
     return warnings
+
+
+DESCRIPTOR = SourceDescriptor(
+    key="mysql_backup", factory=MysqlSource,
+    restorers={"mysql": restore_mysql, "mysql-binlogs": restore_mysql_binlogs},
+    execute_names=("mysql_backup",), dump_folder="mydump", secret_file_keys=("CREDENTIAL_PATH",),
+)

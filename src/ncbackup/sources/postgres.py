@@ -30,7 +30,7 @@ from ncbackup.sources._dbsupport import (
     secret_file,
     shown_name,
 )
-from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
+from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport
 
 CONNECT_TIMEOUT_SECONDS = 10
 QUERY_TIMEOUT_SECONDS = 120
@@ -343,3 +343,10 @@ def restore_postgres_globals(reader: BinaryIO, request: RestoreRequest) -> list[
         with stream_stdin(argv, env=env) as stdin:
             copy_stream(reader, stdin)
     return ["roles that already existed were left as they are (psql reports them as errors)"]
+
+
+DESCRIPTOR = SourceDescriptor(
+    key="postgres", factory=PostgresSource,
+    restorers={"postgres": restore_postgres, "postgres-globals": restore_postgres_globals},
+    load_classes=(("postgres", "PostgresBackup"),), dump_folder="pgdump", secret_file_keys=("PASSWORD_FILE", "PGPASSFILE"),
+)

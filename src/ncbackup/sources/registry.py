@@ -1,34 +1,24 @@
-"""Built-in sources by section key, and the restorer for each stream kind. One line per plugin.
+"""Built-in sources: one line per source module, each bringing its own DESCRIPTOR (sources/base.SourceDescriptor).
 
-A source factory is a class (or function) with ``from_section(section, general) -> Source``.
-Section keys come from ``engine/builtins.py``: "filesbackup", "mysql_backup", "postgres", "mongo", "sqlite".
+Everything else is derived from the descriptors: which config sections are sources (engine/builtins),
+where a source's plain dumps land in the barrier case (engine/plan), which restorer reads each stream
+kind and which section's parameters it gets (engine/restore, commands/restore), which files QA checks.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from ncbackup.sources import files, mongo, mysql, postgres, sqlite
+from ncbackup.sources.base import Restorer, SourceDescriptor
 
-from ncbackup.sources.base import Restorer
-from ncbackup.sources.files import FilesSource, restore_files
-from ncbackup.sources.mongo import MongoSource, restore_mongo
-from ncbackup.sources.mysql import MysqlSource, restore_mysql, restore_mysql_binlogs
-from ncbackup.sources.postgres import PostgresSource, restore_postgres, restore_postgres_globals
-from ncbackup.sources.sqlite import SqliteSource, restore_sqlite
+DESCRIPTORS: tuple[SourceDescriptor, ...] = (
+    files.DESCRIPTOR,
+    mysql.DESCRIPTOR,
+    postgres.DESCRIPTOR,
+    mongo.DESCRIPTOR,
+    sqlite.DESCRIPTOR,
+)
 
-SOURCES: dict[str, Any] = {
-    "filesbackup": FilesSource,
-    "mysql_backup": MysqlSource,
-    "postgres": PostgresSource,
-    "mongo": MongoSource,
-    "sqlite": SqliteSource,
-}
-
-RESTORERS: dict[str, Restorer] = {
-    "files": restore_files,
-    "mysql": restore_mysql,
-    "mysql-binlogs": restore_mysql_binlogs,
-    "postgres": restore_postgres,
-    "postgres-globals": restore_postgres_globals,
-    "mongo": restore_mongo,
-    "sqlite": restore_sqlite,
-}
+SOURCES: dict[str, SourceDescriptor] = {descriptor.key: descriptor for descriptor in DESCRIPTORS}
+RESTORERS: dict[str, Restorer] = {kind: restorer for d in DESCRIPTORS for kind, restorer in d.restorers.items()}
+# Which source section (by built-in key) produced each stream kind: its parameters go to the restorer.
+SOURCE_KEY_BY_KIND: dict[str, str] = {kind: d.key for d in DESCRIPTORS for kind in d.restorers}

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ncbackup.config.types import PathList, parse_options
 from ncbackup.errors import BackupError, SourceError
 from ncbackup.sources._dbsupport import copy_stream, drop_blank_values
-from ncbackup.sources.base import CheckLine, RestoreRequest, StreamReport
+from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport
 
 
 class SqliteOptions(BaseModel):
@@ -173,3 +173,9 @@ def restore_sqlite(reader: BinaryIO, request: RestoreRequest) -> list[str]:
     finally:
         temp_path.unlink(missing_ok=True)
     return []
+
+
+DESCRIPTOR = SourceDescriptor(
+    key="sqlite", factory=SqliteSource, restorers={"sqlite": restore_sqlite}, execute_names=("sqlite_backup",),
+    dump_folder="sqlite",
+)

@@ -88,7 +88,7 @@ def options(tools: Path, **extra: str) -> dict[str, str]:
 
 
 def test_registry_knows_the_mongo_section():
-    assert SOURCES["mongo"] is MongoSource and RESTORERS["mongo"] is restore_mongo
+    assert SOURCES["mongo"].factory is MongoSource and RESTORERS["mongo"] is restore_mongo
 
 
 def test_dump_streams_the_archive_and_the_password_only_travels_in_a_private_config_file(tools, tmp_path):

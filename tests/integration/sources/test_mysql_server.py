@@ -56,7 +56,7 @@ def restore_request(outcome, server: MariaDB, **extra) -> RestoreRequest:
 
 
 def test_registry_knows_the_mysql_section_and_its_stream_kinds():
-    assert SOURCES["mysql_backup"] is MysqlSource
+    assert SOURCES["mysql_backup"].factory is MysqlSource
     assert RESTORERS["mysql"] is restore_mysql and RESTORERS["mysql-binlogs"] is restore_mysql_binlogs
 
 

@@ -36,7 +36,7 @@ def state(server: Postgres, database: str, queries: list[str]) -> list[str]:
 
 
 def test_registry_knows_the_postgres_section_and_its_stream_kinds():
-    assert SOURCES["postgres"] is PostgresSource
+    assert SOURCES["postgres"].factory is PostgresSource
     assert set(RESTORERS) >= {"postgres", "postgres-globals"}
 
 

@@ -42,7 +42,7 @@ def section(paths: str) -> SectionSettings:
 
 
 def test_registry_knows_the_sqlite_section():
-    assert SOURCES["sqlite"] is SqliteSource and RESTORERS["sqlite"] is restore_sqlite
+    assert SOURCES["sqlite"].factory is SqliteSource and RESTORERS["sqlite"] is restore_sqlite
 
 
 def test_live_wal_database_round_trips_through_the_pipeline_with_uncheckpointed_rows(tmp_path):

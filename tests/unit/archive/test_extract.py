@@ -402,7 +402,8 @@ def test_folder_replaced_by_symlink_in_the_archive_keeps_the_folder(tmp_path, ou
 
 
 def test_thousands_of_folders_and_links_need_only_a_bounded_number_of_open_files(tmp_path):
-    resource = pytest.importorskip("resource")  # POSIX only
+    need(platform.IS_POSIX, "RLIMIT_NOFILE (the resource module) is POSIX only")
+    import resource
     # Folders (nested and side by side) and symlinks in each: both end-phase walks open every folder again.
     members = []
     for number in range(1500):

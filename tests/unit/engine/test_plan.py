@@ -154,10 +154,3 @@ def test_every_step_has_a_one_line_description(tmp_path):
     for step in build_plan(config).steps:
         assert step.description and "\n" not in step.description
 
-
-def test_every_builtin_source_key_has_a_registered_source():
-    from ncbackup.engine.builtins import ROLES, Role
-    from ncbackup.sources.registry import SOURCES
-
-    source_keys = {key for key, role in ROLES.items() if role == Role.SOURCE}
-    assert source_keys <= set(SOURCES), source_keys - set(SOURCES)

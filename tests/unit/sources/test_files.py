@@ -21,7 +21,7 @@ GENERAL = GeneralSettings(hostname="host", work_folder=Path("/tmp"))
 
 def _source(parameters: dict, name: str = "FILESET") -> FilesSource:
     section = SectionSettings(name=name, action="execute", module="filesbackup", parameters=parameters)
-    return SOURCES["filesbackup"].from_section(section, GENERAL)
+    return SOURCES["filesbackup"].factory.from_section(section, GENERAL)
 
 
 def _write_streams(source: FilesSource) -> list[tuple[object, bytes, StreamReport]]:
@@ -49,7 +49,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 def test_registered_as_filesbackup_with_files_restorer():
-    assert SOURCES["filesbackup"] is FilesSource
+    assert SOURCES["filesbackup"].factory is FilesSource
     assert RESTORERS["files"] is restore_files
     # No restorer for the index: restore skips it unless named, and then writes it as a plain .jsonl file.
     assert "files-index" not in RESTORERS
