@@ -15,7 +15,7 @@ from ncbackup.config import load_config
 from ncbackup.config.settings import Config
 from ncbackup.engine.diskspace import Level, check_space
 from ncbackup.engine.logs import SHORT_SECRET_CHARS, mask_secrets, short_secret_sources
-from ncbackup.engine.plan import DataGroup, Plan, Step, build_plan
+from ncbackup.engine.plan import CommandsStep, DataGroup, DataStep, Plan, PluginStep, ProgramStep, Step, build_plan
 from ncbackup.errors import BackupError
 from ncbackup.sources.base import CheckLine, check_writable_folder
 
@@ -85,14 +85,14 @@ def _encryption_lines(group: DataGroup, config: Config) -> list[CheckLine]:
 
 
 def step_checks(step: Step, config: Config) -> list[CheckLine]:
-    if step.kind in ("backup-set", "to-folder"):
+    if isinstance(step, DataStep):
         from ncbackup.stages.registry import compression_from_section
 
-        group: DataGroup = step.payload
+        group = step.group
         lines: list[CheckLine] = []
         for section, source in group.sources:
             lines += _component_lines(source, section.name)
-        if group.folder_input is not None:
+        if group.folder_input is not None and group.input_section is not None:
             lines += _component_lines(group.folder_input, group.input_section.name)
         if group.compression is not None:
             try:
@@ -102,10 +102,10 @@ def step_checks(step: Step, config: Config) -> list[CheckLine]:
                 lines.append(CheckLine(False, f"{group.compression.name}: {error}"))
         lines += _encryption_lines(group, config)
         for section, storage in group.storages:
-            lines += _component_lines(storage, f"{section.name} ({getattr(storage, 'name', '?')})")
+            lines += _component_lines(storage, f"{section.name} ({storage.name})")
         return lines
-    if step.kind == "execute":
-        program = step.payload
+    if isinstance(step, ProgramStep):
+        program = step.program
         is_executable = os.access(program.executable, os.X_OK) or program.argv[0] != str(program.executable)
         lines = [CheckLine(is_executable, f"{program.executable} " + (
             "found" if is_executable else "is not executable; chmod +x it or set EXECUTE_WITH"))]
@@ -114,11 +114,11 @@ def step_checks(step: Step, config: Config) -> list[CheckLine]:
                                          f"command line of {program.executable.name}, where every local user can read "
                                          f'them (ps); set "SECRETS_VIA": "env" or "file" in section {program.section_name}'))
         return lines
-    if step.kind == "load":
-        return [CheckLine(True, f"{step.payload.file} found (not imported by check)")]
-    if step.kind == "commands":
+    if isinstance(step, PluginStep):
+        return [CheckLine(True, f"{step.plugin.file} found (not imported by check)")]
+    if isinstance(step, CommandsStep):
         lines = []
-        for command in step.payload.commands + step.payload.undo_commands:
+        for command in step.runner.commands + step.runner.undo_commands:
             found = process.which(command.argv[0])
             lines.append(CheckLine(found is not None, f"{command.name}: {command.argv[0]} "
                                    + (f"found at {found}" if found else "not found")))
@@ -141,7 +141,7 @@ def print_plan(plan: Plan, config: Config) -> bool:
         is_ok &= line.ok
         say(f"  {'ok  ' if line.ok else 'FAIL'} {line.text}")
     for number, step in enumerate(plan.steps, start=1):
-        say(f"{number}. {step.name} [{step.kind}]: {step.description}")
+        say(f"{number}. {step.name} [{step.kind.value}]: {step.description}")
         for line in step_checks(step, config):
             is_ok &= line.ok
             say(f"     {'ok  ' if line.ok else 'FAIL'} {line.text}")

@@ -23,8 +23,9 @@ Rules (ARCHITECTURE.md section 1, step 3):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +33,14 @@ from ncbackup.config.settings import Config, GeneralSettings, SectionSettings
 from ncbackup.config.types import LegacyBool, PathList, parse_options
 from ncbackup.engine.builtins import DATA_ROLES, Role, builtin_key, role_of
 from ncbackup.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ncbackup.hooks.commands import CommandRunner
+    from ncbackup.plugins.external import ExternalProgram
+    from ncbackup.plugins.legacy import PluginRef
+    from ncbackup.sources.base import Source
+    from ncbackup.sources.folder import FolderSource
+    from ncbackup.storage.base import Storage
 
 ROLE_ORDER = {Role.SOURCE: 0, Role.COMPRESSION: 1, Role.ENCRYPTION: 2, Role.STORAGE: 3}
 
@@ -58,32 +67,70 @@ class DataGroup:
     """Fused data sections: what a backup-set or to-folder step streams."""
 
     sections: list[SectionSettings]
-    sources: list[tuple[SectionSettings, Any]] = field(default_factory=list)   # (section, Source)
+    sources: list[tuple[SectionSettings, Source]] = field(default_factory=list)
     compression: SectionSettings | None = None
     encryption: SectionSettings | None = None
-    storages: list[tuple[SectionSettings, Any]] = field(default_factory=list)  # (section, Storage)
-    folder_input: Any = None                    # a FolderSource when the group starts after a barrier
+    storages: list[tuple[SectionSettings, Storage]] = field(default_factory=list)
+    folder_input: FolderSource | None = None    # when the group starts after a barrier
     input_section: SectionSettings | None = None
     input_folders: list[Path] = field(default_factory=list)  # explicit folders read ([] = computed at run time)
     remove_inputs: bool = False
-    output_folders: list[tuple[Path, list[Any]]] = field(default_factory=list)  # to-folder: (folder, sources)
+    output_folders: list[tuple[Path, list[Source]]] = field(default_factory=list)  # to-folder: (folder, sources)
+
+    @property
+    def all_sources(self) -> list[Source]:
+        """The sections' sources, then the folder input (a group after a barrier reads its folders)."""
+        sources = [source for _section, source in self.sources]
+        if self.folder_input is not None:
+            sources.append(self.folder_input)
+        return sources
 
     @property
     def has_storage(self) -> bool:
         return bool(self.storages)
 
 
+class StepKind(str, Enum):
+    BACKUP_SET = "backup-set"   # DataStep with a storage
+    TO_FOLDER = "to-folder"     # DataStep without one (barrier case)
+    EXECUTE = "execute"         # ProgramStep
+    LOAD = "load"               # PluginStep
+    SIZE = "size"               # Step
+    QA = "qa"                   # Step
+    COMMANDS = "commands"       # CommandsStep
+
+
 @dataclass
 class Step:
-    """One unit of the run, with a one-line description for ``check``."""
+    """One unit of the run, with a one-line description for ``check``. SIZE and QA steps need nothing more;
+    the other kinds are the subclasses below, each with its own typed payload."""
 
-    kind: str                 # "backup-set" | "to-folder" | "execute" | "load" | "size" | "qa" | "commands"
+    kind: StepKind
     name: str                 # section name(s)
     sections: list[SectionSettings]
     description: str = ""
     reads: list[Path] = field(default_factory=list)    # folders it reads (for "a failed step feeds it")
     writes: list[Path] = field(default_factory=list)   # folders it writes
-    payload: Any = None
+
+
+@dataclass(kw_only=True)
+class DataStep(Step):
+    group: DataGroup
+
+
+@dataclass(kw_only=True)
+class ProgramStep(Step):
+    program: ExternalProgram
+
+
+@dataclass(kw_only=True)
+class PluginStep(Step):
+    plugin: PluginRef
+
+
+@dataclass(kw_only=True)
+class CommandsStep(Step):
+    runner: CommandRunner
 
 
 @dataclass
@@ -120,7 +167,7 @@ def _section_folder(section: SectionSettings, role: Role, general: GeneralSettin
     return work / DEFAULT_STAGE_FOLDERS[role]
 
 
-def _build_source(section: SectionSettings, general: GeneralSettings, config: Config) -> Any:
+def _build_source(section: SectionSettings, general: GeneralSettings, config: Config) -> Source:
     from ncbackup.sources.registry import SOURCES
 
     key = builtin_key(section)
@@ -133,7 +180,7 @@ def _build_source(section: SectionSettings, general: GeneralSettings, config: Co
     return descriptor.factory.from_section(section, general)
 
 
-def _build_storage(section: SectionSettings, general: GeneralSettings, config: Config) -> Any:
+def _build_storage(section: SectionSettings, general: GeneralSettings, config: Config) -> Storage:
     from ncbackup.storage.registry import build_storage
 
     action = (folder_options(section).action or "upload").strip().lower()
@@ -194,7 +241,7 @@ def _close_group(group: DataGroup, *, config: Config, steps: list[Step], notes: 
                                  f"{group.sections[0].name} without intermediate folders")
     name = "+".join(s.name for s in group.sections)
     if group.has_storage:
-        steps.append(Step("backup-set", name, list(group.sections), reads=reads, payload=group))
+        steps.append(DataStep(StepKind.BACKUP_SET, name, list(group.sections), reads=reads, group=group))
         return
     last = group.sections[-1]
     last_role = role_of(last)
@@ -202,12 +249,10 @@ def _close_group(group: DataGroup, *, config: Config, steps: list[Step], notes: 
         group.output_folders = [(_section_folder(section, Role.SOURCE, general), [source])
                                 for section, source in group.sources]
     else:
-        all_sources = [source for _section, source in group.sources]
-        if group.folder_input is not None:
-            all_sources.append(group.folder_input)
-        group.output_folders = [(_section_folder(last, last_role, general), all_sources)]
+        assert last_role is not None  # a data group holds data sections only
+        group.output_folders = [(_section_folder(last, last_role, general), group.all_sources)]
     writes = [folder for folder, _sources in group.output_folders]
-    steps.append(Step("to-folder", name, list(group.sections), reads=reads, writes=writes, payload=group))
+    steps.append(DataStep(StepKind.TO_FOLDER, name, list(group.sections), reads=reads, writes=writes, group=group))
 
 
 def _objective_folders(section: SectionSettings) -> list[Path]:
@@ -260,20 +305,20 @@ def build_plan(config: Config) -> Plan:
                 group.storages.append((section, _build_storage(section, general, config)))
             continue
         if role in (Role.SIZE, Role.QA):
-            step = Step(role.value, section.name, [section], reads=_objective_folders(section))
+            step = Step(StepKind(role.value), section.name, [section], reads=_objective_folders(section))
             (deferred if group is not None else steps).append(step)
             continue
         # Everything else is a barrier.
         flush()
         if role == Role.COMMANDS:
             runner = CommandRunner.from_section(section, config_file=config.path)
-            steps.append(Step("commands", section.name, [section], payload=runner))
+            steps.append(CommandsStep(StepKind.COMMANDS, section.name, [section], runner=runner))
         elif section.action == "execute":
             program = external.resolve(section, general, config_file=config.path)
-            steps.append(Step("execute", section.name, [section], reads=_objective_folders(section), payload=program))
+            steps.append(ProgramStep(StepKind.EXECUTE, section.name, [section], reads=_objective_folders(section), program=program))
         elif section.action == "load":
             ref = legacy.resolve(section, general, config_file=config.path)
-            steps.append(Step("load", section.name, [section], reads=_objective_folders(section), payload=ref))
+            steps.append(PluginStep(StepKind.LOAD, section.name, [section], reads=_objective_folders(section), plugin=ref))
         else:
             raise ConfigError(f"section {section.name}: unknown ACTION {section.action!r}; use execute or load",
                               file=config.path, line=_line(section), key="ACTION")
@@ -283,7 +328,7 @@ def build_plan(config: Config) -> Plan:
     return Plan(config=config, steps=steps, notes=notes)
 
 
-def _safe_describe(component: Any) -> str:
+def _safe_describe(component: Source) -> str:
     try:
         return component.describe()
     except Exception as error:  # noqa: BLE001 - a description must never break the plan
@@ -292,16 +337,17 @@ def _safe_describe(component: Any) -> str:
 
 def describe_step(step: Step, general: GeneralSettings) -> str:
     """One line: what the step reads, what it writes, where."""
-    if step.kind in ("backup-set", "to-folder"):
-        group: DataGroup = step.payload
+    if isinstance(step, DataStep):
+        group = step.group
+        is_set = step.kind == StepKind.BACKUP_SET
         reads = [f"{section.name}: {_safe_describe(source)}" for section, source in group.sources]
-        if group.folder_input is not None:
+        if group.folder_input is not None and group.input_section is not None:
             reads.append(f"{group.input_section.name}: {_safe_describe(group.folder_input)}")
         codec = "compressed (" + (_compression_text(group.compression) if group.compression else
-                                  ("zstd level 3" if step.kind == "backup-set" else "none")) + ")"
-        cipher = _encryption_text(group.encryption, is_set=step.kind == "backup-set")
-        if step.kind == "backup-set":
-            where = ", ".join(getattr(storage, "name", section.name) for section, storage in group.storages)
+                                  ("zstd level 3" if is_set else "none")) + ")"
+        cipher = _encryption_text(group.encryption, is_set=is_set)
+        if is_set:
+            where = ", ".join(storage.name for _section, storage in group.storages)
             writes = f"writes a backup set under {general.hostname}/ to {where}"
         else:
             writes = "writes plain files into " + ", ".join(str(folder) for folder, _ in group.output_folders)
@@ -309,13 +355,17 @@ def describe_step(step: Step, general: GeneralSettings) -> str:
         if group.remove_inputs and group.input_folders:
             removal = "; then removes its input folders if this run wrote them"
         return f"reads {'; '.join(reads)}; {codec}, {cipher}; {writes}{removal}"
-    if step.kind in ("execute", "load", "commands"):
-        return step.payload.describe()
-    if step.kind == "size":
+    if isinstance(step, ProgramStep):
+        return step.program.describe()
+    if isinstance(step, PluginStep):
+        return step.plugin.describe()
+    if isinstance(step, CommandsStep):
+        return step.runner.describe()
+    if step.kind == StepKind.SIZE:
         return "reports the backup size (OBJECTIVES if this run wrote them, else the last backup set of this run)"
-    if step.kind == "qa":
+    if step.kind == StepKind.QA:
         return "checks the running user and the permissions of config, key, credential and log files (warns only)"
-    return step.kind
+    return step.kind.value
 
 
 def _compression_text(section: SectionSettings) -> str:

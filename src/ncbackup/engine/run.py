@@ -12,16 +12,23 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ncbackup.engine.context import RunContext
 from ncbackup.engine.diskspace import Level, check_space
-from ncbackup.engine.plan import DataGroup, Plan, Step
+from ncbackup.engine.plan import CommandsStep, DataGroup, DataStep, Plan, PluginStep, ProgramStep, Step, StepKind
 from ncbackup.engine.result import Status, StepResult
 from ncbackup.errors import BackupError
+
+if TYPE_CHECKING:
+    from ncbackup.config.settings import SectionSettings
+    from ncbackup.engine.setresult import SetResult
+    from ncbackup.hooks.commands import CommandRunner
+    from ncbackup.signing import SecretKey
+    from ncbackup.sources.base import Source
+    from ncbackup.stages.base import Stage
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +38,7 @@ def _overlaps(a: Path, b: Path) -> bool:
     return a == b or a in b.parents or b in a.parents
 
 
-def _stages_for(group: DataGroup, context: RunContext, *, is_set: bool, result: StepResult):
+def _stages_for(group: DataGroup, context: RunContext, *, is_set: bool, result: StepResult) -> tuple[Stage, Stage, int | None]:
     """The compression stage, encryption stage and part size of a group (encryption built only now:
     it may create a missing key file, which must never happen at plan or check time)."""
     from ncbackup.stages.registry import compression_for, compression_from_section, encryption_from_section
@@ -48,35 +55,26 @@ def _stages_for(group: DataGroup, context: RunContext, *, is_set: bool, result: 
     return compression, choice.stage, choice.part_size_bytes
 
 
-def _sources_of(group: DataGroup) -> list[Any]:
-    sources = [source for _section, source in group.sources]
-    if group.folder_input is not None:
-        sources.append(group.folder_input)
-    return sources
-
-
-def _absorb_set_result(set_result: Any, result: StepResult) -> None:
+def _absorb_set_result(set_result: SetResult, result: StepResult) -> None:
     """Copy a SetResult's per-stream and per-storage outcomes into the step result."""
-    for stream in getattr(set_result, "streams", []) or []:
-        result.bytes_in += getattr(stream, "bytes_in", 0) or 0
-        result.bytes_out += getattr(stream, "bytes_out", 0) or 0
-        for warning in getattr(stream, "warnings", []) or []:
+    for stream in set_result.streams:
+        result.bytes_in += stream.bytes_in
+        result.bytes_out += stream.bytes_out
+        for warning in stream.warnings:
             result.warn(f"{stream.name}: {warning}")
-        result.notes.extend(f"{stream.name}: {note}" for note in getattr(stream, "notes", []) or [])
-        if getattr(stream, "error", None):
+        result.notes.extend(f"{stream.name}: {note}" for note in stream.notes)
+        if stream.error is not None:
             result.fail(f"stream {stream.name}: {stream.error}")
-    for repair in getattr(set_result, "repairs", []) or []:
+    for repair in set_result.repairs:
         result.warn(repair)  # a part that had to be copied from a sibling storage: the set is whole, but say so
-    if getattr(set_result, "error", None):
-        result.fail(str(set_result.error))
-    for outcome in getattr(set_result, "storages", []) or []:
-        error = getattr(outcome, "error", None)
-        name = getattr(outcome, "section_name", None) or getattr(outcome, "name", "?")
-        if error:
-            result.fail(f"storage {name}: {error}")
+    if set_result.error is not None:
+        result.fail(set_result.error)
+    for outcome in set_result.storages:
+        if outcome.error is not None:
+            result.fail(f"storage {outcome.section_name}: {outcome.error}")
 
 
-def _signer_for(group: DataGroup, context: RunContext, result: StepResult):
+def _signer_for(group: DataGroup, context: RunContext, result: StepResult) -> SecretKey:
     """The set's signing key (SIGNING_KEY, default beside KEY_FILE), created with a loud warning on the first run."""
     from ncbackup.signing import load_or_create_signing_key, public_key_path
     from ncbackup.stages.registry import signing_key_path
@@ -92,13 +90,13 @@ def _signer_for(group: DataGroup, context: RunContext, result: StepResult):
     return key
 
 
-def run_backup_set(step: Step, context: RunContext, *, result: StepResult) -> None:
+def run_backup_set(step: DataStep, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set
 
-    group: DataGroup = step.payload
+    group = step.group
     compression, encryption, part_size_bytes = _stages_for(group, context, is_set=True, result=result)
     spec = PipelineSpec(
-        sources=_sources_of(group), compression=compression, encryption=encryption,
+        sources=group.all_sources, compression=compression, encryption=encryption,
         part_size_bytes=part_size_bytes,
         storages=[NamedStorage(section.name, storage) for section, storage in group.storages],
         signer=_signer_for(group, context, result),
@@ -106,23 +104,23 @@ def run_backup_set(step: Step, context: RunContext, *, result: StepResult) -> No
     result.destinations = [_destination_label(section) for section, _storage in group.storages]
     with context.progress_factory(step.name) as on_progress:
         set_result = write_backup_set(spec, hostname=context.general.hostname, on_progress=on_progress)
-    result.set_id = getattr(set_result, "set_id", None)
+    result.set_id = set_result.set_id
     _absorb_set_result(set_result, result)
-    if not getattr(set_result, "is_complete", True) and result.error is None:
+    if not set_result.is_complete and result.error is None:
         result.fail("the backup set is incomplete (no storage received every part)")
     context.last_set = set_result
     context.last_set_bytes_out = result.bytes_out
     _remove_inputs(group, context, result)
 
 
-def _destination_label(section) -> str:
+def _destination_label(section: SectionSettings) -> str:
     return str(section.parameters.get("DESTINATION") or "local")
 
 
-def run_to_folder(step: Step, context: RunContext, *, result: StepResult) -> None:
+def run_to_folder(step: DataStep, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.engine.backupset import PipelineSpec, write_to_folder
 
-    group: DataGroup = step.payload
+    group = step.group
     compression, encryption, part_size_bytes = _stages_for(group, context, is_set=False, result=result)
     for folder, sources in group.output_folders:
         folder = Path(folder)
@@ -155,7 +153,7 @@ def _remove_inputs(group: DataGroup, context: RunContext, result: StepResult) ->
     if not group.remove_inputs or result.status == Status.FAILED:
         return
     work = Path(context.general.work_folder).resolve()
-    folders = group.input_folders or list(getattr(group.folder_input, "last_folders", []))
+    folders = group.input_folders or (list(group.folder_input.last_folders) if group.folder_input is not None else [])
     for folder in folders:
         folder = Path(folder)
         if not folder.exists():
@@ -182,22 +180,22 @@ def _remove_inputs(group: DataGroup, context: RunContext, result: StepResult) ->
                         "that this run did not write")
 
 
-def run_execute(step: Step, context: RunContext, *, result: StepResult) -> None:
+def run_execute(step: ProgramStep, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.plugins.external import run_program
 
-    run_program(step.payload, context.logger)
+    run_program(step.program, context.logger)
 
 
-def run_load(step: Step, context: RunContext, *, result: StepResult) -> None:
+def run_load(step: PluginStep, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.plugins.legacy import run_plugin
 
-    answers = run_plugin(step.sections[0], step.payload, logger=context.logger)
+    answers = run_plugin(step.sections[0], step.plugin, logger=context.logger)
     output = answers[-1] if answers else None
     if output not in (None, "", [], {}):
         result.notes.append(f"output: {output}")
 
 
-def _run_builtin_plugin(plugin_class: type, step: Step, context: RunContext) -> Any:
+def _run_builtin_plugin(plugin_class: type, step: Step, context: RunContext) -> object:
     from ncbackup.plugins.legacy import drive, plugin_parameters
 
     section = step.sections[0]
@@ -219,12 +217,14 @@ def run_size(step: Step, context: RunContext, *, result: StepResult) -> None:
 def run_qa(step: Step, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.plugins.qa import QA
 
-    for finding in _run_builtin_plugin(QA, step, context):
-        result.warn(finding)
+    findings = _run_builtin_plugin(QA, step, context)
+    assert isinstance(findings, list)
+    for finding in findings:
+        result.warn(str(finding))
 
 
-def run_commands(step: Step, context: RunContext, *, result: StepResult) -> None:
-    runner = step.payload
+def run_commands(step: CommandsStep, context: RunContext, *, result: StepResult) -> None:
+    runner = step.runner
     runner.logger = context.logger.getChild(step.name)
     if runner.undo_commands:
         # Registered before enter: a snapshot created by the first command is undone even if the second fails.
@@ -232,7 +232,7 @@ def run_commands(step: Step, context: RunContext, *, result: StepResult) -> None
     runner.enter(context)
 
 
-def _undo(runner: Any, context: RunContext) -> None:
+def _undo(runner: CommandRunner, context: RunContext) -> None:
     try:
         runner.exit(context)
     except BackupError as error:
@@ -240,16 +240,22 @@ def _undo(runner: Any, context: RunContext) -> None:
         context.result.error = context.result.error or f"{runner.name}: undo failed: {error}"
 
 
-# Each runner: (step, context, *, result) -> None; raises BackupError to fail the step.
-STEP_RUNNERS: dict[str, Callable[..., None]] = {
-    "backup-set": run_backup_set,
-    "to-folder": run_to_folder,
-    "execute": run_execute,
-    "load": run_load,
-    "size": run_size,
-    "qa": run_qa,
-    "commands": run_commands,
-}
+def run_step(step: Step, context: RunContext, *, result: StepResult) -> None:
+    """Run one step by its kind; raises BackupError to fail the step."""
+    if isinstance(step, DataStep):
+        (run_backup_set if step.kind == StepKind.BACKUP_SET else run_to_folder)(step, context, result=result)
+    elif isinstance(step, ProgramStep):
+        run_execute(step, context, result=result)
+    elif isinstance(step, PluginStep):
+        run_load(step, context, result=result)
+    elif isinstance(step, CommandsStep):
+        run_commands(step, context, result=result)
+    elif step.kind == StepKind.SIZE:
+        run_size(step, context, result=result)
+    elif step.kind == StepKind.QA:
+        run_qa(step, context, result=result)
+    else:
+        raise AssertionError(f"no runner for step kind {step.kind}")
 
 
 def execute_plan(plan: Plan, context: RunContext) -> None:
@@ -259,7 +265,7 @@ def execute_plan(plan: Plan, context: RunContext) -> None:
     stop_reason: str | None = None
     with context.undo:
         for step in plan.steps:
-            result = StepResult(name=step.name, kind=step.kind, start=datetime.now(timezone.utc))
+            result = StepResult(name=step.name, kind=step.kind.value, start=datetime.now(timezone.utc))
             run_result.steps.append(result)
             if stop_reason is not None:
                 result.status, result.error = Status.SKIPPED, None
@@ -285,10 +291,10 @@ def execute_plan(plan: Plan, context: RunContext) -> None:
                 log.warning("%s", verdict.message)
             if verdict.level in (Level.CRITICAL, Level.WARNING) and verdict.message not in run_result.warnings:
                 run_result.warnings.append(verdict.message)
-            log.info("step %s (%s): %s", step.name, step.kind, step.description)
+            log.info("step %s (%s): %s", step.name, step.kind.value, step.description)
             started = time.monotonic()
             try:
-                STEP_RUNNERS[step.kind](step, context, result=result)
+                run_step(step, context, result=result)
             except BackupError as error:
                 result.fail(str(error))
             except Exception as error:  # noqa: BLE001 - a bug in one step must not hide the others' results

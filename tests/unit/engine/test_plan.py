@@ -142,7 +142,7 @@ def test_command_runner_section_is_a_barrier(tmp_path):
     })
     plan = build_plan(config)
     assert [step.kind for step in plan.steps] == ["to-folder", "commands", "backup-set"]
-    assert [c.argv for c in plan.steps[1].payload.commands] == [["true"], ["echo", "a b"]]
+    assert [c.argv for c in plan.steps[1].runner.commands] == [["true"], ["echo", "a b"]]
 
 
 def test_every_step_has_a_one_line_description(tmp_path):
