@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NoReturn
 
 from ncbackup import __version__
 from ncbackup.errors import IntegrityError, StorageError
@@ -345,7 +345,7 @@ class _Checker:
     def __init__(self, where: str) -> None:
         self.where = where
 
-    def fail(self, field_name: str, value: object, why: str) -> None:
+    def fail(self, field_name: str, value: object, why: str) -> NoReturn:
         raise IntegrityError(f"{self.where}: field {field_name} = {_shown(value)} {why}; the set is damaged or forged, use another set")
 
     def text(self, raw: dict, key: str, *, field_name: str | None = None) -> str:
@@ -377,7 +377,6 @@ class _Checker:
             return _parse_iso(value)
         except ValueError:
             self.fail(key, value, "is not a UTC time like 2026-11-26T03:00:00Z")
-            raise  # unreachable
 
     def name(self, raw: dict, key: str, *, field_name: str) -> str:
         value = self.text(raw, key, field_name=field_name)
@@ -387,7 +386,7 @@ class _Checker:
 
     def choice(self, raw: dict, key: str, allowed: frozenset[str], *, field_name: str, default: str | None = None) -> str:
         value = raw.get(key, default)
-        if value not in allowed:
+        if not isinstance(value, str) or value not in allowed:
             self.fail(field_name, value, f"is not one of {', '.join(sorted(allowed))}")
         return value
 
@@ -424,7 +423,6 @@ class _Checker:
     def stream(self, item: object, field_name: str, names: set[str]) -> StreamInfo:
         if not isinstance(item, dict):
             self.fail(field_name, item, "is not an object")
-        assert isinstance(item, dict)
         name = self.name(item, "name", field_name=f"{field_name}.name")
         if name in names:
             self.fail(f"{field_name}.name", name, "appears twice")

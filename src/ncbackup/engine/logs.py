@@ -11,6 +11,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
+from typing import TextIO
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -100,7 +101,7 @@ class MaskingFormatter(logging.Formatter):
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A RotatingFileHandler whose file, and each new one after a rollover, is created 0600."""
 
-    def _open(self):
+    def _open(self) -> TextIO:  # type: ignore[override]
         return platform.open_private_for_append(Path(self.baseFilename), encoding=self.encoding, errors=self.errors)
 
 

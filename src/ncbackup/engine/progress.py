@@ -41,13 +41,15 @@ def progress_display(
 @contextmanager
 def _rich_progress(step_name: str) -> Iterator[Callable[[str, int], None]]:
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TransferSpeedColumn,
+    )
 
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
         TimeElapsedColumn(), console=Console(stderr=True), transient=True,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(stream_name: str, bytes_in_total: int) -> None:
         if stream_name not in tasks:

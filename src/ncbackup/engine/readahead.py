@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import queue
 import threading
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 READ_AHEAD_CHUNK_BYTES = 1 << 20
 # Chunks waiting between two stages: bounded, so memory stays flat (a few MiB per stage).
@@ -86,7 +86,7 @@ class ReadAhead(io.RawIOBase):
         self._current = memoryview(item)
         return True
 
-    def read(self, size: int = -1):
+    def read(self, size: int | None = -1) -> bytes | memoryview:  # type: ignore[override]
         if size is None or size < 0:
             return self.readall()
         while not self._current:
@@ -101,14 +101,14 @@ class ReadAhead(io.RawIOBase):
             chunk, self._current = self._current[:size], self._current[size:]
         return chunk if self._returns_views else bytes(chunk)
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
         chunk = self.read(len(buffer))
         count = len(chunk)
         memoryview(buffer).cast("B")[:count] = chunk
         return count
 
     def readall(self) -> bytes:
-        pieces = []
+        pieces: list[bytes | memoryview] = []
         while True:
             piece = self.read(self._chunk_bytes)
             if not piece:

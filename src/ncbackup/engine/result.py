@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
+from typing import Any
 
 from ncbackup import __version__
 from ncbackup.engine.logs import mask_secrets
@@ -171,7 +172,7 @@ class RunResult:
         return mask_secrets("\n".join(lines))
 
 
-def _masked(value):
+def _masked(value: Any) -> Any:
     """value (JSON-ready dicts, lists, strings) with every registered secret masked in every string."""
     if isinstance(value, dict):
         return {key: _masked(item) for key, item in value.items()}
