@@ -84,6 +84,13 @@ def test_check_names_the_command_that_fixes_the_docs(tmp_path, monkeypatch, caps
     assert "`FILESET_INCLUDE`" in (tmp_path / "config.md").read_text()
 
 
+def test_an_unknown_block_name_is_one_sentence(tmp_path, monkeypatch, capsys):
+    (tmp_path / "config.md").write_text("<!-- BEGIN GENERATED: FILESETS -->\n<!-- END GENERATED -->\n")
+    monkeypatch.setattr(docgen, "DOCS_FOLDER", tmp_path)
+    assert docgen.main(["--check"]) == 2
+    assert "unknown generated block 'FILESETS'; use one of GENERAL, FILESET" in capsys.readouterr().err
+
+
 def test_table_rows_read_defaults_and_ranges_from_the_model():
     from ncbackup.storage.s3 import S3Options
 
