@@ -20,10 +20,33 @@ COMMANDS: dict[str, str] = {
 }
 
 EXIT_OK, EXIT_WARNINGS, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2, 3
+# The last line of every command's --help.
+EXIT_STATUS_HELP = (
+    f"exit status: {EXIT_OK} ok, {EXIT_WARNINGS} warnings, {EXIT_FAILED} failed, "
+    f"{EXIT_UNUSABLE} unusable config or arguments"
+)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors exit 3 (unusable arguments) instead of 2 (which means 'failed')."""
+    """argparse, but usage errors exit 3 (unusable arguments) instead of 2 (which means 'failed'), every help
+    ends with the exit statuses, and required options are listed under their own heading."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        epilog = kwargs.get("epilog")
+        kwargs["epilog"] = f"{epilog}\n\n{EXIT_STATUS_HELP}" if epilog else EXIT_STATUS_HELP
+        super().__init__(*args, **kwargs)
+        self._required_options: argparse._ArgumentGroup | None = None
+
+    def add_argument(self, *args, **kwargs):
+        # argparse lists a required option among the optional ones, told apart only by its missing [ ] in usage.
+        if not kwargs.get("required") or not args or not args[0].startswith("-"):
+            return super().add_argument(*args, **kwargs)
+        if self._required_options is None:
+            self._required_options = self.add_argument_group("required arguments")
+            # Shown right after the positional arguments, before the optional ones.
+            self._action_groups.remove(self._required_options)
+            self._action_groups.insert(1, self._required_options)
+        return self._required_options.add_argument(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)

@@ -46,11 +46,15 @@ def guarded(handler: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
 def add_logging_argument(parser) -> None:
+    # metavar: without it argparse repeats the choices after each of the three spellings.
     parser.add_argument(
         "-l", "--logging_level", "--log-level", dest="logging_level", default="WARNING",
-        type=str.upper, choices=["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"],
-        help="log level on stderr (default WARNING; any case)",
+        type=str.upper, choices=LOG_LEVELS, metavar="LEVEL",
+        help=f"log level on stderr: {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}, in any case (default WARNING)",
     )
 
 

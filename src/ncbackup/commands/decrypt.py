@@ -245,13 +245,17 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "decrypt",
         help="decrypt an encrypted file or its parts (age, legacy OpenSSL, GnuPG) into one file",
-        description=__doc__.split("\n\n")[0],
+        description="Decrypt one encrypted file or its parts (age, legacy OpenSSL, GnuPG) into one file. --input is "
+                    "one file (X.000, or a whole X) or the common prefix of parts (X matches X.000, X.001, ... "
+                    "joined in numeric order; the original's GnuPG parts Xaa, Xab, ... too). The format is "
+                    "recognised from the first bytes. The output is renamed into place only when the data is "
+                    "complete and, for age and GnuPG, authenticated: a wrong key or damaged data leaves no file.",
     )
-    parser.add_argument("--key-file", "--KEY_FILE", dest="key_file", type=Path, required=True,
+    parser.add_argument("--key-file", "--KEY_FILE", dest="key_file", type=Path, required=True, metavar="FILE",
                         help="the age identity, or the original tool's key file")
-    parser.add_argument("--input", "--OBJECTIVES", dest="input", type=Path, required=True,
+    parser.add_argument("--input", "--OBJECTIVES", dest="input", type=Path, required=True, metavar="PATH",
                         help="one part (X.000) or the common prefix of the parts (X)")
-    parser.add_argument("--output", "--DESTINATION", dest="output", type=Path, required=True,
+    parser.add_argument("--output", "--DESTINATION", dest="output", type=Path, required=True, metavar="FILE",
                         help="the file to write (renamed into place only when complete)")
     parser.add_argument("--force", action="store_true", help="replace --output if it exists")
     add_logging_argument(parser)

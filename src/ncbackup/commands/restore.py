@@ -29,19 +29,26 @@ from ncbackup.engine.restore import RestoreOptions, restore_set
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("restore", help="restore streams of a backup set",
-                                   description=__doc__.split("\n\n")[0])
+    parser = subparsers.add_parser(
+        "restore", help="restore streams of a backup set",
+        description="Restore streams of a complete backup set. Every part is checked against the manifest, "
+                    "then decrypted and decompressed: file streams are extracted into --target (members escaping "
+                    "it are refused); database dumps are loaded into their server with --to-database, otherwise "
+                    "written as plain dump files into --target. A non-empty --target is refused unless --force. "
+                    "The parts of an incomplete set can be decrypted by hand with 'ncbackup decrypt'.",
+    )
     add_config_arguments(parser)
     add_set_arguments(parser)
     add_trust_arguments(parser)
     add_cipher_arguments(parser)
     parser.add_argument("--stream", dest="streams", action="extend", nargs="+", default=[], metavar="NAME",
-                        help="restore only these streams (default: all; `ncbackup list` shows them)")
+                        help="restore only these streams (default: all; 'ncbackup list' shows them)")
     parser.add_argument("--path", dest="paths", action="extend", nargs="+", default=[], metavar="GLOB",
                         help="file streams: restore only members matching these globs (e.g. 'etc/nginx/*')")
-    parser.add_argument("--target", type=Path, help="an empty folder to restore into")
+    parser.add_argument("--target", type=Path, metavar="DIR", help="an empty folder to restore into")
     parser.add_argument("--force", action="store_true", help="restore into a non-empty target, replacing same-named files")
-    parser.add_argument("--key-file", type=Path, help="identity or key file (default: the config's ENCRYPTION KEY_FILE)")
+    parser.add_argument("--key-file", type=Path, metavar="FILE",
+                        help="identity or key file (default: the config's ENCRYPTION KEY_FILE)")
     parser.add_argument("--to-database", action="store_true", help="load database dumps into their server instead of writing files")
     parser.add_argument("--database", metavar="NAME", help="with --to-database: restore under this database name")
     add_logging_argument(parser)

@@ -36,13 +36,14 @@ def add_trust_arguments(parser: argparse.ArgumentParser) -> None:
 def add_cipher_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-cipher", dest="allow_ciphers", action="append", default=[], metavar="NAME",
                         choices=("none", "openssl-legacy", "age"),
-                        help="accept streams with this cipher although the key in use expects another "
-                             "(refused by default: a manifest saying 'none' could bypass age's integrity check)")
+                        help="accept streams with this cipher (none, openssl-legacy or age) although the key in use "
+                             "expects another (refused by default: a manifest saying 'none' could bypass age's "
+                             "integrity check); repeatable")
 
 
 def add_set_arguments(parser: argparse.ArgumentParser) -> None:
     choice = parser.add_mutually_exclusive_group()
-    choice.add_argument("--set", dest="set_id", metavar="ID", help="the set id, as `ncbackup list` shows it")
+    choice.add_argument("--set", dest="set_id", metavar="ID", help="the set id, as 'ncbackup list' shows it")
     choice.add_argument("--latest", action="store_true", help="the newest complete set (the default)")
 
 

@@ -27,13 +27,19 @@ from ncbackup.engine.restore import verify_set
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("verify", help="check every part of a set and, given the key, decrypt it to the end",
-                                   description=__doc__.split("\n\n")[0])
+    parser = subparsers.add_parser(
+        "verify", help="check every part of a set and, given the key, decrypt it to the end",
+        description="Read a whole backup set back and write nothing. Every part is checked for size and SHA-256; "
+                    "with a key that can decrypt (--key-file, else the config's ENCRYPTION KEY_FILE when it holds "
+                    "an identity or passphrase) every stream is also decrypted and decompressed to its end. Exit "
+                    "status 1 means a stream had already failed during the backup; 2 names the first bad part.",
+    )
     add_config_arguments(parser)
     add_set_arguments(parser)
     add_trust_arguments(parser)
     add_cipher_arguments(parser)
-    parser.add_argument("--key-file", type=Path, help="identity or key file (default: the config's ENCRYPTION KEY_FILE)")
+    parser.add_argument("--key-file", type=Path, metavar="FILE",
+                        help="identity or key file (default: the config's ENCRYPTION KEY_FILE)")
     add_logging_argument(parser)
     parser.set_defaults(handler=main)
 

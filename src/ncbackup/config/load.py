@@ -312,17 +312,52 @@ class _GeneralKeys(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    hostname: str | None = Field(None, alias="HOSTNAME")
-    work_folder: LegacyPath | None = Field(None, alias="WORK_FOLDER")
-    home_folder: LegacyPath | None = Field(None, alias="HOME_FOLDER")
-    log_folder: LegacyPath | None = Field(None, alias="LOG_FOLDER")
-    local_backup: LegacyPath | None = Field(None, alias="LOCAL_BACKUP")
-    is_disk_space_check_on: LegacyBool = Field(True, alias="DISK_SPACE_CHECK")
-    disk_space_threshold_percent: Annotated[LegacyFloat, BeforeValidator(_to_percent)] = Field(
-        20.0, ge=0, le=100, alias="DISK_SPACE_THRESHOLD"
+    hostname: str | None = Field(
+        None, alias="HOSTNAME", json_schema_extra={"shown_default": "the machine's host name"},
+        description="the server's name; every storage puts this server's backups under `HOSTNAME/`, so it may "
+                    "not contain `/` or `\\` or be `..`",
     )
-    report_url: str | None = Field(None, alias="MESSAGE_CONFIG_COMMAND")
-    report_method: Annotated[str, BeforeValidator(_to_method)] = Field("post", alias="MESSAGE_CONFIG_METHOD")
+    work_folder: LegacyPath | None = Field(
+        None, alias="WORK_FOLDER",
+        json_schema_extra={"shown_default": "the system temp folder + `/ncbackup` (e.g. `/tmp/ncbackup`)"},
+        description="scratch space. ncbackup streams, so a pure built-in pipeline leaves it empty; it is used when "
+                    "an external script sits between data sections and needs files on disk, by `rsync` and "
+                    "staged `custom_command` storages (one part at a time) and by SQLite copies. A file system "
+                    "root (`/`, `c:\\`) is refused",
+    )
+    home_folder: LegacyPath | None = Field(
+        None, alias="HOME_FOLDER", json_schema_extra={"shown_default": "not set (only external scripts and plugins need it)"},
+        description="the install folder of the original tool: where `execute` programs (`HOME_FOLDER/NAME/EXECUTABLE`) "
+                    "and `load` plugins (`HOME_FOLDER/FROM/FILENAME.py`) are found",
+    )
+    log_folder: LegacyPath | None = Field(
+        None, alias="LOG_FOLDER", json_schema_extra={"shown_default": "no log file (stderr only)"},
+        description="the log: a **file** path (`/var/log/nc-backup-py/ncbackup.log`), or a **folder** (an existing "
+                    "folder, or a path written with a trailing `/`): then `ncbackup.log` inside it. The folder that "
+                    "will hold the log must exist",
+    )
+    local_backup: LegacyPath | None = Field(
+        None, alias="LOCAL_BACKUP",
+        description="folder for local copies; the default base folder of a `local` storage",
+    )
+    is_disk_space_check_on: LegacyBool = Field(
+        True, alias="DISK_SPACE_CHECK", description="the free-space guard on WORK_FOLDER's file system",
+    )
+    disk_space_threshold_percent: Annotated[LegacyFloat, BeforeValidator(_to_percent)] = Field(
+        20.0, ge=0, le=100, alias="DISK_SPACE_THRESHOLD",
+        description="percent of free space on WORK_FOLDER's file system under which the guard warns (below half "
+                    "of it: critical; below a tenth: the run stops); `\"20%\"` is read as 20",
+    )
+    report_url: str | None = Field(
+        None, alias="MESSAGE_CONFIG_COMMAND", json_schema_extra={"shown_default": "no report"},
+        description="URL that receives the run report (form POST: `srvname`, `result`, `bckmethod`, `size`, `log`, "
+                    "`error`, `destination`)",
+    )
+    report_method: Annotated[str, BeforeValidator(_to_method)] = Field(
+        "post", alias="MESSAGE_CONFIG_METHOD", json_schema_extra={"allowed": "`post`"},
+        description="how the report is sent. Only `post` exists; the original's planned `email`, `sms`, `wechat` "
+                    "are refused with a clear error",
+    )
 
 
 def _general_entries(general: JsonObject) -> dict[str, str]:

@@ -55,11 +55,35 @@ class FolderOptions(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
 
-    objectives: PathList = Field(default_factory=list, alias="OBJECTIVES")
-    destination: str | None = Field(None, alias="DESTINATION")
-    remove_objectives: LegacyBool | None = Field(None, alias="REMOVE_OBJECTIVES")
-    prefix_folder: str | None = Field(None, alias="PREFIX_FOLDER")
-    action: str | None = Field(None, alias="ACTION")
+    objectives: PathList = Field(
+        default_factory=list, alias="OBJECTIVES",
+        json_schema_extra={"shown_default": "COMPRESSION: every subfolder of WORK_FOLDER; ENCRYPTION: "
+                                            "`WORK_FOLDER/compressed`; STORAGE: `WORK_FOLDER/encrypted`"},
+        description="COMPRESSION, ENCRYPTION, STORAGE: the folders to read when the input is on disk",
+    )
+    destination: str | None = Field(
+        None, alias="DESTINATION",
+        json_schema_extra={"shown_default": "FILESET `WORK_FOLDER/files`, COMPRESSION `WORK_FOLDER/compressed`, "
+                                            "ENCRYPTION `WORK_FOLDER/encrypted`, databases `WORK_FOLDER/PREFIX_FOLDER`"},
+        description="sources, COMPRESSION, ENCRYPTION: the output folder when the output goes to disk (in a STORAGE "
+                    "section DESTINATION names the backend instead)",
+    )
+    remove_objectives: LegacyBool | None = Field(
+        None, alias="REMOVE_OBJECTIVES", json_schema_extra={"shown_default": "yes for COMPRESSION, no for the others"},
+        description="remove the input folders once read. Only folders ncbackup itself produced inside WORK_FOLDER "
+                    "are ever removed",
+    )
+    prefix_folder: str | None = Field(
+        None, alias="PREFIX_FOLDER",
+        json_schema_extra={"shown_default": ", ".join(f"`{name}`" for name in SOURCE_FOLDER_PREFIX.values())
+                                            + " (MySQL, PostgreSQL, MongoDB, SQLite)"},
+        description="database sources: the output folder's name inside WORK_FOLDER when the dump goes to disk",
+    )
+    action: str | None = Field(
+        None, alias="ACTION", json_schema_extra={"shown_default": "`upload`", "allowed": "`upload`"},
+        description="STORAGE only, inside PARAMETERS (not the section's ACTION). The original's `list` and `remove` "
+                    "are refused in a run: use `ncbackup list`",
+    )
 
 
 @dataclass

@@ -42,10 +42,20 @@ class FilesetOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    include: PathList | None = Field(default=None, alias="FILESET_INCLUDE")  # None: the defaults
-    exclude: WordList = Field(default_factory=list, alias="FILESET_EXCLUDE")
-    one_file_system: LegacyBool = Field(default=False, alias="ONE_FILE_SYSTEM")
-    tar_command: str | None = Field(default=None, alias="TAR_COMMAND")  # accepted, ignored
+    include: PathList | None = Field(
+        default=None, alias="FILESET_INCLUDE", json_schema_extra={"shown_default": DEFAULT_INCLUDE},
+        description="absolute paths to back up. `/` alone is refused: list the folders",
+    )
+    exclude: WordList = Field(
+        default_factory=list, alias="FILESET_EXCLUDE", description="paths inside the included ones to leave out",
+    )
+    one_file_system: LegacyBool = Field(
+        default=False, alias="ONE_FILE_SYSTEM", description="do not cross into other mounted file systems",
+    )
+    tar_command: str | None = Field(
+        default=None, alias="TAR_COMMAND",
+        description="accepted and ignored: ncbackup archives in-process (no sudo tar)",
+    )
 
     @field_validator("include")
     @classmethod

@@ -31,17 +31,37 @@ class MongoOptions(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-    user: str | None = Field(None, alias="MONGO_USER")
-    password: str | None = Field(None, alias="MONGO_PWD", repr=False)   # legacy: in the config itself
-    password_file: Path | None = Field(None, alias="MONGO_PWD_FILE")     # first line = the password
-    uri_file: Path | None = Field(None, alias="MONGO_URI_FILE")          # first line = mongodb:// URI
-    host: str = Field("127.0.0.1", alias="MONGO_HOST")
-    port: LegacyInt | None = Field(None, alias="MONGO_PORT")
-    auth_database: str = Field("admin", alias="MONGO_AUTH_DB")
-    mongodump: str = Field("mongodump", alias="MONGODUMP_BIN")
-    mongorestore: str = Field("mongorestore", alias="MONGORESTORE_BIN")
-    is_oplog_on: LegacyBool = Field(False, alias="OPLOG")
-    timeout_seconds: float | None = Field(None, alias="DUMP_TIMEOUT_SECONDS")
+    user: str | None = Field(
+        None, alias="MONGO_USER", description="user name (not a secret: it is on the command line)",
+    )
+    password: str | None = Field(
+        None, alias="MONGO_PWD", repr=False,
+        description="the password (legacy: in the config itself); it reaches `mongodump` only in the 0600 "
+                    "`--config` YAML",
+    )
+    password_file: Path | None = Field(
+        None, alias="MONGO_PWD_FILE", description="(new) a file whose first line is the password, used as `MONGO_PWD`",
+    )
+    uri_file: Path | None = Field(
+        None, alias="MONGO_URI_FILE",
+        description="(new) a file whose first line is a `mongodb://` URI (may include the password); replaces "
+                    "host and port",
+    )
+    host: str = Field("127.0.0.1", alias="MONGO_HOST", description="the server, or `rs0/host1,host2` for a replica set")
+    port: LegacyInt | None = Field(
+        None, alias="MONGO_PORT", json_schema_extra={"shown_default": "mongodump's (27017)"}, description="the port",
+    )
+    auth_database: str = Field("admin", alias="MONGO_AUTH_DB", description="the database `MONGO_USER` is defined in")
+    mongodump: str = Field("mongodump", alias="MONGODUMP_BIN", description="the dump program")
+    mongorestore: str = Field("mongorestore", alias="MONGORESTORE_BIN", description="the restore program")
+    is_oplog_on: LegacyBool = Field(
+        False, alias="OPLOG",
+        description="(new) `--oplog` (replica sets: a point-in-time consistent dump); restore then uses `--oplogReplay`",
+    )
+    timeout_seconds: float | None = Field(
+        None, alias="DUMP_TIMEOUT_SECONDS", json_schema_extra={"shown_default": "no limit"},
+        description="(new) seconds the dump may take; a longer one is stopped and its stream fails",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -53,23 +53,81 @@ class MysqlOptions(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-    credential_path: Path | None = Field(None, alias="CREDENTIAL_PATH")
-    conf_path: Path | None = Field(None, alias="CONF_PATH")              # accepted; the client reads my.cnf itself
-    data_dir: Path | None = Field(None, alias="DATA_DIR")                # for PHYSICAL; default: the server's @@datadir
-    instances: WordList = Field(default_factory=lambda: ["3306"], alias="MY_INSTANCES")
-    restore_instance: str | None = Field(None, alias="RESTORE_INSTANCE")  # restore: this port or socket, whatever the stream's
-    host: str | None = Field(None, alias="HOST")                         # for port instances; default: the option file's
-    binlog_path: Path | None = Field(None, alias="BINLOG_PATH")          # default: the server's @@log_bin_basename folder
-    binlog_file_prefix: str | None = Field(None, alias="BINLOG_FILE_PREFIX")
-    binlog_days: LegacyInt | None = Field(None, alias="BINLOG_DAYS")     # unset or 0: no binlog stream
-    dump_binary: str | None = Field(None, alias="MYSQL_DUMP_BINARY")
-    client_binary: str | None = Field(None, alias="MYSQL_BINARY")
-    physical_binary: str | None = Field(None, alias="PHYSICAL_BINARY")
-    exclude_databases: WordList = Field(default_factory=list, alias="EXCLUDE_DB")
-    exclude_tables: WordList = Field(default_factory=list, alias="EXCLUDE_TABLE")
-    is_physical: LegacyBool = Field(False, alias="PHYSICAL")
-    is_logical: LegacyBool = Field(True, alias="LOGICAL")
-    timeout_seconds: float | None = Field(None, alias="DUMP_TIMEOUT_SECONDS")
+    credential_path: Path | None = Field(
+        None, alias="CREDENTIAL_PATH",
+        description="option file with `[mysqldump]` and `[mysql]` groups (`user`, `password`, `host`, `socket`); "
+                    "passed as `--defaults-extra-file`, never on a command line. Keep it 0600",
+    )
+    conf_path: Path | None = Field(
+        None, alias="CONF_PATH", description="accepted and ignored: the client reads the usual my.cnf files by itself",
+    )
+    data_dir: Path | None = Field(
+        None, alias="DATA_DIR", json_schema_extra={"shown_default": "the server's `@@datadir`"},
+        description="with `PHYSICAL`: the server's data folder (ignored by the logical dumps)",
+    )
+    instances: WordList = Field(
+        default_factory=lambda: ["3306"], alias="MY_INSTANCES",
+        description="ports (TCP; host from the option file or `HOST`) or socket paths: one dump run per instance. "
+                    "The stream name uses the port, or the socket file's stem (`mysqld2`)",
+    )
+    restore_instance: str | None = Field(
+        None, alias="RESTORE_INSTANCE", json_schema_extra={"shown_default": "the stream's instance"},
+        description="(new, restore only) the port or socket `--to-database` loads into, whichever instance the "
+                    "stream came from. Needed when `MY_INSTANCES` lists several and none is the stream's",
+    )
+    host: str | None = Field(
+        None, alias="HOST", json_schema_extra={"shown_default": "the option file's"},
+        description="(new) host for port instances, when the option file does not say",
+    )
+    binlog_path: Path | None = Field(
+        None, alias="BINLOG_PATH", json_schema_extra={"shown_default": "the server's `@@log_bin_basename` folder"},
+        description="the folder of the binary logs",
+    )
+    binlog_file_prefix: str | None = Field(
+        None, alias="BINLOG_FILE_PREFIX",
+        json_schema_extra={"shown_default": "the server's `@@log_bin_basename` name, else `mysql-bin`"},
+        description="the binary logs' file name prefix",
+    )
+    binlog_days: LegacyInt | None = Field(
+        None, alias="BINLOG_DAYS", json_schema_extra={"shown_default": "no binlog stream"},
+        description="copy the closed binary logs modified in the last N days as one tar stream. `0`: no binlog stream",
+    )
+    dump_binary: str | None = Field(
+        None, alias="MYSQL_DUMP_BINARY", json_schema_extra={"shown_default": "`mariadb-dump` or `mysqldump` on PATH"},
+        description="the dump program. One that points at the client (`/usr/bin/mysql`, as in the original's "
+                    "example) is replaced by the dump tool next to it",
+    )
+    client_binary: str | None = Field(
+        None, alias="MYSQL_BINARY", json_schema_extra={"shown_default": "`mariadb` or `mysql` on PATH"},
+        description="the client program",
+    )
+    physical_binary: str | None = Field(
+        None, alias="PHYSICAL_BINARY",
+        json_schema_extra={"shown_default": "`mariadb-backup`, `mariabackup` or `xtrabackup` on PATH"},
+        description="(new) with `PHYSICAL`: the physical backup program",
+    )
+    exclude_databases: WordList = Field(
+        default_factory=list, alias="EXCLUDE_DB",
+        description="databases not dumped. `information_schema`, `performance_schema` and `sys` never are; `mysql` "
+                    "(users, grants) is, as the original did: exclude it if you do not want it",
+    )
+    exclude_tables: WordList = Field(
+        default_factory=list, alias="EXCLUDE_TABLE",
+        description="`db.table` words, passed as `--ignore-table`. A name that does not exist is a warning on the "
+                    "run, not a failure",
+    )
+    is_physical: LegacyBool = Field(
+        False, alias="PHYSICAL",
+        description="(new) also stream `mariadb-backup --backup --stream=xbstream` of the whole instance (needs "
+                    "ncbackup on the database host, able to read the datadir)",
+    )
+    is_logical: LegacyBool = Field(
+        True, alias="LOGICAL", description="(new) the per-database dumps; `false` with `PHYSICAL`: physical only",
+    )
+    timeout_seconds: float | None = Field(
+        None, alias="DUMP_TIMEOUT_SECONDS", json_schema_extra={"shown_default": "no limit"},
+        description="(new) seconds a dump may take; a longer one is stopped and its stream fails",
+    )
 
     @model_validator(mode="before")
     @classmethod

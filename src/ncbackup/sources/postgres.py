@@ -41,19 +41,56 @@ class PostgresOptions(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-    pg_dump: str | None = Field(None, alias="PSQLDUMP")
-    psql: str | None = Field(None, alias="PSQL")
-    pg_dumpall: str | None = Field(None, alias="PG_DUMPALL")
-    pg_restore: str | None = Field(None, alias="PG_RESTORE")
-    host: str | None = Field(None, alias="HOST")                 # a host name, or a socket folder (/run/postgresql)
-    port: LegacyInt = Field(5432, alias="PORT")
-    user: str | None = Field(None, alias="USER")
-    password_file: Path | None = Field(None, alias="PASSWORD_FILE")   # first line = the password
-    passfile: Path | None = Field(None, alias="PGPASSFILE")           # a .pgpass-format file
-    databases: WordList = Field(default_factory=list, alias="DATABASES")  # empty: every database
-    exclude_databases: WordList = Field(default_factory=list, alias="EXCLUDE_DB")
-    is_globals_on: LegacyBool = Field(True, alias="GLOBALS")
-    timeout_seconds: float | None = Field(None, alias="DUMP_TIMEOUT_SECONDS")
+    pg_dump: str | None = Field(
+        None, alias="PSQLDUMP", json_schema_extra={"shown_default": "`pg_dump` on PATH"}, description="`pg_dump`",
+    )
+    psql: str | None = Field(
+        None, alias="PSQL", json_schema_extra={"shown_default": "beside `PSQLDUMP`, else on PATH"}, description="`psql`",
+    )
+    pg_dumpall: str | None = Field(
+        None, alias="PG_DUMPALL", json_schema_extra={"shown_default": "beside `PSQLDUMP`, else on PATH"},
+        description="(new) `pg_dumpall`",
+    )
+    pg_restore: str | None = Field(
+        None, alias="PG_RESTORE", json_schema_extra={"shown_default": "beside `PSQLDUMP`, else on PATH"},
+        description="(new) `pg_restore`",
+    )
+    host: str | None = Field(
+        None, alias="HOST", json_schema_extra={"shown_default": "the local socket"},
+        description="(new) the server: a host name, or a socket folder (`/run/postgresql`)",
+    )
+    port: LegacyInt = Field(5432, alias="PORT", description="(new) the server's port")
+    user: str | None = Field(
+        None, alias="USER", json_schema_extra={"shown_default": "the running user"}, description="(new) login",
+    )
+    password_file: Path | None = Field(
+        None, alias="PASSWORD_FILE",
+        description="(new) a file whose first line is the password: ncbackup writes a temporary 0600 passfile and "
+                    "sets `PGPASSFILE` for the programs. Its lines match only `HOST` (each host of a list; a socket "
+                    "folder also as `localhost`), `PORT` and `USER` (any user when unset), never `*:*:*:*`",
+    )
+    passfile: Path | None = Field(
+        None, alias="PGPASSFILE",
+        description="(new) an existing `.pgpass`-format file. Without either, the programs use `~/.pgpass`, "
+                    "`PGPASSFILE` or peer/trust authentication as usual",
+    )
+    databases: WordList = Field(
+        default_factory=list, alias="DATABASES", json_schema_extra={"shown_default": "every database"},
+        description="(new) dump only these",
+    )
+    exclude_databases: WordList = Field(
+        default_factory=list, alias="EXCLUDE_DB",
+        description="databases not dumped. Templates (and databases that refuse connections) never are",
+    )
+    is_globals_on: LegacyBool = Field(
+        True, alias="GLOBALS",
+        description="(new) the `postgres-<port>-globals` stream: roles and tablespaces (`pg_dumpall --globals-only`), "
+                    "as the original's `pg_dumpall -r`",
+    )
+    timeout_seconds: float | None = Field(
+        None, alias="DUMP_TIMEOUT_SECONDS", json_schema_extra={"shown_default": "no limit"},
+        description="(new) seconds a dump may take; a longer one is stopped and its stream fails",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -30,7 +30,9 @@ class SqliteOptions(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-    paths: PathList = Field(alias="PATHS")
+    paths: PathList = Field(
+        alias="PATHS", description="the database files; each becomes its stream `sqlite-<file stem>`",
+    )
 
     @model_validator(mode="before")
     @classmethod

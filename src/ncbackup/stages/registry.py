@@ -31,6 +31,7 @@ DEFAULT_FILE_SIZE_MB = 4000
 BYTES_PER_MB = 1024 * 1024   # the original split with `split -b <N>M`: binary megabytes
 DEFAULT_ZSTD_LEVEL = 3
 DEFAULT_GZIP_LEVEL = 6
+ALGORITHMS = ("zstd", "gzip", "none")
 
 
 class NoEncryption:
@@ -61,15 +62,28 @@ class EncryptionChoice:
 class CompressionOptions(BaseModel):
     model_config = ConfigDict(populate_by_name=True, frozen=True)
 
-    algorithm: str = Field("zstd", alias="ALGORITHM")
-    level: LegacyInt | None = Field(None, alias="LEVEL")
-    threads: LegacyInt = Field(-1, alias="THREADS")    # -1: every core; 0: no worker threads
+    algorithm: str = Field(
+        "zstd", alias="ALGORITHM", json_schema_extra={"allowed": ALGORITHMS},
+        description="(new) the codec; `none` stores the data as it is",
+    )
+    level: LegacyInt | None = Field(
+        None, alias="LEVEL",
+        json_schema_extra={
+            "shown_default": f"zstd {DEFAULT_ZSTD_LEVEL}, gzip {DEFAULT_GZIP_LEVEL}",
+            "allowed": "zstd -7 to 22, gzip 1 to 9",
+        },
+        description="(new) the compression level: higher is smaller and slower",
+    )
+    threads: LegacyInt = Field(
+        -1, alias="THREADS", description="(new) zstd worker threads; `-1`: one per core, `0`: none (compress on the "
+                                         "reading thread)",
+    )
 
     @field_validator("algorithm")
     @classmethod
     def _known_algorithm(cls, value: str) -> str:
         value = value.strip().lower()
-        if value not in ("zstd", "gzip", "none"):
+        if value not in ALGORITHMS:
             raise ValueError('expected "zstd", "gzip" or "none"')
         return value
 
@@ -77,12 +91,30 @@ class CompressionOptions(BaseModel):
 class EncryptionOptions(BaseModel):
     model_config = ConfigDict(populate_by_name=True, frozen=True)
 
-    key_file: LegacyPath = Field(DEFAULT_KEY_FILE, alias="KEY_FILE")
-    file_size_mb: LegacyFloat = Field(DEFAULT_FILE_SIZE_MB, alias="FILE_SIZE")
-    # Signs every set's manifest (minisign format); its public half is SIGNING_KEY.pub. Default: beside KEY_FILE.
-    signing_key: LegacyPath | None = Field(None, alias="SIGNING_KEY")
-    # Public key files (minisign .pub) of other signers whose sets list, verify and restore accept.
-    trusted_signers: WordList = Field(default_factory=list, alias="TRUSTED_SIGNERS")
+    key_file: LegacyPath = Field(
+        DEFAULT_KEY_FILE, alias="KEY_FILE",
+        description="an age identity (`AGE-SECRET-KEY-...`), a recipients file (`age1...` or ssh public keys: the "
+                    "server can write backups it cannot read), or a legacy passphrase key file of the original. When "
+                    "missing, a new age identity is created there (mode 0600) and the run warns loudly: **copy it "
+                    "somewhere safe**",
+    )
+    file_size_mb: LegacyFloat = Field(
+        DEFAULT_FILE_SIZE_MB, alias="FILE_SIZE", description="MB (MiB, as `split -b <N>M`) per part; below 1: one "
+                                                             "part, no split",
+    )
+    signing_key: LegacyPath | None = Field(
+        None, alias="SIGNING_KEY",
+        json_schema_extra={"shown_default": f"`{DEFAULT_SIGNING_KEY_NAME}` beside `KEY_FILE`"},
+        description="the key that signs every set's manifest (minisign Ed25519, unencrypted, mode 0600; group- or "
+                    "world-readable is refused). When missing, it is created (with `SIGNING_KEY.pub` beside it) and "
+                    "the run warns loudly: **keep a copy of the .pub**. Not needed to restore. Without an "
+                    f"ENCRYPTION section: `{DEFAULT_SIGNING_KEY_NAME}` beside the config file",
+    )
+    trusted_signers: WordList = Field(
+        default_factory=list, alias="TRUSTED_SIGNERS",
+        description="public key files (`.pub`) of other signers whose sets `list`, `verify` and `restore` also "
+                    "accept, besides this config's own `SIGNING_KEY.pub`",
+    )
 
 
 

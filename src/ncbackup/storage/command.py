@@ -58,12 +58,29 @@ class CommandOptions(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-    upload: str = Field(alias="UPLOAD_COMMAND_TEMPLATE", min_length=1)
-    download: str | None = Field(default=None, alias="DOWNLOAD_COMMAND_TEMPLATE")
-    list: str | None = Field(default=None, alias="LIST_COMMAND_TEMPLATE")
-    remove: str | None = Field(default=None, alias="REMOVE_COMMAND_TEMPLATE")
-    prefix: str | None = Field(default=None, alias="PREFIX")   # None: "<HOSTNAME>/"
-    timeout_seconds: LegacyFloat | None = Field(default=None, alias="COMMAND_TIMEOUT", gt=0)
+    upload: str = Field(
+        alias="UPLOAD_COMMAND_TEMPLATE", min_length=1, description="the command that stores one part (below)",
+    )
+    download: str | None = Field(
+        default=None, alias="DOWNLOAD_COMMAND_TEMPLATE",
+        description="the command that reads one part back (`restore`, `verify`)",
+    )
+    list: str | None = Field(
+        default=None, alias="LIST_COMMAND_TEMPLATE",
+        description="the command that lists the stored objects (`list`, `--latest`, cleanup)",
+    )
+    remove: str | None = Field(
+        default=None, alias="REMOVE_COMMAND_TEMPLATE",
+        description="the command that removes one object (cleanup, an aborted upload)",
+    )
+    prefix: str | None = Field(
+        default=None, alias="PREFIX", json_schema_extra={"shown_default": "`<HOSTNAME>/`"},
+        description="the base of every object name; `/` for none",
+    )
+    timeout_seconds: LegacyFloat | None = Field(
+        default=None, alias="COMMAND_TIMEOUT", gt=0, json_schema_extra={"shown_default": "no limit"},
+        description="seconds each command run may take",
+    )
 
 
 @dataclass(frozen=True)

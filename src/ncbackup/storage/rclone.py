@@ -35,10 +35,20 @@ class RcloneOptions(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-    remote: str = Field(alias="REMOTE")                                    # "name:path" or "name:"
-    prefix: str | None = Field(default=None, alias="PREFIX")               # None: "<HOSTNAME>/"
-    config_file: LegacyPath | None = Field(default=None, alias="RCLONE_CONFIG")
-    binary: str = Field(default="rclone", alias="RCLONE_BINARY")
+    remote: str = Field(
+        alias="REMOTE", description="an rclone remote and path, `name:` or `name:folder/sub`",
+    )
+    prefix: str | None = Field(
+        default=None, alias="PREFIX", json_schema_extra={"shown_default": "`<HOSTNAME>/`"},
+        description="folder below REMOTE; `/` for none",
+    )
+    config_file: LegacyPath | None = Field(
+        default=None, alias="RCLONE_CONFIG",
+        json_schema_extra={"shown_default": "rclone's (`~/.config/rclone/rclone.conf`, or the `RCLONE_CONFIG` "
+                                            "environment variable)"},
+        description="rclone config file (holds the remote's credentials)",
+    )
+    binary: str = Field(default="rclone", alias="RCLONE_BINARY", description="the rclone program")
 
     @field_validator("remote")
     @classmethod

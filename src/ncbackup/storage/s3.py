@@ -50,23 +50,71 @@ class S3Options(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-    bucket: str = Field(alias="BUCKET", min_length=1)
-    prefix: str | None = Field(default=None, alias="PREFIX")               # None: "<HOSTNAME>/"
-    endpoint_url: str | None = Field(default=None, alias="ENDPOINT_URL")   # None: AWS
-    region: str | None = Field(default=None, alias="REGION")
-    addressing_style: Literal["virtual", "path", "auto"] | None = Field(default=None, alias="ADDRESSING_STYLE")
-    storage_class: str | None = Field(default=None, alias="STORAGE_CLASS")
-    sse: str | None = Field(default=None, alias="SSE")                      # "AES256" | "aws:kms"
-    sse_kms_key_id: str | None = Field(default=None, alias="SSE_KMS_KEY_ID")
-    profile: str | None = Field(default=None, alias="PROFILE")
-    credentials_file: LegacyPath | None = Field(default=None, alias="CREDENTIALS_FILE")
-    chunk_size_mib: LegacyInt = Field(default=8, alias="CHUNK_SIZE_MB", ge=5, le=5120)
-    concurrency: LegacyInt = Field(default=4, alias="CONCURRENCY", ge=1, le=32)
-    max_attempts: LegacyInt = Field(default=8, alias="MAX_ATTEMPTS", ge=1, le=20)
-    connect_timeout_seconds: LegacyFloat = Field(default=20, alias="CONNECT_TIMEOUT", gt=0)
-    read_timeout_seconds: LegacyFloat = Field(default=120, alias="READ_TIMEOUT", gt=0)
-    # None: on for AWS, off for other endpoints (see is_aws_endpoint and docs/storage.md).
-    flexible_checksums: LegacyBool | None = Field(default=None, alias="FLEXIBLE_CHECKSUMS")
+    bucket: str = Field(
+        alias="BUCKET", min_length=1,
+        description="bucket name (the original's top-level `BUCKET_NAME` is accepted too)",
+    )
+    prefix: str | None = Field(
+        default=None, alias="PREFIX", json_schema_extra={"shown_default": "`<HOSTNAME>/`"},
+        description="base inside the bucket; `/` for none",
+    )
+    endpoint_url: str | None = Field(
+        default=None, alias="ENDPOINT_URL", json_schema_extra={"shown_default": "AWS"},
+        description="endpoint of an S3-compatible store, e.g. `https://minio.example:9000`",
+    )
+    region: str | None = Field(
+        default=None, alias="REGION", json_schema_extra={"shown_default": "the AWS chain's"},
+        description="region (the signing region for other stores)",
+    )
+    addressing_style: Literal["virtual", "path", "auto"] | None = Field(
+        default=None, alias="ADDRESSING_STYLE", json_schema_extra={"shown_default": "boto3's choice; `virtual` for oss"},
+        description="`virtual`: the bucket in the host name; `path`: in the path; `auto`: boto3 decides",
+    )
+    storage_class: str | None = Field(
+        default=None, alias="STORAGE_CLASS", json_schema_extra={"shown_default": "the bucket's default"},
+        description="e.g. `STANDARD_IA`, `GLACIER_IR`, `DEEP_ARCHIVE` (restoring from archive classes needs a "
+                    "restore request first)",
+    )
+    sse: str | None = Field(
+        default=None, alias="SSE", json_schema_extra={"allowed": "`AES256`, `aws:kms`"},
+        description="server-side encryption",
+    )
+    sse_kms_key_id: str | None = Field(
+        default=None, alias="SSE_KMS_KEY_ID", json_schema_extra={"shown_default": "the account's default"},
+        description="KMS key for `aws:kms`",
+    )
+    profile: str | None = Field(
+        default=None, alias="PROFILE", json_schema_extra={"shown_default": "the default chain"},
+        description="AWS profile from the credentials/config files",
+    )
+    credentials_file: LegacyPath | None = Field(
+        default=None, alias="CREDENTIALS_FILE", json_schema_extra={"shown_default": "`~/.aws/credentials`"},
+        description="an AWS credentials file (INI, `[profile]` sections) used instead of `~/.aws/credentials`",
+    )
+    chunk_size_mib: LegacyInt = Field(
+        default=8, alias="CHUNK_SIZE_MB", ge=5, le=5120,
+        description="multipart chunk size in MiB; chunks double every 2000 parts so any stream fits in 10000 parts",
+    )
+    concurrency: LegacyInt = Field(
+        default=4, alias="CONCURRENCY", ge=1, le=32,
+        description="chunks uploaded at once (memory used: about (CONCURRENCY + 1) x CHUNK_SIZE_MB)",
+    )
+    max_attempts: LegacyInt = Field(
+        default=8, alias="MAX_ATTEMPTS", ge=1, le=20,
+        description="attempts per request, with botocore's \"standard\" retry mode (exponential backoff with "
+                    "jitter on throttling, 5xx and connection errors)",
+    )
+    connect_timeout_seconds: LegacyFloat = Field(
+        default=20, alias="CONNECT_TIMEOUT", gt=0, description="seconds to wait for a connection",
+    )
+    read_timeout_seconds: LegacyFloat = Field(
+        default=120, alias="READ_TIMEOUT", gt=0, description="seconds to wait for an answer",
+    )
+    # None: on for AWS, off for other endpoints (see is_aws_endpoint).
+    flexible_checksums: LegacyBool | None = Field(
+        default=None, alias="FLEXIBLE_CHECKSUMS", json_schema_extra={"shown_default": "yes for AWS, no elsewhere"},
+        description="send CRC32 checksums (x-amz-checksum-*) in addition to Content-MD5",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -38,15 +38,35 @@ class SshOptions(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-    remote_host: str = Field(alias="REMOTE_HOST", min_length=1)
-    port: LegacyInt = Field(default=22, alias="PORT", ge=1, le=65535)
-    remote_user: str | None = Field(default=None, alias="REMOTE_USER")      # None: the local user
-    remote_dir: str = Field(default=".", alias="REMOTE_DIR")                  # "." = the login folder
-    prefix: str | None = Field(default=None, alias="PREFIX")                 # None: "<HOSTNAME>"
-    identity_file: LegacyPath | None = Field(default=None, alias="IDENTITY_FILE")
-    known_hosts: LegacyPath = Field(default=Path("~/.ssh/known_hosts"), alias="KNOWN_HOSTS")
-    is_trust_on_first_use: LegacyBool = Field(default=False, alias="TRUST_ON_FIRST_USE")
-    connect_timeout_seconds: LegacyFloat = Field(default=30, alias="CONNECT_TIMEOUT", gt=0)
+    remote_host: str = Field(alias="REMOTE_HOST", min_length=1, description="host name or address")
+    port: LegacyInt = Field(default=22, alias="PORT", ge=1, le=65535, description="SSH port")
+    remote_user: str | None = Field(
+        default=None, alias="REMOTE_USER", json_schema_extra={"shown_default": "the local user"}, description="login",
+    )
+    remote_dir: str = Field(
+        default=".", alias="REMOTE_DIR", json_schema_extra={"shown_default": "the login folder"},
+        description="folder on the server; **must exist** (a typo must not write elsewhere)",
+    )
+    prefix: str | None = Field(
+        default=None, alias="PREFIX", json_schema_extra={"shown_default": "`<HOSTNAME>`"},
+        description="folder below REMOTE_DIR; `/` for none",
+    )
+    identity_file: LegacyPath | None = Field(
+        default=None, alias="IDENTITY_FILE", json_schema_extra={"shown_default": "ssh-agent and `~/.ssh/id_*`"},
+        description="private key file (without passphrase)",
+    )
+    known_hosts: LegacyPath = Field(
+        default=Path("~/.ssh/known_hosts"), alias="KNOWN_HOSTS",
+        description="known_hosts file checked for the server's host key",
+    )
+    is_trust_on_first_use: LegacyBool = Field(
+        default=False, alias="TRUST_ON_FIRST_USE",
+        description="accept an unknown host key once and record it in KNOWN_HOSTS (0600); a *changed* key is "
+                    "always refused",
+    )
+    connect_timeout_seconds: LegacyFloat = Field(
+        default=30, alias="CONNECT_TIMEOUT", gt=0, description="seconds to wait for the connection",
+    )
 
     @field_validator("remote_host")
     @classmethod
