@@ -175,13 +175,17 @@ def render_table(model: type[BaseModel]) -> str:
     return _HEADER + "".join(rows)
 
 
+class UnknownBlock(ValueError):
+    """A page names a generated block no model stands behind."""
+
+
 def regenerate(text: str, *, known: dict[str, type[BaseModel]], where: str = "") -> str:
     """The page text with every generated block rewritten; an unknown block name is an error."""
 
     def replace(match: re.Match[str]) -> str:
         name = match.group("name")
         if name not in known:
-            raise KeyError(f"{where}: unknown generated block {name!r}; known: {', '.join(known)}")
+            raise UnknownBlock(f"{where}: unknown generated block {name!r}; use one of {', '.join(known)}")
         return match.group("begin") + render_table(known[name]) + match.group("end")
 
     return _BLOCK.sub(replace, text)
@@ -210,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=REGENERATE_COMMAND, description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when a page is stale")
     args = parser.parse_args(argv)
-    stale = stale_pages(sorted(DOCS_FOLDER.glob("*.md")), write=not args.check)
+    try:
+        stale = stale_pages(sorted(DOCS_FOLDER.glob("*.md")), write=not args.check)
+    except UnknownBlock as error:
+        print(f"docgen: error: {error}", file=sys.stderr)
+        return 2
     for page in stale:
         print(f"{'stale' if args.check else 'rewrote'}: {page}")
     if args.check and stale:

@@ -50,6 +50,13 @@ DEFAULT_STAGE_FOLDERS = {Role.COMPRESSION: "compressed", Role.ENCRYPTION: "encry
 DEFAULT_INPUT_FOLDERS = {Role.ENCRYPTION: "compressed", Role.STORAGE: "encrypted"}
 
 
+def _dump_folders_text() -> str:
+    """The database sources' default dump folders, from their descriptors, for the generated reference."""
+    from ncbackup.sources.registry import DESCRIPTORS
+
+    return ", ".join(f"`{d.dump_folder}` ({d.key})" for d in DESCRIPTORS if d.dump_folder)
+
+
 class FolderOptions(BaseModel):
     """The keys the planner itself reads from data sections (each plugin reads the rest)."""
 
@@ -75,8 +82,7 @@ class FolderOptions(BaseModel):
     )
     prefix_folder: str | None = Field(
         None, alias="PREFIX_FOLDER",
-        json_schema_extra={"shown_default": ", ".join(f"`{name}`" for name in SOURCE_FOLDER_PREFIX.values())
-                                            + " (MySQL, PostgreSQL, MongoDB, SQLite)"},
+        json_schema_extra={"shown_default": _dump_folders_text()},
         description="database sources: the output folder's name inside WORK_FOLDER when the dump goes to disk",
     )
     action: str | None = Field(
