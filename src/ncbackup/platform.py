@@ -177,14 +177,23 @@ def new_process_group_options() -> dict:
 
 def kill_process_group(pid: int) -> None:
     """Kill a child started with new_process_group_options() and everything it started."""
-    if IS_WINDOWS:  # pragma: no cover
+    _signal_process_group(pid, signal.SIGKILL if IS_POSIX else signal.SIGTERM)
+
+
+def terminate_process_group(pid: int) -> None:
+    """Ask a child started with new_process_group_options() and everything it started to end (SIGTERM)."""
+    _signal_process_group(pid, signal.SIGTERM)
+
+
+def _signal_process_group(pid: int, signal_number: int) -> None:
+    if IS_WINDOWS:  # pragma: no cover - TerminateProcess: the child only, until a job object is used
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError:
             pass
         return
     try:
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pid, signal_number)
     except (ProcessLookupError, PermissionError):
         pass
 
