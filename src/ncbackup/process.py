@@ -98,9 +98,19 @@ def _wait(proc: subprocess.Popen, timeout_seconds: float | None = None) -> int:
     return code
 
 
-def _stop(proc: subprocess.Popen) -> int:
-    """Kill the program's whole process group (grandchildren included) and reap it."""
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the program's whole process group, grandchildren included."""
     platform.kill_process_group(proc.pid)
+    # The program itself too, should it have moved to a group of its own (Popen never signals a reaped pid).
+    try:
+        proc.kill()
+    except OSError:
+        pass
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    """Kill the program's whole process group and reap it."""
+    _kill_group(proc)
     return _wait(proc)
 
 
@@ -110,7 +120,7 @@ def kill_all_running() -> None:
         running = list(_running)
     for proc in running:
         if proc.poll() is None:
-            platform.kill_process_group(proc.pid)
+            _kill_group(proc)
 
 
 def _join_all(threads: Sequence[threading.Thread], timeout_seconds: float) -> bool:
@@ -277,7 +287,7 @@ class _Watchdog:
 
     def _fire(self, proc: subprocess.Popen) -> None:
         self.fired = True
-        platform.kill_process_group(proc.pid)
+        _kill_group(proc)
 
     def cancel(self) -> None:
         if self._timer:

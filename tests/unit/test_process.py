@@ -105,9 +105,9 @@ SH = "/bin/sh"
 BOUND_SECONDS = 20  # "returns in about 1 s": far below the 600 s the grandchild would sleep
 
 
-def live_members(group_id: int) -> list[int]:
-    """Pids of live (not zombie) processes in a process group, read from /proc."""
-    members = []
+def _live_processes() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, process group) of every live (not zombie) process, read from /proc."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -115,9 +115,25 @@ def live_members(group_id: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if fields[0] != "Z" and int(fields[2]) == group_id:
-            members.append(int(entry.name))
-    return members
+        if fields[0] != "Z":
+            found[int(entry.name)] = (int(fields[1]), int(fields[2]))
+    return found
+
+
+def live_members(group_id: int) -> list[int]:
+    """Pids of live processes in a process group."""
+    return [pid for pid, (_parent, group) in _live_processes().items() if group == group_id]
+
+
+def kill_test_program(pid: int) -> None:
+    """Kill a test program, its group and its children, whether or not it got a group of its own."""
+    processes = _live_processes()
+    doomed = {pid} | {other for other, (parent, group) in processes.items() if group == pid or parent == pid}
+    for other in doomed:
+        try:
+            os.kill(other, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def wait_for_pid(pid_file: Path) -> int:
@@ -145,12 +161,7 @@ def pid_file(tmp_path):
     path = tmp_path / "pid"
     yield path
     if path.exists() and path.read_text().strip():
-        group_id = int(path.read_text())
-        for pid in live_members(group_id):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_test_program(int(path.read_text()))
 
 
 def call_bounded(call) -> BaseException | None:
@@ -268,7 +279,7 @@ def test_ctrl_c_kills_the_program_and_its_group(entry_point, pid_file):
     need(threading.current_thread() is threading.main_thread(), "Ctrl-C reaches the main thread only")
     argv = [SH, "-c", 'echo $$ > "$0"; sleep 600 & sleep 600; true', str(pid_file)]
     # A broken implementation would hang for 600 s: end the group after the bound so the test fails instead.
-    safety = threading.Timer(BOUND_SECONDS, lambda: os.killpg(wait_for_pid(pid_file), signal.SIGKILL))
+    safety = threading.Timer(BOUND_SECONDS, lambda: kill_test_program(wait_for_pid(pid_file)))
     safety.daemon = True
     _interrupt_main_thread_when_started(pid_file)
     started = time.monotonic()
