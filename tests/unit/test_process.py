@@ -136,21 +136,32 @@ def kill_test_program(pid: int) -> None:
             pass
 
 
-def wait_for_pid(pid_file: Path) -> int:
+# Every test program first records its own pid (its group id) and starts a background sleep that
+# records its pid too: that grandchild outlives a kill of the program alone, so it proves the group kill.
+RECORD_PIDS = 'sleep 600 & echo "$$ $!" > "$0.tmp"; mv "$0.tmp" "$0"; '
+
+
+def wait_for_pids(pid_file: Path) -> tuple[int, int]:
+    """(the program's pid, its background grandchild's pid), once the program has written them."""
     for _attempt in range(200):
-        text = pid_file.read_text().strip() if pid_file.exists() else ""
-        if text:
-            return int(text)
+        if pid_file.exists():
+            leader, grandchild = pid_file.read_text().split()
+            return int(leader), int(grandchild)
         time.sleep(0.05)
     raise AssertionError("the program never wrote its pid")
 
 
-def assert_group_gone(group_id: int) -> None:
+def wait_for_pid(pid_file: Path) -> int:
+    return wait_for_pids(pid_file)[0]
+
+
+def assert_group_gone(pid_file: Path) -> None:
+    group_id, grandchild = wait_for_pids(pid_file)
     for _attempt in range(100):
-        if not live_members(group_id):
+        if not live_members(group_id) and grandchild not in _live_processes():
             return
         time.sleep(0.05)
-    raise AssertionError(f"processes of group {group_id} still run: {live_members(group_id)}")
+    raise AssertionError(f"processes of group {group_id} still run: {live_members(group_id)}, grandchild {grandchild}")
 
 
 @pytest.fixture
@@ -160,8 +171,9 @@ def pid_file(tmp_path):
     need_binary("sh")
     path = tmp_path / "pid"
     yield path
-    if path.exists() and path.read_text().strip():
-        kill_test_program(int(path.read_text()))
+    if path.exists():
+        for pid in wait_for_pids(path):
+            kill_test_program(pid)
 
 
 def call_bounded(call) -> BaseException | None:
@@ -216,7 +228,7 @@ ENTRY_POINTS = {
 @pytest.mark.parametrize("entry_point", list(ENTRY_POINTS))
 def test_a_timeout_kills_the_grandchild_too_from_every_entry_point(entry_point, pid_file, tmp_path):
     # The wrapper's grandchild (sleep) keeps stdout and stderr open: only killing the group closes them.
-    argv = [SH, "-c", 'echo $$ > "$0"; sleep 600; true', str(pid_file)]
+    argv = [SH, "-c", RECORD_PIDS + "sleep 600; true", str(pid_file)]
     started = time.monotonic()
     raised = call_bounded(lambda: ENTRY_POINTS[entry_point](argv, tmp_path))
     assert time.monotonic() - started < 10
@@ -224,12 +236,12 @@ def test_a_timeout_kills_the_grandchild_too_from_every_entry_point(entry_point, 
         assert raised is None
     else:
         assert isinstance(raised, CommandFailed) and raised.timed_out, raised
-    assert_group_gone(wait_for_pid(pid_file))
+    assert_group_gone(pid_file)
 
 
 def test_a_failing_consumer_kills_the_dump_and_its_group_at_once(pid_file):
     # 200 MB that nobody will read, then a hang; the background sleep proves the whole group is killed.
-    argv = [SH, "-c", 'echo $$ > "$0"; sleep 600 & head -c 200000000 /dev/zero; sleep 600', str(pid_file)]
+    argv = [SH, "-c", RECORD_PIDS + "head -c 200000000 /dev/zero; sleep 600", str(pid_file)]
 
     def consume() -> None:
         with process.stream_stdout(argv) as out:
@@ -239,7 +251,7 @@ def test_a_failing_consumer_kills_the_dump_and_its_group_at_once(pid_file):
 
     raised = call_bounded(consume)
     assert isinstance(raised, RuntimeError)
-    assert_group_gone(wait_for_pid(pid_file))
+    assert_group_gone(pid_file)
 
 
 def _interrupt_main_thread_when_started(pid_file: Path) -> threading.Thread:
@@ -277,9 +289,9 @@ CTRL_C_ENTRY_POINTS = {
 @pytest.mark.parametrize("entry_point", list(CTRL_C_ENTRY_POINTS))
 def test_ctrl_c_kills_the_program_and_its_group(entry_point, pid_file):
     need(threading.current_thread() is threading.main_thread(), "Ctrl-C reaches the main thread only")
-    argv = [SH, "-c", 'echo $$ > "$0"; sleep 600 & sleep 600; true', str(pid_file)]
+    argv = [SH, "-c", RECORD_PIDS + "sleep 600; true", str(pid_file)]
     # A broken implementation would hang for 600 s: end the group after the bound so the test fails instead.
-    safety = threading.Timer(BOUND_SECONDS, lambda: kill_test_program(wait_for_pid(pid_file)))
+    safety = threading.Timer(BOUND_SECONDS, lambda: [kill_test_program(pid) for pid in wait_for_pids(pid_file)])
     safety.daemon = True
     _interrupt_main_thread_when_started(pid_file)
     started = time.monotonic()
@@ -290,11 +302,11 @@ def test_ctrl_c_kills_the_program_and_its_group(entry_point, pid_file):
     finally:
         safety.cancel()
     assert time.monotonic() - started < 10
-    assert_group_gone(wait_for_pid(pid_file))
+    assert_group_gone(pid_file)
 
 
 def test_kill_all_running_ends_programs_other_threads_started(pid_file):
-    argv = [SH, "-c", 'echo $$ > "$0"; sleep 600 & sleep 600', str(pid_file)]
+    argv = [SH, "-c", RECORD_PIDS + "sleep 600", str(pid_file)]
     outcome: list[BaseException] = []
 
     def dump() -> None:
@@ -306,18 +318,18 @@ def test_kill_all_running_ends_programs_other_threads_started(pid_file):
 
     worker = threading.Thread(target=dump, daemon=True)
     worker.start()
-    group_id = wait_for_pid(pid_file)
+    wait_for_pid(pid_file)
     process.kill_all_running()
     worker.join(BOUND_SECONDS)
     assert not worker.is_alive() and isinstance(outcome[0], CommandFailed)
-    assert_group_gone(group_id)
+    assert_group_gone(pid_file)
 
 
 @pytest.mark.parametrize("entry_point", ["run", "run_streaming_lines"])
 def test_a_leftover_grandchild_holding_the_pipe_does_not_hang_a_successful_program(entry_point, pid_file,
                                                                                   monkeypatch, caplog):
     monkeypatch.setattr(process, "PIPE_GRACE_SECONDS", 0.5)
-    argv = [SH, "-c", 'echo $$ > "$0"; sleep 600 & echo done', str(pid_file)]
+    argv = [SH, "-c", RECORD_PIDS + "echo done", str(pid_file)]
     if entry_point == "run":
         raised = call_bounded(lambda: process.run(argv))
     else:

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from ncbackup import process
 from ncbackup.errors import BackupError, ConfigError
 
 EXIT_OK, EXIT_WARNINGS, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2, 3
@@ -30,6 +31,8 @@ def guarded(handler: Callable[..., int]) -> Callable[..., int]:
             say_error(str(error))
             return EXIT_FAILED
         except KeyboardInterrupt:
+            # Programs run in their own process groups: the terminal's Ctrl-C never reached them.
+            process.kill_all_running()
             say_error("interrupted; nothing was marked complete")
             return EXIT_FAILED
 
