@@ -227,7 +227,11 @@ def test_second_concurrent_run_exits_0_and_logs_it(tmp_path, ncbackup_cmd):
         assert started.exists(), "the first run never started its script"
         second = run_cli(ncbackup_cmd, "run", "-c", str(path))
         assert second.returncode == 0
-        assert "another run" in second.stderr
+        assert f"another ncbackup run holds the lock {tmp_path / 'work' / 'ncbackup.lock'} (pid {first.pid}" in second.stderr
+        as_json = run_cli(ncbackup_cmd, "run", "-c", str(path), "--json")
+        assert as_json.returncode == 0
+        document = json.loads(as_json.stdout)
+        assert document["status"] == "skipped" and document["exit_status"] == 0
     finally:
         release.touch()
         first.communicate(timeout=PROCESS_TIMEOUT_SECONDS)
@@ -269,6 +273,63 @@ def test_failed_run_posts_the_legacy_report(tmp_path, ncbackup_cmd, report_serve
     (fields,) = received
     assert fields["srvname"] == ["web1"] and fields["result"] == ["1"] and fields["bckmethod"] == ["ncscript-py"]
     assert "the disk said no" in fields["error"][0] and "the disk said no" in fields["log"][0]
+
+
+HOLDER = """
+import json, sys
+from datetime import datetime, timedelta, timezone
+from ncbackup.engine.lock import single_instance
+with single_instance(sys.argv[1]) as me:
+    # A run that started two days ago and never ended.
+    start = (datetime.now(timezone.utc) - timedelta(days=2)).isoformat()
+    with open(sys.argv[1], "w") as record:
+        json.dump({"pid": me.pid, "start": start}, record)
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_run_held_up_past_max_runtime_exits_2_naming_the_holder_and_reports_failure(tmp_path, ncbackup_cmd,
+                                                                                       report_server):
+    url, received = report_server
+    path = write_config(tmp_path, {}, general={"MAX_RUNTIME": "24h", "MESSAGE_CONFIG_COMMAND": url})
+    (tmp_path / "work").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "work" / "ncbackup.lock")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        completed = run_cli(ncbackup_cmd, "run", "-c", str(path), "--json")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert completed.returncode == 2
+    document = json.loads(completed.stdout)
+    assert document["status"] == "failed" and f"pid {holder.pid}" in document["error"]
+    assert "MAX_RUNTIME" in document["error"]
+    (fields,) = received
+    assert fields["result"] == ["1"] and fields["status"] == ["failed"] and f"pid {holder.pid}" in fields["error"][0]
+    assert_no_traceback(completed)
+
+
+def test_a_skipped_run_reports_success_and_status_skipped(tmp_path, ncbackup_cmd, report_server):
+    url, received = report_server
+    path = write_config(tmp_path, {}, general={"MESSAGE_CONFIG_COMMAND": url})
+    (tmp_path / "work").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER.replace("timedelta(days=2)", "timedelta(0)"),
+                               str(tmp_path / "work" / "ncbackup.lock")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        completed = run_cli(ncbackup_cmd, "run", "-c", str(path), "--json")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert completed.returncode == 0 and json.loads(completed.stdout)["status"] == "skipped"
+    (fields,) = received
+    assert fields["result"] == ["0"] and fields["status"] == ["skipped"]
+    assert "another ncbackup run holds the lock" in fields["log"][0]
 
 
 def test_backup_py_r_runs_the_config_from_a_checkout(tmp_path):

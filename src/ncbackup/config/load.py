@@ -20,7 +20,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ncbackup.config.legacy import is_comment_key, normalise_keys, scalar_text, stringify_scalars
 from ncbackup.config.settings import Config, GeneralSettings, Position, SectionSettings
-from ncbackup.config.types import LegacyBool, LegacyFloat, LegacyPath, clean_path_text, validate_values
+from ncbackup.config.types import (
+    DurationSeconds, LegacyBool, LegacyFloat, LegacyPath, clean_path_text, validate_values,
+)
 from ncbackup.errors import ConfigError
 
 ACTIONS = ("execute", "load")
@@ -315,6 +317,7 @@ class _GeneralKeys(BaseModel):
     )
     report_url: str | None = Field(None, alias="MESSAGE_CONFIG_COMMAND")
     report_method: Annotated[str, BeforeValidator(_to_method)] = Field("post", alias="MESSAGE_CONFIG_METHOD")
+    max_runtime_seconds: DurationSeconds = Field(24 * 3600, alias="MAX_RUNTIME")
 
 
 def _general_entries(general: JsonObject) -> dict[str, str]:
@@ -384,6 +387,7 @@ def build_general(general: JsonObject, *, position: Position | None) -> GeneralS
         disk_space_threshold_percent=keys.disk_space_threshold_percent,
         report_url=report_url,
         report_method=keys.report_method,
+        max_runtime_seconds=keys.max_runtime_seconds,
         entries=entries,
         position=position,
     )
