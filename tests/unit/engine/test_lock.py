@@ -194,3 +194,17 @@ def test_the_config_file_itself_is_not_locked(tmp_path):
     with single_instance(lock_file_path(tmp_path), config=path):
         with open(path, "rb") as config:
             fcntl.flock(config.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # would raise if the run held it
+
+
+@pytest.mark.parametrize(("written", "seconds"), [("3600", 3600), (7200, 7200), ("90m", 5400), ("24h", 86400),
+                                                  ("2d", 172800), ("1.5 hours", 5400)])
+def test_max_runtime_takes_seconds_or_a_unit(tmp_path, written, seconds):
+    assert load_config(write_config(tmp_path, {}, general={"MAX_RUNTIME": written})).general.max_runtime_seconds == seconds
+
+
+@pytest.mark.parametrize("written", ["soon", "0", "-1h", "5 weeks"])
+def test_a_bad_max_runtime_is_one_sentence_naming_the_key(tmp_path, written):
+    from ncbackup.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"GENERAL\.MAX_RUNTIME: expected a positive duration"):
+        load_config(write_config(tmp_path, {}, general={"MAX_RUNTIME": written}))
