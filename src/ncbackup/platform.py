@@ -204,6 +204,13 @@ def is_readable_by_others(path: Path) -> bool:
     return bool(Path(path).stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
 
 
+def mode_text(path: Path) -> str:
+    """A file's permission bits as chmod writes them ("0644"); "?" where POSIX modes do not apply."""
+    if IS_WINDOWS:  # pragma: no cover
+        return "?"
+    return f"{stat.S_IMODE(Path(path).stat().st_mode):04o}"
+
+
 def is_writable_by_others(path: Path) -> bool:
     """True when group or world may write path (POSIX modes only)."""
     if IS_WINDOWS:  # pragma: no cover
