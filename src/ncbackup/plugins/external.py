@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ncbackup import process
+from ncbackup import platform, process
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed, ConfigError
@@ -37,6 +37,7 @@ class ExternalProgram:
     argv: list[str]
     timeout_seconds: float | None
     secrets: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()          # e.g. a program other users may rewrite
 
     def describe(self) -> str:
         """One line for the plan."""
@@ -82,6 +83,20 @@ def build_arguments(section: SectionSettings, general: GeneralSettings) -> list[
     return arguments
 
 
+def writable_by_others_warnings(section_name: str, executable: Path, home_folder: Path) -> list[str]:
+    """A warning for the program and each folder from its own up to HOME_FOLDER that group or world may write.
+
+    Whoever can change the program (or swap it, through a folder) runs code as the backup's user.
+    """
+    home = home_folder.absolute()
+    paths = [executable, *[folder for folder in executable.parents if folder == home or home in folder.parents]]
+    return [
+        f"section {section_name}: {path} is writable by other users (mode {platform.mode_text(path)}), who could "
+        f"make the backup run their code as {platform.current_user_name()}; run `chmod go-w {path}`"
+        for path in paths if platform.is_writable_by_others(path)
+    ]
+
+
 def resolve(section: SectionSettings, general: GeneralSettings, *, config_file: Path | None = None) -> ExternalProgram:
     """Find the program of an execute section under HOME_FOLDER; ConfigError naming the section if it is missing."""
     line = section.position.line if section.position else None
@@ -123,7 +138,8 @@ def resolve(section: SectionSettings, general: GeneralSettings, *, config_file: 
     secrets = secret_values(section)
     for secret in secrets:
         add_secret(secret)
-    return ExternalProgram(section.name, executable, argv, section.timeout_seconds, secrets)
+    warnings = writable_by_others_warnings(section.name, executable, Path(general.home_folder))
+    return ExternalProgram(section.name, executable, argv, section.timeout_seconds, secrets, tuple(warnings))
 
 
 def run_program(program: ExternalProgram, logger: logging.Logger, *, cwd: Path | None = None) -> None:
