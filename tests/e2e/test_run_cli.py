@@ -360,3 +360,65 @@ def test_bad_sections_exit_3_in_one_sentence_naming_the_key(tmp_path, ncbackup_c
     output = completed.stdout + completed.stderr
     assert expected in output and "conf.json" in output
     assert_no_traceback(completed)
+
+
+def test_a_key_file_others_may_read_stops_the_run_with_exit_3_in_one_sentence(tmp_path, ncbackup_cmd):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("alpha\n")
+    key = tmp_path / "key.txt"
+    assert run_cli(ncbackup_cmd, "keygen", "--output", str(key)).returncode == 0
+    key.chmod(0o644)
+    path = write_config(tmp_path, {
+        "FILESET": {"ACTION": "execute", "NAME": "filesbackup", "PARAMETERS": {"FILESET_INCLUDE": str(data)}},
+        "ENCRYPTION": {"ACTION": "execute", "NAME": "encryption", "PARAMETERS": {"KEY_FILE": str(key)}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {"DESTINATION": "local"}},
+    })
+    completed = run_cli(ncbackup_cmd, "run", "-c", str(path))
+    assert completed.returncode == 3
+    assert f"can be read by other users (mode 0644); run `chmod 600 {key}`" in completed.stdout + completed.stderr
+    assert_no_traceback(completed)
+    assert not (tmp_path / "backups").exists() or not any((tmp_path / "backups").rglob("*.age*"))
+
+
+def test_ctrl_c_stops_the_run_and_everything_its_script_started(tmp_path, ncbackup_cmd):
+    import signal
+
+    pids = tmp_path / "pids"
+    add_program(tmp_path, "hang", "hang.sh", f"""
+        sleep 600 &
+        echo "$$ $!" > {pids}.tmp && mv {pids}.tmp {pids}
+        sleep 600
+    """)
+    path = write_config(tmp_path, {"HANG": {"ACTION": "execute", "NAME": "hang", "EXECUTABLE": "hang.sh",
+                                            "EXECUTE_WITH": "bash"}})
+    # Its own session, so the SIGINT below reaches ncbackup only, as a terminal's Ctrl-C reaches the foreground.
+    run = subprocess.Popen([*ncbackup_cmd, "run", "-c", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    try:
+        for _attempt in range(600):
+            if pids.exists() or run.poll() is not None:
+                break
+            time.sleep(0.1)
+        script, grandchild = (int(pid) for pid in pids.read_text().split())
+        started = time.monotonic()
+        os.kill(run.pid, signal.SIGINT)
+        _out, err = run.communicate(timeout=30)
+        assert time.monotonic() - started < 10
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 2 and "interrupted" in err
+    for pid in (script, grandchild):
+        for _attempt in range(100):
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except FileNotFoundError:
+                break
+            if state == "Z":
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            raise AssertionError(f"process {pid} of the script survived Ctrl-C")

@@ -11,6 +11,7 @@ from pathlib import Path
 from ncbackup.commands.common import add_logging_argument, guarded
 from ncbackup.config import load_config
 from ncbackup.config.settings import Config
+from ncbackup.engine.builtins import Role, role_of
 from ncbackup.engine.context import RunContext
 from ncbackup.engine.lock import AlreadyRunning, lock_file_path, single_instance
 from ncbackup.engine.logs import run_logging
@@ -20,6 +21,8 @@ from ncbackup.engine.result import RunResult
 from ncbackup.engine.run import execute_plan
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.notify.registry import build_notifiers, notify_all
+from ncbackup.stages.keys import holds_a_secret, refuse_if_readable_by_others
+from ncbackup.stages.registry import DEFAULT_KEY_FILE
 
 log = logging.getLogger("ncbackup.run")
 
@@ -75,9 +78,25 @@ def run_config(config: Config, *, level: str, dry_progress=None) -> RunResult:
     return result
 
 
+def refuse_readable_key_files(config: Config) -> None:
+    """Before anything runs: a secret KEY_FILE that other users may read makes the config unusable (exit 3)."""
+    for section in config.sections:
+        text = section.parameters.get("KEY_FILE")
+        if not text and role_of(section) == Role.ENCRYPTION:
+            text = DEFAULT_KEY_FILE
+        if not isinstance(text, (str, Path)) or not str(text).strip():
+            continue
+        path = Path(str(text).strip())
+        if holds_a_secret(path):
+            position = section.parameter_positions.get("KEY_FILE") or section.position
+            refuse_if_readable_by_others(path, "key file", key=f"{section.name}.KEY_FILE", file=config.path,
+                                         line=position.line if position else None)
+
+
 def _run_plan(config: Config, result: RunResult, dry_progress) -> None:
     try:
         plan = build_plan(config)
+        refuse_readable_key_files(config)
     except ConfigError as error:
         log.error("%s", error)
         result.error, result.is_unusable = str(error), True

@@ -169,7 +169,6 @@ def run_execute(step: Step, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.plugins.external import run_program
 
     for warning in step.payload.warnings:
-        context.logger.warning("%s", warning)
         result.warn(warning)
     run_program(step.payload, context.logger)
 

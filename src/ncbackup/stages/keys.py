@@ -209,14 +209,24 @@ def classify_key_text(text: bytes, *, path: Path) -> KeyMaterial:
     return KeyMaterial(kind=KIND_PASSPHRASE, path=path, passphrase=text.replace(b"\n", b""))
 
 
-def refuse_if_readable_by_others(path: Path, what: str, *, key: str | None = None) -> None:
+def refuse_if_readable_by_others(path: Path, what: str, *, key: str | None = None, file: Path | None = None,
+                                 line: int | None = None) -> None:
     """ConfigError (one sentence, exit 3) when users other than the owner may read a secret file (group or world bits)."""
     if platform.is_readable_by_others(path):
         raise ConfigError(
             f"{what} {path} can be read by other users (mode {platform.mode_text(path)}); "
             f"run `chmod 600 {path}` so that only its owner can read it",
-            key=key,
+            key=key, file=file, line=line,
         )
+
+
+def holds_a_secret(path: Path) -> bool:
+    """True when path is a readable key file holding a secret (not recipients only); False for anything else."""
+    try:
+        data = Path(path).read_bytes()
+        return bool(data.strip()) and classify_key_text(data, path=Path(path)).kind != KIND_RECIPIENTS
+    except (OSError, ConfigError):
+        return False  # missing, unreadable or damaged: the step that reads it says so
 
 
 def read_key_file(path: Path) -> KeyMaterial:
