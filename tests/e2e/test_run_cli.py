@@ -420,9 +420,9 @@ def test_ctrl_c_stops_the_run_and_everything_its_script_started(tmp_path, ncback
                 break
             time.sleep(0.05)
         else:
-            for leftover in (script, grandchild):
+            for kill, leftover in ((os.killpg, script), (os.kill, script), (os.kill, grandchild)):
                 try:
-                    os.kill(leftover, signal.SIGKILL)
+                    kill(leftover, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
             raise AssertionError(f"process {pid} of the script survived Ctrl-C")
