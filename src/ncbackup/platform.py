@@ -103,6 +103,51 @@ def unlock_file(handle: IO) -> None:
     fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+class NotOwnFile(Exception):
+    """A file that must belong to the running user belongs to someone else (or is not a regular file)."""
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(owner)
+        self.owner = owner
+
+
+def open_private_file(path: Path) -> IO[bytes]:
+    """Open a regular file of the running user for reading and writing, created 0600 when missing.
+
+    A symbolic link is never followed (OSError) and a file of another user is refused (NotOwnFile):
+    in a shared folder either could turn our writes against someone else's file. An existing file is
+    brought back to 0600.
+    """
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotOwnFile("not a regular file")
+        if IS_POSIX:
+            if info.st_uid != os.geteuid():
+                raise NotOwnFile(user_name_for_uid(info.st_uid) or str(info.st_uid))
+            if stat.S_IMODE(info.st_mode) != 0o600:
+                os.fchmod(fd, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "r+b", buffering=0)
+
+
+def is_process_alive(pid: int) -> bool:
+    """True when a process with this pid exists (assumed true where that cannot be asked cheaply)."""
+    if IS_WINDOWS:  # pragma: no cover
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, it is just someone else's
+    return True
+
+
 @dataclass(frozen=True)
 class DiskUsage:
     total_bytes: int
@@ -183,6 +228,13 @@ def is_readable_by_others(path: Path) -> bool:
     return bool(Path(path).stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
 
 
+def mode_text(path: Path) -> str:
+    """A file's permission bits as chmod writes them ("0644"); "?" where POSIX modes do not apply."""
+    if IS_WINDOWS:  # pragma: no cover
+        return "?"
+    return f"{stat.S_IMODE(Path(path).stat().st_mode):04o}"
+
+
 def is_writable_by_others(path: Path) -> bool:
     """True when group or world may write path (POSIX modes only)."""
     if IS_WINDOWS:  # pragma: no cover
@@ -201,14 +253,23 @@ def new_process_group_options() -> dict:
 
 def kill_process_group(pid: int) -> None:
     """Kill a child started with new_process_group_options() and everything it started."""
-    if IS_WINDOWS:  # pragma: no cover
+    _signal_process_group(pid, signal.SIGKILL if IS_POSIX else signal.SIGTERM)
+
+
+def terminate_process_group(pid: int) -> None:
+    """Ask a child started with new_process_group_options() and everything it started to end (SIGTERM)."""
+    _signal_process_group(pid, signal.SIGTERM)
+
+
+def _signal_process_group(pid: int, signal_number: int) -> None:
+    if IS_WINDOWS:  # pragma: no cover - TerminateProcess: the child only, until a job object is used
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError:
             pass
         return
     try:
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pid, signal_number)
     except (ProcessLookupError, PermissionError):
         pass
 

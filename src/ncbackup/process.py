@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,12 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from ncbackup import platform
 from ncbackup.errors import BackupError, CommandFailed
 
 log = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 20
 PIPE_BUFFER_BYTES = 1 << 20
+# Once a program has ended, how long its pipes may stay open (a leftover grandchild holding them)
+# before ncbackup stops waiting for them.
+PIPE_GRACE_SECONDS = 5.0
+
+# Every started program not yet reaped, so Ctrl-C can kill the groups of those other threads started.
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -66,13 +75,115 @@ def _popen(argv: Sequence[str | Path], secrets: Sequence[str], **kwargs) -> subp
     shown = masked(argv, secrets)
     log.debug("running %s", " ".join(shown))
     try:
-        return subprocess.Popen([str(a) for a in argv], **kwargs)  # noqa: S603 - argument list, never a shell
+        # Its own process group: a timeout, an abort or Ctrl-C can then kill it with everything it started.
+        proc = subprocess.Popen(  # noqa: S603 - argument list, never a shell
+            [str(a) for a in argv], **kwargs, **platform.new_process_group_options(),
+        )
     except FileNotFoundError:
         raise BackupError(
             f"program {shown[0]!r} was not found; install it or give its full path in the config"
         ) from None
     except PermissionError:
         raise BackupError(f"program {shown[0]!r} is not executable; check its permissions") from None
+    with _running_lock:
+        _running.add(proc)
+    return proc
+
+
+def _wait(proc: subprocess.Popen, timeout_seconds: float | None = None) -> int:
+    """Wait for the program itself (not its pipes); TimeoutExpired after timeout_seconds."""
+    code = proc.wait(timeout=timeout_seconds)
+    with _running_lock:
+        _running.discard(proc)
+    return code
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the program's whole process group, grandchildren included."""
+    platform.kill_process_group(proc.pid)
+    # The program itself too, should it have moved to a group of its own (Popen never signals a reaped pid).
+    try:
+        proc.kill()
+    except OSError:
+        pass
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    """Kill the program's whole process group and reap it."""
+    _kill_group(proc)
+    return _wait(proc)
+
+
+def kill_all_running() -> None:
+    """Kill the process group of every program still running (Ctrl-C: its own group never gets the terminal's)."""
+    with _running_lock:
+        running = list(_running)
+    for proc in running:
+        if proc.poll() is None:
+            _kill_group(proc)
+
+
+def _join_all(threads: Sequence[threading.Thread], timeout_seconds: float) -> bool:
+    """Join every thread within one shared bound; True when all of them ended."""
+    deadline = time.monotonic() + timeout_seconds
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)
+
+
+def _note_leftover(shown: list[str]) -> None:
+    log.warning("%s ended but left a process running that keeps its output open; ncbackup does not wait for it",
+                Path(shown[0]).name)
+
+
+def _log_stderr(shown: list[str], lines: Sequence[str], *, total_lines: int, secrets: Sequence[str],
+                level: int | None) -> None:
+    """Log what a program that succeeded wrote on stderr (warnings a dump tool prints would vanish otherwise)."""
+    lines = [line for line in lines if line.strip()]
+    if level is None or not lines:
+        return
+    program = Path(shown[0]).name
+    if total_lines > len(lines):
+        log.log(level, "%s wrote %d lines on stderr; the last %d follow", program, total_lines, len(lines))
+    for line in lines:
+        log.log(level, "%s: %s", program, _mask_text(line, secrets))
+
+
+class _ReadAll(threading.Thread):
+    """Reads a pipe to its end in the background, keeping every byte."""
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.chunks: list[bytes] = []
+
+    def run(self) -> None:
+        try:
+            for chunk in iter(lambda: self.pipe.read1(PIPE_BUFFER_BYTES), b""):
+                self.chunks.append(chunk)
+        except (OSError, ValueError):
+            pass  # closed under us: what was read is kept
+        finally:
+            self.pipe.close()
+
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+class _Feeder(threading.Thread):
+    """Writes input bytes to a child's stdin in the background, then closes it."""
+
+    def __init__(self, pipe: IO[bytes], data: bytes) -> None:
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.data = data
+
+    def run(self) -> None:
+        try:
+            self.pipe.write(self.data)
+            self.pipe.close()
+        except (OSError, ValueError):
+            pass  # the child stopped reading: its exit status says why
 
 
 def run(
@@ -84,8 +195,13 @@ def run(
     input_bytes: bytes | None = None,
     secrets: Sequence[str] = (),
     check: bool = True,
+    stderr_log_level: int | None = logging.WARNING,
 ) -> Completed:
-    """Run argv to completion, capturing output; raise CommandFailed on a non-zero exit if check."""
+    """Run argv to completion, capturing output; raise CommandFailed on a non-zero exit if check.
+
+    A timeout or an interruption kills the program's whole process group. What a successful program
+    wrote on stderr is logged at stderr_log_level (None: not logged, the caller reads it).
+    """
     proc = _popen(
         argv,
         secrets,
@@ -95,27 +211,40 @@ def run(
         env=dict(env) if env is not None else None,
         cwd=cwd,
     )
+    shown = masked(argv, secrets)
+    stdout_reader, stderr_reader = _ReadAll(proc.stdout), _ReadAll(proc.stderr)
+    threads: list[threading.Thread] = [stdout_reader, stderr_reader]
+    if input_bytes is not None:
+        threads.append(_Feeder(proc.stdin, input_bytes))
+    for thread in threads:
+        thread.start()
+    timed_out = False
     try:
-        stdout, stderr = proc.communicate(input=input_bytes, timeout=timeout_seconds)
+        code = _wait(proc, timeout_seconds)
     except subprocess.TimeoutExpired:
-        _kill(proc)
-        stdout, stderr = proc.communicate()
-        raise CommandFailed(masked(argv, secrets), None, _mask_text(stderr.decode("utf-8", "replace"), secrets), timed_out=True) from None
-    result = Completed(masked(argv, secrets), proc.returncode, stdout, stderr)
-    if check and proc.returncode != 0:
-        raise CommandFailed(result.argv, proc.returncode, _mask_text(_tail(stderr.decode("utf-8", "replace")), secrets))
+        timed_out = True
+        code = _stop(proc)
+    except BaseException:
+        _stop(proc)
+        raise
+    # The pipes close when the last process holding them ends: bounded, a leftover grandchild may keep them.
+    if not _join_all(threads, PIPE_GRACE_SECONDS) and not timed_out:
+        _note_leftover(shown)
+    stdout, stderr = stdout_reader.data(), stderr_reader.data()
+    stderr_text = _mask_text(stderr.decode("utf-8", "replace"), secrets)
+    if timed_out:
+        raise CommandFailed(shown, None, _tail(stderr_text), timed_out=True)
+    result = Completed(shown, code, stdout, stderr)
+    if check and code != 0:
+        raise CommandFailed(result.argv, code, _tail(stderr_text))
+    if code == 0:
+        lines = stderr_text.splitlines()
+        _log_stderr(shown, lines[-STDERR_TAIL_LINES:], total_lines=len(lines), secrets=secrets, level=stderr_log_level)
     return result
 
 
 def _tail(text: str) -> str:
     return "\n".join(text.splitlines()[-STDERR_TAIL_LINES:])
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        proc.kill()
-    except ProcessLookupError:
-        pass
 
 
 class _StderrDrain(threading.Thread):
@@ -125,22 +254,28 @@ class _StderrDrain(threading.Thread):
         super().__init__(daemon=True)
         self.pipe = pipe
         self.lines: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self.line_count = 0
         self.on_line = on_line
 
     def run(self) -> None:
-        for raw in iter(self.pipe.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.lines.append(line)
-            if self.on_line:
-                self.on_line(line)
-        self.pipe.close()
+        try:
+            for raw in iter(self.pipe.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self.lines.append(line)
+                self.line_count += 1
+                if self.on_line:
+                    self.on_line(line)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.pipe.close()
 
     def tail(self) -> str:
         return "\n".join(self.lines)
 
 
 class _Watchdog:
-    """Kills a process after timeout_seconds unless cancelled."""
+    """Kills a program's process group after timeout_seconds unless cancelled."""
 
     def __init__(self, proc: subprocess.Popen, timeout_seconds: float | None) -> None:
         self.fired = False
@@ -152,21 +287,36 @@ class _Watchdog:
 
     def _fire(self, proc: subprocess.Popen) -> None:
         self.fired = True
-        _kill(proc)
+        _kill_group(proc)
 
     def cancel(self) -> None:
         if self._timer:
             self._timer.cancel()
 
 
-def _finish(proc: subprocess.Popen, drain: _StderrDrain, watchdog: _Watchdog, shown: list[str], secrets, ok_codes) -> None:
-    code = proc.wait()
+def _abort(proc: subprocess.Popen, drain: _StderrDrain, watchdog: _Watchdog) -> None:
+    """The caller gave up (an exception, Ctrl-C): kill the whole group at once, reap it, stop waiting for its pipes."""
     watchdog.cancel()
-    drain.join()
+    _stop(proc)
+    drain.join(timeout=PIPE_GRACE_SECONDS)
+
+
+def _finish(proc: subprocess.Popen, drain: _StderrDrain, watchdog: _Watchdog, shown: list[str], secrets, ok_codes) -> None:
+    try:
+        code = _wait(proc)
+    except BaseException:
+        _abort(proc, drain, watchdog)
+        raise
+    watchdog.cancel()
+    drain.join(timeout=PIPE_GRACE_SECONDS)
+    if drain.is_alive() and not watchdog.fired:
+        _note_leftover(shown)
     if watchdog.fired:
         raise CommandFailed(shown, code, _mask_text(drain.tail(), secrets), timed_out=True)
     if code not in ok_codes:
         raise CommandFailed(shown, code, _mask_text(drain.tail(), secrets))
+    if drain.on_line is None:
+        _log_stderr(shown, list(drain.lines), total_lines=drain.line_count, secrets=secrets, level=logging.WARNING)
 
 
 @contextmanager
@@ -183,7 +333,9 @@ def stream_stdout(
     """Start argv and yield its stdout as a readable byte stream.
 
     On leaving the block the process is waited for; a non-zero exit raises CommandFailed, so a dump
-    that dies halfway can never look complete. Leaving the block early (an exception) kills it.
+    that dies halfway can never look complete. Leaving the block early (an exception, Ctrl-C) kills
+    it and everything it started at once. Without on_stderr_line, a successful program's stderr is
+    logged as warnings.
     """
     proc = _popen(
         argv, secrets, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -196,9 +348,7 @@ def stream_stdout(
     try:
         yield proc.stdout
     except BaseException:
-        _kill(proc)
-        proc.wait()
-        watchdog.cancel()
+        _abort(proc, drain, watchdog)
         raise
     finally:
         proc.stdout.close()
@@ -216,7 +366,10 @@ def stream_stdin(
     ok_codes: Sequence[int] = (0,),
     stdout: IO[bytes] | None = None,
 ) -> Iterator[IO[bytes]]:
-    """Start argv and yield its stdin as a writable byte stream; closing waits and checks the exit."""
+    """Start argv and yield its stdin as a writable byte stream; closing waits and checks the exit.
+
+    Leaving the block early (an exception, Ctrl-C) kills the program and everything it started.
+    """
     proc = _popen(
         argv, secrets, stdin=subprocess.PIPE,
         stdout=stdout if stdout is not None else subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -233,9 +386,7 @@ def stream_stdin(
         # The child stopped reading: its exit status and stderr say why.
         pass
     except BaseException:
-        _kill(proc)
-        proc.wait()
-        watchdog.cancel()
+        _abort(proc, drain, watchdog)
         raise
     finally:
         try:
@@ -264,41 +415,42 @@ def run_streaming_lines(
 ) -> None:
     """Run argv with stdout and stderr merged, handing each line to on_line as it comes.
 
-    The child gets its own process group, so a timeout kills it and everything it started (a
-    hanging script's ``sleep`` included) and the pipe closes; raises CommandFailed on a non-zero
-    exit or a timeout.
+    A timeout or an interruption kills the program and everything it started (a hanging script's
+    ``sleep`` included), so the pipe closes; raises CommandFailed on a non-zero exit or a timeout.
     """
-    from ncbackup import platform  # late import: platform is optional for every other caller
-
     proc = _popen(
         argv, secrets, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env=dict(env) if env is not None else None, cwd=cwd, **platform.new_process_group_options(),
+        env=dict(env) if env is not None else None, cwd=cwd,
     )
     lines: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
 
     def read() -> None:
-        for raw in iter(proc.stdout.readline, b""):
-            line = _mask_text(raw.decode("utf-8", "replace").rstrip("\n"), secrets)
-            lines.append(line)
-            on_line(line)
-        proc.stdout.close()
+        try:
+            for raw in iter(proc.stdout.readline, b""):
+                line = _mask_text(raw.decode("utf-8", "replace").rstrip("\n"), secrets)
+                lines.append(line)
+                on_line(line)
+        except (OSError, ValueError):
+            pass
+        finally:
+            proc.stdout.close()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     timed_out = False
     try:
-        code = proc.wait(timeout=timeout_seconds)
+        code = _wait(proc, timeout_seconds)
     except subprocess.TimeoutExpired:
         timed_out = True
-        platform.kill_process_group(proc.pid)
-        code = proc.wait()
+        code = _stop(proc)
     except BaseException:
-        platform.kill_process_group(proc.pid)
-        proc.wait()
+        _stop(proc)
         raise
-    # Grandchildren that outlive a successful parent may keep the pipe open: do not wait for them forever.
-    reader.join(timeout=5)
     shown = masked(argv, secrets)
+    # Grandchildren that outlive a successful parent may keep the pipe open: do not wait for them forever.
+    reader.join(timeout=PIPE_GRACE_SECONDS)
+    if reader.is_alive() and not timed_out:
+        _note_leftover(shown)
     if timed_out:
         raise CommandFailed(shown, code, "\n".join(lines), timed_out=True)
     if code != 0:
@@ -320,15 +472,16 @@ class Background:
         return self._proc.poll() is None
 
     def stop(self, *, timeout_seconds: float = 30) -> int | None:
-        """Terminate the child, kill it if it has not exited after timeout_seconds; return its exit status."""
+        """Terminate the child and everything it started, kill them after timeout_seconds; return its exit status."""
         if self._proc.poll() is None:
-            self._proc.terminate()
+            platform.terminate_process_group(self._proc.pid)
             try:
-                self._proc.wait(timeout=timeout_seconds)
+                _wait(self._proc, timeout_seconds)
             except subprocess.TimeoutExpired:
-                _kill(self._proc)
-                self._proc.wait()
-        return self._proc.returncode
+                pass
+        # Whatever it started and left behind goes with it (a no-op when the group is already empty).
+        platform.kill_process_group(self._proc.pid)
+        return _wait(self._proc)
 
 
 def start_background(

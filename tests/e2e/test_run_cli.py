@@ -227,7 +227,11 @@ def test_second_concurrent_run_exits_0_and_logs_it(tmp_path, ncbackup_cmd):
         assert started.exists(), "the first run never started its script"
         second = run_cli(ncbackup_cmd, "run", "-c", str(path))
         assert second.returncode == 0
-        assert "another run" in second.stderr
+        assert f"another ncbackup run holds the lock {tmp_path / 'work' / 'ncbackup.lock'} (pid {first.pid}" in second.stderr
+        as_json = run_cli(ncbackup_cmd, "run", "-c", str(path), "--json")
+        assert as_json.returncode == 0
+        document = json.loads(as_json.stdout)
+        assert document["status"] == "skipped" and document["exit_status"] == 0
     finally:
         release.touch()
         first.communicate(timeout=PROCESS_TIMEOUT_SECONDS)
@@ -271,6 +275,63 @@ def test_failed_run_posts_the_legacy_report(tmp_path, ncbackup_cmd, report_serve
     assert "the disk said no" in fields["error"][0] and "the disk said no" in fields["log"][0]
 
 
+HOLDER = """
+import json, sys
+from datetime import datetime, timedelta, timezone
+from ncbackup.engine.lock import single_instance
+with single_instance(sys.argv[1]) as me:
+    # A run that started two days ago and never ended.
+    start = (datetime.now(timezone.utc) - timedelta(days=2)).isoformat()
+    with open(sys.argv[1], "w") as record:
+        json.dump({"pid": me.pid, "start": start}, record)
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_run_held_up_past_max_runtime_exits_2_naming_the_holder_and_reports_failure(tmp_path, ncbackup_cmd,
+                                                                                       report_server):
+    url, received = report_server
+    path = write_config(tmp_path, {}, general={"MAX_RUNTIME": "24h", "MESSAGE_CONFIG_COMMAND": url})
+    (tmp_path / "work").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "work" / "ncbackup.lock")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        completed = run_cli(ncbackup_cmd, "run", "-c", str(path), "--json")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert completed.returncode == 2
+    document = json.loads(completed.stdout)
+    assert document["status"] == "failed" and f"pid {holder.pid}" in document["error"]
+    assert "MAX_RUNTIME" in document["error"]
+    (fields,) = received
+    assert fields["result"] == ["1"] and fields["status"] == ["failed"] and f"pid {holder.pid}" in fields["error"][0]
+    assert_no_traceback(completed)
+
+
+def test_a_skipped_run_reports_success_and_status_skipped(tmp_path, ncbackup_cmd, report_server):
+    url, received = report_server
+    path = write_config(tmp_path, {}, general={"MESSAGE_CONFIG_COMMAND": url})
+    (tmp_path / "work").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER.replace("timedelta(days=2)", "timedelta(0)"),
+                               str(tmp_path / "work" / "ncbackup.lock")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        completed = run_cli(ncbackup_cmd, "run", "-c", str(path), "--json")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert completed.returncode == 0 and json.loads(completed.stdout)["status"] == "skipped"
+    (fields,) = received
+    assert fields["result"] == ["0"] and fields["status"] == ["skipped"]
+    assert "another ncbackup run holds the lock" in fields["log"][0]
+
+
 def test_backup_py_r_runs_the_config_from_a_checkout(tmp_path):
     add_program(tmp_path, "hello", "hello.sh", "echo hi\n")
     path = write_config(tmp_path, {"HELLO": {"ACTION": "execute", "NAME": "hello", "EXECUTABLE": "hello.sh",
@@ -299,3 +360,69 @@ def test_bad_sections_exit_3_in_one_sentence_naming_the_key(tmp_path, ncbackup_c
     output = completed.stdout + completed.stderr
     assert expected in output and "conf.json" in output
     assert_no_traceback(completed)
+
+
+def test_a_key_file_others_may_read_stops_the_run_with_exit_3_in_one_sentence(tmp_path, ncbackup_cmd):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("alpha\n")
+    key = tmp_path / "key.txt"
+    assert run_cli(ncbackup_cmd, "keygen", "--output", str(key)).returncode == 0
+    key.chmod(0o644)
+    path = write_config(tmp_path, {
+        "FILESET": {"ACTION": "execute", "NAME": "filesbackup", "PARAMETERS": {"FILESET_INCLUDE": str(data)}},
+        "ENCRYPTION": {"ACTION": "execute", "NAME": "encryption", "PARAMETERS": {"KEY_FILE": str(key)}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {"DESTINATION": "local"}},
+    })
+    completed = run_cli(ncbackup_cmd, "run", "-c", str(path))
+    assert completed.returncode == 3
+    assert f"can be read by other users (mode 0644); run `chmod 600 {key}`" in completed.stdout + completed.stderr
+    assert_no_traceback(completed)
+    assert not (tmp_path / "backups").exists() or not any((tmp_path / "backups").rglob("*.age*"))
+
+
+def test_ctrl_c_stops_the_run_and_everything_its_script_started(tmp_path, ncbackup_cmd):
+    import signal
+
+    pids = tmp_path / "pids"
+    add_program(tmp_path, "hang", "hang.sh", f"""
+        sleep 600 &
+        echo "$$ $!" > {pids}.tmp && mv {pids}.tmp {pids}
+        sleep 600
+    """)
+    path = write_config(tmp_path, {"HANG": {"ACTION": "execute", "NAME": "hang", "EXECUTABLE": "hang.sh",
+                                            "EXECUTE_WITH": "bash"}})
+    # Its own session, so the SIGINT below reaches ncbackup only, as a terminal's Ctrl-C reaches the foreground.
+    run = subprocess.Popen([*ncbackup_cmd, "run", "-c", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    try:
+        for _attempt in range(600):
+            if pids.exists() or run.poll() is not None:
+                break
+            time.sleep(0.1)
+        script, grandchild = (int(pid) for pid in pids.read_text().split())
+        started = time.monotonic()
+        os.kill(run.pid, signal.SIGINT)
+        _out, err = run.communicate(timeout=30)
+        assert time.monotonic() - started < 10
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 2 and "interrupted" in err
+    for pid in (script, grandchild):
+        for _attempt in range(100):
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except FileNotFoundError:
+                break
+            if state == "Z":
+                break
+            time.sleep(0.05)
+        else:
+            for kill, leftover in ((os.killpg, script), (os.kill, script), (os.kill, grandchild)):
+                try:
+                    kill(leftover, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            raise AssertionError(f"process {pid} of the script survived Ctrl-C")

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from ncbackup import process
 from ncbackup.engine.logs import MaskingFormatter, mask_secrets
 from ncbackup.errors import BackupError, ConfigError
 
@@ -40,6 +41,8 @@ def guarded(handler: Callable[..., int]) -> Callable[..., int]:
             say_error(str(error))
             return EXIT_FAILED
         except KeyboardInterrupt:
+            # Programs run in their own process groups: the terminal's Ctrl-C never reached them.
+            process.kill_all_running()
             say_error("interrupted; nothing was marked complete")
             return EXIT_FAILED
 

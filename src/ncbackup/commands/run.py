@@ -11,8 +11,9 @@ from pathlib import Path
 from ncbackup.commands.common import add_logging_argument, guarded
 from ncbackup.config import load_config
 from ncbackup.config.settings import Config
+from ncbackup.engine.builtins import Role, role_of
 from ncbackup.engine.context import RunContext
-from ncbackup.engine.lock import AlreadyRunning, single_instance
+from ncbackup.engine.lock import AlreadyRunning, lock_file_path, single_instance
 from ncbackup.engine.logs import run_logging
 from ncbackup.engine.plan import build_plan
 from ncbackup.engine.progress import progress_display
@@ -20,6 +21,8 @@ from ncbackup.engine.result import RunResult
 from ncbackup.engine.run import execute_plan
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.notify.registry import build_notifiers, notify_all
+from ncbackup.stages.keys import holds_a_secret, refuse_if_readable_by_others
+from ncbackup.stages.registry import DEFAULT_KEY_FILE
 
 log = logging.getLogger("ncbackup.run")
 
@@ -52,37 +55,91 @@ def run_config(config: Config, *, level: str, dry_progress=None) -> RunResult:
     """Run a loaded config under its lock, with logging and reports; return the result (never raises a BackupError)."""
     result = RunResult(config_path=str(config.path), hostname=config.general.hostname)
     with run_logging(config.general.log_file, level, config_file=config.path) as tail:
+        log.info("ncbackup run of %s started", config.path)
+        for warning in config.warnings:
+            log.warning("%s", warning)
+            result.warnings.append(warning)
         try:
-            with single_instance(Path(config.path)):
-                log.info("ncbackup run of %s started", config.path)
-                for warning in config.warnings:
-                    log.warning("%s", warning)
-                    result.warnings.append(warning)
-                try:
-                    prepare_work_folder(config)
-                    plan = build_plan(config)
-                except ConfigError as error:
-                    log.error("%s", error)
-                    result.error, result.is_unusable = str(error), True
-                except BackupError as error:
-                    # A component refused to be built (e.g. a source probing its server): the run failed.
-                    log.error("%s", error)
-                    result.error = str(error)
-                else:
-                    for note in plan.notes:
-                        log.info("%s", note)
-                    context = RunContext(config=config, result=result, logger=logging.getLogger("ncbackup.section"),
-                                         progress_factory=dry_progress or progress_display)
-                    execute_plan(plan, context)
-                result.end = datetime.now(timezone.utc)
-                for line in result.summary().splitlines():
-                    log.info("%s", line)
-                notify_all(build_notifiers(config.general), result, log_text=tail.text())
-        except AlreadyRunning:
-            result.is_lock_held = True
-            result.end = datetime.now(timezone.utc)
-            log.warning("another ncbackup run holds the lock on %s; this one exits without doing anything", config.path)
+            # The lock lives in WORK_FOLDER: it must exist first.
+            prepare_work_folder(config)
+            with single_instance(lock_file_path(config.general.work_folder), config=config.path):
+                _run_plan(config, result, dry_progress)
+        except ConfigError as error:
+            # WORK_FOLDER or its lock file is unusable: nothing ran.
+            log.error("%s", error)
+            result.error, result.is_unusable = str(error), True
+        except AlreadyRunning as held:
+            _record_lock_held(config, result, held)
+        result.end = datetime.now(timezone.utc)
+        if not result.is_lock_held:
+            for line in result.summary().splitlines():
+                log.info("%s", line)
+        notify_all(build_notifiers(config.general), result, log_text=tail.text())
     return result
+
+
+def refuse_readable_key_files(config: Config) -> None:
+    """Before anything runs: a secret KEY_FILE that other users may read makes the config unusable (exit 3)."""
+    for section in config.sections:
+        text = section.parameters.get("KEY_FILE")
+        if not text and role_of(section) == Role.ENCRYPTION:
+            text = DEFAULT_KEY_FILE
+        if not isinstance(text, (str, Path)) or not str(text).strip():
+            continue
+        path = Path(str(text).strip())
+        if holds_a_secret(path):
+            position = section.parameter_positions.get("KEY_FILE") or section.position
+            refuse_if_readable_by_others(path, "key file", key=f"{section.name}.KEY_FILE", file=config.path,
+                                         line=position.line if position else None)
+
+
+def _run_plan(config: Config, result: RunResult, dry_progress) -> None:
+    try:
+        plan = build_plan(config)
+        refuse_readable_key_files(config)
+    except ConfigError as error:
+        log.error("%s", error)
+        result.error, result.is_unusable = str(error), True
+    except BackupError as error:
+        # A component refused to be built (e.g. a source probing its server): the run failed.
+        log.error("%s", error)
+        result.error = str(error)
+    else:
+        for note in plan.notes:
+            log.info("%s", note)
+        context = RunContext(config=config, result=result, logger=logging.getLogger("ncbackup.section"),
+                             progress_factory=dry_progress or progress_display)
+        execute_plan(plan, context)
+
+
+def _record_lock_held(config: Config, result: RunResult, held: AlreadyRunning) -> None:
+    """Skipped (exit 0, as the original), unless the holder has run longer than MAX_RUNTIME: then it likely hangs (exit 2)."""
+    limit_seconds = config.general.max_runtime_seconds
+    held_seconds = held.holder.held_seconds(datetime.now(timezone.utc))
+    if held_seconds is not None and held_seconds > limit_seconds:
+        result.error = (
+            f"another ncbackup run ({held.holder.describe()}) has held the run lock {held.lock_path} for "
+            f"{duration_text(held_seconds)}, longer than MAX_RUNTIME ({duration_text(limit_seconds)}); it may hang: "
+            f"check process {held.holder.pid} and stop it, or raise MAX_RUNTIME"
+        )
+        log.error("%s", result.error)
+        return
+    result.is_lock_held = True
+    message = (f"another ncbackup run holds the lock {held.lock_path} ({held.holder.describe()}); "
+               "this one exits without doing anything")
+    result.warnings.append(message)
+    log.warning("%s", message)
+
+
+def duration_text(seconds: float) -> str:
+    """A duration the way people read it: 45 s, 90 min, 26.5 h, 3.0 days."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 @guarded
@@ -92,7 +149,7 @@ def main(args) -> int:
     if args.json:
         print(result.to_json())
     elif result.is_lock_held:
-        print(f"ncbackup: another run of {config.path} is in progress; nothing done", file=sys.stderr)
+        print(f"ncbackup: {result.warnings[-1]}", file=sys.stderr)
     else:
         print(result.summary())
     return result.exit_status

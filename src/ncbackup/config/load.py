@@ -21,7 +21,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from ncbackup.config.legacy import is_comment_key, normalise_keys, scalar_text, stringify_scalars
 from ncbackup.config.secret_values import register_config_secrets
 from ncbackup.config.settings import Config, GeneralSettings, Position, SectionSettings
-from ncbackup.config.types import LegacyBool, LegacyFloat, LegacyPath, clean_path_text, validate_values
+from ncbackup.config.types import (
+    DurationSeconds, LegacyBool, LegacyFloat, LegacyPath, clean_path_text, validate_values,
+)
 from ncbackup.errors import ConfigError
 
 ACTIONS = ("execute", "load")
@@ -358,6 +360,11 @@ class _GeneralKeys(BaseModel):
         description="how the report is sent. Only `post` exists; the original's planned `email`, `sms`, `wechat` "
                     "are refused with a clear error",
     )
+    max_runtime_seconds: DurationSeconds = Field(
+        24 * 3600, alias="MAX_RUNTIME", json_schema_extra={"shown_default": "`24h`"},
+        description="a run that finds the lock held by a run older than this fails (exit 2) naming the holder; "
+                    "seconds, or `90m`, `24h`, `2d`",
+    )
 
 
 def _general_entries(general: JsonObject) -> dict[str, str]:
@@ -427,6 +434,7 @@ def build_general(general: JsonObject, *, position: Position | None) -> GeneralS
         disk_space_threshold_percent=keys.disk_space_threshold_percent,
         report_url=report_url,
         report_method=keys.report_method,
+        max_runtime_seconds=keys.max_runtime_seconds,
         entries=entries,
         position=position,
     )

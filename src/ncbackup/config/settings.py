@@ -32,6 +32,7 @@ class GeneralSettings:
     disk_space_threshold_percent: float = 20.0
     report_url: str | None = None           # MESSAGE_CONFIG_COMMAND
     report_method: str = "post"             # MESSAGE_CONFIG_METHOD
+    max_runtime_seconds: float = 24 * 3600  # MAX_RUNTIME: a lock held longer means a hung run
     entries: dict[str, str] = field(default_factory=dict)  # GENERAL as written (strings), for execute sections
     position: Position | None = None
 

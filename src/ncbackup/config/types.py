@@ -75,6 +75,28 @@ def _to_float(value: Any) -> float:
     return number
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)", re.IGNORECASE)
+_SECONDS_PER_UNIT = {"": 1, "s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "minute": 60,
+                     "minutes": 60, "h": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400}
+
+
+def _to_duration_seconds(value: Any) -> float:
+    message = 'expected a positive duration: seconds such as "86400", or "90m", "24h", "2d"'
+    if isinstance(value, bool):
+        raise ValueError(message)
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.fullmatch(str(value).strip())
+        unit = match.group(2).lower() if match else ""
+        if match is None or unit not in _SECONDS_PER_UNIT:
+            raise ValueError(message)
+        seconds = float(match.group(1)) * _SECONDS_PER_UNIT[unit]
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(message)
+    return seconds
+
+
 def clean_path_text(text: str) -> str:
     """Strip blanks and trailing separators ("/etc/" -> "/etc"), keeping "/" and a drive root like "c:\\"."""
     text = text.strip()
@@ -138,6 +160,9 @@ LegacyInt = Annotated[int, BeforeValidator(_to_int)]
 
 LegacyFloat = Annotated[float, BeforeValidator(_to_float)]
 """A finite number from "20", "0.5" or a JSON number."""
+
+DurationSeconds = Annotated[float, BeforeValidator(_to_duration_seconds)]
+"""A positive duration in seconds from "86400", 86400, "90m", "24h" or "2d" (s, m, h, d; spelled out too)."""
 
 LegacyPath = Annotated[Path, BeforeValidator(_to_path)]
 """One path; blanks and trailing separators are insignificant; Windows paths are kept as written."""

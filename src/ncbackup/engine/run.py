@@ -183,6 +183,8 @@ def _remove_inputs(group: DataGroup, context: RunContext, result: StepResult) ->
 def run_execute(step: ProgramStep, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.plugins.external import run_program
 
+    for warning in step.program.warnings:
+        result.warn(warning)
     run_program(step.program, context.logger)
 
 

@@ -1,8 +1,9 @@
 """The original's report (COMPAT.md section 4): a form POST to MESSAGE_CONFIG_COMMAND.
 
 Fields, exactly as existing report servers parse them: srvname, result ("0" success, "1" failure),
-bckmethod ("ncscript-py"), size, log (bounded: the tail is kept), error, destination. Retried up to
-5 times with growing waits when the answer is not 200.
+bckmethod ("ncscript-py"), size, log (bounded: the tail is kept), error, destination; plus one extra
+field old servers ignore: status (ok, warning, failed, skipped). Retried up to 5 times with growing
+waits when the answer is not 200.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def bounded_tail(text: str, limit_chars: int) -> str:
 
 def report_fields(result: RunResult, *, log_text: str) -> dict[str, str]:
     """The form fields of the legacy report for a run."""
-    # "result" is binary for old servers: warnings still mean the backup is there.
-    is_success = result.status in (Status.OK, Status.WARNING)
+    # "result" is binary for old servers: warnings still mean the backup is there, and a run skipped
+    # because another one holds the lock is no failure (that one reports its own outcome).
+    is_success = result.status in (Status.OK, Status.WARNING, Status.SKIPPED)
     fields = {
         "srvname": result.hostname,
         "result": "0" if is_success else "1",
@@ -45,6 +47,7 @@ def report_fields(result: RunResult, *, log_text: str) -> dict[str, str]:
         "log": bounded_tail(mask_secrets(log_text), LOG_FIELD_MAX_CHARS),
         "error": bounded_tail("; ".join(result.errors()), ERROR_FIELD_MAX_CHARS),
         "destination": " ".join(result.destinations) or "N/A",
+        "status": result.status.value,
     }
     # Every field, not only log and error: nothing a report server stores may hold a secret.
     return {name: mask_secrets(value) for name, value in fields.items()}

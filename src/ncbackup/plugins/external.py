@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ncbackup import process
+from ncbackup import platform, process
 from ncbackup.config.secret_values import is_secret_name, is_secret_value, url_secrets
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.engine.logs import add_secret
@@ -52,6 +52,7 @@ class ExternalProgram:
     secret_names: tuple[str, ...] = ()          # the keys whose values are secrets, for check's warning
     moved_secrets: dict[str, str] = field(default_factory=dict)   # KEY -> value, handed over by env or file
     secrets_folder: Path | None = None          # where the SECRETS_VIA file is written (None: the temp folder)
+    warnings: tuple[str, ...] = ()          # e.g. a program other users may rewrite
 
     def describe(self) -> str:
         """One line for the plan."""
@@ -152,6 +153,20 @@ def environment_name(key: str) -> str:
     return SECRETS_ENV_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", key)
 
 
+def writable_by_others_warnings(section_name: str, executable: Path, home_folder: Path) -> list[str]:
+    """A warning for the program and each folder from its own up to HOME_FOLDER that group or world may write.
+
+    Whoever can change the program (or swap it, through a folder) runs code as the backup's user.
+    """
+    home = home_folder.absolute()
+    paths = [executable, *[folder for folder in executable.parents if folder == home or home in folder.parents]]
+    return [
+        f"section {section_name}: {path} is writable by other users (mode {platform.mode_text(path)}), who could "
+        f"make the backup run their code as {platform.current_user_name()}; run `chmod go-w {path}`"
+        for path in paths if platform.is_writable_by_others(path)
+    ]
+
+
 def resolve(section: SectionSettings, general: GeneralSettings, *, config_file: Path | None = None) -> ExternalProgram:
     """Find the program of an execute section under HOME_FOLDER; ConfigError naming the section if it is missing."""
     line = section.position.line if section.position else None
@@ -204,9 +219,10 @@ def resolve(section: SectionSettings, general: GeneralSettings, *, config_file: 
             add_secret(secret, where=f"the credential in {section.name} {key}")
             secrets.append(secret)
     folder = Path(general.work_folder)
+    warnings = writable_by_others_warnings(section.name, executable, Path(general.home_folder))
     return ExternalProgram(section.name, executable, argv, section.timeout_seconds, tuple(secrets),
                            secrets_via=via, secret_names=tuple(entries), moved_secrets=moved,
-                           secrets_folder=folder if folder.is_dir() else None)
+                           secrets_folder=folder if folder.is_dir() else None, warnings=tuple(warnings))
 
 
 @contextmanager

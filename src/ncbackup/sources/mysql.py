@@ -283,8 +283,8 @@ def flush_and_locate_binlog(client: MysqlClient, info: ServerInfo) -> dict[str, 
 
 def program_version(program: str) -> str:
     """The first line of ``program --version`` (raises BackupError when the program is missing)."""
-    result = run([program, "--version"], timeout_seconds=30)
-    # mariadb-backup prints its version on stderr.
+    # mariadb-backup prints its version on stderr: read here, not logged as a warning.
+    result = run([program, "--version"], timeout_seconds=30, stderr_log_level=None)
     lines = (result.text.strip() or result.stderr.decode("utf-8", "replace").strip()).splitlines()
     return lines[0] if lines else "version unknown"
 

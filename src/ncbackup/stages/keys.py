@@ -10,7 +10,6 @@ passphrase: the file's content with newlines removed.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from ncbackup import platform
 from ncbackup.errors import ConfigError
 
-log = logging.getLogger(__name__)
 
 KIND_AGE_IDENTITY = "age-identity"
 KIND_SSH_IDENTITY = "ssh-identity"
@@ -211,8 +209,31 @@ def classify_key_text(text: bytes, *, path: Path) -> KeyMaterial:
     return KeyMaterial(kind=KIND_PASSPHRASE, path=path, passphrase=text.replace(b"\n", b""))
 
 
+def refuse_if_readable_by_others(path: Path, what: str, *, key: str | None = None, file: Path | None = None,
+                                 line: int | None = None) -> None:
+    """ConfigError (one sentence, exit 3) when users other than the owner may read a secret file (group or world bits)."""
+    if platform.is_readable_by_others(path):
+        raise ConfigError(
+            f"{what} {path} can be read by other users (mode {platform.mode_text(path)}); "
+            f"run `chmod 600 {path}` so that only its owner can read it",
+            key=key, file=file, line=line,
+        )
+
+
+def holds_a_secret(path: Path) -> bool:
+    """True when path is a readable key file holding a secret (not recipients only); False for anything else."""
+    try:
+        data = Path(path).read_bytes()
+        return bool(data.strip()) and classify_key_text(data, path=Path(path)).kind != KIND_RECIPIENTS
+    except (OSError, ConfigError):
+        return False  # missing, unreadable or damaged: the step that reads it says so
+
+
 def read_key_file(path: Path) -> KeyMaterial:
-    """Read and classify a KEY_FILE; ConfigError if it is missing, unreadable or empty; warns if world-readable."""
+    """Read and classify a KEY_FILE; ConfigError if it is missing, unreadable, empty, or a secret others may read.
+
+    A recipients-only file is public and may be readable by anyone.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -223,16 +244,8 @@ def read_key_file(path: Path) -> KeyMaterial:
     if not data.strip():
         raise ConfigError(f"key file {path} is empty; put a key in it or remove it so a new one is created", key="KEY_FILE")
     material = classify_key_text(data, path=path)
-    warnings = []
-    if material.kind != KIND_RECIPIENTS and platform.is_world_readable(path):
-        warnings.append(f"key file {path} is readable by every user; run `chmod 600 {path}`")
-    if warnings:
-        for warning in warnings:
-            log.warning("%s", warning)
-        material = KeyMaterial(
-            kind=material.kind, path=material.path, identities=material.identities,
-            recipients=material.recipients, passphrase=material.passphrase, warnings=tuple(warnings),
-        )
+    if material.kind != KIND_RECIPIENTS:
+        refuse_if_readable_by_others(path, "key file", key="KEY_FILE")
     return material
 
 

@@ -1,5 +1,5 @@
 """Running plans for real: the barrier rule, REMOVE_OBJECTIVES safety, the failure policy, undo hooks,
-the disk space guard and the single-instance lock. Data goes through the real pipeline into real
+the disk space guard (the single-instance lock: test_lock.py). Data goes through the real pipeline into real
 local storage and is read back and compared byte for byte."""
 
 from __future__ import annotations
@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import tarfile
 import textwrap
 from pathlib import Path
@@ -19,7 +17,6 @@ import zstandard
 from tests.support import ensure_signing_key, small_tmpfs, trust_of
 from ncbackup.commands.run import run_config
 from ncbackup.config import load_config
-from ncbackup.engine.lock import AlreadyRunning, single_instance
 from ncbackup.engine.restore import open_plain_stream
 from ncbackup.engine.result import EXIT_FAILED, EXIT_UNUSABLE, Status
 from ncbackup.setformat import list_sets
@@ -186,38 +183,6 @@ def test_unwritable_work_folder_is_an_unusable_config_naming_the_key(tmp_path):
     result = run(path)
     assert result.exit_status == EXIT_UNUSABLE
     assert "WORK_FOLDER" in result.error and str(blocker / "work") in result.error
-
-
-def test_lock_refuses_a_second_holder_and_frees_when_the_holder_dies(tmp_path):
-    config = tmp_path / "conf.json"
-    config.write_text("{}")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import sys, time
-            from ncbackup.engine.lock import single_instance
-            with single_instance({str(config)!r}):
-                print("held", flush=True)
-                sys.stdin.read()
-        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(AlreadyRunning):
-            with single_instance(config):
-                pass
-    finally:
-        holder.kill()  # dies without releasing anything: the OS must free the lock
-        holder.wait()
-    with single_instance(config):
-        pass
-
-
-def test_a_second_run_while_the_lock_is_held_exits_0_and_does_nothing(tmp_path):
-    marker = tmp_path / "ran.txt"
-    path = write_config(tmp_path, {"S": add_script(tmp_path, "s", f"open({str(marker)!r}, 'w').write('x')\n")})
-    with single_instance(path):
-        result = run(path)
-    assert result.is_lock_held and result.exit_status == 0 and not marker.exists()
-    assert "another ncbackup run holds the lock" in (tmp_path / "log" / "ncbackup.log").read_text()
 
 
 @pytest.fixture

@@ -52,11 +52,13 @@ def result(status: Status = Status.OK) -> RunResult:
     return run
 
 
-def test_report_posts_exactly_the_original_fields(report_server):
+def test_report_posts_the_original_fields_plus_status(report_server):
     url, received, _answers = report_server
     PostReport(url).send(result(), log_text="line one\nline two")
     (fields,) = received
-    assert set(fields) == {"srvname", "result", "bckmethod", "size", "log", "error", "destination"}
+    # Old servers parse the original seven; "status" is the one extra key they ignore.
+    assert set(fields) == {"srvname", "result", "bckmethod", "size", "log", "error", "destination", "status"}
+    assert fields["status"] == ["ok"]
     assert fields["srvname"] == ["srv-web1"] and fields["result"] == ["0"]
     assert fields["bckmethod"] == ["ncscript-py"] and fields["size"] == ["1.5 GiB"]
     assert fields["log"] == ["line one\nline two"] and fields["destination"] == ["s3"] and fields["error"] == [""]
@@ -67,6 +69,15 @@ def test_failed_run_reports_result_1_with_the_error(report_server):
     PostReport(url).send(result(Status.FAILED), log_text="")
     assert received[0]["result"] == ["1"]
     assert "mysqldump exited with status 2" in received[0]["error"][0]
+
+
+def test_a_run_skipped_by_the_lock_is_no_failure_for_old_servers_and_says_skipped(report_server):
+    url, received, _answers = report_server
+    skipped = RunResult(config_path="/etc/c.json", hostname="srv-web1", is_lock_held=True)
+    skipped.warnings.append("another ncbackup run holds the lock /var/tmp/ncbackup/ncbackup.lock (pid 42)")
+    PostReport(url).send(skipped, log_text="another ncbackup run holds the lock")
+    (fields,) = received
+    assert fields["result"] == ["0"] and fields["status"] == ["skipped"] and fields["error"] == [""]
 
 
 def test_log_is_bounded_and_keeps_the_tail(report_server):

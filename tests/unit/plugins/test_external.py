@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import need
+from ncbackup import platform
 from ncbackup.config import loads_config
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.plugins.external import build_arguments, resolve, run_program
@@ -236,3 +238,39 @@ def test_a_secrets_file_that_cannot_be_written_fails_the_step_in_one_sentence(tm
     program = dataclasses.replace(resolve(section, general), secrets_folder=not_a_folder)
     with pytest.raises(BackupError, match=r"cannot create the secrets file for rec.py in .*a-file"):
         run_program(program, logging.getLogger("ncbackup.test"))
+
+
+# --- programs other users could rewrite ------------------------------------------------------------
+
+
+def test_a_program_only_its_owner_may_write_gives_no_warning(tmp_path):
+    install(tmp_path, "tidy", "tidy.sh", "true\n").chmod(0o755)
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "tidy", "EXECUTABLE": "tidy.sh"})
+    assert resolve(section, general).warnings == ()
+
+
+@pytest.mark.parametrize(("what", "mode"), [("program", 0o775), ("program", 0o757), ("folder", 0o777),
+                                            ("home", 0o770)])
+def test_a_program_others_may_rewrite_is_a_warning_naming_the_path(tmp_path, what, mode):
+    need(platform.IS_POSIX, "POSIX permissions")
+    program = install(tmp_path, "open", "open.sh", "true\n")
+    program.chmod(0o755)
+    target = {"program": program, "folder": program.parent, "home": tmp_path / "home"}[what]
+    target.chmod(mode)
+    section, general = load(tmp_path, {"ACTION": "execute", "NAME": "open", "EXECUTABLE": "open.sh"})
+    (warning,) = resolve(section, general).warnings
+    assert f"{target} is writable by other users (mode {mode:04o})" in warning and f"chmod go-w {target}" in warning
+    assert warning.startswith("section SCRIPT:")
+
+
+def test_a_run_of_a_world_writable_script_ends_with_warnings(tmp_path):
+    need(platform.IS_POSIX, "POSIX permissions")
+    from ncbackup.commands.run import run_config
+    from ncbackup.engine.result import EXIT_WARNINGS, Status
+
+    install(tmp_path, "open", "open.sh", "echo ran\n").chmod(0o777)
+    load(tmp_path, {"ACTION": "execute", "NAME": "open", "EXECUTABLE": "open.sh", "EXECUTE_WITH": "bash"})
+    result = run_config(loads_config((tmp_path / "conf.json").read_text(), path=tmp_path / "conf.json"),
+                        level="CRITICAL")
+    assert result.exit_status == EXIT_WARNINGS and result.steps[0].status == Status.WARNING
+    assert any("writable by other users" in warning for warning in result.steps[0].warnings)

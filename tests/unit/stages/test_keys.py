@@ -1,4 +1,4 @@
-"""KEY_FILE classification, identity creation (0600, never overwritten) and permission warnings."""
+"""KEY_FILE classification, identity creation (0600, never overwritten) and refusal of secrets others may read."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import need_binary, run_python_unprivileged, unreadable_file
+from ncbackup import platform
+from tests.support import need, need_binary, run_python_unprivileged, unreadable_file
 from ncbackup.errors import ConfigError
 from ncbackup.stages.keys import (
     bech32_decode,
     bech32_encode,
+    generate_identity,
     read_key_file,
+    refuse_if_readable_by_others,
     recipient_fingerprint,
     write_identity_file,
 )
@@ -88,15 +91,62 @@ def test_secrets_never_appear_in_repr(tmp_path: Path) -> None:
     assert secret_line not in repr(read_key_file(identity_path))
     legacy = tmp_path / "legacy"
     legacy.write_text("hunter2hunter2\n")
+    legacy.chmod(0o600)
     assert "hunter2" not in repr(read_key_file(legacy))
 
 
-def test_world_readable_key_file_warns(tmp_path: Path) -> None:
+SECRET_KINDS = {
+    "age identity": "# created: today\nAGE-SECRET-KEY-1{identity}\n",
+    "ssh private key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    "legacy passphrase": "abcdef0123456789abcdef0123456789\n",
+}
+
+
+def write_secret(path: Path, kind: str, mode: int) -> None:
+    text = SECRET_KINDS[kind]
+    if "{identity}" in text:
+        identity = generate_identity()[0]
+        text = f"# created: today\n{identity}\n"
+    path.write_text(text)
+    os.chmod(path, mode)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+@pytest.mark.parametrize("kind", list(SECRET_KINDS))
+def test_a_secret_key_file_others_may_read_is_refused_in_one_sentence(tmp_path: Path, kind: str, mode: int) -> None:
+    need(platform.IS_POSIX, "POSIX permissions")
     path = tmp_path / "key_file"
-    path.write_text("abcdef0123456789\n")
+    write_secret(path, kind, mode)
+    with pytest.raises(ConfigError) as caught:
+        read_key_file(path)
+    message = str(caught.value)
+    assert "can be read by other users" in message and f"chmod 600 {path}" in message and f"{mode:04o}" in message
+    assert "KEY_FILE" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("kind", list(SECRET_KINDS))
+def test_a_secret_key_file_only_its_owner_reads_is_accepted(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "key_file"
+    write_secret(path, kind, 0o600)
+    assert read_key_file(path).can_decrypt
+
+
+def test_a_recipients_only_key_file_may_be_readable_by_everyone(tmp_path: Path) -> None:
+    path = tmp_path / "recipients"
+    path.write_text(f"# public\n{generate_identity()[1]}\n")
     os.chmod(path, 0o644)
-    material = read_key_file(path)
-    assert any("readable by every user" in warning and "chmod 600" in warning for warning in material.warnings)
+    assert read_key_file(path).kind == "recipients"
+
+
+def test_refuse_if_readable_by_others_serves_other_secret_files(tmp_path: Path) -> None:
+    need(platform.IS_POSIX, "POSIX permissions")
+    signing_key = tmp_path / "signing.key"
+    signing_key.write_text("secret\n")
+    signing_key.chmod(0o600)
+    refuse_if_readable_by_others(signing_key, "signing key file", key="SIGNING_KEY_FILE")
+    signing_key.chmod(0o640)
+    with pytest.raises(ConfigError, match=r"SIGNING_KEY_FILE: signing key file .* can be read by other users"):
+        refuse_if_readable_by_others(signing_key, "signing key file", key="SIGNING_KEY_FILE")
 
 
 READ_KEY_FILE = """

@@ -131,6 +131,7 @@ def test_legacy_passphrase_key_file_writes_openssl_format_with_warning(general, 
 def test_decryption_refuses_mismatched_key_kinds(tmp_path: Path) -> None:
     legacy = tmp_path / "legacy"
     legacy.write_text("abcdef\n")
+    legacy.chmod(0o600)
     identity = tmp_path / "identity"
     write_identity_file(identity)
     with pytest.raises(DecryptError, match="legacy passphrase"):
