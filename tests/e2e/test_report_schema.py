@@ -15,7 +15,7 @@ import pytest
 from ncbackup import platform
 from ncbackup.cli import main
 from ncbackup.engine.result import SCHEMA_VERSION, RunResult, Status, StepResult
-from ncbackup.engine.run import STEP_RUNNERS
+from ncbackup.engine.plan import StepKind
 from ncbackup.stages.keys import write_identity_file
 from tests.support import ensure_signing_key, REPO
 
@@ -74,7 +74,7 @@ def test_the_schema_names_every_field_status_and_kind_of_the_code():
     assert SCHEMA["properties"]["schema_version"]["const"] == SCHEMA_VERSION
     assert set(SCHEMA["properties"]["status"]["enum"]) == {status.value for status in Status}
     assert set(step["properties"]["status"]["enum"]) == {status.value for status in Status}
-    assert set(step["properties"]["kind"]["enum"]) == set(STEP_RUNNERS)
+    assert set(step["properties"]["kind"]["enum"]) == {kind.value for kind in StepKind}
 
 
 def test_an_ok_run_matches_the_schema(tmp_path, ncbackup_cmd):

@@ -96,7 +96,8 @@ class EncryptionOptions(BaseModel):
         description="an age identity (`AGE-SECRET-KEY-...`), a recipients file (`age1...` or ssh public keys: the "
                     "server can write backups it cannot read), or a legacy passphrase key file of the original. When "
                     "missing, a new age identity is created there (mode 0600) and the run warns loudly: **copy it "
-                    "somewhere safe**",
+                    "somewhere safe**. A file holding a secret (identity, ssh private key, passphrase) that group or "
+                    "others may read is refused (exit 3: `chmod 600` it)",
     )
     file_size_mb: LegacyFloat = Field(
         DEFAULT_FILE_SIZE_MB, alias="FILE_SIZE", description="MB (MiB, as `split -b <N>M`) per part; below 1: one "
