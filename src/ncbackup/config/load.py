@@ -339,15 +339,20 @@ def _general_entries(general: JsonObject) -> dict[str, str]:
 
 
 def resolve_log_file(text: str, *, position: Position | None) -> Path:
-    """LOG_FOLDER is a log file, or a folder (existing, or written with a trailing separator) holding ncbackup.log."""
+    """LOG_FOLDER is a log file, or a folder (existing, or written with a trailing separator) holding ncbackup.log.
+
+    The log's folder may be missing (a run creates it, 0700) but not its parent: a typo there should
+    not silently grow a tree of folders.
+    """
     stripped = text.strip()
     path = Path(clean_path_text(stripped))
     names_folder = stripped.endswith(("/", "\\")) or path.is_dir()
     folder = path if names_folder else path.parent
-    if not folder.is_dir():
+    if not folder.is_dir() and not folder.parent.is_dir():
         raise _error_at(
             position,
-            f"the folder {folder} does not exist; create it or point LOG_FOLDER at an existing folder",
+            f"neither the log folder {folder} nor its parent {folder.parent} exists; ncbackup creates only the "
+            "log folder itself: create its parent or point LOG_FOLDER at an existing folder",
             key="GENERAL.LOG_FOLDER",
         )
     return path / LOG_FILE_NAME if names_folder else path
