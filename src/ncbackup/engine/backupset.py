@@ -88,6 +88,7 @@ class StreamResult:
     error: str | None = None
     file_name: str = ""
     metadata: dict = field(default_factory=dict)   # the source's StreamReport.metadata, for the manifest
+    run_errors: list[str] = field(default_factory=list)  # StreamReport.errors: the stream is good, the run fails
 
     @property
     def is_ok(self) -> bool:
@@ -524,6 +525,7 @@ def _write_stream(
         result.bytes_in = counter.bytes_in
         result.warnings.extend(report.warnings)
         result.notes.extend(report.notes)
+        result.run_errors.extend(report.errors)
         result.parts = [
             PartInfo(name=key_for_part(part.index).rpartition("/")[2], size_bytes=part.size_bytes, sha256=part.sha256)
             for part in splitter.parts

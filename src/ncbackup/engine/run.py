@@ -63,6 +63,8 @@ def _absorb_set_result(set_result: Any, result: StepResult) -> None:
         for warning in getattr(stream, "warnings", []) or []:
             result.warn(f"{stream.name}: {warning}")
         result.notes.extend(f"{stream.name}: {note}" for note in getattr(stream, "notes", []) or [])
+        for error in stream.run_errors:  # the stream is good (restorable), but the run must fail
+            result.fail(f"{stream.name}: {error}")
         if getattr(stream, "error", None):
             result.fail(f"stream {stream.name}: {stream.error}")
     for repair in getattr(set_result, "repairs", []) or []:
