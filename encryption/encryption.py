@@ -2,7 +2,8 @@
 
     python encryption/encryption.py -d --KEY_FILE K --OBJECTIVES P --DESTINATION D --HOME_FOLDER H
 
-P is one part (``X.000``) or the common prefix of the parts (``X`` matches ``X.000``, ``X.001``...);
+P is one part (``X.000``) or the common prefix of the parts (``X`` matches ``X.000``, ``X.001``...;
+as the original assumed a wild card at the end, any shorter prefix naming one file's parts works too);
 D is the file to write (replaced if it exists, as the original did). HOME_FOLDER is accepted and
 ignored. It runs the same code as ``ncbackup decrypt``: age, legacy OpenSSL and GnuPG data.
 """
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="encryption.py", description="Decrypt backups of nc-backup-py and ncbackup (the original's command line)."
     )
     parser.add_argument("-d", "--DECRYPT", action="store_true", help="decrypt (the only mode this script keeps)")
-    parser.add_argument("-o", "--OBJECTIVES", required=True, help="one part (X.000) or the common prefix of the parts")
+    parser.add_argument("-o", "--OBJECTIVES", required=True, help="one part (X.000) or a prefix of the part names (a wild card is assumed at the end)")
     parser.add_argument("-D", "--DESTINATION", required=True, help="the decrypted file to write")
     parser.add_argument("-k", "--KEY_FILE", required=True, help="the key file the backup was made with")
     parser.add_argument("-H", "--HOME_FOLDER", help="accepted and ignored")

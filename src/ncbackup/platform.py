@@ -44,6 +44,13 @@ def make_private(path: Path) -> None:
         pass
 
 
+def create_private_folder(path: Path) -> None:
+    """Create the folder path (its parent must exist) for its owner only (0700 on POSIX, whatever the umask)."""
+    os.mkdir(path, 0o700)
+    if IS_POSIX:
+        os.chmod(path, 0o700)
+
+
 def is_world_readable(path: Path) -> bool:
     """True when others may read the file (mode o+r); always False where POSIX modes do not apply."""
     if not IS_POSIX:

@@ -94,6 +94,26 @@ def test_original_encryption_py_command_line_decrypts(tmp_path):
     assert "etc/hosts" in listing
 
 
+def test_encryption_py_objectives_is_a_prefix_with_a_wild_card_at_the_end(tmp_path):
+    """As the original's README promised; a prefix naming the parts of two files is refused, listing them."""
+    key = _key(tmp_path)
+    archive, prefix = _original_openssl_parts(tmp_path, key)
+    out = tmp_path / "backup.tar.gz"
+    argv = [sys.executable, str(REPO / "encryption" / "encryption.py"), "-d", "--KEY_FILE", str(key),
+            "--DESTINATION", str(out), "--HOME_FOLDER", "/opt/nc-backup-py"]
+    result = _run([*argv, "--OBJECTIVES", str(prefix.parent / "20171106_10")], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == archive.read_bytes()
+
+    (prefix.parent / "20171107_105027.tar.gz.crypt.000").write_bytes(b"Salted__another night")
+    out.unlink()
+    result = _run([*argv, "--OBJECTIVES", str(prefix.parent / "2017")], tmp_path)
+    assert result.returncode == 3
+    assert "matches the parts of 2 files (20171106_105027.tar.gz.crypt, 20171107_105027.tar.gz.crypt)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
 def test_encryption_py_without_d_refuses_clearly(tmp_path):
     key = _key(tmp_path)
     result = _run(

@@ -330,3 +330,51 @@ def test_restore_a_set_made_with_a_legacy_passphrase_key(tmp_path, ncbackup_cmd)
     stock.mkdir()
     subprocess.run([tar, "-xf", str(root / "files.tar"), "-C", str(stock)], check=True)
     assert _tree(stock / str(data).lstrip("/")) == _tree(data)
+
+
+def _set_fileset_include(site: Site, include: str) -> None:
+    config = json.loads(site.config.read_text())
+    config["FILESET"]["PARAMETERS"]["FILESET_INCLUDE"] = include
+    site.config.write_text(json.dumps(config, indent=2))
+
+
+def test_missing_include_path_keeps_the_others_and_latest_skips_a_set_whose_files_failed(site, ncbackup_cmd, tmp_path):
+    """The issue's night: "/srv/app /srv/missing". What exists is backed up, the run fails naming the missing path;
+    after a night whose files stream failed, restore/verify --latest take the newest set where it is good."""
+    missing = site.root / "srv" / "missing"
+    _set_fileset_include(site, f"{site.data} {missing}")
+    second = _run(ncbackup_cmd, "run", "-c", str(site.config))
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert f"FILESET_INCLUDE path {missing} does not exist" in second.stdout
+    first_id, second_id = site.set_ids()
+    restored = _run(ncbackup_cmd, "restore", "-c", str(site.config), "--latest", "--target", str(tmp_path / "night2"))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert f"restoring set {second_id}" in restored.stdout
+    assert _tree(_restored_data(tmp_path / "night2", site)) == _tree(site.data)
+
+    _set_fileset_include(site, str(missing))
+    third = _run(ncbackup_cmd, "run", "-c", str(site.config))
+    assert third.returncode == 2
+    # One sentence per cause: the index says what it depends on, not the cause again.
+    assert third.stdout.count(f"FILESET_INCLUDE path {missing} does not exist") == 1, third.stdout
+    assert "files-index: skipped: files failed" in third.stdout
+    third_id = site.set_ids()[-1]
+
+    listed = _run(ncbackup_cmd, "list", "-c", str(site.config))
+    line = next(text for text in listed.stdout.splitlines() if text.startswith(third_id))
+    assert "partial" in line and "files (FAILED), files-index (FAILED)" in line
+    as_json = json.loads(_run(ncbackup_cmd, "list", "-c", str(site.config), "--json").stdout)
+    assert [entry["status"] for entry in as_json] == ["complete", "complete", "partial"]
+
+    for command in (["restore", "--target", str(tmp_path / "night3")], ["verify"]):
+        result = _run(ncbackup_cmd, command[0], "-c", str(site.config), "--latest", *command[1:])
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"note: newer set(s) skipped: {third_id} (files failed)" in result.stdout
+        assert second_id in result.stdout and "has no stream to restore" not in result.stderr
+    assert _tree(_restored_data(tmp_path / "night3", site)) == _tree(site.data)
+    by_name = _run(ncbackup_cmd, "restore", "-c", str(site.config), "--latest", "--stream", "files",
+                   "--target", str(tmp_path / "by-name"))
+    assert by_name.returncode == 0 and f"restoring set {second_id}" in by_name.stdout
+    # The failed set itself is still reachable by its id, and says why it holds nothing.
+    chosen = _run(ncbackup_cmd, "restore", "-c", str(site.config), "--set", third_id, "--target", str(tmp_path / "t"))
+    assert chosen.returncode == 2 and "has no stream to restore" in chosen.stderr

@@ -183,6 +183,21 @@ def test_log_folder_parent_missing_exits_3_naming_it(tmp_path, ncbackup_cmd):
     assert_no_traceback(completed)
 
 
+def test_missing_log_folder_is_created_0700_and_said_once_without_a_warning(tmp_path, ncbackup_cmd):
+    add_program(tmp_path, "greeter", "greet.sh", "echo hello\n")
+    log_folder = tmp_path / "var-log" / "ncbackup"
+    log_folder.parent.mkdir()
+    path = write_config(tmp_path, {"GREET": {"ACTION": "execute", "NAME": "greeter", "EXECUTABLE": "greet.sh",
+                                             "EXECUTE_WITH": "bash"}},
+                        general={"LOG_FOLDER": str(log_folder / "ncbackup.log")})
+    for _night in range(2):
+        completed = run_cli(ncbackup_cmd, "run", "-c", str(path), "--json")
+        assert completed.returncode == 0, completed.stderr + completed.stdout
+        assert json.loads(completed.stdout)["warnings"] == []
+    assert oct(log_folder.stat().st_mode & 0o777) == oct(0o700)
+    assert (log_folder / "ncbackup.log").read_text().count(f"created the log folder {log_folder}") == 1
+
+
 def test_missing_and_broken_configs_exit_3_in_one_sentence(tmp_path, ncbackup_cmd):
     missing = run_cli(ncbackup_cmd, "run", "-c", str(tmp_path / "nothere.json"))
     assert missing.returncode == 3 and "not found" in missing.stderr

@@ -2,7 +2,8 @@
 
 The input is one file (``X.000``, or a whole ``X``) or the common prefix of parts (``X`` matches
 ``X.000``, ``X.001``, ... joined in numeric order; the original's GnuPG path split into ``Xaa``,
-``Xab``, ..., which is accepted too). The format is recognised from the first bytes. The output is
+``Xab``, ..., which is accepted too). As the original assumed a wild card at the end, any shorter
+prefix of the part names is accepted too when it names the parts of one file only. The format is recognised from the first bytes. The output is
 written under a temporary name and renamed only when the data is complete and, for age and GnuPG,
 authenticated; a wrong key or damaged data leaves no output file.
 """
@@ -20,7 +21,7 @@ from typing import BinaryIO
 
 from ncbackup.commands.common import EXIT_OK, EXIT_WARNINGS, add_logging_argument, guarded, setup_console_logging
 from ncbackup.engine.restore import TEMP_PREFIX, PartSource, PartsReader, write_atomically
-from ncbackup.errors import BackupError, DecryptError
+from ncbackup.errors import BackupError, ConfigError, DecryptError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 _DOTTED_NUMBER = re.compile(r"\.(\d{3,})")
 _BARE_NUMBER = re.compile(r"(\d{2,})")
 _LETTERS = re.compile(r"([a-z]{2,})")
+# The first part of a split file, X.000, X00 or Xaa (tried in that order); the group that matched is X.
+_FIRST_PART = re.compile(r"(.+)\.0{3,}|(.+?)0{2,}|(.+)aa")
 
 
 def find_parts(given: Path) -> list[Path]:
@@ -54,21 +57,49 @@ def find_parts(given: Path) -> list[Path]:
     folder = given.parent
     if not folder.is_dir():
         raise DecryptError(f"folder {folder} does not exist; check the --input path")
-    for pattern in (_DOTTED_NUMBER, _BARE_NUMBER):
-        parts = _numbered(folder, given.name, pattern)
-        if parts:
-            return parts
-    lettered = sorted(
-        (path for path in folder.iterdir()
-         if path.name.startswith(given.name) and _LETTERS.fullmatch(path.name[len(given.name):]) and path.is_file()),
-        key=lambda path: path.name,  # GNU split's aa..yz, zaaa..: plain name order is part order
-    )
-    if lettered:
-        return lettered
+    parts = _parts_of(folder, given.name)
+    if parts:
+        return parts
+    # The original's README: "the software assumes you mean wild card (*) at the end". Any prefix of
+    # the part names will do, as long as it names the parts of one file only.
+    files = _split_files_starting_with(folder, given.name)
+    if len(files) > 1:
+        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        raise ConfigError(
+            f"{given} matches the parts of {len(files)} files ({shown}) in {folder}; "
+            "give a longer prefix that names only one of them"
+        )
+    if files:
+        return _parts_of(folder, files[0])
     raise DecryptError(
         f"no file {given} and no parts {given.name}.000, {given.name}.001... in {folder}; "
         "give one part or the common prefix of the parts"
     )
+
+
+def _parts_of(folder: Path, prefix: str) -> list[Path]:
+    """The parts named exactly prefix + a part suffix (.000, 00 or aa), in order; empty when there are none."""
+    for pattern in (_DOTTED_NUMBER, _BARE_NUMBER):
+        parts = _numbered(folder, prefix, pattern)
+        if parts:
+            return parts
+    return sorted(
+        (path for path in folder.iterdir()
+         if path.name.startswith(prefix) and _LETTERS.fullmatch(path.name[len(prefix):]) and path.is_file()),
+        key=lambda path: path.name,  # GNU split's aa..yz, zaaa..: plain name order is part order
+    )
+
+
+def _split_files_starting_with(folder: Path, prefix: str) -> list[str]:
+    """The names (without part suffix) of the split files whose first part's name starts with prefix, sorted."""
+    names = set()
+    for path in folder.iterdir():
+        if not path.name.startswith(prefix) or not path.is_file():
+            continue
+        match = _FIRST_PART.fullmatch(path.name)
+        if match:
+            names.add(next(group for group in match.groups() if group is not None))
+    return sorted(names)
 
 
 def _numbered(folder: Path, prefix: str, pattern: re.Pattern) -> list[Path]:
@@ -254,7 +285,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--key-file", "--KEY_FILE", dest="key_file", type=Path, required=True, metavar="FILE",
                         help="the age identity, or the original tool's key file")
     parser.add_argument("--input", "--OBJECTIVES", dest="input", type=Path, required=True, metavar="PATH",
-                        help="one part (X.000) or the common prefix of the parts (X)")
+                        help="one part (X.000) or a prefix of the part names (a wild card is assumed at the end)")
     parser.add_argument("--output", "--DESTINATION", dest="output", type=Path, required=True, metavar="FILE",
                         help="the file to write (renamed into place only when complete)")
     parser.add_argument("--force", action="store_true", help="replace --output if it exists")

@@ -73,7 +73,7 @@ def main(args) -> int:
     setup_console_logging(args.logging_level)
     configured = open_configured_storage(args.config, args.storage)
     trust = trust_for(configured.config, args.trust_signers, allow_unsigned=args.allow_unsigned)
-    chosen = choose_set(configured.storage, args.set_id, trust)
+    chosen = choose_set(configured.storage, args.set_id, trust, stream_names=tuple(args.streams))
     for note in chosen.notes:
         print(f"note: {note}")
     set_id = chosen.info.set_id

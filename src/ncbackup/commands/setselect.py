@@ -4,11 +4,13 @@ the chosen set, the default key file and the cipher it implies."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ncbackup.config import load_config
 from ncbackup.config.settings import Config, SectionSettings
+from ncbackup.engine.restore import INDEX_KINDS
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.setformat import STATE_COMPLETE, SetInfo, list_sets
 from ncbackup.signing import Trust, public_key_path, read_secret_key, trust_from_files
@@ -44,7 +46,8 @@ def add_cipher_arguments(parser: argparse.ArgumentParser) -> None:
 def add_set_arguments(parser: argparse.ArgumentParser) -> None:
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--set", dest="set_id", metavar="ID", help="the set id, as 'ncbackup list' shows it")
-    choice.add_argument("--latest", action="store_true", help="the newest complete set (the default)")
+    choice.add_argument("--latest", action="store_true",
+                        help="the newest complete set in which the streams asked for are good (the default)")
 
 
 @dataclass(frozen=True)
@@ -127,8 +130,9 @@ class ChosenSet:
     notes: tuple[str, ...] = ()
 
 
-def choose_set(storage: Storage, set_id: str | None, trust: Trust) -> ChosenSet:
-    """The named set, or the newest complete one; a set that is not complete (unfinished, unsigned, signed by an
+def choose_set(storage: Storage, set_id: str | None, trust: Trust, *, stream_names: Sequence[str] = ()) -> ChosenSet:
+    """The named set, or the newest complete one in which the requested streams are good (stream_names, or
+    every stream but the file indexes); a set that is not complete (unfinished, unsigned, signed by an
     untrusted key, changed after signing, invalid) is refused with why and what to do instead."""
     sets = list_sets(storage, trust)
     if set_id is not None:
@@ -144,10 +148,49 @@ def choose_set(storage: Storage, set_id: str | None, trust: Trust) -> ChosenSet:
         if refused:
             raise BackupError(f"there is no usable set on {storage.name}; the newest was refused: {_refusal(refused[-1], storage)}")
         raise BackupError(f"there is no complete set on {storage.name}; run a backup first, or check --storage and the config")
-    newest = complete[-1]
-    skipped = [f"{info.set_id} ({info.state})" for info in sets if info.started_at > newest.started_at and info.manifest is None]
-    notes = (f"newer set(s) skipped: {', '.join(skipped)}",) if skipped else ()
-    return ChosenSet(newest, notes)
+    good = [info for info in complete if not _stream_problems(info, stream_names)]
+    notes: tuple[str, ...] = ()
+    if not good and not stream_names:
+        # No set has every stream good (one database fails every night): the newest with any good stream.
+        good = [info for info in complete if _good_streams(info)]
+        if good:
+            notes = (f"no set has every stream good; set {good[-1].set_id} has "
+                     f"{', '.join(_stream_problems(good[-1], ()))}: its other streams are restored",)
+    if not good:
+        newest = complete[-1]
+        wanted = ", ".join(stream_names) if stream_names else "a stream that can be restored"
+        raise BackupError(
+            f"no complete set on {storage.name} has {wanted}: the newest, {newest.set_id}, has "
+            f"{', '.join(_stream_problems(newest, stream_names)) or 'no stream'}; "
+            "check `ncbackup list` and --stream, or pick a set with --set"
+        )
+    chosen = good[-1]
+    skipped = [
+        f"{info.set_id} ({info.state if info.manifest is None else ', '.join(_stream_problems(info, stream_names))})"
+        for info in sets[sets.index(chosen) + 1:]
+    ]
+    if skipped:
+        notes += (f"newer set(s) skipped: {'; '.join(skipped)}",)
+    return ChosenSet(chosen, notes)
+
+
+def _good_streams(info: SetInfo) -> list[str]:
+    assert info.manifest is not None
+    return [stream.name for stream in info.manifest.streams if stream.kind not in INDEX_KINDS and stream.is_ok]
+
+
+def _stream_problems(info: SetInfo, stream_names: Sequence[str]) -> list[str]:
+    """What keeps the requested streams of a complete set from being restored: "files failed", "no stream x"."""
+    assert info.manifest is not None
+    by_name = {stream.name: stream for stream in info.manifest.streams}
+    if stream_names:
+        return [f"no stream {name}" if name not in by_name else f"{name} failed"
+                for name in dict.fromkeys(stream_names) if name not in by_name or not by_name[name].is_ok]
+    problems = [f"{stream.name} failed" for stream in info.manifest.streams
+                if stream.kind not in INDEX_KINDS and not stream.is_ok]
+    if not problems and not _good_streams(info):
+        problems = ["no stream to restore"]
+    return problems
 
 
 def _refusal(info: SetInfo, storage: Storage) -> str:

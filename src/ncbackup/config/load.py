@@ -335,8 +335,8 @@ class _GeneralKeys(BaseModel):
     log_folder: LegacyPath | None = Field(
         None, alias="LOG_FOLDER", json_schema_extra={"shown_default": "no log file (stderr only)"},
         description="the log: a **file** path (`/var/log/nc-backup-py/ncbackup.log`), or a **folder** (an existing "
-                    "folder, or a path written with a trailing `/`): then `ncbackup.log` inside it. The folder that "
-                    "will hold the log must exist",
+                    "folder, or a path written with a trailing `/`): then `ncbackup.log` inside it. A missing log "
+                    "folder is created by the first run (mode 0700, said once in the log); its parent must exist",
     )
     local_backup: LegacyPath | None = Field(
         None, alias="LOCAL_BACKUP",
@@ -381,15 +381,20 @@ def _general_entries(general: JsonObject) -> dict[str, str]:
 
 
 def resolve_log_file(text: str, *, position: Position | None) -> Path:
-    """LOG_FOLDER is a log file, or a folder (existing, or written with a trailing separator) holding ncbackup.log."""
+    """LOG_FOLDER is a log file, or a folder (existing, or written with a trailing separator) holding ncbackup.log.
+
+    The log's folder may be missing (a run creates it, 0700) but not its parent: a typo there should
+    not silently grow a tree of folders.
+    """
     stripped = text.strip()
     path = Path(clean_path_text(stripped))
     names_folder = stripped.endswith(("/", "\\")) or path.is_dir()
     folder = path if names_folder else path.parent
-    if not folder.is_dir():
+    if not folder.is_dir() and not folder.parent.is_dir():
         raise _error_at(
             position,
-            f"the folder {folder} does not exist; create it or point LOG_FOLDER at an existing folder",
+            f"neither the log folder {folder} nor its parent {folder.parent} exists; ncbackup creates only the "
+            "log folder itself: create its parent or point LOG_FOLDER at an existing folder",
             key="GENERAL.LOG_FOLDER",
         )
     return path / LOG_FILE_NAME if names_folder else path

@@ -1,6 +1,7 @@
-"""Run logging: the LOG_FOLDER file (rotated, bounded number of old logs, created 0600), stderr at the
--l level, and a bounded in-memory tail of this run's lines for the report; plus the one registry of
-secret values that every line, the report and the ``--json`` output are masked with.
+"""Run logging: the LOG_FOLDER file (rotated, bounded number of old logs, created 0600; its folder created
+0700 when missing), stderr at the -l level, and a bounded in-memory tail of this run's lines for the
+report; plus the one registry of secret values that every line, the report and the ``--json`` output
+are masked with.
 """
 
 from __future__ import annotations
@@ -137,8 +138,13 @@ def run_logging(log_file: Path | None, level: str, *, config_file: Path | None =
     console_level = getattr(logging, level.upper(), logging.WARNING)
     file_level = min(console_level, logging.INFO)
     handlers: list[logging.Handler] = []
+    created_folder: Path | None = None
     if log_file is not None:
         try:
+            if not Path(log_file).parent.is_dir():
+                # The original made operators create it by hand; only the last folder is made (load checked its parent).
+                created_folder = Path(log_file).parent
+                platform.create_private_folder(created_folder)
             file_handler: logging.Handler = PrivateRotatingFileHandler(
                 log_file, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8",
             )
@@ -166,6 +172,8 @@ def run_logging(log_file: Path | None, level: str, *, config_file: Path | None =
     # Our handlers already print; the root logger's (set up by setup_console_logging) would double lines.
     logger.propagate = False
     _is_run_logging = True
+    if created_folder is not None:
+        logger.info("created the log folder %s (LOG_FOLDER), readable by its owner only", created_folder)
     _announce_short_secrets()
     try:
         yield tail

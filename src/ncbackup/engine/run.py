@@ -63,6 +63,8 @@ def _absorb_set_result(set_result: SetResult, result: StepResult) -> None:
         for warning in stream.warnings:
             result.warn(f"{stream.name}: {warning}")
         result.notes.extend(f"{stream.name}: {note}" for note in stream.notes)
+        for error in stream.run_errors:  # the stream is good (restorable), but the run must fail
+            result.fail(f"{stream.name}: {error}")
         if stream.error is not None:
             result.fail(f"stream {stream.name}: {stream.error}")
     for repair in set_result.repairs:

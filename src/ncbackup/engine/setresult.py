@@ -23,6 +23,7 @@ class StreamResult:
     error: str | None = None
     file_name: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)   # the source's StreamReport.metadata, for the manifest
+    run_errors: list[str] = field(default_factory=list)      # StreamReport.errors: the stream is good, the run fails
 
     @property
     def is_ok(self) -> bool:

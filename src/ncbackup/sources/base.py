@@ -16,13 +16,17 @@ from typing import Any, BinaryIO, Protocol
 
 @dataclass
 class StreamReport:
-    """What a stream tells the run besides its bytes: warnings (with paths), notes, manifest metadata.
+    """What a stream tells the run besides its bytes: warnings (with paths), notes, errors, manifest metadata.
 
     ``metadata`` goes into the manifest (plaintext): never put secrets or file names there.
+    ``errors`` fail the run although the stream itself is good: its bytes are complete and
+    restorable, but something the config asked for is not in them (a missing FILESET_INCLUDE path).
+    A stream that cannot produce good bytes raises SourceError instead.
     """
 
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def warn(self, message: str) -> None:
@@ -30,6 +34,10 @@ class StreamReport:
 
     def note(self, message: str) -> None:
         self.notes.append(message)
+
+    def fail_run(self, message: str) -> None:
+        """Keep this stream (it is complete and restorable) but fail the run (exit 2) with message."""
+        self.errors.append(message)
 
 
 class Stream(Protocol):

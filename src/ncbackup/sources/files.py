@@ -135,7 +135,8 @@ class FilesIndexStream:
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         spool = self._spool
         if spool.failure is not None:
-            raise SourceError(f"the index of stream {self._files_name} is missing because that stream failed ({spool.failure})")
+            # The cause is already the files stream's own error: say only what this one depends on.
+            raise SourceError(f"skipped: {self._files_name} failed")
         if not spool.is_done or spool.file is None:
             raise SourceError(
                 f"the index of stream {self._files_name} can only be written after that stream; "
@@ -184,20 +185,38 @@ class FilesSource:
         return text
 
     def paths_to_archive(self, report: StreamReport) -> list[Path]:
-        """The include paths that exist, nested ones dropped; raise SourceError for a missing explicit path."""
+        """The include paths that exist, nested ones dropped.
+
+        A missing explicit path fails the run (report.fail_run) but not the stream: one typo or one
+        unmounted disk must not cost the backup of every other path. When no explicit path exists
+        at all there is nothing worth a stream: SourceError.
+        """
         if self.options.tar_command:
             report.note("TAR_COMMAND is ignored: ncbackup writes the tar archive itself")
         found: list[Path] = []
+        missing: list[Path] = []
         for path in self.includes:
             if os.path.lexists(path):
                 found.append(path)
             elif self.is_default_include:
                 report.note(f"default include path {path} does not exist; skipped")
             else:
+                missing.append(path)
+        if missing and not found:
+            if len(missing) == 1:
                 raise SourceError(
-                    f"FILESET_INCLUDE path {path} does not exist in section {self.section_name}; "
+                    f"FILESET_INCLUDE path {missing[0]} does not exist in section {self.section_name}; "
                     "create it or remove it from FILESET_INCLUDE"
                 )
+            raise SourceError(
+                f"no FILESET_INCLUDE path of section {self.section_name} exists "
+                f"({', '.join(str(path) for path in missing)}); create them or fix FILESET_INCLUDE"
+            )
+        for path in missing:
+            report.fail_run(
+                f"FILESET_INCLUDE path {path} does not exist in section {self.section_name}, so it is not in this "
+                "backup (the other paths are); create it or remove it from FILESET_INCLUDE"
+            )
         kept: list[Path] = []
         for path in found:
             if path in kept:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ncbackup.commands.decrypt import detect_format, find_parts
-from ncbackup.errors import DecryptError
+from ncbackup.errors import ConfigError, DecryptError
 
 
 def _touch(folder, *names):
@@ -58,3 +58,29 @@ def test_format_is_recognised_from_first_bytes(head, expected):
 def test_unknown_format_is_refused():
     with pytest.raises(DecryptError, match="not in a format ncbackup decrypts"):
         detect_format(b"hello world", what="x")
+
+
+def test_any_prefix_of_the_part_names_finds_the_one_file_they_belong_to(tmp_path):
+    """The original's README: "the software assumes you mean wild card (*) at the end" of OBJECTIVES."""
+    _touch(tmp_path, "20171106_105027.tar.gz.crypt.000", "20171106_105027.tar.gz.crypt.001",
+           "20171106_105027.tar.gz.crypt.sha256", "other.000")
+    for prefix in ("2017", "20171106_105027.tar", "20171106_105027.tar.gz.crypt."):
+        assert [p.name for p in find_parts(tmp_path / prefix)] == [
+            "20171106_105027.tar.gz.crypt.000", "20171106_105027.tar.gz.crypt.001"
+        ], prefix
+
+
+def test_prefix_of_gnu_split_and_bare_number_parts(tmp_path):
+    _touch(tmp_path, "x.cryptaa", "x.cryptab")
+    assert [p.name for p in find_parts(tmp_path / "x.cr")] == ["x.cryptaa", "x.cryptab"]
+    _touch(tmp_path, "y.crypt00", "y.crypt01", "y.crypt02")
+    assert [p.name for p in find_parts(tmp_path / "y")] == ["y.crypt00", "y.crypt01", "y.crypt02"]
+
+
+def test_prefix_matching_parts_of_two_files_is_refused_naming_both(tmp_path):
+    _touch(tmp_path, "20171106_1.crypt.000", "20171106_1.crypt.001", "20171107_1.crypt.000")
+    with pytest.raises(ConfigError, match=r"matches the parts of 2 files \(20171106_1\.crypt, 20171107_1\.crypt\)"):
+        find_parts(tmp_path / "2017")
+    # The exact common prefix of one file's parts still wins over a longer name sharing it.
+    _touch(tmp_path, "a.crypt.000", "a.crypt2.000")
+    assert [p.name for p in find_parts(tmp_path / "a.crypt")] == ["a.crypt.000"]

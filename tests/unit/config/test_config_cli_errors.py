@@ -17,7 +17,7 @@ BAD_CONFIGS = {
     "args_dict": ('{"GENERAL": {},\n"S": {"ACTION": "execute", "NAME": "storage",\n"PARAMETERS": {"ARGS_DICT": "BUCKET=x"}}}',
                   "line 3, column 16: S.PARAMETERS.ARGS_DICT: is not a valid Python-literal dict"),
     "log_parent": ('{"GENERAL": {"LOG_FOLDER": "/nonexistent-ncbackup-dir/sub/ncbackup.log"}}',
-                   "GENERAL.LOG_FOLDER: the folder /nonexistent-ncbackup-dir/sub does not exist"),
+                   "GENERAL.LOG_FOLDER: neither the log folder /nonexistent-ncbackup-dir/sub nor its parent"),
 }
 
 

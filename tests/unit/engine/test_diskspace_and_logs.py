@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import stat
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,14 @@ def test_unwritable_log_file_is_a_config_error_naming_log_folder(tmp_path):
     with pytest.raises(ConfigError, match="LOG_FOLDER"):
         with run_logging(blocker / "ncbackup.log", "CRITICAL"):
             pass
+
+
+def test_missing_log_folder_is_created_private_and_said_once(tmp_path):
+    log_file = tmp_path / "log" / "ncbackup.log"
+    for _run in range(2):
+        with run_logging(log_file, "CRITICAL"):
+            logging.getLogger("ncbackup.test").info("a run")
+    assert stat.S_IMODE((tmp_path / "log").stat().st_mode) == 0o700
+    text = log_file.read_text()
+    assert text.count(f"created the log folder {tmp_path / 'log'}") == 1
+    assert text.count("a run") == 2

@@ -246,3 +246,41 @@ def test_in_a_folder_that_existed_only_the_files_this_run_wrote_are_removed(tmp_
     result = run(path)
     assert sorted(p.name for p in leftover.parent.iterdir()) == ["old-dump.sql"]
     assert any("left 1 entry" in w for w in result.steps[2].warnings), result.summary()
+
+
+def test_a_run_with_a_missing_include_path_archives_the_others_and_exits_2_naming_it(tmp_path):
+    data = tmp_path / "data"
+    files = make_tree(data)
+    missing = tmp_path / "unmounted-disk"
+    path = write_config(tmp_path, {
+        "FILESET": {"ACTION": "execute", "NAME": "filesbackup", "PARAMETERS": {"FILESET_INCLUDE": f"{data} {missing}"}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {"DESTINATION": "local"}},
+    })
+    result = run(path)
+    assert result.exit_status == EXIT_FAILED
+    (step,) = result.steps
+    assert step.error.count(str(missing)) == 1 and f"FILESET_INCLUDE path {missing} does not exist" in step.error
+    storage = LocalStorage(tmp_path / "backups" / "web1")
+    (info,) = list_sets(storage, trust_of(path))
+    assert info.manifest is not None and info.manifest.failed_streams == []
+    with open_plain_stream(storage, info.manifest, "files") as (plain, _stored):
+        with tarfile.open(fileobj=io.BytesIO(plain.read()), mode="r:") as archive:
+            names = {member.name for member in archive.getmembers() if member.isfile()}
+    assert names == {f"{str(data).lstrip('/')}/{relative}" for relative in files}
+
+
+def test_every_storage_failing_is_said_once(tmp_path):
+    data = tmp_path / "data"
+    make_tree(data)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the storage folder should be")
+    path = write_config(tmp_path, {
+        "FILESET": {"ACTION": "execute", "NAME": "filesbackup", "PARAMETERS": {"FILESET_INCLUDE": str(data)}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage",
+                    "PARAMETERS": {"DESTINATION": "local", "ARGS_DICT": f"{{'LOCAL_BACKUP': '{blocker / 'b'}'}}"}},
+    })
+    result = run(path)
+    (step,) = result.steps
+    assert result.exit_status == EXIT_FAILED
+    assert "Not a directory" in step.error
+    assert step.error.count("every storage") <= 1, step.error

@@ -87,20 +87,40 @@ def test_fileset_yields_tar_then_index_with_excludes_applied(tree):
     assert not any(str(tree) in str(value) for value in tar_report.metadata.values())
 
 
-def test_missing_explicit_include_fails_the_stream_naming_the_path(tree):
-    source = _source({"FILESET_INCLUDE": f"{tree} {tree}/nope"})
-    files, index = list(source.streams())
+def test_missing_explicit_include_keeps_the_others_and_fails_the_run_naming_it(tree):
+    """One typo or one unmounted disk must not cost the backup of every other path."""
+    source = _source({"FILESET_INCLUDE": f"{tree}/www {tree}/nope {tree}/conf"})
+    (files, tar_bytes, report), (index, index_bytes, index_report) = _write_streams(source)
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as reader:
+        names = reader.getnames()
+    prefix = str(tree).lstrip("/")
+    assert f"{prefix}/www/index.html" in names and f"{prefix}/conf/app.ini" in names
+    assert report.errors == [
+        f"FILESET_INCLUDE path {tree}/nope does not exist in section FILESET, so it is not in this backup "
+        "(the other paths are); create it or remove it from FILESET_INCLUDE"
+    ]
+    assert report.warnings == []
+    assert [entry.path for entry in read_index(io.BytesIO(index_bytes))] == names
+    assert index_report.errors == []
+
+
+def test_no_explicit_include_existing_fails_the_stream_naming_them(tree):
+    files, _index = list(_source({"FILESET_INCLUDE": f"{tree}/nope"}).streams())
     with pytest.raises(SourceError, match=f"FILESET_INCLUDE path {tree}/nope does not exist"):
+        files.write_to(io.BytesIO(), StreamReport())
+    files, _index = list(_source({"FILESET_INCLUDE": f"{tree}/a {tree}/b"}).streams())
+    with pytest.raises(SourceError, match=f"no FILESET_INCLUDE path of section FILESET exists \\({tree}/a, {tree}/b\\)"):
         files.write_to(io.BytesIO(), StreamReport())
 
 
-def test_index_stream_fails_when_its_files_stream_failed(tree):
+def test_index_stream_of_a_failed_files_stream_says_skipped_without_repeating_the_cause(tree):
     source = _source({"FILESET_INCLUDE": f"{tree}/nope"})
     files, index = list(source.streams())
     with pytest.raises(SourceError):
         files.write_to(io.BytesIO(), StreamReport())
-    with pytest.raises(SourceError, match="index of stream files is missing"):
+    with pytest.raises(SourceError) as error:
         index.write_to(io.BytesIO(), StreamReport())
+    assert str(error.value) == "skipped: files failed"
 
 
 def test_missing_default_includes_are_notes(monkeypatch, tmp_path):
