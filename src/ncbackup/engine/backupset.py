@@ -141,7 +141,6 @@ def _write_stream(
         result.warnings.extend(report.warnings)
         result.notes.extend(report.notes)
         result.run_errors.extend(report.errors)
-        result.run_errors.extend(report.errors)
         result.parts = [
             PartInfo(name=key_for_part(part.index).rpartition("/")[2], size_bytes=part.size_bytes, sha256=part.sha256)
             for part in splitter.parts
