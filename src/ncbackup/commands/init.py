@@ -245,6 +245,24 @@ def check_recipient(text: str) -> str:
     return recipient
 
 
+def split_recipients(answer: str) -> list[str]:
+    """Recipients from one answer: age1... words, and ``ssh-ed25519 KEY`` pairs (a comment after them is dropped)."""
+    words = answer.split()
+    recipients: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word in ("ssh-ed25519", "ssh-rsa") and index + 1 < len(words):
+            recipients.append(f"{word} {words[index + 1]}")
+            index += 2
+            if index < len(words) and not words[index].startswith(("age1", "ssh-")):
+                index += 1   # the key's comment (user@host)
+            continue
+        recipients.append(word)
+        index += 1
+    return [check_recipient(recipient) for recipient in recipients]
+
+
 def check_mysql_spec(text: str) -> str:
     spec = text.strip()
     if spec.isdigit():
@@ -435,7 +453,7 @@ def gather(args, prompter: Prompter | None) -> Choices:
             answer = prompter.ask_valid(
                 "Age recipient(s) made on your own machine (age1..., from `ncbackup keygen` there; "
                 "empty: create a key on this server)", " ".join(recipients),
-                lambda answer: [check_recipient(word) for word in answer.split()])
+                split_recipients)
             recipients = answer
     if not includes and not databases:
         raise ConfigError("there is nothing to back up: no folder given or found and no database server; give --include PATH")
