@@ -19,9 +19,9 @@ import pytest
 from tests.support import REPO, need
 
 
-def _run(cmd: list[str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], *args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([*cmd, *args], input=stdin if stdin is not None else "", capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, cwd=cwd)
 
 
 def _folders(tmp_path: Path) -> list[str]:
@@ -267,3 +267,15 @@ def test_a_config_the_loader_would_refuse_is_never_written(ncbackup_cmd, tmp_pat
     line = _one_error_line(result)
     assert "the config would not load" in line and "LOG_FOLDER" in line and str(config) in line and ".tmp" not in line
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_relative_paths_are_written_absolute_so_cron_finds_them(ncbackup_cmd, tmp_path):
+    (tmp_path / "data").mkdir()
+    result = _run(ncbackup_cmd, "init", "--non-interactive", "--output", "conf.json", "--include", str(tmp_path / "data"),
+                  "--no-databases", "--log-file", "ncbackup.log", "--work-folder", str(tmp_path / "work"),
+                  "--local-folder", str(tmp_path / "backups"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = json.loads((tmp_path / "conf.json").read_text())
+    assert written["ENCRYPTION"]["PARAMETERS"]["KEY_FILE"] == str(tmp_path / "key.txt")
+    assert written["ENCRYPTION"]["PARAMETERS"]["SIGNING_KEY"] == str(tmp_path / "signing.key")
+    assert written["GENERAL"]["LOG_FOLDER"] == str(tmp_path / "ncbackup.log")

@@ -277,7 +277,7 @@ def check_mysql_spec(text: str) -> str:
 def check_existing_file(path: Path, what: str) -> Path:
     if not path.is_file():
         raise ConfigError(f"{what} {path} does not exist; create it first or fix the path")
-    return path
+    return path.absolute()   # the config is read from anywhere: cron, systemd
 
 
 # --- questions ----------------------------------------------------------------------------------
@@ -414,7 +414,7 @@ def ask_storage(prompter: Prompter, defaults: StorageChoice) -> StorageChoice:
 
 def gather(args, prompter: Prompter | None) -> Choices:
     """The answers: flags and detection, then (interactive) a question for each with those as defaults."""
-    output = Path(args.output)
+    output = Path(args.output).absolute()
     hostname = check_hostname(args.hostname) if args.hostname is not None else check_hostname(socket.gethostname())
     includes = [check_include(path) for path in args.include] if args.include else hostinfo.existing_paths()
 
@@ -428,7 +428,7 @@ def gather(args, prompter: Prompter | None) -> Choices:
     storage = storage_from_flags(args)
     recipients = [check_recipient(text) for text in args.recipient or []]
     work_folder = check_folder(args.work_folder or DEFAULT_WORK_FOLDER, "WORK_FOLDER")
-    log_file = Path(args.log_file or DEFAULT_LOG_FILE)
+    log_file = Path(args.log_file or DEFAULT_LOG_FILE).absolute()
     if prompter is not None:
         prompter.writer.write(f"ncbackup init: a config for this host, written to {output}. "
                               "Press Enter to take the answer in [brackets].\n")
@@ -457,11 +457,11 @@ def gather(args, prompter: Prompter | None) -> Choices:
             recipients = answer
     if not includes and not databases:
         raise ConfigError("there is nothing to back up: no folder given or found and no database server; give --include PATH")
-    key_file = Path(args.key_file) if args.key_file else output.parent / (RECIPIENTS_FILE_NAME if recipients else IDENTITY_FILE_NAME)
+    key_file = Path(args.key_file).absolute() if args.key_file else output.parent / (RECIPIENTS_FILE_NAME if recipients else IDENTITY_FILE_NAME)
     if recipients and key_file.exists():
         raise ConfigError(f"KEY_FILE {key_file} already exists, so --recipient would not be used; leave --recipient out "
                           "to use that file, or give another --key-file")
-    signing_key = Path(args.signing_key) if args.signing_key else key_file.parent / DEFAULT_SIGNING_KEY_NAME
+    signing_key = Path(args.signing_key).absolute() if args.signing_key else key_file.parent / DEFAULT_SIGNING_KEY_NAME
     return Choices(hostname=hostname, includes=includes, excludes=excludes, storage=storage, key_file=key_file,
                    signing_key=signing_key, recipients=recipients, databases=databases, work_folder=work_folder,
                    log_file=log_file)
