@@ -97,3 +97,19 @@ def test_a_wrong_postgres_password_is_written_disabled_with_the_reason(postgres:
     assert "POSTGRES" not in config and "password authentication failed" in config["__DISABLED_POSTGRES"]["__WHY"]
     assert "not the password" not in result.stdout + result.stderr + (tmp_path / "conf.json").read_text()
     _check(ncbackup_cmd, tmp_path)
+
+
+def test_interactive_init_asks_about_each_server_found(mariadb: MariaDB, ncbackup_cmd, tmp_path):
+    (tmp_path / "data").mkdir()
+    config = tmp_path / "conf.json"
+    flags = ["--output", str(config), "--include", str(tmp_path / "data"), "--mysql", str(mariadb.socket_path),
+             "--mysql", str(free_port()), "--work-folder", str(tmp_path / "work"), "--log-file", str(tmp_path / "ncbackup.log"),
+             "--local-folder", str(tmp_path / "backups")]
+    # host, folders, leave out, (the dead server is only reported), back up the socket one? no, storage, folder, recipient
+    answers = "\n\n\nn\n\n\n\n"
+    result = subprocess.run([*ncbackup_cmd, "init", *flags], input=answers, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Back up MariaDB/MySQL on socket {mariadb.socket_path} (MariaDB" in result.stdout
+    assert "cannot connect" in result.stdout and "written disabled" in result.stdout
+    written = json.loads(config.read_text())
+    assert "MYSQL" not in written and list(written["__DISABLED_MYSQL"]["PARAMETERS"].values())[0] != str(mariadb.socket_path)
