@@ -413,9 +413,8 @@ def ask_storage(prompter: Prompter, defaults: StorageChoice) -> StorageChoice:
 
 
 def gather(args, prompter: Prompter | None) -> Choices:
-    """The answers: flags and detection, then (interactive) a question for each with those as defaults."""
+    """The answers: flags, detection and defaults, then (interactive) a question for each with those as defaults."""
     output = Path(args.output).absolute()
-    hostname = check_hostname(args.hostname) if args.hostname is not None else check_hostname(socket.gethostname())
     includes = [check_include(path) for path in args.include] if args.include else hostinfo.existing_paths()
 
     def excludes_for(folders: list[Path]) -> list[str]:
@@ -423,48 +422,59 @@ def gather(args, prompter: Prompter | None) -> Choices:
             return check_excludes(list(args.exclude), folders, is_default=False)
         return check_excludes(list(hostinfo.DEFAULT_EXCLUDES), folders, is_default=True)
 
-    excludes = excludes_for(includes)
-    databases = find_databases(args)
-    storage = storage_from_flags(args)
-    recipients = [check_recipient(text) for text in args.recipient or []]
-    work_folder = check_folder(args.work_folder or DEFAULT_WORK_FOLDER, "WORK_FOLDER")
-    log_file = Path(args.log_file or DEFAULT_LOG_FILE).absolute()
+    choices = Choices(
+        hostname=check_hostname(args.hostname if args.hostname is not None else socket.gethostname()),
+        includes=includes,
+        excludes=excludes_for(includes),
+        storage=storage_from_flags(args),
+        key_file=Path(),      # set below, once the recipients are known
+        signing_key=Path(),
+        recipients=[check_recipient(text) for text in args.recipient or []],
+        databases=find_databases(args),
+        work_folder=check_folder(args.work_folder or DEFAULT_WORK_FOLDER, "WORK_FOLDER"),
+        log_file=Path(args.log_file or DEFAULT_LOG_FILE).absolute(),
+    )
     if prompter is not None:
         prompter.writer.write(f"ncbackup init: a config for this host, written to {output}. "
                               "Press Enter to take the answer in [brackets].\n")
-        hostname = prompter.ask_valid("Host name (backups are stored under it)", hostname, check_hostname)
-        includes = prompter.ask_valid("Folders to back up, separated by spaces", " ".join(map(str, includes)),
-                                      lambda answer: [check_include(word) for word in _words(answer)])
-        answered = includes
-        excludes = prompter.ask_valid(
-            "Leave out (paths or patterns, separated by spaces; none for nothing)", " ".join(excludes_for(answered)) or "none",
-            lambda answer: check_excludes(_words(answer), answered, is_default=False))
-        chosen: list[FoundServer] = []
-        for server in databases:
-            if not server.is_reachable:
-                prompter.writer.write(f"  found {server.label}, but cannot connect ({server.detail}); "
-                                      "it is written disabled, to fix later\n")
-                chosen.append(server)
-            elif prompter.confirm(f"Back up {server.label} ({server.detail})"):
-                chosen.append(server)
-        databases = chosen
-        storage = ask_storage(prompter, storage)
-        if args.key_file is None or not Path(args.key_file).exists():
-            answer = prompter.ask_valid(
-                "Age recipient(s) made on your own machine (age1..., from `ncbackup keygen` there; "
-                "empty: create a key on this server)", " ".join(recipients),
-                split_recipients)
-            recipients = answer
-    if not includes and not databases:
+        is_key_file_there = args.key_file is not None and Path(args.key_file).exists()
+        ask_questions(prompter, choices, excludes_for=excludes_for, ask_recipients=not is_key_file_there)
+    if not choices.includes and not choices.databases:
         raise ConfigError("there is nothing to back up: no folder given or found and no database server; give --include PATH")
-    key_file = Path(args.key_file).absolute() if args.key_file else output.parent / (RECIPIENTS_FILE_NAME if recipients else IDENTITY_FILE_NAME)
-    if recipients and key_file.exists():
-        raise ConfigError(f"KEY_FILE {key_file} already exists, so --recipient would not be used; leave --recipient out "
-                          "to use that file, or give another --key-file")
-    signing_key = Path(args.signing_key).absolute() if args.signing_key else key_file.parent / DEFAULT_SIGNING_KEY_NAME
-    return Choices(hostname=hostname, includes=includes, excludes=excludes, storage=storage, key_file=key_file,
-                   signing_key=signing_key, recipients=recipients, databases=databases, work_folder=work_folder,
-                   log_file=log_file)
+    default_key_name = RECIPIENTS_FILE_NAME if choices.recipients else IDENTITY_FILE_NAME
+    choices.key_file = Path(args.key_file).absolute() if args.key_file else output.parent / default_key_name
+    if choices.recipients and choices.key_file.exists():
+        raise ConfigError(f"KEY_FILE {choices.key_file} already exists, so --recipient would not be used; leave "
+                          "--recipient out to use that file, or give another --key-file")
+    choices.signing_key = (Path(args.signing_key).absolute() if args.signing_key
+                           else choices.key_file.parent / DEFAULT_SIGNING_KEY_NAME)
+    return choices
+
+
+def ask_questions(prompter: Prompter, choices: Choices, *, excludes_for: Callable[[list[Path]], list[str]],
+                  ask_recipients: bool) -> None:
+    """Ask each question with the current choice as its default; store the answers in choices."""
+    choices.hostname = prompter.ask_valid("Host name (backups are stored under it)", choices.hostname, check_hostname)
+    includes = prompter.ask_valid("Folders to back up, separated by spaces", " ".join(map(str, choices.includes)),
+                                  lambda answer: [check_include(word) for word in _words(answer)])
+    choices.includes = includes
+    choices.excludes = prompter.ask_valid(
+        "Leave out (paths or patterns, separated by spaces; none for nothing)", " ".join(excludes_for(includes)) or "none",
+        lambda answer: check_excludes(_words(answer), includes, is_default=False))
+    chosen: list[FoundServer] = []
+    for server in choices.databases:
+        if not server.is_reachable:
+            prompter.writer.write(f"  found {server.label}, but cannot connect ({server.detail}); "
+                                  "it is written disabled, to fix later\n")
+            chosen.append(server)
+        elif prompter.confirm(f"Back up {server.label} ({server.detail})"):
+            chosen.append(server)
+    choices.databases = chosen
+    choices.storage = ask_storage(prompter, choices.storage)
+    if ask_recipients:
+        choices.recipients = prompter.ask_valid(
+            "Age recipient(s) made on your own machine (age1..., from `ncbackup keygen` there; "
+            "empty: create a key on this server)", " ".join(choices.recipients), split_recipients)
 
 
 # --------------------------------------------------------------------------------------------------
