@@ -722,16 +722,15 @@ def write_config(output: Path, text: str, temp: Path, *, force: bool) -> str | N
 
 @guarded
 def main(args) -> int:
-    output = Path(args.output)
+    output = Path(args.output).absolute()
     if output.exists() and not args.force:
         # Before any question: nothing to answer for a file that will not be written.
         raise ConfigError(f"{output} already exists; give another --output, or --force to replace it "
                           "(the old one is kept as .bak)")
-    prompter = None if args.non_interactive else Prompter()
-    choices = gather(args, prompter)
-    text = config_text(render_config(choices, created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
-    temp = _private_temp_file(output)
+    temp = _private_temp_file(output)   # an unwritable folder, too, is said before any question
     try:
+        choices = gather(args, None if args.non_interactive else Prompter())
+        text = config_text(render_config(choices, created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
         validate(text, temp, output)
         keys = make_keys(choices)
         kept = write_config(output, text, temp, force=args.force)
@@ -742,20 +741,19 @@ def main(args) -> int:
 
 
 def print_summary(choices: Choices, output: Path, keys: KeyReport, kept: str | None) -> None:
-    say = print
-    say(f"wrote {output} (mode 0600)" + (f"; the previous file is kept as {kept}" if kept else ""))
+    print(f"wrote {output} (mode 0600)" + (f"; the previous file is kept as {kept}" if kept else ""))
     if choices.includes:
-        say(f"  files: {' '.join(map(str, choices.includes))}")
+        print(f"  files: {' '.join(map(str, choices.includes))}")
     for server in choices.databases:
         if server.is_reachable:
-            say(f"  database: {server.label} ({server.detail})")
+            print(f"  database: {server.label} ({server.detail})")
         else:
-            say(f"  database: {server.label} is written DISABLED: cannot connect ({server.detail}); fix it and rename "
-                "its __DISABLED_ section")
-    say(f"  storage: {choices.storage.describe()}")
+            print(f"  database: {server.label} is written DISABLED: cannot connect ({server.detail}); fix it and rename "
+                  "its __DISABLED_ section")
+    print(f"  storage: {choices.storage.describe()}")
     for line in keys.lines:
-        say(line)
-    say(f"next: ncbackup check -c {output}   then: ncbackup run -c {output}   "
-        "(nightly: examples/systemd/ncbackup.timer or cron, see docs/running.md)")
+        print(line)
+    print(f"next: ncbackup check -c {output}   then: ncbackup run -c {output}   "
+          "(nightly: examples/systemd/ncbackup.timer or cron, see docs/running.md)")
     for line in keys.loud:
         print(line, file=sys.stderr)
