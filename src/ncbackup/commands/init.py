@@ -14,7 +14,8 @@ import re
 import socket
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -625,24 +626,44 @@ def config_text(config: dict[str, Any]) -> str:
 # Writing
 
 
-def _private_temp_file(output: Path) -> Path:
-    """Create the config's folder if needed and an empty 0600 temp file in it; ConfigError when that cannot be done."""
+@contextmanager
+def config_temp_file(output: Path) -> Iterator[Path]:
+    """An empty 0600 temp file beside output, its folder created if needed (ConfigError when that cannot be done).
+
+    On leaving, the temp file goes, and so do the folders made for it unless the config was written there.
+    """
+    from ncbackup import platform
+
     folder = output.parent
     if output.is_dir():
         raise ConfigError(f"{output} is a folder; give the path of the config file to write with --output")
-    from ncbackup import platform
-
     existing = platform.nearest_existing(folder)
     if not existing.is_dir():
         raise ConfigError(f"{existing} is a file, not a folder, so {output} cannot be written there; choose another --output")
+
+    def remove_made_folders() -> None:
+        probe = folder
+        while probe != existing and not output.exists():
+            try:
+                probe.rmdir()
+            except OSError:
+                return   # not empty (keys written there) or not ours to remove
+            probe = probe.parent
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
         descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{output.name}.", suffix=".tmp")
     except OSError as error:
+        remove_made_folders()
         raise ConfigError(f"cannot write in the folder {folder} ({error.strerror}); run as a user who can, "
                           "or choose another --output") from None
     os.close(descriptor)
-    return Path(name)
+    temp = Path(name)
+    try:
+        yield temp
+    finally:
+        temp.unlink(missing_ok=True)
+        remove_made_folders()
 
 
 def validate(text: str, temp: Path, output: Path) -> None:
@@ -727,15 +748,12 @@ def main(args) -> int:
         # Before any question: nothing to answer for a file that will not be written.
         raise ConfigError(f"{output} already exists; give another --output, or --force to replace it "
                           "(the old one is kept as .bak)")
-    temp = _private_temp_file(output)   # an unwritable folder, too, is said before any question
-    try:
+    with config_temp_file(output) as temp:   # an unwritable folder, too, is said before any question
         choices = gather(args, None if args.non_interactive else Prompter())
         text = config_text(render_config(choices, created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
         validate(text, temp, output)
         keys = make_keys(choices)
         kept = write_config(output, text, temp, force=args.force)
-    finally:
-        temp.unlink(missing_ok=True)
     print_summary(choices, output, keys, kept)
     return EXIT_OK
 
