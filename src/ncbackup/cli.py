@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "verify": "ncbackup.commands.verify",
     "decrypt": "ncbackup.commands.decrypt",
     "keygen": "ncbackup.commands.keygen",
+    "init": "ncbackup.commands.init",
 }
 
 EXIT_OK, EXIT_WARNINGS, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2, 3
