@@ -260,10 +260,10 @@ def test_init_is_listed_in_the_command_help(ncbackup_cmd):
 
 
 def test_a_config_the_loader_would_refuse_is_never_written(ncbackup_cmd, tmp_path):
-    # init loads and plans the text before writing anything: here the log's folder does not exist.
+    # init loads and plans the text before writing anything: here neither the log folder nor its parent exists.
     config = tmp_path / "out" / "conf.json"
     result = _run(ncbackup_cmd, "init", "--non-interactive", "--output", str(config), "--include", "/etc", "--no-databases",
-                  "--log-file", str(tmp_path / "missing" / "ncbackup.log"), "--local-folder", str(tmp_path / "backups"))
+                  "--log-file", str(tmp_path / "missing" / "deeper" / "ncbackup.log"), "--local-folder", str(tmp_path / "backups"))
     line = _one_error_line(result)
     assert "the config would not load" in line and "LOG_FOLDER" in line and str(config) in line and ".tmp" not in line
     assert not (tmp_path / "out").exists()
