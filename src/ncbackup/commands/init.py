@@ -76,7 +76,7 @@ def add_parser(subparsers) -> None:
     what.add_argument("--postgres-user", default="postgres", metavar="USER", help="the PostgreSQL user (default postgres)")
     what.add_argument("--postgres-password-file", type=Path, metavar="FILE", help="a file whose first line is that user's password")
     where = parser.add_argument_group("where backups go")
-    where.add_argument("--storage", choices=STORAGE_KINDS, help="local (default), s3 or sftp; implied by --bucket or --sftp-host")
+    where.add_argument("--storage", choices=STORAGE_KINDS, metavar="KIND", help="local (default), s3 or sftp; implied by --bucket or --sftp-host")
     where.add_argument("--local-folder", type=Path, metavar="DIR", help=f"local storage folder (default {DEFAULT_LOCAL_FOLDER})")
     where.add_argument("--bucket", metavar="NAME", help="S3 bucket")
     where.add_argument("--endpoint-url", metavar="URL", help="S3-compatible endpoint (MinIO, OSS, COS...; default AWS)")
