@@ -15,8 +15,8 @@ from ncbackup import __version__
 EXIT_STATUS = (
     ("0", "success"),
     ("1", "success with warnings (a file changed while it was read, low disk space)"),
-    ("2", "failed: a step, a check, a restore or a verification failed"),
-    ("3", "unusable: the config or the command line cannot be used; nothing was done"),
+    ("2", "failed or partly failed: a step, a storage, a database, a check, a restore or a verification failed"),
+    ("3", "unusable: the config or the command line cannot be used"),
 )
 
 
