@@ -32,3 +32,17 @@ def test_pipx_installs_the_wheel_with_all_extras_and_the_command_works(built, tm
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "None"
     backup_and_restore(str(ncbackup), tmp_path / "work")
+
+
+@pytest.mark.timeout(1200)
+def test_wheel_holds_every_file_of_the_package_and_nothing_else(built):
+    import zipfile
+
+    source = REPO / "src"
+    expected = {str(path.relative_to(source)) for path in (source / "ncbackup").rglob("*")
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"}
+    with zipfile.ZipFile(built.wheel) as wheel:
+        names = set(wheel.namelist())
+        entry_points = wheel.read(f"ncbackup-{__version__}.dist-info/entry_points.txt").decode()
+    assert {name for name in names if not name.startswith(f"ncbackup-{__version__}.dist-info/")} == expected
+    assert "ncbackup = ncbackup.cli:main" in entry_points
