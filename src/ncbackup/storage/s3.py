@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ncbackup.config.types import LegacyBool, LegacyFloat, LegacyInt, LegacyPath
 from ncbackup.engine.logs import add_secret
 from ncbackup.errors import ConfigError, StorageError
+from ncbackup.extras import import_extra
 from ncbackup.sources.base import CheckLine
 from ncbackup.storage.base import ObjectInfo, storage_options
 
@@ -224,7 +225,7 @@ class S3Storage:
         return cls(options, base_prefix=prefix, section_name=section.name)
 
     def _make_client(self):
-        import boto3
+        boto3 = import_extra("boto3", needed_by=f"section {self.section_name} uses S3 storage")
         import botocore.session
         from botocore.config import Config
         from botocore.exceptions import BotoCoreError

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ncbackup.config.types import LegacyBool, LegacyFloat, LegacyInt, LegacyPath
 from ncbackup.errors import ConfigError, StorageError
+from ncbackup.extras import import_extra
 from ncbackup.sources.base import CheckLine
 from ncbackup.storage.base import ObjectInfo, storage_options
 
@@ -130,6 +131,8 @@ class SftpStorage:
         self._client = None
         self._sftp = None
         self._lock = threading.RLock()
+        # Fail when the config is read (check, run), not at the first upload, when paramiko is missing.
+        import_extra("paramiko", needed_by=f"section {section_name} uses SFTP storage")
 
     @classmethod
     def from_section(cls, section, general) -> SftpStorage:
