@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
 
 from ncbackup.errors import StorageError
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ncbackup.config.settings import SectionSettings
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ModelT = TypeVar("ModelT", bound="BaseModel")
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,10 @@ class Storage(Protocol):
         ...
 
 
-def retry(call, *, what: str, attempts: int, first_wait_seconds: float, can_retry=lambda: True):
+def retry(
+    call: Callable[[], T], *, what: str, attempts: int, first_wait_seconds: float,
+    can_retry: Callable[[], bool] = lambda: True,
+) -> T:
     """Return call(), retried on a passing StorageError with waits that double; a permanent one is raised at once."""
     wait = first_wait_seconds
     for attempt in range(1, attempts + 1):
@@ -72,7 +83,7 @@ class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
         self.attempts = attempts
         self.first_wait_seconds = first_wait_seconds
 
-    def _retry(self, what: str, call, *, can_retry=lambda: True):
+    def _retry(self, what: str, call: Callable[[], T], *, can_retry: Callable[[], bool] = lambda: True) -> T:
         return retry(call, what=f"{self.name}: {what}", attempts=self.attempts,
                      first_wait_seconds=self.first_wait_seconds, can_retry=can_retry)
 
@@ -80,7 +91,7 @@ class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
         seekable = getattr(stream, "seekable", lambda: False)()
         start = stream.tell() if seekable else 0
 
-        def attempt():
+        def attempt() -> None:
             if seekable:
                 stream.seek(start)
             return self.inner.put(key, stream)
@@ -97,7 +108,9 @@ class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
         return self._retry(f"removal of {key}", lambda: self.inner.delete(key))
 
 
-def storage_options(model, section, *, legacy_keys: dict[str, str] | None = None):
+def storage_options(
+    model: type[ModelT], section: SectionSettings, *, legacy_keys: dict[str, str] | None = None,
+) -> ModelT:
     """Parse a STORAGE section's ARGS_DICT into the backend's pydantic options model (ConfigError if invalid).
 
     legacy_keys maps a top-level PARAMETERS key of the original (e.g. BUCKET_NAME) to an ARGS_DICT key,
