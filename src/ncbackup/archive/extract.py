@@ -21,10 +21,10 @@ import re
 import stat
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from ncbackup import platform
 from ncbackup.errors import BackupError, IntegrityError
@@ -42,6 +42,8 @@ _SHOWN_REFUSALS = 5
 # Folders kept open between members, least recently used closed first: a tar lists a folder's members
 # together, so nearly every member finds its folder open without a walk.
 _OPEN_FOLDERS = 128
+
+T = TypeVar("T")
 
 
 class _Input:
@@ -313,7 +315,7 @@ class _Extractor:
                 ) from None
 
     @staticmethod
-    def _parsed(parse, offset: int):
+    def _parsed(parse: Callable[[], T | None], offset: int) -> T:
         """Run a header parser; a malformed number or negative size is a corrupted stream, not a traceback."""
         try:
             value = parse()
@@ -397,10 +399,11 @@ class _Extractor:
             return
         link_source = b""
         if typeflag == b"1":
-            link_source = safe_member_name(member.linkname)
-            if link_source is None:
+            safe_source = safe_member_name(member.linkname)
+            if safe_source is None:
                 self.refused.append(f"{_show(relative)} (hard link to {_show(member.linkname)} outside the target)")
                 return
+            link_source = safe_source
         elif member.is_sparse or typeflag == b"S":
             self.warnings.append(f"{_show(relative)} is stored as a sparse member, which ncbackup cannot restore; skipped (use GNU tar)")
             self._skip_data(member, source)

@@ -168,7 +168,8 @@ class _JsonReader:
 
     def read_string(self, index: int) -> tuple[str, int]:
         try:
-            value, end = json.decoder.scanstring(self.text, index + 1, True)
+            # json.decoder.scanstring is in the module but not in its type stubs.
+            value, end = json.decoder.scanstring(self.text, index + 1, True)  # type: ignore[attr-defined]
         except json.JSONDecodeError as error:
             message = error.msg
             if message.startswith("Unterminated string"):
