@@ -23,6 +23,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -286,7 +287,7 @@ class _Extractor:
                 break
             self._check_sum(block, header_offset)
             typeflag = block[156:157]
-            size = self._parsed(lambda: _number(block[124:136]), header_offset)
+            size = self._parsed(partial(_number, block[124:136]), header_offset)
             if typeflag in (b"x", b"g", b"L", b"K"):
                 data = source.read_exact(size)
                 if len(data) < size or source.skip(-size % BLOCK_BYTES):
@@ -300,7 +301,8 @@ class _Extractor:
                 else:
                     long_link = _nul_terminated(data)
                 continue
-            member = self._parsed(lambda: self._member(block, {**global_pax, **pax} if global_pax else pax, long_name, long_link), header_offset)
+            records = {**global_pax, **pax} if global_pax else pax
+            member = self._parsed(partial(self._member, block, records, long_name, long_link), header_offset)
             pax, long_name, long_link = {}, None, None
             last_name = member.name
             try:

@@ -296,7 +296,9 @@ class _DecryptingReader(io.RawIOBase):
             elif self._held is not None:
                 final, self._held = self._held, None
             else:
-                raise DecryptError(f"{self._where} is truncated (it ends at a chunk boundary without its final chunk); the file is incomplete")
+                raise DecryptError(
+                    f"{self._where} is truncated (it ends at a chunk boundary without its final chunk); the file is incomplete"
+                )
             final_bytes = len(final)
             if final_bytes < TAG_BYTES:
                 raise DecryptError(f"{self._where} is truncated inside its last chunk; the file is incomplete")
@@ -548,7 +550,9 @@ class AgeStage:
     def reader(self, source: BinaryIO, *, where: str = "the encrypted stream", buffered: bool = True) -> BinaryIO:
         """Plaintext of source; buffered=False gives the raw reader (short reads, read() may return views)."""
         if not self._identities:
-            raise DecryptError("this key file holds only recipients, which cannot decrypt; use the matching identity (AGE-SECRET-KEY-1...) file")
+            raise DecryptError(
+                "this key file holds only recipients, which cannot decrypt; use the matching identity (AGE-SECRET-KEY-1...) file"
+            )
         x25519_secrets = [s for s in (parse_x25519_identity(i) for i in self._identities) if s is not None]
         if x25519_secrets:
             raw: io.RawIOBase = _DecryptingReader(source, x25519_secrets, where=where)
@@ -560,7 +564,10 @@ class AgeStage:
                 try:
                     identities.append(pyrage.ssh.Identity.from_buffer(text.encode("utf-8")))
                 except Exception:  # noqa: BLE001 - pyrage raises several types for a bad key
-                    raise DecryptError("the ssh private key in the key file cannot be used (passphrase-protected keys are not supported); give an unprotected key") from None
+                    raise DecryptError(
+                        "the ssh private key in the key file cannot be used (passphrase-protected keys are not supported); "
+                        "give an unprotected key"
+                    ) from None
             raw = _PyrageDecryptingReader(source, identities, where=where)
         return io.BufferedReader(raw, buffer_size=READ_BYTES) if buffered else raw  # type: ignore[return-value]
 

@@ -9,7 +9,8 @@ interpreted. How a part reaches the upload command:
   folder of WORK_FOLDER, one part at a time, removed once the command has finished.
 
 DOWNLOAD_COMMAND_TEMPLATE writes the object to ``%(OBJECTIVES)s/%(file)s`` when it names that
-placeholder, otherwise to its stdout (``%(stdout)s`` is /dev/stdout, for tools that need a path); LIST_COMMAND_TEMPLATE prints one key per line (or ``SIZE<TAB>KEY``);
+placeholder, otherwise to its stdout (``%(stdout)s`` is /dev/stdout, for tools that need a path);
+LIST_COMMAND_TEMPLATE prints one key per line (or ``SIZE<TAB>KEY``);
 REMOVE_COMMAND_TEMPLATE removes one object and succeeds when it is already gone.
 """
 

@@ -84,7 +84,9 @@ class LocalStorage:
         except OSError as error:
             _remove_quietly(temp)
             if error.errno == errno.ENOSPC:
-                raise StorageError(f"no space left on {self.base} writing {key}; free space there or point LOCAL_BACKUP elsewhere") from None
+                raise StorageError(
+                    f"no space left on {self.base} writing {key}; free space there or point LOCAL_BACKUP elsewhere"
+                ) from None
             if error.errno == errno.EDQUOT:
                 raise StorageError(f"disk quota exceeded on {self.base} writing {key}; raise the quota or free space") from None
             raise StorageError(f"cannot write {key} under {self.base}: {error.strerror}; check the folder and its permissions") from None

@@ -9,8 +9,8 @@ the MD5 computed here as a second end-to-end check.
 
 from __future__ import annotations
 
-import builtins
 import base64
+import builtins
 import configparser
 import hashlib
 import io
