@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import need_binary, run_python_unprivileged, unreadable_file
 from ncbackup.errors import ConfigError
 from ncbackup.stages.keys import (
     bech32_decode,
@@ -18,6 +17,7 @@ from ncbackup.stages.keys import (
     recipient_fingerprint,
     write_identity_file,
 )
+from tests.support import need_binary, run_python_unprivileged, unreadable_file
 
 
 def test_identity_file_is_0600_and_matches_age_keygen(tmp_path: Path) -> None:
@@ -69,7 +69,8 @@ def _pair(path: Path) -> tuple[Path, str]:
 
 @pytest.mark.parametrize(
     "content",
-    [b"0123456789abcdef" * 4 + b"\n", b"0123456789abcdef\n", b"my secret phrase", b"\xff\xfebinary\n", b"age1 is my passphrase\n", b"Age1Secret\n"],
+    [b"0123456789abcdef" * 4 + b"\n", b"0123456789abcdef\n", b"my secret phrase", b"\xff\xfebinary\n",
+     b"age1 is my passphrase\n", b"Age1Secret\n"],
 )
 def test_anything_else_is_a_legacy_passphrase_without_newlines(content: bytes, tmp_path: Path) -> None:
     path = tmp_path / "key_file"

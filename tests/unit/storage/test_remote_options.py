@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_rclone_base_path(remote, prefix, base):
 
 
 class TestTemplates:
-    known = {"file", "OBJECTIVES", "BUCKET", "stdin"}
+    known: ClassVar[set[str]] = {"file", "OBJECTIVES", "BUCKET", "stdin"}
 
     def parse(self, text: str):
         return parse_template(text, setting="UPLOAD_COMMAND_TEMPLATE", known=self.known, section=section("custom_command"))
