@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from ncbackup.cli import EXIT_UNUSABLE  # noqa: E402
-from ncbackup.cli import main as ncbackup_main  # noqa: E402
+from ncbackup.cli import EXIT_UNUSABLE
+from ncbackup.cli import main as ncbackup_main
 
 
 class _Parser(argparse.ArgumentParser):

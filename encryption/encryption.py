@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="encryption.py", description="Decrypt backups of nc-backup-py and ncbackup (the original's command line)."
     )
     parser.add_argument("-d", "--DECRYPT", action="store_true", help="decrypt (the only mode this script keeps)")
-    parser.add_argument("-o", "--OBJECTIVES", required=True, help="one part (X.000) or a prefix of the part names (a wild card is assumed at the end)")
+    parser.add_argument("-o", "--OBJECTIVES", required=True,
+                        help="one part (X.000) or a prefix of the part names (a wild card is assumed at the end)")
     parser.add_argument("-D", "--DESTINATION", required=True, help="the decrypted file to write")
     parser.add_argument("-k", "--KEY_FILE", required=True, help="the key file the backup was made with")
     parser.add_argument("-H", "--HOME_FOLDER", help="accepted and ignored")

@@ -65,7 +65,7 @@ def tables() -> dict[str, type[BaseModel]]:
 
 
 def _extra(field: FieldInfo) -> dict[str, object]:
-    return field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    return dict(field.json_schema_extra) if isinstance(field.json_schema_extra, dict) else {}
 
 
 def _code(value: object) -> str:
@@ -113,7 +113,8 @@ def _number(value: object) -> str:
 
 
 def _bounds(field: FieldInfo) -> str:
-    low = high = None
+    low: object = None
+    high: object = None
     low_open = high_open = False
     for item in field.metadata:
         if isinstance(item, annotated_types.Ge):

@@ -21,10 +21,10 @@ FILE_CANDIDATES = (Path("/etc"), Path("/home"), Path("/root"), Path("/var/www"),
 DEFAULT_EXCLUDES = ("/home/*/.cache", "/root/.cache")
 # Where MariaDB/MySQL packages put their socket (Debian, Red Hat, source builds).
 MYSQL_SOCKETS = (Path("/run/mysqld/mysqld.sock"), Path("/var/run/mysqld/mysqld.sock"),
-                 Path("/var/lib/mysql/mysql.sock"), Path("/tmp/mysql.sock"))
+                 Path("/var/lib/mysql/mysql.sock"), Path("/tmp/mysql.sock"))  # noqa: S108 - probed, never written
 MYSQL_PORT = 3306
 # Folders holding PostgreSQL's sockets, named .s.PGSQL.<port>.
-POSTGRES_SOCKET_FOLDERS = (Path("/run/postgresql"), Path("/var/run/postgresql"), Path("/tmp"))
+POSTGRES_SOCKET_FOLDERS = (Path("/run/postgresql"), Path("/var/run/postgresql"), Path("/tmp"))  # noqa: S108 - probed
 POSTGRES_PORT = 5432
 POSTGRES_SOCKET_PREFIX = ".s.PGSQL."
 LOOPBACK = "127.0.0.1"
@@ -115,8 +115,8 @@ def postgres_candidates(folders: Sequence[Path] = POSTGRES_SOCKET_FOLDERS,
 
 def probe_mysql(spec: str, *, credential_path: Path | None = None) -> FoundServer:
     """Connect to one MY_INSTANCES spec (a port or a socket path) as the MYSQL source would, and list its databases."""
-    from ncbackup.sources.mysql import MysqlClient, MysqlInstance, MysqlOptions, MysqlSource, server_info
     from ncbackup.sources._dbsupport import failure_reason
+    from ncbackup.sources.mysql import MysqlClient, MysqlInstance, MysqlOptions, MysqlSource, server_info
 
     parameters = {"MY_INSTANCES": spec}
     if credential_path is not None:
@@ -140,8 +140,8 @@ def probe_mysql(spec: str, *, credential_path: Path | None = None) -> FoundServe
 
 def probe_postgres(host: str, port: int, *, user: str | None = None, password_file: Path | None = None) -> FoundServer:
     """Connect to one PostgreSQL server as the POSTGRES source would, and list its databases."""
-    from ncbackup.sources.postgres import PostgresConnection, PostgresOptions, list_databases
     from ncbackup.sources._dbsupport import failure_reason
+    from ncbackup.sources.postgres import PostgresConnection, PostgresOptions, list_databases
 
     parameters = {"HOST": host, "PORT": str(port)}
     if user:

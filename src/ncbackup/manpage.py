@@ -31,7 +31,8 @@ def _paragraphs(text: str, parser: argparse.ArgumentParser) -> list[str]:
     text = text.strip()
     if not text:
         return []
-    if issubclass(parser.formatter_class, argparse.RawDescriptionHelpFormatter):
+    formatter = parser.formatter_class
+    if isinstance(formatter, type) and issubclass(formatter, argparse.RawDescriptionHelpFormatter):
         return [".nf\n" + roff_text(text) + "\n.fi"]
     return [roff_text(" ".join(block.split())) for block in re.split(r"\n\s*\n", text)]
 
@@ -54,7 +55,9 @@ def _option_heading(action: argparse.Action) -> str:
     elif action.choices is not None and action.metavar is None:
         value = " {" + ",".join(str(choice) for choice in action.choices) + "}"
     else:
-        value = " " + (action.metavar or action.dest.upper())
+        metavar = action.metavar
+        shown = " ".join(metavar) if isinstance(metavar, tuple) else (metavar or action.dest.upper())
+        value = " " + shown
         if action.nargs in ("+", "*"):
             value += " ..."
     names = ", ".join(f"\\fB{roff_text(name)}\\fR" for name in action.option_strings)
@@ -66,7 +69,8 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction) or action.help == argparse.SUPPRESS:
             continue
-        heading = _option_heading(action) if action.option_strings else f"\\fI{roff_text(action.metavar or action.dest)}\\fR"
+        positional = " ".join(action.metavar) if isinstance(action.metavar, tuple) else (action.metavar or action.dest)
+        heading = _option_heading(action) if action.option_strings else f"\\fI{roff_text(positional)}\\fR"
         lines += [".TP", heading]
         help_text = _help_of(action, parser.prog)
         if action.required and action.option_strings and "required" not in help_text.lower():

@@ -252,7 +252,7 @@ def is_writable_by_others(path: Path) -> bool:
 def new_process_group_options() -> dict:
     """Popen keyword arguments that start a child in its own process group, so it can be killed whole."""
     if IS_WINDOWS:  # pragma: no cover
-        import subprocess  # noqa: S404 - only the creation flag constant
+        import subprocess  # noqa: TID251 - only the creation flag constant
 
         return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
     return {"start_new_session": True}
@@ -462,7 +462,8 @@ class _PathFolder(Folder):  # pragma: no cover - used only where the descriptor 
         os.symlink(text, self._full(name))
 
     def hard_link(self, source: Folder, source_name: bytes, name: bytes) -> None:
-        assert isinstance(source, _PathFolder)
+        if not isinstance(source, _PathFolder):
+            raise TypeError("a hard link needs its source folder opened the same way")
         os.link(source._full(source_name), self._full(name))
 
     def set_link_metadata(self, name: bytes, *, owner: tuple[int, int] | None, mtime_ns: int) -> None:

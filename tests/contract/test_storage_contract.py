@@ -136,7 +136,7 @@ def test_large_streamed_object_round_trips(storage: Storage) -> None:
 
 
 def test_keys_with_spaces_and_unicode(storage: Storage) -> None:
-    key = f"{SET_ID}/my db – ünïcode.sql.zst.age.000"
+    key = f"{SET_ID}/my db – ünïcode.sql.zst.age.000"  # noqa: RUF001 - an en dash on purpose
     storage.put(key, io.BytesIO(b"dump"))
     assert _keys(storage) == [key]
     assert _read(storage, key) == b"dump"

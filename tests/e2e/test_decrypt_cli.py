@@ -326,6 +326,7 @@ def test_decrypts_ascii_armored_age_file(tmp_path, ncbackup_cmd):
     assert out.read_bytes() == plain.read_bytes()
 
     armored.write_bytes(armored.read_bytes()[:-200])
-    damaged = _run([*ncbackup_cmd, "decrypt", "--key-file", str(identity), "--input", str(armored), "--output", str(tmp_path / "o2")], tmp_path)
+    damaged = _run([*ncbackup_cmd, "decrypt", "--key-file", str(identity), "--input", str(armored),
+                    "--output", str(tmp_path / "o2")], tmp_path)
     assert damaged.returncode == 2 and "Traceback" not in damaged.stderr
     assert not (tmp_path / "o2").exists()

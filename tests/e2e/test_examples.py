@@ -14,7 +14,10 @@ import pytest
 
 from tests.integration.servers.mariadb import MariaDB, remove_socket_folder, start_mariadb
 from tests.integration.servers.s3 import (  # noqa: F401 - moto_server is a fixture
-    ACCESS_KEY_ID, SECRET_ACCESS_KEY, moto_server, write_credentials_file,
+    ACCESS_KEY_ID,
+    SECRET_ACCESS_KEY,
+    moto_server,
+    write_credentials_file,
 )
 from tests.support import REPO, need_binary
 

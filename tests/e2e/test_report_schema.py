@@ -14,10 +14,10 @@ import pytest
 
 from ncbackup import platform
 from ncbackup.cli import main
-from ncbackup.engine.result import SCHEMA_VERSION, RunResult, Status, StepResult
 from ncbackup.engine.plan import StepKind
+from ncbackup.engine.result import SCHEMA_VERSION, RunResult, Status, StepResult
 from ncbackup.stages.keys import write_identity_file
-from tests.support import ensure_signing_key, REPO
+from tests.support import REPO, ensure_signing_key
 
 SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import SIGNER, TRUST, need_binary
+from tests.support import need_binary
 
 
 @dataclass
@@ -243,11 +243,11 @@ def test_incomplete_set_is_listed_and_refused(site, ncbackup_cmd, tmp_path):
 
 def test_hostile_archive_member_is_refused(site, ncbackup_cmd, tmp_path):
     """A set whose tar holds ../ and absolute members: nothing lands outside the target."""
+    from ncbackup.config import load_config
     from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set
+    from ncbackup.signing import read_secret_key
     from ncbackup.stages.compress import ZstdStage
     from ncbackup.stages.registry import encryption_from_section
-    from ncbackup.config import load_config
-    from ncbackup.signing import read_secret_key
 
     hostile = io.BytesIO()
     with tarfile.open(fileobj=hostile, mode="w") as archive:

@@ -259,7 +259,7 @@ def report_server():
     received: list[dict[str, list[str]]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"])).decode()
             received.append(urllib.parse.parse_qs(body, keep_blank_values=True))
             self.send_response(200)

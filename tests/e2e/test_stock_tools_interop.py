@@ -42,7 +42,8 @@ def test_set_restores_with_cat_age_zstd_tar_only(tmp_path, ncbackup_cmd):
     os.symlink("script.sh", data / "srv" / "run")
 
     key = tmp_path / "key.txt"
-    assert subprocess.run([*ncbackup_cmd, "keygen", "--output", str(key), "--signing-key", str(key.parent / "signing.key")], capture_output=True).returncode == 0
+    keygen = [*ncbackup_cmd, "keygen", "--output", str(key), "--signing-key", str(key.parent / "signing.key")]
+    assert subprocess.run(keygen, capture_output=True).returncode == 0
     backups = tmp_path / "backups"
     config = tmp_path / "conf.json"
     config.write_text(json.dumps({
@@ -78,7 +79,8 @@ def test_stock_recipe_fails_loudly_on_a_damaged_part(tmp_path, ncbackup_cmd):
     data.mkdir()
     (data / "blob.bin").write_bytes(os.urandom(2_500_000))
     key = tmp_path / "key.txt"
-    subprocess.run([*ncbackup_cmd, "keygen", "--output", str(key), "--signing-key", str(key.parent / "signing.key")], capture_output=True, check=True)
+    subprocess.run([*ncbackup_cmd, "keygen", "--output", str(key), "--signing-key", str(key.parent / "signing.key")],
+                   capture_output=True, check=True)
     backups = tmp_path / "backups"
     config = tmp_path / "conf.json"
     config.write_text(json.dumps({

@@ -6,8 +6,8 @@ When one fails after a dependency was added or moved: run scripts/lock and commi
 from __future__ import annotations
 
 import re
-import tomllib
 
+import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 

@@ -21,10 +21,11 @@ import re
 import stat
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from ncbackup import platform
 from ncbackup.errors import BackupError, IntegrityError
@@ -42,6 +43,8 @@ _SHOWN_REFUSALS = 5
 # Folders kept open between members, least recently used closed first: a tar lists a folder's members
 # together, so nearly every member finds its folder open without a walk.
 _OPEN_FOLDERS = 128
+
+T = TypeVar("T")
 
 
 class _Input:
@@ -284,7 +287,7 @@ class _Extractor:
                 break
             self._check_sum(block, header_offset)
             typeflag = block[156:157]
-            size = self._parsed(lambda: _number(block[124:136]), header_offset)
+            size = self._parsed(partial(_number, block[124:136]), header_offset)
             if typeflag in (b"x", b"g", b"L", b"K"):
                 data = source.read_exact(size)
                 if len(data) < size or source.skip(-size % BLOCK_BYTES):
@@ -298,7 +301,8 @@ class _Extractor:
                 else:
                     long_link = _nul_terminated(data)
                 continue
-            member = self._parsed(lambda: self._member(block, {**global_pax, **pax} if global_pax else pax, long_name, long_link), header_offset)
+            records = {**global_pax, **pax} if global_pax else pax
+            member = self._parsed(partial(self._member, block, records, long_name, long_link), header_offset)
             pax, long_name, long_link = {}, None, None
             last_name = member.name
             try:
@@ -313,7 +317,7 @@ class _Extractor:
                 ) from None
 
     @staticmethod
-    def _parsed(parse, offset: int):
+    def _parsed(parse: Callable[[], T | None], offset: int) -> T:
         """Run a header parser; a malformed number or negative size is a corrupted stream, not a traceback."""
         try:
             value = parse()
@@ -397,10 +401,11 @@ class _Extractor:
             return
         link_source = b""
         if typeflag == b"1":
-            link_source = safe_member_name(member.linkname)
-            if link_source is None:
+            safe_source = safe_member_name(member.linkname)
+            if safe_source is None:
                 self.refused.append(f"{_show(relative)} (hard link to {_show(member.linkname)} outside the target)")
                 return
+            link_source = safe_source
         elif member.is_sparse or typeflag == b"S":
             self.warnings.append(f"{_show(relative)} is stored as a sparse member, which ncbackup cannot restore; skipped (use GNU tar)")
             self._skip_data(member, source)

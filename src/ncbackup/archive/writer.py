@@ -294,7 +294,7 @@ class TarWriter:
             current, name, info, entry = stack.pop()
             if info is None:
                 try:
-                    info = entry.stat(follow_symlinks=False)
+                    info = entry.stat(follow_symlinks=False)  # type: ignore[union-attr]  # only the root has no entry
                 except FileNotFoundError:
                     self._report.warn(f"{current} vanished before it could be read; skipped")
                     continue

@@ -22,7 +22,12 @@ from ncbackup.config.legacy import is_comment_key, normalise_keys, scalar_text, 
 from ncbackup.config.secret_values import register_config_secrets
 from ncbackup.config.settings import Config, GeneralSettings, Position, SectionSettings
 from ncbackup.config.types import (
-    DurationSeconds, LegacyBool, LegacyFloat, LegacyPath, clean_path_text, validate_values,
+    DurationSeconds,
+    LegacyBool,
+    LegacyFloat,
+    LegacyPath,
+    clean_path_text,
+    validate_values,
 )
 from ncbackup.errors import ConfigError
 
@@ -170,7 +175,8 @@ class _JsonReader:
 
     def read_string(self, index: int) -> tuple[str, int]:
         try:
-            value, end = json.decoder.scanstring(self.text, index + 1, True)
+            # json.decoder.scanstring is in the module but not in its type stubs.
+            value, end = json.decoder.scanstring(self.text, index + 1, True)  # type: ignore[attr-defined]
         except json.JSONDecodeError as error:
             message = error.msg
             if message.startswith("Unterminated string"):

@@ -69,7 +69,7 @@ class CommandRunner:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger(__name__))
 
     @classmethod
-    def from_section(cls, section: SectionSettings, *, config_file: Path | None = None) -> "CommandRunner":
+    def from_section(cls, section: SectionSettings, *, config_file: Path | None = None) -> CommandRunner:
         params = section.parameters
         commands = parse_commands(params.get(COMMANDS_KEY, {}), section=section, key=COMMANDS_KEY, config_file=config_file)
         undo = parse_commands(params[UNDO_KEY], section=section, key=UNDO_KEY, config_file=config_file) \

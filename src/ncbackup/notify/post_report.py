@@ -12,8 +12,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from ncbackup.config.settings import GeneralSettings
 from ncbackup.config.secret_values import url_secrets
+from ncbackup.config.settings import GeneralSettings
 from ncbackup.engine.logs import add_secret, mask_secrets
 from ncbackup.engine.result import RunResult, Status, human_size
 from ncbackup.errors import BackupError
@@ -67,7 +67,7 @@ class PostReport:
             add_secret(secret, where="the credential in MESSAGE_CONFIG_COMMAND")
 
     @classmethod
-    def from_general(cls, general: GeneralSettings) -> "PostReport":
+    def from_general(cls, general: GeneralSettings) -> PostReport:
         return cls(url=str(general.report_url))
 
     def send(self, result: RunResult, *, log_text: str) -> None:

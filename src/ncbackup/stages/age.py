@@ -10,13 +10,14 @@ recipients and identities (``ssh-ed25519``, ``ssh-rsa``) go through pyrage, fed 
 from __future__ import annotations
 
 import base64
+import enum
 import hmac
 import io
 import os
 import queue
 import threading
 from collections.abc import Sequence
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -32,6 +33,12 @@ from ncbackup.stages.keys import (
     parse_x25519_recipient,
     recipient_fingerprint,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
+
+# A sealed chunk: bytes, or a view into what the source returned (decrypted without a copy).
+Sealed = bytes | memoryview
 
 VERSION_LINE = b"age-encryption.org/v1"
 X25519_INFO = b"age-encryption.org/v1/X25519"
@@ -98,12 +105,12 @@ class _EncryptingWriter(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def _seal(self, chunk, *, is_final: bool) -> bytes:
+    def _seal(self, chunk: bytes | memoryview, *, is_final: bool) -> bytes:
         sealed = self._aead.encrypt(_stream_nonce(self._counter, is_final=is_final), chunk, None)
         self._counter += 1
         return sealed
 
-    def write(self, data) -> int:
+    def write(self, data: ReadableBuffer) -> int:
         if self.closed:
             raise ValueError("write to a closed age writer")
         view = memoryview(data).cast("B")
@@ -149,7 +156,7 @@ class _DecryptingReader(io.RawIOBase):
         self._counter = 0
         self._is_eof = False
         self._is_done = False
-        self._held = None                # last complete sealed chunk: final unless more bytes follow
+        self._held: Sealed | None = None  # last complete sealed chunk: final unless more bytes follow
         self._partial = bytearray()      # an incomplete sealed chunk, completed by the next read
         file_key = self._read_header(identity_secrets)
         nonce = self._take(NONCE_BYTES)
@@ -262,7 +269,7 @@ class _DecryptingReader(io.RawIOBase):
             data = self._source.read(READ_BYTES)
             if not data:
                 self._is_eof = True
-        jobs: list[tuple[object, bool]] = []  # (sealed chunk, is_final), in stream order
+        jobs: list[tuple[Sealed, bool]] = []  # (sealed chunk, is_final), in stream order
         if data:
             # Full chunks are decrypted straight out of what the source returned: no copy of the ciphertext.
             view = memoryview(data)
@@ -284,13 +291,15 @@ class _DecryptingReader(io.RawIOBase):
                 self._partial = bytearray(view)
         else:
             if self._partial:
-                final: object = bytes(self._partial)
+                final: Sealed = bytes(self._partial)
                 self._partial = bytearray()
             elif self._held is not None:
                 final, self._held = self._held, None
             else:
-                raise DecryptError(f"{self._where} is truncated (it ends at a chunk boundary without its final chunk); the file is incomplete")
-            final_bytes = len(final)  # type: ignore[arg-type]
+                raise DecryptError(
+                    f"{self._where} is truncated (it ends at a chunk boundary without its final chunk); the file is incomplete"
+                )
+            final_bytes = len(final)
             if final_bytes < TAG_BYTES:
                 raise DecryptError(f"{self._where} is truncated inside its last chunk; the file is incomplete")
             if final_bytes == TAG_BYTES and self._counter > 0:
@@ -298,22 +307,22 @@ class _DecryptingReader(io.RawIOBase):
             jobs.append((final, True))
             self._is_done = True
         # Decrypt straight into one buffer: no per-chunk bytes objects to join afterwards.
-        plain = bytearray(sum(len(sealed) for sealed, _ in jobs) - TAG_BYTES * len(jobs))  # type: ignore[arg-type]
+        plain = bytearray(sum(len(sealed) for sealed, _ in jobs) - TAG_BYTES * len(jobs))
         with memoryview(plain) as plain_view:
             position = 0
             for sealed, is_final in jobs:
-                size = len(sealed) - TAG_BYTES  # type: ignore[arg-type]
+                size = len(sealed) - TAG_BYTES
                 self._open_into(sealed, plain_view[position:position + size], is_final=is_final)
                 position += size
         self._plain = memoryview(plain)
 
-    def _hold(self, sealed, jobs: list) -> None:
+    def _hold(self, sealed: Sealed, jobs: list[tuple[Sealed, bool]]) -> None:
         """sealed is a complete chunk: the one held before it is therefore not the last."""
         if self._held is not None:
             jobs.append((self._held, False))
         self._held = sealed
 
-    def _open_into(self, sealed, into, *, is_final: bool) -> None:
+    def _open_into(self, sealed: Sealed, into: memoryview, *, is_final: bool) -> None:
         try:
             self._aead.decrypt_into(_stream_nonce(self._counter, is_final=is_final), sealed, None, into)
         except InvalidTag:
@@ -324,17 +333,18 @@ class _DecryptingReader(io.RawIOBase):
             ) from None
         self._counter += 1
 
-    def readinto(self, target) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         while not self._plain:
             if self._is_done:
                 return 0
             self._decrypt_more()
+        target = memoryview(buffer)
         count = min(len(target), len(self._plain))
         target[:count] = self._plain[:count]
         self._plain = self._plain[count:]
         return count
 
-    def read(self, size: int = -1):
+    def read(self, size: int | None = -1) -> bytes | memoryview:
         """Up to size plaintext bytes; a whole decrypted block is handed over as a view, without a copy."""
         if size is None or size < 0:
             return self.readall()
@@ -350,7 +360,7 @@ class _DecryptingReader(io.RawIOBase):
         return part
 
     def readall(self) -> bytes:
-        pieces = []
+        pieces: list[bytes | memoryview] = []
         while piece := self.read(READ_BYTES):
             pieces.append(piece)
         return b"".join(pieces)
@@ -358,13 +368,19 @@ class _DecryptingReader(io.RawIOBase):
 
 # --- pyrage, for ssh recipients and identities ---------------------------------------------------
 
-_EOF = object()
+class _End(enum.Enum):
+    EOF = enum.auto()
+
+
+_EOF: Final = _End.EOF
+# What the adapter queues carry: data, the other thread's failure, or the end.
+_Item = bytes | BaseException | _End
 
 
 class _QueueReader(io.RawIOBase):
     """Readable end of a bounded queue of byte chunks."""
 
-    def __init__(self, chunks: queue.Queue) -> None:
+    def __init__(self, chunks: queue.Queue[_Item]) -> None:
         super().__init__()
         self._chunks = chunks
         self._current = memoryview(b"")
@@ -373,7 +389,7 @@ class _QueueReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, target) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         while not self._current:
             if self._is_eof:
                 return 0
@@ -385,6 +401,7 @@ class _QueueReader(io.RawIOBase):
                 self._is_eof = True
                 raise item
             self._current = memoryview(item)
+        target = memoryview(buffer)
         count = min(len(target), len(self._current))
         target[:count] = self._current[:count]
         self._current = self._current[count:]
@@ -392,26 +409,27 @@ class _QueueReader(io.RawIOBase):
 
 
 class _QueueWriter(io.RawIOBase):
-    def __init__(self, chunks: queue.Queue) -> None:
+    def __init__(self, chunks: queue.Queue[_Item]) -> None:
         super().__init__()
         self._chunks = chunks
 
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:
-        self._chunks.put(bytes(data))
-        return len(data)
+    def write(self, data: ReadableBuffer) -> int:
+        chunk = bytes(data)
+        self._chunks.put(chunk)
+        return len(chunk)
 
 
 class _PyrageEncryptingWriter(io.RawIOBase):
     """Push adapter over pyrage.encrypt_io (which pulls): a thread encrypts what write() queues."""
 
-    def __init__(self, sink: BinaryIO, recipients: list) -> None:
+    def __init__(self, sink: BinaryIO, recipients: Sequence[object]) -> None:
         super().__init__()
         import pyrage
 
-        self._chunks: queue.Queue = queue.Queue(QUEUE_CHUNKS)
+        self._chunks: queue.Queue[_Item] = queue.Queue(QUEUE_CHUNKS)
         self._error: BaseException | None = None
 
         def work() -> None:
@@ -427,11 +445,12 @@ class _PyrageEncryptingWriter(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:
+    def write(self, data: ReadableBuffer) -> int:
         if self._error is not None:
             raise BackupError(f"age encryption to the ssh recipients failed: {self._error}; check the recipient lines in KEY_FILE")
-        self._chunks.put(bytes(data))
-        return len(data)
+        chunk = bytes(data)
+        self._chunks.put(chunk)
+        return len(chunk)
 
     def close(self) -> None:
         if not self.closed:
@@ -442,7 +461,7 @@ class _PyrageEncryptingWriter(io.RawIOBase):
                 raise BackupError(f"age encryption to the ssh recipients failed: {self._error}; check the recipient lines in KEY_FILE")
 
 
-def _drain(chunks: queue.Queue) -> None:
+def _drain(chunks: queue.Queue[_Item]) -> None:
     while True:
         if chunks.get() is _EOF:
             return
@@ -451,11 +470,11 @@ def _drain(chunks: queue.Queue) -> None:
 class _PyrageDecryptingReader(io.RawIOBase):
     """Pull adapter over pyrage.decrypt_io (which pushes): a thread decrypts into a bounded queue."""
 
-    def __init__(self, source: BinaryIO, identities: list, *, where: str) -> None:
+    def __init__(self, source: BinaryIO, identities: Sequence[object], *, where: str) -> None:
         super().__init__()
         import pyrage
 
-        self._chunks: queue.Queue = queue.Queue(QUEUE_CHUNKS)
+        self._chunks: queue.Queue[_Item] = queue.Queue(QUEUE_CHUNKS)
         self._reader = _QueueReader(self._chunks)
 
         def work() -> None:
@@ -476,8 +495,8 @@ class _PyrageDecryptingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, target) -> int:
-        return self._reader.readinto(target)
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        return self._reader.readinto(buffer)
 
     def close(self) -> None:
         """Stop early: let the decrypting thread run to its end so it does not wait on a full queue forever."""
@@ -519,19 +538,21 @@ class AgeStage:
                     parsed.append(pyrage.ssh.Recipient.from_str(recipient))
                 else:
                     parsed.append(pyrage.x25519.Recipient.from_str(recipient))
-            return _PyrageEncryptingWriter(sink, parsed)
+            return _PyrageEncryptingWriter(sink, parsed)  # type: ignore[return-value]
         publics = []
         for recipient in self.recipients:
             public = parse_x25519_recipient(recipient)
             if public is None:
                 raise BackupError(f"{recipient!r} is not an age recipient; KEY_FILE lines must be age1..., ssh-ed25519 or ssh-rsa keys")
             publics.append(public)
-        return _EncryptingWriter(sink, publics)
+        return _EncryptingWriter(sink, publics)  # type: ignore[return-value]
 
     def reader(self, source: BinaryIO, *, where: str = "the encrypted stream", buffered: bool = True) -> BinaryIO:
         """Plaintext of source; buffered=False gives the raw reader (short reads, read() may return views)."""
         if not self._identities:
-            raise DecryptError("this key file holds only recipients, which cannot decrypt; use the matching identity (AGE-SECRET-KEY-1...) file")
+            raise DecryptError(
+                "this key file holds only recipients, which cannot decrypt; use the matching identity (AGE-SECRET-KEY-1...) file"
+            )
         x25519_secrets = [s for s in (parse_x25519_identity(i) for i in self._identities) if s is not None]
         if x25519_secrets:
             raw: io.RawIOBase = _DecryptingReader(source, x25519_secrets, where=where)
@@ -543,7 +564,10 @@ class AgeStage:
                 try:
                     identities.append(pyrage.ssh.Identity.from_buffer(text.encode("utf-8")))
                 except Exception:  # noqa: BLE001 - pyrage raises several types for a bad key
-                    raise DecryptError("the ssh private key in the key file cannot be used (passphrase-protected keys are not supported); give an unprotected key") from None
+                    raise DecryptError(
+                        "the ssh private key in the key file cannot be used (passphrase-protected keys are not supported); "
+                        "give an unprotected key"
+                    ) from None
             raw = _PyrageDecryptingReader(source, identities, where=where)
         return io.BufferedReader(raw, buffer_size=READ_BYTES) if buffered else raw  # type: ignore[return-value]
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import gzip
 import io
 import os
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import zstandard
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 # zstd hands its output to the next stage in chunks this big: fewer, larger writes downstream.
 ZSTD_OUTPUT_CHUNK_BYTES = 1 << 20
@@ -29,9 +32,9 @@ class _Passthrough(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:
+    def write(self, data: ReadableBuffer) -> int:
         self._sink.write(data)
-        return len(data)
+        return memoryview(data).nbytes
 
 
 class ZstdStage:
@@ -78,7 +81,7 @@ class GzipStage:
 
     def writer(self, sink: BinaryIO) -> BinaryIO:
         # mtime=0: identical input gives identical output; GzipFile.close() leaves fileobj open.
-        return gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=self.level, mtime=0)
+        return gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=self.level, mtime=0)  # type: ignore[return-value]
 
     def reader(self, source: BinaryIO) -> BinaryIO:
         return io.BufferedReader(gzip.GzipFile(fileobj=source, mode="rb"), buffer_size=READ_CHUNK_BYTES)
@@ -94,7 +97,7 @@ class NoCompression:
     suffix = ""
 
     def writer(self, sink: BinaryIO) -> BinaryIO:
-        return _Passthrough(sink)
+        return _Passthrough(sink)  # type: ignore[return-value]
 
     def reader(self, source: BinaryIO) -> BinaryIO:
         return source

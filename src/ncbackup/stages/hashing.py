@@ -17,7 +17,7 @@ class PartDigest:
         self._sha256 = hashlib.sha256()
         self.size_bytes = 0
 
-    def update(self, data) -> None:
+    def update(self, data: bytes | memoryview) -> None:
         self._sha256.update(data)
         self.size_bytes += len(data)
 

@@ -1,7 +1,8 @@
 """KEY_FILE contents: age identities, age/ssh recipients (a write-only server), or a legacy passphrase.
 
 A key file holding ``AGE-SECRET-KEY-1...`` lines (comments allowed; optionally followed by extra
-recipients, such as an offsite key) is an age identity: the server can write and read its backups. A file holding only recipients (``age1...``,
+recipients, such as an offsite key) is an age identity: the server can write and read its backups. A file
+holding only recipients (``age1...``,
 ``ssh-ed25519 ...``, ``ssh-rsa ...`` lines) lets the server write backups it cannot read. An
 OpenSSH private key file is an ssh identity (for reading). Anything else is the original tool's
 passphrase: the file's content with newlines removed.
@@ -22,11 +23,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from ncbackup import platform
 from ncbackup.errors import ConfigError
 
-
 KIND_AGE_IDENTITY = "age-identity"
 KIND_SSH_IDENTITY = "ssh-identity"
 KIND_RECIPIENTS = "recipients"
-KIND_PASSPHRASE = "passphrase"
+KIND_PASSPHRASE = "passphrase"  # noqa: S105 - the name of a kind of key file, not a password
 
 RECIPIENT_HRP = "age"
 IDENTITY_HRP = "age-secret-key-"
@@ -238,9 +238,15 @@ def read_key_file(path: Path) -> KeyMaterial:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"key file {path} does not exist; give the right KEY_FILE path or create one with `ncbackup keygen --output {path}`", key="KEY_FILE") from None
+        raise ConfigError(
+            f"key file {path} does not exist; give the right KEY_FILE path or create one with `ncbackup keygen --output {path}`",
+            key="KEY_FILE",
+        ) from None
     except OSError as error:
-        raise ConfigError(f"key file {path} cannot be read ({error.strerror}); run as a user who can read it or fix its permissions", key="KEY_FILE") from None
+        raise ConfigError(
+            f"key file {path} cannot be read ({error.strerror}); run as a user who can read it or fix its permissions",
+            key="KEY_FILE",
+        ) from None
     if not data.strip():
         raise ConfigError(f"key file {path} is empty; put a key in it or remove it so a new one is created", key="KEY_FILE")
     material = classify_key_text(data, path=path)
@@ -257,7 +263,10 @@ def create_private_file(path: Path, content: bytes, *, what: str, config_key: st
         # O_EXCL: never clobber a key that may protect existing backups; 0600 from the first byte.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     except FileExistsError:
-        raise ConfigError(f"{what} {path} already exists; refusing to overwrite it (it may be the only key to existing backups)", key=config_key) from None
+        raise ConfigError(
+            f"{what} {path} already exists; refusing to overwrite it (it may be the only key to existing backups)",
+            key=config_key,
+        ) from None
     except OSError as error:
         raise ConfigError(f"cannot create {what} {path} ({error.strerror}); choose a writable location", key=config_key) from None
     try:

@@ -16,12 +16,15 @@ import hashlib
 import io
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ncbackup.errors import DecryptError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
 
 MAGIC = b"Salted__"
 SALT_BYTES = 8
@@ -54,7 +57,7 @@ def derive_key_and_iv(passphrase: bytes, salt: bytes) -> tuple[bytes, bytes]:
     return derived[:KEY_BYTES], derived[KEY_BYTES:KEY_BYTES + BLOCK_BYTES]
 
 
-def _cipher(passphrase: bytes, salt: bytes) -> Cipher:
+def _cipher(passphrase: bytes, salt: bytes) -> Cipher[modes.CBC]:
     key, iv = derive_key_and_iv(passphrase, salt)
     return Cipher(algorithms.AES(key), modes.CBC(iv))
 
@@ -73,10 +76,10 @@ class _EncryptingWriter(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:
+    def write(self, data: ReadableBuffer) -> int:
         if self.closed:
             raise ValueError("write to a closed legacy OpenSSL writer")
-        size = len(data)
+        size = memoryview(data).nbytes
         if size:
             out = self._encryptor.update(self._padder.update(bytes(data)))
             if out:
@@ -130,13 +133,14 @@ class _DecryptingReader(io.RawIOBase):
                     ) from None
             self._pending_offset = 0
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         self._fill()
         available = len(self._pending) - self._pending_offset
         if available <= 0:
             return 0
-        count = min(len(buffer), available)
-        buffer[:count] = self._pending[self._pending_offset:self._pending_offset + count]
+        target = memoryview(buffer)
+        count = min(len(target), available)
+        target[:count] = self._pending[self._pending_offset:self._pending_offset + count]
         self._pending_offset += count
         return count
 
@@ -154,7 +158,7 @@ class _DecryptingReader(io.RawIOBase):
         return out
 
     def readall(self) -> bytes:
-        pieces = []
+        pieces: list[bytes] = []
         while True:
             piece = self.read(READ_CHUNK_BYTES)
             if not piece:

@@ -9,6 +9,7 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.config.types import LegacyFloat, LegacyInt, LegacyPath, WordList, parse_options
 from ncbackup.errors import ConfigError, DecryptError
 from ncbackup.stages.age import AgeStage
@@ -63,7 +64,7 @@ class CompressionOptions(BaseModel):
     model_config = ConfigDict(populate_by_name=True, frozen=True)
 
     algorithm: str = Field(
-        "zstd", alias="ALGORITHM", json_schema_extra={"allowed": ALGORITHMS},
+        "zstd", alias="ALGORITHM", json_schema_extra={"allowed": list(ALGORITHMS)},
         description="(new) the codec; `none` stores the data as it is",
     )
     level: LegacyInt | None = Field(
@@ -119,12 +120,12 @@ class EncryptionOptions(BaseModel):
 
 
 
-def encryption_options(section) -> EncryptionOptions:
+def encryption_options(section: SectionSettings | None) -> EncryptionOptions:
     """The ENCRYPTION section's options; its defaults when the config has none."""
     return parse_options(EncryptionOptions, section) if section is not None else EncryptionOptions()
 
 
-def signing_key_path(section, config_path: Path) -> Path:
+def signing_key_path(section: SectionSettings | None, config_path: Path) -> Path:
     """SIGNING_KEY, by default ``signing.key`` beside KEY_FILE; with no ENCRYPTION section, beside the config file
     (sets are signed even when they are not encrypted, and nothing is written to /etc unasked)."""
     if section is None:
@@ -143,7 +144,7 @@ def expected_cipher(key_file: Path | None) -> str:
     return "openssl-legacy" if read_key_file(Path(key_file)).kind == KIND_PASSPHRASE else "age"
 
 
-def compression_from_section(section, general) -> Stage:
+def compression_from_section(section: SectionSettings | None, general: GeneralSettings) -> Stage:
     """The COMPRESSION section's codec (ALGORITHM zstd|gzip|none, LEVEL, THREADS); no section = zstd level 3 on every core."""
     if section is None:
         return ZstdStage(level=DEFAULT_ZSTD_LEVEL, threads=-1)
@@ -161,7 +162,7 @@ def compression_from_section(section, general) -> Stage:
     return NoCompression()
 
 
-def _level_error(section, why: str) -> ConfigError:
+def _level_error(section: SectionSettings, why: str) -> ConfigError:
     position = section.parameter_positions.get("LEVEL") or section.position
     return ConfigError(
         f"LEVEL is out of range: {why}; fix LEVEL",
@@ -178,7 +179,7 @@ def part_size_from_mb(file_size_mb: float) -> int | None:
     return int(file_size_mb * BYTES_PER_MB)
 
 
-def encryption_from_section(section, general) -> EncryptionChoice:
+def encryption_from_section(section: SectionSettings | None, general: GeneralSettings) -> EncryptionChoice:
     """The ENCRYPTION section's cipher and part size; no section = unencrypted (warned), a missing KEY_FILE is created."""
     if section is None:
         return EncryptionChoice(

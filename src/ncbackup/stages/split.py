@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ncbackup.stages.hashing import PartDigest
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 
 class PartSink(Protocol):
@@ -65,22 +68,21 @@ class Splitter(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def _begin(self) -> None:
+    def _begin(self) -> PartDigest:
         self._index += 1
-        self._digest = PartDigest()
+        digest = self._digest = PartDigest()
         self._sink.begin(self._index)
+        return digest
 
-    def _end(self) -> None:
-        digest = self._digest
-        assert digest is not None
+    def _end(self, digest: PartDigest) -> None:
         part = CutPart(index=self._index, size_bytes=digest.size_bytes, sha256=digest.hexdigest())
         self._digest = None
         self._sink.end(part.index, part.size_bytes, part.sha256)
         self.parts.append(part)
 
-    def write(self, data) -> int:
+    def write(self, data: ReadableBuffer) -> int:
         if self._is_aborted or self.closed:
-            return len(data) if not isinstance(data, memoryview) else data.nbytes
+            return memoryview(data).nbytes
         # bytes can be handed on as they are; anything mutable (a reused buffer) is copied once.
         if not isinstance(data, bytes):
             data = bytes(data)
@@ -89,23 +91,21 @@ class Splitter(io.RawIOBase):
             return 0
         limit = self._part_size_bytes
         if limit is None:
-            if self._digest is None:
-                self._begin()
-            self._digest.update(data)
+            digest = self._digest if self._digest is not None else self._begin()
+            digest.update(data)
             self._sink.chunk(data)
             return size
         view = memoryview(data)
         position = 0
         while position < size:
-            if self._digest is None:
-                self._begin()
-            room = limit - self._digest.size_bytes
+            digest = self._digest if self._digest is not None else self._begin()
+            room = limit - digest.size_bytes
             piece = view[position:position + room] if (size - position > room or position) else data
-            self._digest.update(piece)
+            digest.update(piece)
             self._sink.chunk(piece)
             position += len(piece)
-            if self._digest.size_bytes == limit:
-                self._end()
+            if digest.size_bytes == limit:
+                self._end(digest)
         return size
 
     def close(self) -> None:
@@ -117,7 +117,7 @@ class Splitter(io.RawIOBase):
                 if self._digest is None and not self.parts:
                     self._begin()
                 if self._digest is not None:
-                    self._end()
+                    self._end(self._digest)
         finally:
             super().close()
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ncbackup.config.settings import SectionSettings
+
+ModelT = TypeVar("ModelT", bound="BaseModel")
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,9 @@ class Storage(Protocol):
         ...
 
 
-def storage_options(model, section, *, legacy_keys: dict[str, str] | None = None):
+def storage_options(
+    model: type[ModelT], section: SectionSettings, *, legacy_keys: dict[str, str] | None = None,
+) -> ModelT:
     """Parse a STORAGE section's ARGS_DICT into the backend's pydantic options model (ConfigError if invalid).
 
     legacy_keys maps a top-level PARAMETERS key of the original (e.g. BUCKET_NAME) to an ARGS_DICT key,

@@ -9,12 +9,14 @@ interpreted. How a part reaches the upload command:
   folder of WORK_FOLDER, one part at a time, removed once the command has finished.
 
 DOWNLOAD_COMMAND_TEMPLATE writes the object to ``%(OBJECTIVES)s/%(file)s`` when it names that
-placeholder, otherwise to its stdout (``%(stdout)s`` is /dev/stdout, for tools that need a path); LIST_COMMAND_TEMPLATE prints one key per line (or ``SIZE<TAB>KEY``);
+placeholder, otherwise to its stdout (``%(stdout)s`` is /dev/stdout, for tools that need a path);
+LIST_COMMAND_TEMPLATE prints one key per line (or ``SIZE<TAB>KEY``);
 REMOVE_COMMAND_TEMPLATE removes one object and succeeds when it is already gone.
 """
 
 from __future__ import annotations
 
+import builtins
 import logging
 import posixpath
 import re
@@ -30,9 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ncbackup import process
 from ncbackup.config.secret_values import is_secret_name
+from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.config.types import LegacyFloat
 from ncbackup.errors import BackupError, CommandFailed, ConfigError, StorageError
 from ncbackup.sources.base import CheckLine
+from ncbackup.storage.base import ObjectInfo
 from ncbackup.storage.rsync import StagedFile
 
 log = logging.getLogger(__name__)
@@ -106,30 +110,33 @@ class Template:
         return [word % values for word in self.words]
 
 
-def parse_template(text: str, *, setting: str, known: set[str], section) -> Template:
+def parse_template(text: str, *, setting: str, known: set[str], section: SectionSettings) -> Template:
     """Split a template and check its placeholders; ConfigError names the unknown one and the known ones."""
     position = section.parameter_positions.get(setting) or section.position
-    where = {"file": position.file if position else None, "line": position.line if position else None, "key": setting}
+
+    def problem(message: str) -> ConfigError:
+        return ConfigError(message, file=position.file if position else None,
+                           line=position.line if position else None, key=setting)
+
     try:
         words = tuple(shlex.split(text))
     except ValueError as error:
-        raise ConfigError(f"cannot split the command ({error}); check its quotes", **where) from None
+        raise problem(f"cannot split the command ({error}); check its quotes") from None
     if not words:
-        raise ConfigError("the command is empty; write the program and its arguments", **where)
+        raise problem("the command is empty; write the program and its arguments")
     template = Template(setting=setting, words=words)
     unknown = sorted(template.placeholders() - known)
     if unknown:
-        raise ConfigError(
+        raise problem(
             f"unknown placeholder %({unknown[0]})s; use one of {', '.join(sorted(known))} "
-            "(or add it to ARGS_DICT); write a literal % as %%", **where,
+            "(or add it to ARGS_DICT); write a literal % as %%",
         )
     probe = dict.fromkeys(known, "x")
     for word in words:
         try:
             word % probe
         except (ValueError, TypeError) as error:
-            raise ConfigError(f"bad placeholder in argument {word!r} ({error}); write %(NAME)s, and %% for a literal %",
-                              **where) from None
+            raise problem(f"bad placeholder in argument {word!r} ({error}); write %(NAME)s, and %% for a literal %") from None
     return template
 
 
@@ -145,11 +152,15 @@ class CommandStorage:
         self.extra_values = dict(extra_values)
         self.timeout_seconds = timeout_seconds
         self.can_list = templates["list"] is not None   # for callers picking a storage to read from
-        program = templates["upload"].words[0]
+        upload = templates["upload"]
+        if upload is None:
+            raise ConfigError("DESTINATION custom_command needs UPLOAD_COMMAND_TEMPLATE; add it to the STORAGE section",
+                              key="UPLOAD_COMMAND_TEMPLATE")
+        program = upload.words[0]
         self.name = f"custom_command:{Path(program).name}:{prefix}"
 
     @classmethod
-    def from_section(cls, section, general) -> CommandStorage:
+    def from_section(cls, section: SectionSettings, general: GeneralSettings) -> CommandStorage:
         from ncbackup.config.types import parse_options
 
         options = parse_options(CommandOptions, section)
@@ -162,7 +173,7 @@ class CommandStorage:
             text = getattr(options, role)
             templates[role] = parse_template(text, setting=setting, known=known, section=section) if text else None
         upload = templates["upload"]
-        if not (upload.uses_stdin or upload.uses_staging):
+        if upload is None or not (upload.uses_stdin or upload.uses_staging):
             raise ConfigError(
                 "the upload command never receives the part; give it %(OBJECTIVES)s/%(file)s (a staged file), "
                 "or - / %(stdin)s (the part on stdin)", key="UPLOAD_COMMAND_TEMPLATE",
@@ -291,10 +302,8 @@ class CommandStorage:
             shutil.rmtree(staging, ignore_errors=True)
             raise
 
-    def list(self, prefix: str = "") -> Iterator:
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Run the list command; each output line is KEY or SIZE<TAB>KEY (relative to the storage prefix)."""
-        from ncbackup.storage.base import ObjectInfo
-
         template = self._template("list")
         try:
             completed = process.run(template.argv(self._values()), timeout_seconds=self.timeout_seconds)
@@ -331,7 +340,7 @@ class CommandStorage:
                 raise
             raise self._failed(error, action="remove", key=key) from None
 
-    def check(self) -> list[CheckLine]:
+    def check(self) -> builtins.list[CheckLine]:
         """Templates were checked when the section was read; here: every program they name is installed, no secret on argv."""
         lines = []
         for role, template in self.templates.items():

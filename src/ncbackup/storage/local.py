@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import errno
 import logging
 import os
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ncbackup import platform
+from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.errors import ConfigError, StorageError
 from ncbackup.sources.base import CheckLine, check_writable_folder
 from ncbackup.storage.base import ObjectInfo
@@ -45,7 +47,7 @@ class LocalStorage:
         self.name = f"local:{self.base}"
 
     @classmethod
-    def from_section(cls, section, general) -> LocalStorage:
+    def from_section(cls, section: SectionSettings, general: GeneralSettings) -> LocalStorage:
         """ARGS_DICT LOCAL_BACKUP, else GENERAL LOCAL_BACKUP, then ``<HOSTNAME>/`` below it."""
         args = (section.parameters or {}).get("ARGS_DICT") or {}
         root = args.get("LOCAL_BACKUP") or general.local_backup
@@ -82,7 +84,9 @@ class LocalStorage:
         except OSError as error:
             _remove_quietly(temp)
             if error.errno == errno.ENOSPC:
-                raise StorageError(f"no space left on {self.base} writing {key}; free space there or point LOCAL_BACKUP elsewhere") from None
+                raise StorageError(
+                    f"no space left on {self.base} writing {key}; free space there or point LOCAL_BACKUP elsewhere"
+                ) from None
             if error.errno == errno.EDQUOT:
                 raise StorageError(f"disk quota exceeded on {self.base} writing {key}; raise the quota or free space") from None
             raise StorageError(f"cannot write {key} under {self.base}: {error.strerror}; check the folder and its permissions") from None
@@ -148,7 +152,7 @@ class LocalStorage:
                 break
             parent = parent.parent
 
-    def check(self) -> list[CheckLine]:
+    def check(self) -> builtins.list[CheckLine]:
         """Say whether the base folder exists (or can be created) and is writable, and how much room it has; write nothing."""
         line = check_writable_folder(self.base, "folder")
         if not line.ok:
@@ -157,7 +161,7 @@ class LocalStorage:
         return [CheckLine(True, f"{line.text}, {free_gib:.1f} GiB free")]
 
 
-def _write_all(out, data) -> None:
+def _write_all(out: BinaryIO, data: bytes) -> None:
     """Write every byte: an unbuffered write may be short (a filling disk), and only the next one reports ENOSPC."""
     view = memoryview(data)
     while view:

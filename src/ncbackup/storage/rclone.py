@@ -7,21 +7,27 @@ lists, ``deletefile`` removes. Remote credentials stay in rclone's own config fi
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import logging
 import posixpath
 import uuid
 from collections.abc import Iterator
-from typing import BinaryIO
+from contextlib import AbstractContextManager
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ncbackup import process
+from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.config.types import LegacyPath
 from ncbackup.errors import BackupError, CommandFailed, StorageError
 from ncbackup.sources.base import CheckLine
 from ncbackup.storage.base import ObjectInfo, storage_options
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +80,7 @@ class RcloneStorage:
         self.name = f"rclone:{self.base}"
 
     @classmethod
-    def from_section(cls, section, general) -> RcloneStorage:
+    def from_section(cls, section: SectionSettings, general: GeneralSettings) -> RcloneStorage:
         options = storage_options(RcloneOptions, section)
         prefix = options.prefix if options.prefix is not None else general.hostname
         prefix = prefix.strip().strip("/")
@@ -179,7 +185,7 @@ class RcloneStorage:
             return
         raise self._error(CommandFailed(completed.argv, completed.returncode, stderr), action="removal", key=key)
 
-    def check(self) -> list[CheckLine]:
+    def check(self) -> builtins.list[CheckLine]:
         """rclone is installed and the remote answers a listing; writes nothing."""
         if process.which(self.options.binary) is None:
             return [CheckLine(False, f"{self.options.binary} was not found; install rclone or set RCLONE_BINARY")]
@@ -188,15 +194,15 @@ class RcloneStorage:
         except BackupError as error:
             return [CheckLine(False, str(error))]
         if completed.returncode not in (0, EXIT_DIRECTORY_NOT_FOUND):
-            error = CommandFailed(completed.argv, completed.returncode, completed.stderr.decode("utf-8", "replace"))
-            return [CheckLine(False, str(self._error(error, action="check", key="")))]
+            failure = CommandFailed(completed.argv, completed.returncode, completed.stderr.decode("utf-8", "replace"))
+            return [CheckLine(False, str(self._error(failure, action="check", key="")))]
         return [CheckLine(True, f"{self.name} reachable")]
 
 
 class _ProcessReader(io.RawIOBase):
     """The stdout of a running ``rclone cat``; closing checks its exit status (or stops it early)."""
 
-    def __init__(self, context, storage: RcloneStorage, key: str) -> None:
+    def __init__(self, context: AbstractContextManager[IO[bytes]], storage: RcloneStorage, key: str) -> None:
         self._context = context
         self._pipe = context.__enter__()
         self._storage = storage
@@ -206,8 +212,8 @@ class _ProcessReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
-        count = self._pipe.readinto(buffer)
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        count = self._pipe.readinto(buffer)  # type: ignore[attr-defined]  # a BufferedReader; typing.IO has no readinto
         if not count:
             self._is_at_end = True
         return count or 0

@@ -5,8 +5,9 @@ Each backend class has ``from_section(section, general) -> Storage`` reading its
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
+from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.errors import ConfigError
 from ncbackup.storage.base import Storage
 from ncbackup.storage.command import CommandStorage
@@ -16,7 +17,15 @@ from ncbackup.storage.rsync import RsyncStorage
 from ncbackup.storage.s3 import S3Storage
 from ncbackup.storage.sftp import SftpStorage
 
-STORAGES: dict[str, Any] = {
+
+class StorageBackend(Protocol):
+    """A storage class as the registry holds it: built from its STORAGE section."""
+
+    @classmethod
+    def from_section(cls, section: SectionSettings, general: GeneralSettings) -> Storage: ...
+
+
+STORAGES: dict[str, type[StorageBackend]] = {
     "local": LocalStorage,
     "s3": S3Storage,
     "oss": S3Storage,           # Aliyun OSS: S3 with OSS endpoint defaults
@@ -29,7 +38,7 @@ STORAGES: dict[str, Any] = {
 }
 
 
-def build_storage(section, general) -> Storage:
+def build_storage(section: SectionSettings, general: GeneralSettings) -> Storage:
     """The storage a STORAGE section's DESTINATION names (default "local"), built from its own options."""
     destination = str((section.parameters or {}).get("DESTINATION") or "local").strip().lower()
     factory = STORAGES.get(destination)

@@ -8,6 +8,7 @@ KNOWN_HOSTS (StrictHostKeyChecking=yes, or accept-new with TRUST_ON_FIRST_USE).
 
 from __future__ import annotations
 
+import builtins
 import io
 import logging
 import posixpath
@@ -15,11 +16,12 @@ import re
 import shlex
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from ncbackup import process
+from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.errors import CommandFailed, ConfigError, StorageError
 from ncbackup.sources.base import CheckLine
 from ncbackup.storage.base import ObjectInfo
@@ -51,7 +53,7 @@ class RsyncStorage:
         self.name = f"rsync://{options.user}@{options.remote_host}:{options.port}/{base_dir.lstrip('/')}"
 
     @classmethod
-    def from_section(cls, section, general) -> RsyncStorage:
+    def from_section(cls, section: SectionSettings, general: GeneralSettings) -> RsyncStorage:
         options, base_dir = ssh_options_from_section(section, general)
         return cls(options, base_dir=base_dir, work_folder=Path(general.work_folder), section_name=section.name)
 
@@ -71,7 +73,7 @@ class RsyncStorage:
     def _remote(self, path: str) -> str:
         return f"{self.options.user}@{self.options.remote_host}:{path}"
 
-    def _rsync(self, *arguments: str, ok_codes=(0,)) -> process.Completed:
+    def _rsync(self, *arguments: str, ok_codes: Sequence[int] = (0,)) -> process.Completed:
         rsync = process.which("rsync")
         if rsync is None:
             raise StorageError("rsync is not installed; install it (apt-get install rsync) or use DESTINATION sftp",
@@ -241,7 +243,7 @@ class RsyncStorage:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def check(self) -> list[CheckLine]:
+    def check(self) -> builtins.list[CheckLine]:
         """Connect with rsync and list REMOTE_DIR; writes nothing."""
         try:
             self._rsync("--list-only", "--no-human-readable", self._remote(f"{self.remote_dir}/"))

@@ -10,6 +10,7 @@ the MD5 computed here as a second end-to-end check.
 from __future__ import annotations
 
 import base64
+import builtins
 import configparser
 import hashlib
 import io
@@ -19,17 +20,21 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.config.types import LegacyBool, LegacyFloat, LegacyInt, LegacyPath
 from ncbackup.engine.logs import add_secret
 from ncbackup.errors import ConfigError, StorageError
 from ncbackup.extras import import_extra
 from ncbackup.sources.base import CheckLine
 from ncbackup.storage.base import ObjectInfo, storage_options
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +124,7 @@ class S3Options(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_credentials(cls, values):
+    def _no_credentials(cls, values: Any) -> Any:
         if isinstance(values, dict):
             found = sorted(k for k in values if str(k).upper() in _CREDENTIAL_KEYS)
             if found:
@@ -191,7 +196,7 @@ def _read_up_to(stream: BinaryIO, size_bytes: int) -> bytes:
     return buffer.getvalue()
 
 
-def _md5(data: bytes):
+def _md5(data: bytes) -> hashlib._Hash:
     return hashlib.md5(data, usedforsecurity=False)
 
 
@@ -216,7 +221,7 @@ class S3Storage:
     # -- construction ---------------------------------------------------------------------------
 
     @classmethod
-    def from_section(cls, section, general) -> S3Storage:
+    def from_section(cls, section: SectionSettings, general: GeneralSettings) -> S3Storage:
         destination = str((section.parameters or {}).get("DESTINATION", "s3")).strip().lower()
         options = storage_options(S3Options, section, legacy_keys={"BUCKET_NAME": "BUCKET"})
         if destination == "oss":
@@ -224,7 +229,7 @@ class S3Storage:
         prefix = options.prefix if options.prefix is not None else f"{general.hostname}/"
         return cls(options, base_prefix=prefix, section_name=section.name)
 
-    def _make_client(self):
+    def _make_client(self) -> Any:  # a botocore S3 client; boto3 has no type information
         boto3 = import_extra("boto3", needed_by=f"section {self.section_name} uses S3 storage")
         import botocore.session
         from botocore.config import Config
@@ -465,7 +470,7 @@ class S3Storage:
         except (BotoCoreError, ClientError) as error:
             raise self._error(error, action="removal", key=key) from None
 
-    def check(self) -> list[CheckLine]:
+    def check(self) -> builtins.list[CheckLine]:
         """Check the bucket answers with these credentials (HEAD bucket); writes nothing."""
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -483,7 +488,7 @@ class S3Storage:
 class _BodyReader(io.RawIOBase):
     """A botocore StreamingBody as a raw stream whose network errors are StorageErrors."""
 
-    def __init__(self, body, storage: S3Storage, key: str) -> None:
+    def __init__(self, body: Any, storage: S3Storage, key: str) -> None:  # a botocore StreamingBody
         self._body = body
         self._storage = storage
         self._key = key
@@ -491,18 +496,19 @@ class _BodyReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         from botocore.exceptions import BotoCoreError
 
+        target = memoryview(buffer)
         try:
-            data = self._body.read(len(buffer))
+            data = self._body.read(len(target))
         except (BotoCoreError, OSError) as error:
             raise self._storage._error(error, action="download", key=self._key) from None
         except Exception as error:  # noqa: BLE001 - urllib3 errors that botocore does not wrap
             raise StorageError(
                 f"download of {self._key} from {self._storage.name} broke off ({type(error).__name__}); retry"
             ) from None
-        buffer[: len(data)] = data
+        target[: len(data)] = data
         return len(data)
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ folders below it are created as needed.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import getpass
 import io
@@ -18,15 +19,20 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.config.types import LegacyBool, LegacyFloat, LegacyInt, LegacyPath
 from ncbackup.errors import ConfigError, StorageError
 from ncbackup.extras import import_extra
 from ncbackup.sources.base import CheckLine
 from ncbackup.storage.base import ObjectInfo, storage_options
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from paramiko import PKey, SFTPClient, SFTPFile, SSHClient
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +91,7 @@ class SshOptions(BaseModel):
         return self.known_hosts.expanduser()
 
 
-def ssh_options_from_section(section, general) -> tuple[SshOptions, str]:
+def ssh_options_from_section(section: SectionSettings, general: GeneralSettings) -> tuple[SshOptions, str]:
     """Parse the SSH family's ARGS_DICT; return the options and the remote base folder."""
     options = storage_options(SshOptions, section)
     if options.identity_file is not None and not options.identity_file.expanduser().is_file():
@@ -112,7 +118,7 @@ class _RecordingPolicy:
     def __init__(self, known_hosts: Path) -> None:
         self.known_hosts = known_hosts
 
-    def missing_host_key(self, client, hostname, key) -> None:
+    def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
         line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
         _append_private_line(self.known_hosts, line)
         client.get_host_keys().add(hostname, key.get_name(), key)
@@ -128,20 +134,20 @@ class SftpStorage:
         self.section_name = section_name
         self.where = f"{options.user}@{options.remote_host}:{options.port}"
         self.name = f"sftp://{options.user}@{options.remote_host}:{options.port}{'' if base_dir.startswith('/') else '/~/'}{base_dir}"
-        self._client = None
-        self._sftp = None
+        self._client: SSHClient | None = None
+        self._sftp: SFTPClient | None = None
         self._lock = threading.RLock()
         # Fail when the config is read (check, run), not at the first upload, when paramiko is missing.
         import_extra("paramiko", needed_by=f"section {section_name} uses SFTP storage")
 
     @classmethod
-    def from_section(cls, section, general) -> SftpStorage:
+    def from_section(cls, section: SectionSettings, general: GeneralSettings) -> SftpStorage:
         options, base_dir = ssh_options_from_section(section, general)
         return cls(options, base_dir=base_dir, section_name=section.name)
 
     # -- connection -----------------------------------------------------------------------------
 
-    def _connect(self):
+    def _connect(self) -> SFTPClient:
         import paramiko
 
         if self._sftp is not None:
@@ -160,20 +166,20 @@ class SftpStorage:
             raise ConfigError(f"KNOWN_HOSTS {known_hosts} cannot be read ({error}); fix or remove it",
                               key="ARGS_DICT.KNOWN_HOSTS") from None
         if options.is_trust_on_first_use:
-            client.set_missing_host_key_policy(_RecordingPolicy(known_hosts))
+            # Duck-typed (paramiko is imported only when connecting); paramiko calls missing_host_key.
+            client.set_missing_host_key_policy(_RecordingPolicy(known_hosts))  # type: ignore[arg-type]
         else:
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        key_args: dict = {"allow_agent": True, "look_for_keys": True}
-        if options.identity_file is not None:
-            key_args = {"key_filename": str(options.identity_file.expanduser()), "allow_agent": False,
-                        "look_for_keys": False}
+        # IDENTITY_FILE: that key alone; otherwise the agent and the default keys.
+        key_filename = str(options.identity_file.expanduser()) if options.identity_file is not None else None
         try:
             client.connect(
                 options.remote_host, port=options.port, username=options.user,
                 timeout=options.connect_timeout_seconds, banner_timeout=options.connect_timeout_seconds,
-                auth_timeout=options.connect_timeout_seconds, **key_args,
+                auth_timeout=options.connect_timeout_seconds, key_filename=key_filename,
+                allow_agent=key_filename is None, look_for_keys=key_filename is None,
             )
-            self._sftp = client.open_sftp()
+            sftp = self._sftp = client.open_sftp()
         except paramiko.BadHostKeyException:
             client.close()
             raise StorageError(
@@ -209,7 +215,7 @@ class SftpStorage:
             raise ConfigError(f"IDENTITY_FILE {options.identity_file} cannot be used: {error}",
                               key="ARGS_DICT.IDENTITY_FILE") from None
         self._client = client
-        return self._sftp
+        return sftp
 
     def close(self) -> None:
         with self._lock:
@@ -237,11 +243,12 @@ class SftpStorage:
             "free space there or choose another REMOTE_DIR"
         )
 
-    def _ensure_dirs(self, sftp, folder: str) -> None:
+    def _ensure_dirs(self, sftp: SFTPClient, folder: str) -> None:
         """Create folder's missing parts below REMOTE_DIR; REMOTE_DIR itself must exist."""
         remote_dir = posixpath.normpath(self.options.remote_dir)
         try:
-            if not stat.S_ISDIR(sftp.stat(remote_dir).st_mode):
+            mode = sftp.stat(remote_dir).st_mode  # None when the server does not report it
+            if mode is not None and not stat.S_ISDIR(mode):
                 raise StorageError(f"REMOTE_DIR {remote_dir} on {self.where} is not a folder; fix REMOTE_DIR",
                                    is_permanent=True)
         except FileNotFoundError:
@@ -299,7 +306,7 @@ class SftpStorage:
                     raise StorageError(f"the SSH connection to {self.where} broke during the upload of {path}; retry") from None
                 raise
 
-    def _rename(self, sftp, temp: str, path: str) -> None:
+    def _rename(self, sftp: SFTPClient, temp: str, path: str) -> None:
         try:
             sftp.posix_rename(temp, path)  # atomic replace (OpenSSH extension)
         except OSError:
@@ -308,7 +315,7 @@ class SftpStorage:
             sftp.rename(temp, path)
 
     @staticmethod
-    def _remove_quietly(sftp, path: str) -> None:
+    def _remove_quietly(sftp: SFTPClient, path: str) -> None:
         try:
             sftp.remove(path)
         except (OSError, EOFError):
@@ -335,7 +342,7 @@ class SftpStorage:
             if key.startswith(prefix):
                 yield ObjectInfo(key=key, size_bytes=size)
 
-    def _walk(self, sftp, folder: str, relative: str):
+    def _walk(self, sftp: SFTPClient, folder: str, relative: str) -> Iterator[tuple[str, int]]:
         try:
             entries = sftp.listdir_attr(folder)
         except FileNotFoundError:
@@ -367,7 +374,7 @@ class SftpStorage:
                 except OSError:
                     pass
 
-    def check(self) -> list[CheckLine]:
+    def check(self) -> builtins.list[CheckLine]:
         """Connect, authenticate, check the host key and that REMOTE_DIR exists; writes nothing."""
         try:
             with self._lock:
@@ -385,7 +392,7 @@ class SftpStorage:
 class _RemoteReader(io.RawIOBase):
     """A remote SFTP file as a raw stream whose connection errors are StorageErrors."""
 
-    def __init__(self, remote, storage: SftpStorage, path: str) -> None:
+    def __init__(self, remote: SFTPFile, storage: SftpStorage, path: str) -> None:
         self._remote = remote
         self._storage = storage
         self._path = path
@@ -393,18 +400,19 @@ class _RemoteReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         import paramiko
 
+        target = memoryview(buffer)
         try:
-            data = self._remote.read(len(buffer))
+            data = self._remote.read(len(target))
         except OSError as error:
             raise self._storage._io_error(error, action="download", path=self._path) from None
         except (EOFError, paramiko.SSHException):
             raise StorageError(
                 f"the SSH connection to {self._storage.where} broke while reading {self._path}; retry"
             ) from None
-        buffer[: len(data)] = data
+        target[: len(data)] = data
         return len(data)
 
     def close(self) -> None:

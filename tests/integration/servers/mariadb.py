@@ -46,7 +46,7 @@ class MariaDB:
     def stop(self) -> None:
         try:
             run(["mariadb-admin", "--no-defaults", f"--socket={self.socket_path}", "-uroot", "shutdown"], timeout_seconds=60)
-        except Exception:  # noqa: BLE001 - teardown: make sure the process ends however the shutdown went
+        except Exception:  # noqa: BLE001, S110 - teardown: make sure the process ends however the shutdown went
             pass
         self.process.stop(timeout_seconds=30)
 
@@ -89,7 +89,9 @@ def start_mariadb(
         except Exception:  # noqa: BLE001 - not up yet
             if time.monotonic() > deadline:
                 process.stop()
-                raise RuntimeError("mariadbd did not answer in time: " + (folder / "mariadbd.log").read_text(errors="replace")[-2000:])
+                raise RuntimeError(
+                    "mariadbd did not answer in time: " + (folder / "mariadbd.log").read_text(errors="replace")[-2000:]
+                ) from None
             time.sleep(0.3)
     server.sql(
         f"CREATE USER IF NOT EXISTS '{BACKUP_USER}'@'%' IDENTIFIED BY '{BACKUP_PASSWORD}';"

@@ -30,7 +30,8 @@ CREATE DATABASE reports;
 SET ROLE app_owner;
 CREATE SEQUENCE invoice_numbers START 1000 INCREMENT 7;
 CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, photo bytea, invoice bigint DEFAULT nextval('invoice_numbers'));
-INSERT INTO customers (name, photo) VALUES ('Zoë Ångström', '\x00ff10e2809c0d0a5c27'), ('山田太郎', NULL), ('O''Brien', decode(repeat('deadbeef', 5000), 'hex'));
+INSERT INTO customers (name, photo) VALUES ('Zoë Ångström', '\x00ff10e2809c0d0a5c27'), ('山田太郎', NULL),
+    ('O''Brien', decode(repeat('deadbeef', 5000), 'hex'));
 CREATE VIEW named AS SELECT name FROM customers WHERE name <> '';
 SELECT lo_from_bytea(424242, convert_to('large object payload é', 'UTF8'));
 RESET ROLE;

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.support import need_binary
 
 from tests.integration.servers.mariadb import MariaDB, remove_socket_folder, start_mariadb
-from tests.integration.servers.postgres import Postgres, start_postgres, stop_postgres  # noqa: E402
+from tests.integration.servers.postgres import Postgres, start_postgres, stop_postgres
+from tests.support import need_binary
 
 SHOP_SQL = r"""
 CREATE DATABASE shop CHARACTER SET utf8mb4;

@@ -8,7 +8,7 @@ from typing import Any
 
 from ncbackup.errors import BackupError
 from ncbackup.sources.base import StreamReport
-from tests.support import SIGNER, TRUST, read_manifest
+from tests.support import SIGNER, read_manifest
 
 
 @dataclass
@@ -81,7 +81,7 @@ def backup_through_pipeline(sources: list, folder: Path, *, part_size_mb: str = 
         general,
     )
     storage = LocalStorage(folder / "storage" / "dbhost")
-    spec = PipelineSpec(signer=SIGNER, 
+    spec = PipelineSpec(signer=SIGNER,
         sources=sources, compression=compression_from_section(None, general), encryption=encryption.stage,
         part_size_bytes=encryption.part_size_bytes, storages=[NamedStorage("STORAGE", storage)],
     )

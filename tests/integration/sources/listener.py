@@ -26,7 +26,7 @@ class RecordingListener:
         while not self._stop.is_set():
             try:
                 peer, address = self._socket.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -16,12 +16,12 @@ import pytest
 from ncbackup.engine.restore import RestoreOptions, restore_set
 from ncbackup.errors import BackupError
 from ncbackup.setformat import is_safe_object_name, object_name
-from tests.support import read_manifest
 from ncbackup.sources.base import RestoreRequest
 from ncbackup.sources.mysql import MysqlOptions, MysqlSource, restore_mysql
 from tests.integration.servers.mariadb import MariaDB
 from tests.integration.sources.dumping import backup_through_pipeline, dump_streams
 from tests.integration.sources.listener import RecordingListener
+from tests.support import read_manifest
 
 pytestmark = pytest.mark.integration
 

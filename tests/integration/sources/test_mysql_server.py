@@ -264,7 +264,7 @@ def test_check_reports_binary_connection_databases_and_exclusions(mariadb, tmp_p
     text = "\n".join(line.text for line in lines)
     assert all(line.ok for line in lines), text
     assert "mariadb-dump" in text or "mysqldump" in text
-    assert f"connected to mariadb 10." in text
+    assert "connected to mariadb 10." in text
     assert "will dump" in text and "shop" in text
     assert "excluded" in text and "legacy" in text and "information_schema" in text
 

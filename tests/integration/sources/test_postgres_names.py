@@ -15,12 +15,12 @@ import pytest
 from ncbackup.engine.restore import RestoreOptions, restore_set
 from ncbackup.errors import BackupError
 from ncbackup.setformat import is_safe_object_name, object_name
-from tests.support import read_manifest
 from ncbackup.sources.base import RestoreRequest
 from ncbackup.sources.postgres import PostgresOptions, PostgresSource, restore_postgres
 from tests.integration.servers.postgres import Postgres
 from tests.integration.sources.dumping import backup_through_pipeline, dump_streams
 from tests.integration.sources.listener import RecordingListener
+from tests.support import read_manifest
 
 pytestmark = pytest.mark.integration
 

@@ -129,7 +129,8 @@ def test_server_down_is_a_failed_stream_naming_host_and_port(postgres, tmp_path)
 
 
 def test_missing_pg_dump_is_named(postgres, tmp_path):
-    outcomes = dump_streams(source_for(postgres, tmp_path, PSQLDUMP="/nonexistent/pg_dump", PSQL="/usr/lib/postgresql/15/bin/psql"), tmp_path / "set")
+    source = source_for(postgres, tmp_path, PSQLDUMP="/nonexistent/pg_dump", PSQL="/usr/lib/postgresql/15/bin/psql")
+    outcomes = dump_streams(source, tmp_path / "set")
     (outcome,) = outcomes.values()
     assert "/nonexistent/pg_dump" in str(outcome.error) and "not found" in str(outcome.error)
 

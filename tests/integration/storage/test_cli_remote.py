@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, need_binary
 from tests.integration.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from tests.integration.storage.test_sftp import ssh_args
+from tests.support import REPO, need_binary
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import pytest
 from ncbackup.errors import ConfigError, StorageError
 from ncbackup.storage.rclone import RcloneStorage
 from ncbackup.storage.registry import build_storage
-from tests.support import need_binary
 from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section
+from tests.support import need_binary
 
 pytestmark = pytest.mark.integration
 

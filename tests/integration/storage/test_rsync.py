@@ -9,10 +9,10 @@ import pytest
 from ncbackup.errors import StorageError
 from ncbackup.storage.registry import build_storage
 from ncbackup.storage.rsync import RsyncStorage
-from tests.support import need_binary, small_tmpfs
 from tests.integration.servers.sshd import _keygen
 from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section
 from tests.integration.storage.test_sftp import ssh_args
+from tests.support import need_binary, small_tmpfs
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ import os
 
 import pytest
 
-from ncbackup.errors import StorageError
 from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set
 from ncbackup.engine.restore import open_stream, verify_set
+from ncbackup.errors import StorageError
 from ncbackup.setformat import list_sets
 from ncbackup.sources.base import StreamReport
 from ncbackup.stages.age import AgeStage
@@ -21,9 +21,9 @@ from ncbackup.stages.compress import ZstdStage
 from ncbackup.stages.keys import read_key_file, write_identity_file
 from ncbackup.stages.registry import compression_for, decryption_for
 from ncbackup.storage.registry import build_storage
-from tests.support import SIGNER, TRUST, read_manifest, need_binary
 from tests.integration.storage.helpers import general, storage_section
 from tests.integration.storage.test_sftp import ssh_args
+from tests.support import SIGNER, TRUST, need_binary, read_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +81,7 @@ def test_one_pass_feeds_every_storage_and_a_failing_one_does_not_stop_the_others
     data = os.urandom(12 * 1024 * 1024)  # incompressible: three parts after zstd and age
 
     result = write_backup_set(
-        PipelineSpec(signer=SIGNER, 
+        PipelineSpec(signer=SIGNER,
             sources=[OneStreamSource(BytesStream("files", data))],
             compression=ZstdStage(level=1),
             encryption=AgeStage(recipients=key.recipients, identities=()),

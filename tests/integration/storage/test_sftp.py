@@ -15,8 +15,8 @@ from ncbackup.errors import ConfigError, StorageError
 from ncbackup.storage.registry import STORAGES, build_storage
 from ncbackup.storage.sftp import SftpStorage
 from tests.integration.servers.sshd import _keygen
-from tests.support import small_tmpfs
 from tests.integration.storage.helpers import TrickleStream, general, random_bytes, read_all, storage_section
+from tests.support import small_tmpfs
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import os
 import socket
-import tarfile
 import stat
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +44,7 @@ def source_tree(tmp_path: Path) -> Tree:
     _write(root / "etc" / "empty", b"")
     _write(root / "random.bin", os.urandom(3 * (1 << 20) + 17))  # crosses the 1 MiB copy buffer
     _write(root / "deep" / ("d" * 120) / ("e" * 120) / LONG_NAME, b"long path\n")
-    _write(root / "unicode-é-名前.txt", "unicode name\n".encode())
+    _write(root / "unicode-é-名前.txt", b"unicode name\n")
     raw_root = os.fsencode(root)
     with open(raw_root + b"/" + NON_UTF8_NAME, "wb") as handle:
         handle.write(b"latin-1 name\n")

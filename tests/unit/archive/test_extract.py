@@ -18,6 +18,7 @@ from ncbackup.sources.base import StreamReport
 from tests.support import need, need_binary, small_tmpfs
 from tests.unit.archive.conftest import assert_same_tree, entries, snapshot, tar_members
 
+
 def _relative(path: Path) -> Path:
     return Path(*path.parts[1:])
 

@@ -20,7 +20,7 @@ def test_index_lists_every_tar_member_with_type_size_and_mtime(source_tree):
     with tarfile.open(fileobj=io.BytesIO(archive.getvalue())) as reader:
         members = reader.getmembers()
     assert [entry.path for entry in entries] == [member.name for member in members]
-    for entry, member in zip(entries, members):
+    for entry, member in zip(entries, members, strict=True):
         assert entry.size == member.size
         assert abs(entry.mtime - member.mtime) < 1e-6
         expected_type = {"0": "file", "5": "dir", "2": "symlink", "1": "hardlink"}[member.type.decode()]

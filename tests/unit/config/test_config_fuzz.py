@@ -28,7 +28,8 @@ from tests.support import ON_CI, REPO
 
 # NCBACKUP_FUZZ_EXAMPLES=5000 explores longer (locally, when changing the loader).
 FUZZ = settings(
-    max_examples=int(os.environ.get("NCBACKUP_FUZZ_EXAMPLES", "100")), deadline=None, database=None, derandomize=ON_CI,   # CI: the same examples every run
+    max_examples=int(os.environ.get("NCBACKUP_FUZZ_EXAMPLES", "100")), deadline=None, database=None,
+    derandomize=ON_CI,   # CI: the same examples every run
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 

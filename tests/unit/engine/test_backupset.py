@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import subprocess
 import sys
-import tarfile
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.support import SIGNER, TRUST, read_manifest, need_binary, small_tmpfs
-from ncbackup.errors import SourceError, StorageError
 from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set, write_to_folder
+from ncbackup.errors import SourceError, StorageError
 from ncbackup.setformat import list_sets, set_id_for, utc_now
 from ncbackup.sources.base import StreamReport
 from ncbackup.sources.files import FilesetOptions, FilesSource
@@ -25,7 +22,7 @@ from ncbackup.stages.compress import GzipStage, NoCompression, ZstdStage
 from ncbackup.stages.keys import read_key_file, write_identity_file
 from ncbackup.stages.registry import NoEncryption
 from ncbackup.storage.local import LocalStorage
-
+from tests.support import SIGNER, TRUST, need_binary, read_manifest, small_tmpfs
 
 # --- helpers: a deterministic stream source (the pipeline is what is under test here) ----------------
 
@@ -117,7 +114,7 @@ def _decode(set_folder: Path, file_name: str, identity: Path) -> bytes:
 def test_set_goes_to_two_storages_and_a_failing_one_stays_incomplete(tmp_path: Path, identity: Path) -> None:
     data = os.urandom(3_000_000) + _pattern(2_000_000)
     a, b, broken = tmp_path / "a" / "web1", tmp_path / "b" / "web1", tmp_path / "broken" / "web1"
-    spec = PipelineSpec(signer=SIGNER, 
+    spec = PipelineSpec(signer=SIGNER,
         sources=[StreamsSource(BytesStream("files", data))],
         compression=ZstdStage(),
         encryption=_age(identity),
@@ -146,8 +143,9 @@ def test_set_goes_to_two_storages_and_a_failing_one_stays_incomplete(tmp_path: P
 def test_manifest_lists_every_part_with_size_and_sha256(tmp_path: Path, identity: Path) -> None:
     data = os.urandom(3_500_000)
     storage = LocalStorage(tmp_path / "web1")
-    spec = PipelineSpec(signer=SIGNER, 
-        sources=[StreamsSource(BytesStream("files", data), BytesStream("mysql-3306-shop", _pattern(100_000, b"db"), kind="mysql", suffix=".sql"))],
+    spec = PipelineSpec(signer=SIGNER,
+        sources=[StreamsSource(BytesStream("files", data),
+                               BytesStream("mysql-3306-shop", _pattern(100_000, b"db"), kind="mysql", suffix=".sql"))],
         compression=ZstdStage(level=1), encryption=_age(identity), part_size_bytes=700_000,
         storages=[NamedStorage("STORAGE", storage)],
     )
@@ -180,7 +178,7 @@ def test_real_files_backup_restores_with_stock_tools_and_manifest_names_no_file(
     (tree / "sub" / "blob.bin").write_bytes(os.urandom(2_000_000))
     source = FilesSource(FilesetOptions.model_validate({"FILESET_INCLUDE": str(tree)}))
     storage = LocalStorage(tmp_path / "backups" / "web1")
-    spec = PipelineSpec(signer=SIGNER, 
+    spec = PipelineSpec(signer=SIGNER,
         sources=[source], compression=ZstdStage(), encryption=_age(identity), part_size_bytes=500_000,
         storages=[NamedStorage("STORAGE", storage)],
     )
@@ -205,7 +203,7 @@ def test_real_files_backup_restores_with_stock_tools_and_manifest_names_no_file(
 def test_failed_source_is_recorded_and_the_next_stream_goes_on(tmp_path: Path, identity: Path) -> None:
     storage = LocalStorage(tmp_path / "web1")
     good = _pattern(2_000_000, b"good")
-    spec = PipelineSpec(signer=SIGNER, 
+    spec = PipelineSpec(signer=SIGNER,
         sources=[StreamsSource(
             BytesStream("mysql-3306-shop", _pattern(4_000_000), kind="mysql", suffix=".sql", fail_after_bytes=3_000_000),
             BytesStream("mysql-3306-blog", good, kind="mysql", suffix=".sql"),
@@ -232,7 +230,7 @@ def test_failed_source_is_recorded_and_the_next_stream_goes_on(tmp_path: Path, i
 
 def test_duplicate_stream_names_get_numbered(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "web1")
-    spec = PipelineSpec(signer=SIGNER, 
+    spec = PipelineSpec(signer=SIGNER,
         sources=[StreamsSource(BytesStream("files", b"one")), StreamsSource(BytesStream("files", b"two"), BytesStream("files", b"three"))],
         compression=NoCompression(), encryption=NoEncryption(), part_size_bytes=None,
         storages=[NamedStorage("STORAGE", storage)],
@@ -245,7 +243,7 @@ def test_duplicate_stream_names_get_numbered(tmp_path: Path) -> None:
 
 def test_empty_stream_gets_one_part_that_decrypts_to_nothing(tmp_path: Path, identity: Path) -> None:
     storage = LocalStorage(tmp_path / "web1")
-    spec = PipelineSpec(signer=SIGNER, 
+    spec = PipelineSpec(signer=SIGNER,
         sources=[StreamsSource(BytesStream("files", b""))], compression=GzipStage(), encryption=_age(identity),
         part_size_bytes=1, storages=[NamedStorage("STORAGE", storage)],
     )
@@ -262,7 +260,7 @@ def test_second_set_in_the_same_second_gets_a_suffix(tmp_path: Path) -> None:
     now = utc_now()
     for seconds in range(4):  # whichever second the run starts in, it is taken
         storage.put(f"{set_id_for(now + timedelta(seconds=seconds))}/files.tar.000", io.BytesIO(b"earlier run"))
-    spec = PipelineSpec(signer=SIGNER, 
+    spec = PipelineSpec(signer=SIGNER,
         sources=[StreamsSource(BytesStream("files", b"x"))], compression=NoCompression(), encryption=NoEncryption(),
         part_size_bytes=None, storages=[NamedStorage("STORAGE", storage)],
     )
@@ -272,7 +270,7 @@ def test_second_set_in_the_same_second_gets_a_suffix(tmp_path: Path) -> None:
 
 
 def test_when_every_storage_fails_the_set_stops_without_manifest(tmp_path: Path, identity: Path) -> None:
-    spec = PipelineSpec(signer=SIGNER, 
+    spec = PipelineSpec(signer=SIGNER,
         sources=[StreamsSource(BytesStream("files", _pattern(3_000_000)), BytesStream("other", b"never written"))],
         compression=NoCompression(), encryption=_age(identity), part_size_bytes=1_000_000,
         storages=[NamedStorage("STORAGE", FailingStorage(tmp_path / "broken", fail_on_part=0))],
@@ -287,7 +285,7 @@ def test_when_every_storage_fails_the_set_stops_without_manifest(tmp_path: Path,
 def test_full_destination_disk_leaves_set_incomplete_and_reported(tmp_path: Path, identity: Path) -> None:
     with small_tmpfs(tmp_path / "small", size_bytes=2 * 1024 * 1024) as small:
         roomy = LocalStorage(tmp_path / "roomy" / "web1")
-        spec = PipelineSpec(signer=SIGNER, 
+        spec = PipelineSpec(signer=SIGNER,
             sources=[StreamsSource(BytesStream("files", os.urandom(5_000_000)))],
             compression=ZstdStage(), encryption=_age(identity), part_size_bytes=1_000_000,
             storages=[NamedStorage("STORAGE_SMALL", LocalStorage(small / "web1")), NamedStorage("STORAGE_ROOMY", roomy)],
@@ -304,7 +302,8 @@ def test_full_destination_disk_leaves_set_incomplete_and_reported(tmp_path: Path
 def test_write_to_folder_makes_plain_files_without_manifest(tmp_path: Path, identity: Path) -> None:
     data = _pattern(2_500_000)
     unsplit = write_to_folder(
-        PipelineSpec(signer=SIGNER, sources=[StreamsSource(BytesStream("files", data))], compression=ZstdStage(), encryption=NoEncryption(), part_size_bytes=None),
+        PipelineSpec(signer=SIGNER, sources=[StreamsSource(BytesStream("files", data))], compression=ZstdStage(),
+                     encryption=NoEncryption(), part_size_bytes=None),
         tmp_path / "compressed",
     )
     assert unsplit.is_complete and unsplit.set_id is None
@@ -313,7 +312,8 @@ def test_write_to_folder_makes_plain_files_without_manifest(tmp_path: Path, iden
     plain = subprocess.run([zstd, "-d", "-c", str(tmp_path / "compressed" / "files.tar.zst")], capture_output=True, check=True).stdout
     assert plain == data
     split = write_to_folder(
-        PipelineSpec(signer=SIGNER, sources=[StreamsSource(BytesStream("files", data))], compression=ZstdStage(), encryption=_age(identity), part_size_bytes=400_000),
+        PipelineSpec(signer=SIGNER, sources=[StreamsSource(BytesStream("files", data))], compression=ZstdStage(),
+                     encryption=_age(identity), part_size_bytes=400_000),
         tmp_path / "encrypted",
     )
     names = sorted(p.name for p in (tmp_path / "encrypted").iterdir())
@@ -353,8 +353,8 @@ class BigStream:
 material = read_key_file(Path(sys.argv[1]))
 storages = [NamedStorage("A", CountingStorage()), NamedStorage("B", CountingStorage())]
 source = type("S", (), {"streams": lambda self: iter([BigStream()]), "describe": lambda self: "big"})()
-spec = PipelineSpec(signer=generate_key(), sources=[source], compression=ZstdStage(level=3), encryption=AgeStage(recipients=material.recipients),
-                    part_size_bytes=100 << 20, storages=storages)
+spec = PipelineSpec(signer=generate_key(), sources=[source], compression=ZstdStage(level=3),
+                    encryption=AgeStage(recipients=material.recipients), part_size_bytes=100 << 20, storages=storages)
 result = write_backup_set(spec, hostname="probe")
 assert result.streams[0].bytes_in == int(sys.argv[2]) << 20, result
 assert storages[0].storage.bytes == storages[1].storage.bytes == result.streams[0].bytes_out
@@ -381,7 +381,7 @@ def test_legacy_passphrase_set_is_read_by_openssl_and_gzip(tmp_path: Path) -> No
     key_file.write_text("0123456789abcdef" * 4 + "\n")
     data = os.urandom(1_500_000) + _pattern(1_000_000)
     storage = LocalStorage(tmp_path / "web1")
-    spec = PipelineSpec(signer=SIGNER, 
+    spec = PipelineSpec(signer=SIGNER,
         sources=[StreamsSource(BytesStream("files", data))], compression=GzipStage(),
         encryption=LegacyOpenSSLStage.from_key_file(key_file), part_size_bytes=600_000,
         storages=[NamedStorage("STORAGE", storage)],

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
-import hashlib
 import threading
 import time
 
@@ -57,7 +57,7 @@ def test_error_in_reader_thread_surfaces_in_consumer_naming_the_part(tmp_path):
     good.write_bytes(os.urandom(200_000))
     bad.write_bytes(os.urandom(200_000))
     parts = [
-        PartSource(label=f"part {path.name} of set S", open=lambda p=path: open(p, "rb"),
+        PartSource(label=f"part {path.name} of set S", open=lambda p=path: open(p, "rb"),  # noqa: SIM115 - the reader closes it
                    size_bytes=path.stat().st_size, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
         for path in (good, bad)
     ]

@@ -27,7 +27,7 @@ from ncbackup.stages.keys import write_identity_file
 from ncbackup.stages.legacy_openssl import LegacyOpenSSLStage
 from ncbackup.stages.registry import NoEncryption
 from ncbackup.storage.local import LocalStorage
-from tests.support import SIGNER, TRUST, read_manifest
+from tests.support import SIGNER, read_manifest
 
 PART_BYTES = 64 * 1024
 
@@ -100,7 +100,7 @@ def _write_set(tmp_path: Path, *, cipher: str = "age", codec: str = "zstd", stre
     streams = streams or [BytesStream("files", _data(300_000), suffix=".tar"), BytesStream("mysql-3306-shop", _data(5_000), suffix=".sql")]
     storage = LocalStorage(tmp_path / subdir / "web1")
     result = write_backup_set(
-        PipelineSpec(signer=SIGNER, 
+        PipelineSpec(signer=SIGNER,
             sources=[BytesSource(list(streams))], compression=compression, encryption=encryption,
             part_size_bytes=PART_BYTES, storages=[NamedStorage("STORAGE", storage)],
         ),
@@ -269,7 +269,8 @@ def test_verify_reports_failed_stream_and_unlisted_file(tmp_path):
 def test_restore_writes_plain_streams_into_target(tmp_path):
     written = _write_set(tmp_path)
     target = tmp_path / "target"
-    report = restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=target, key_file=written.key_file))
+    report = restore_set(written.storage, read_manifest(written.storage, written.set_id),
+                         options=RestoreOptions(target=target, key_file=written.key_file))
     assert (target / "files.tar").read_bytes() == written.streams["files"]
     assert (target / "mysql-3306-shop.sql").read_bytes() == written.streams["mysql-3306-shop"]
     assert len(report.restored) == 2
@@ -278,14 +279,16 @@ def test_restore_writes_plain_streams_into_target(tmp_path):
 def test_restore_only_the_named_stream(tmp_path):
     written = _write_set(tmp_path)
     target = tmp_path / "target"
-    restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=target, key_file=written.key_file, stream_names=("mysql-3306-shop",)))
+    restore_set(written.storage, read_manifest(written.storage, written.set_id),
+                options=RestoreOptions(target=target, key_file=written.key_file, stream_names=("mysql-3306-shop",)))
     assert sorted(p.name for p in target.iterdir()) == ["mysql-3306-shop.sql"]
 
 
 def test_restore_refuses_unknown_stream_naming_the_real_ones(tmp_path):
     written = _write_set(tmp_path)
     with pytest.raises(IntegrityError, match="files, mysql-3306-shop"):
-        restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=tmp_path / "t", key_file=written.key_file, stream_names=("nope",)))
+        restore_set(written.storage, read_manifest(written.storage, written.set_id),
+                    options=RestoreOptions(target=tmp_path / "t", key_file=written.key_file, stream_names=("nope",)))
 
 
 def test_restore_refuses_non_empty_target_unless_forced(tmp_path):
@@ -310,7 +313,8 @@ def test_restore_of_damaged_last_part_leaves_no_file(tmp_path, cipher):
     _flip_byte(written.part_path(last), 3)
     target = tmp_path / "target"
     with pytest.raises(IntegrityError, match=rf"part {last} "):
-        restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=target, key_file=written.key_file, stream_names=("files",)))
+        restore_set(written.storage, read_manifest(written.storage, written.set_id),
+                    options=RestoreOptions(target=target, key_file=written.key_file, stream_names=("files",)))
     assert list(target.iterdir()) == []
 
 
@@ -320,7 +324,8 @@ def test_restore_with_recipients_only_key_says_which_key_is_needed(tmp_path):
     recipients.write_text(written.key_file.read_text().splitlines()[1].split(": ")[1] + "\n")
     target = tmp_path / "target"
     with pytest.raises(DecryptError, match="recipients"):
-        restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=target, key_file=recipients))
+        restore_set(written.storage, read_manifest(written.storage, written.set_id),
+                    options=RestoreOptions(target=target, key_file=recipients))
     assert list(target.iterdir()) == []
 
 
@@ -377,7 +382,8 @@ def test_sqlite_stream_without_to_database_is_a_valid_database_file(tmp_path):
         connection.executemany("INSERT INTO t VALUES (?)", [(f"row {i}",) for i in range(1000)])
     connection.close()
     written = _write_set(tmp_path, streams=[BytesStream("sqlite-app", source_db.read_bytes(), kind="sqlite", suffix=".sqlite")])
-    restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=tmp_path / "out", key_file=written.key_file))
+    restore_set(written.storage, read_manifest(written.storage, written.set_id),
+                options=RestoreOptions(target=tmp_path / "out", key_file=written.key_file))
     restored = tmp_path / "out" / "sqlite-app.sqlite"
     assert restored.read_bytes() == source_db.read_bytes()
     connection = sqlite3.connect(restored)
@@ -396,7 +402,8 @@ def test_unauthenticated_stream_with_damaged_part_never_reaches_its_restorer(tmp
     last = written.parts("testdb-main")[-1]
     _flip_byte(written.part_path(last), 7)
     with pytest.raises(IntegrityError, match=rf"part {last} "):
-        restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=None, key_file=written.key_file, to_database=True))
+        restore_set(written.storage, read_manifest(written.storage, written.set_id),
+                    options=RestoreOptions(target=None, key_file=written.key_file, to_database=True))
     assert calls == []
 
 
@@ -404,7 +411,8 @@ def test_missing_key_file_says_to_pass_the_original_key_not_to_make_one(tmp_path
     written = _write_set(tmp_path)
     missing = tmp_path / "nowhere" / "key.txt"
     with pytest.raises(DecryptError, match="does not exist; pass the identity") as caught:
-        restore_set(written.storage, read_manifest(written.storage, written.set_id), options=RestoreOptions(target=tmp_path / "t", key_file=missing))
+        restore_set(written.storage, read_manifest(written.storage, written.set_id),
+                    options=RestoreOptions(target=tmp_path / "t", key_file=missing))
     assert "keygen" not in str(caught.value)
     report = verify_set(written.storage, read_manifest(written.storage, written.set_id), key_file=missing)
     assert "does not exist" in report.notes[0] and report.decrypted_streams == []

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from tests.support import ensure_signing_key, small_tmpfs, trust_of
 from ncbackup.commands.run import run_config
 from ncbackup.config import load_config
 from ncbackup.engine.restore import open_plain_stream
@@ -22,6 +21,7 @@ from ncbackup.engine.result import EXIT_FAILED, EXIT_UNUSABLE, Status
 from ncbackup.setformat import list_sets
 from ncbackup.stages.keys import write_identity_file
 from ncbackup.storage.local import LocalStorage
+from tests.support import ensure_signing_key, small_tmpfs, trust_of
 
 
 def write_config(tmp_path: Path, sections: dict, *, general: dict | None = None) -> Path:

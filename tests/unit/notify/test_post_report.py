@@ -23,7 +23,7 @@ def report_server():
     answers: list[int] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             length = int(self.headers["Content-Length"])
             received.append(urllib.parse.parse_qs(self.rfile.read(length).decode(), keep_blank_values=True))
             self.send_response(answers.pop(0) if answers else 200)

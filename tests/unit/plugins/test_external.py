@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import need
 from ncbackup import platform
 from ncbackup.config import loads_config
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.plugins.external import build_arguments, resolve, run_program
+from tests.support import need
 
 
 def load(tmp_path: Path, section: dict, general_extra: dict | None = None):

@@ -23,7 +23,7 @@ def test_qa_warns_about_a_world_readable_key_and_a_world_writable_config(tmp_pat
     text = json.dumps({"GENERAL": {"HOSTNAME": "h", "WORK_FOLDER": str(tmp_path)},
                        "ENCRYPTION": {"ACTION": "execute", "NAME": "encryption", "PARAMETERS": {"KEY_FILE": str(key)}}})
     path.write_text(text)
-    os.chmod(path, 0o666)
+    os.chmod(path, 0o666)  # noqa: S103 - the world-writable config QA must flag
     qa = QA(None, logging.getLogger("t"), context=Context(loads_config(text, path=path)))
     qa.config_plugin()
     qa.works_execution()

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from ncbackup.sources._dbsupport import COPY_CHUNK_BYTES, copy_stream, failure_reason, restore_database_name, shown_name
 from ncbackup.errors import BackupError, CommandFailed
+from ncbackup.sources._dbsupport import COPY_CHUNK_BYTES, copy_stream, failure_reason, restore_database_name, shown_name
 from ncbackup.sources.base import RestoreRequest
 
 
@@ -46,7 +46,8 @@ def test_sink_error_propagates_and_the_helper_thread_ends():
 
 
 def test_failure_reason_prefers_the_error_line_over_a_trailing_hint():
-    error = CommandFailed(["/usr/bin/psql", "-c", "x"], 2, 'psql: error: FATAL:  password authentication failed\npassword retrieved from file "/tmp/x"')
+    error = CommandFailed(["/usr/bin/psql", "-c", "x"], 2,
+                          'psql: error: FATAL:  password authentication failed\npassword retrieved from file "/tmp/x"')
     assert failure_reason(error) == "psql exited with status 2: psql: error: FATAL:  password authentication failed"
 
 

@@ -37,7 +37,7 @@ def test_legacy_section_from_the_seed_readme_parses_and_ignores_unknown_keys(tmp
                 "DATA_DIR": "/usr/local/var/mysql", "MY_INSTANCES": "3306 3307", "LOG": "/var/log/x.err",
                 "BINLOG_PATH": "/usr/local/var/mysql/", "BINLOG_FILE_PREFIX": "mysql-bin", "BINLOG_DAYS": "",
                 "DESTINATION": "/backup", "TAR_COMMAND": "tar czf ", "MYSQL_DUMP_BINARY": "/usr/bin/mysql",
-                "MYSQL_BINARY": "/usr/bin/mysql", "PREFIX_FOLDER": "mydump", "PHYSICAL": "False"}}}"""
+                "MYSQL_BINARY": "/usr/bin/mysql", "PREFIX_FOLDER": "mydump", "PHYSICAL": "False"}}}"""  # noqa: UP031 - JSON braces
         % tmp_path,
         path=tmp_path / "conf.json",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 from ncbackup.sources._dbsupport import name_label, secret_file
 from ncbackup.sources.postgres import PostgresConnection, PostgresOptions, conninfo_value, pgpass_lines, quote_literal
@@ -51,7 +52,7 @@ def test_connection_arguments_never_prompt_and_hold_no_password(tmp_path):
     with connection.environment() as env:
         passfile = env["PGPASSFILE"]
         assert stat.S_IMODE(os.stat(passfile).st_mode) == 0o600
-        assert open(passfile).read() == "/run/postgresql:5433:*:backup:s3cret\\:pw\nlocalhost:5433:*:backup:s3cret\\:pw\n"
+        assert Path(passfile).read_text() == "/run/postgresql:5433:*:backup:s3cret\\:pw\nlocalhost:5433:*:backup:s3cret\\:pw\n"
         assert "s3cret" not in " ".join(args) and all("s3cret" not in value for key, value in env.items() if key != "PGPASSFILE")
     assert not os.path.exists(passfile)
 

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from tests.support import need_binary
 from ncbackup.stages.compress import GzipStage, NoCompression, ZstdStage
+from tests.support import need_binary
 
 STAGES = {
     "zstd": lambda: ZstdStage(level=3, threads=-1),

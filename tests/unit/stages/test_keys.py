@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 
 from ncbackup import platform
-from tests.support import need, need_binary, run_python_unprivileged, unreadable_file
 from ncbackup.errors import ConfigError
 from ncbackup.stages.keys import (
     bech32_decode,
     bech32_encode,
     generate_identity,
     read_key_file,
-    refuse_if_readable_by_others,
     recipient_fingerprint,
+    refuse_if_readable_by_others,
     write_identity_file,
 )
+from tests.support import need, need_binary, run_python_unprivileged, unreadable_file
 
 
 def test_identity_file_is_0600_and_matches_age_keygen(tmp_path: Path) -> None:
@@ -72,7 +72,8 @@ def _pair(path: Path) -> tuple[Path, str]:
 
 @pytest.mark.parametrize(
     "content",
-    [b"0123456789abcdef" * 4 + b"\n", b"0123456789abcdef\n", b"my secret phrase", b"\xff\xfebinary\n", b"age1 is my passphrase\n", b"Age1Secret\n"],
+    [b"0123456789abcdef" * 4 + b"\n", b"0123456789abcdef\n", b"my secret phrase", b"\xff\xfebinary\n",
+     b"age1 is my passphrase\n", b"Age1Secret\n"],
 )
 def test_anything_else_is_a_legacy_passphrase_without_newlines(content: bytes, tmp_path: Path) -> None:
     path = tmp_path / "key_file"

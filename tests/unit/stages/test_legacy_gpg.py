@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import need_binary
 from ncbackup.errors import DecryptError
 from ncbackup.stages.legacy_gpg import decrypt_to_file, looks_like_openpgp
+from tests.support import need_binary
 
 KEY_HEX = "9d3e0b7c2a41f8e65d0c1b3a7f9e2d4c"
 

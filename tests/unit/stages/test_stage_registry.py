@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import need_binary
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.errors import ConfigError, DecryptError
 from ncbackup.stages.keys import read_key_file, write_identity_file
@@ -21,6 +20,7 @@ from ncbackup.stages.registry import (
     decryption_for,
     encryption_from_section,
 )
+from tests.support import need_binary
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import small_tmpfs
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.errors import ConfigError, StorageError
 from ncbackup.storage.local import TEMP_PREFIX, LocalStorage
 from ncbackup.storage.registry import STORAGES, build_storage
+from tests.support import small_tmpfs
 
 SMALL_FILESYSTEM_BYTES = 1024 * 1024
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import stat
 from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
 
@@ -77,6 +80,34 @@ def test_sftp_refuses_keys_leaving_its_folder():
         storage._path("../../etc/passwd")
 
 
+class _FolderServer:
+    """An SFTP client stand-in: modes by path (None: the server does not report it), mkdir recorded."""
+
+    def __init__(self, modes: dict[str, int | None]) -> None:
+        self.modes = modes
+        self.made: list[str] = []
+
+    def stat(self, path: str) -> SimpleNamespace:
+        if path not in self.modes:
+            raise FileNotFoundError(path)
+        return SimpleNamespace(st_mode=self.modes[path])
+
+    def mkdir(self, path: str) -> None:
+        self.made.append(path)
+        self.modes[path] = stat.S_IFDIR | 0o700
+
+
+def test_sftp_creates_set_folders_below_a_remote_dir_whose_mode_the_server_does_not_report():
+    from ncbackup.errors import StorageError
+
+    storage = SftpStorage.from_section(section("sftp", {"REMOTE_HOST": "h", "REMOTE_DIR": "/srv"}), GENERAL)
+    server = _FolderServer({"/srv": None})
+    storage._ensure_dirs(server, "/srv/web1/set1")
+    assert server.made == ["/srv/web1", "/srv/web1/set1"]
+    with pytest.raises(StorageError, match="REMOTE_DIR /srv on .* is not a folder"):
+        storage._ensure_dirs(_FolderServer({"/srv": stat.S_IFREG | 0o600}), "/srv/web1/set1")
+
+
 @pytest.mark.parametrize(("remote", "prefix", "base"), [
     ("box:", None, "box:web1"), ("box:backups/", None, "box:backups/web1"), ("box:/abs", "/", "box:/abs"),
     ("box:", "/", "box:"), ("box:", "", "box:web1"),
@@ -87,7 +118,7 @@ def test_rclone_base_path(remote, prefix, base):
 
 
 class TestTemplates:
-    known = {"file", "OBJECTIVES", "BUCKET", "stdin"}
+    known: ClassVar[set[str]] = {"file", "OBJECTIVES", "BUCKET", "stdin"}
 
     def parse(self, text: str):
         return parse_template(text, setting="UPLOAD_COMMAND_TEMPLATE", known=self.known, section=section("custom_command"))

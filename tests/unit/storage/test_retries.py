@@ -9,8 +9,8 @@ import pytest
 from ncbackup.errors import StorageError
 from ncbackup.storage import retry as retry_module
 from ncbackup.storage.base import ObjectInfo
-from ncbackup.storage.retry import with_retries
 from ncbackup.storage.local import LocalStorage
+from ncbackup.storage.retry import with_retries
 
 
 class FlakyStorage:
