@@ -325,7 +325,9 @@ class Manifest:
                 ncbackup_version=check.optional_text(raw, "ncbackup_version") or "?",
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise IntegrityError(f"{where} is missing or has a bad field ({_first_line(error)}); the set is damaged, use another set") from None
+            raise IntegrityError(
+                f"{where} is missing or has a bad field ({_first_line(error)}); the set is damaged, use another set"
+            ) from None
 
 
 def _first_line(error: BaseException) -> str:

@@ -109,7 +109,7 @@ class SecretKey:
             f"{base64.b64encode(_ALG_PREHASHED + self.key_id + signature).decode('ascii')}\n"
             f"trusted comment: {trusted_comment}\n"
             f"{base64.b64encode(global_signature).decode('ascii')}\n"
-        ).encode("utf-8")
+        ).encode()
 
 
 def generate_key() -> SecretKey:

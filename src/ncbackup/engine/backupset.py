@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -40,6 +41,7 @@ from ncbackup.signing import SecretKey
 from ncbackup.sources.base import Source, Stream, StreamReport
 from ncbackup.stages.base import Stage
 from ncbackup.stages.split import Splitter
+from ncbackup.storage.base import as_binary
 from ncbackup.storage.local import LocalStorage
 
 log = logging.getLogger(__name__)
@@ -114,11 +116,11 @@ def _write_stream(
     counter: CountingWriter | None = None
     handoff: StageThread | None = None
     try:
-        encryptor = spec.encryption.writer(splitter)
+        encryptor = spec.encryption.writer(as_binary(splitter))
         handoff = StageThread(encryptor, stream.name)
-        compressor = spec.compression.writer(handoff)
+        compressor = spec.compression.writer(as_binary(handoff))
         counter = CountingWriter(compressor, stream.name, on_progress)
-        stream.write_to(counter, report)
+        stream.write_to(as_binary(counter), report)
         compressor.close()
         handoff.close()
         encryptor.close()
@@ -180,7 +182,7 @@ def _run_streams(
             stream = _Renamed(stream, name)
         file_name = stream_file_name(stream, spec)
         try:
-            result, _ = _write_stream(stream, spec, workers, lambda i, f=file_name: key_for(f, i), on_progress)
+            result, _ = _write_stream(stream, spec, workers, partial(key_for, file_name), on_progress)
         except AllStoragesFailed:
             # The cause is the set's error (and each storage's own, in its outcome): this stream only says it stopped.
             results.append(StreamResult(name=name, kind=stream.kind, file_name=file_name, error="not finished"))
@@ -199,7 +201,7 @@ def _stream_info(result: StreamResult, spec: PipelineSpec) -> StreamInfo:
         cipher=spec.encryption.name,
         status=STATUS_OK if result.is_ok else STATUS_FAILED,
         error=result.error,
-        recipient_fingerprints=tuple(encryption.get("recipient_fingerprints", ())),
+        recipient_fingerprints=_fingerprints(encryption.get("recipient_fingerprints")),
         compression=spec.compression.describe(),
         encryption=encryption,
         metadata=result.metadata,
@@ -208,6 +210,10 @@ def _stream_info(result: StreamResult, spec: PipelineSpec) -> StreamInfo:
         warning_count=len(result.warnings),
         parts=tuple(result.parts),
     )
+
+
+def _fingerprints(value: object) -> tuple[str, ...]:
+    return tuple(str(item) for item in value) if isinstance(value, (list, tuple)) else ()
 
 
 def _taken_set_ids(storages: Sequence[NamedStorage], base_id: str) -> set[str]:

@@ -58,7 +58,7 @@ class StageThread(io.RawIOBase):
     def __init__(self, inner: BinaryIO, stream_name: str) -> None:
         super().__init__()
         self._inner = inner
-        self._chunks: queue.Queue[object] = queue.Queue(QUEUE_CHUNKS)
+        self._chunks: queue.Queue[bytes | object] = queue.Queue(QUEUE_CHUNKS)
         self._error: BaseException | None = None
         self._is_discarding = False
         self._thread = threading.Thread(target=self._run, name=f"encrypt-{stream_name}", daemon=True)
@@ -70,7 +70,7 @@ class StageThread(io.RawIOBase):
     def _run(self) -> None:
         while True:
             item = self._chunks.get()
-            if item is _STOP:
+            if not isinstance(item, bytes):   # _STOP
                 return
             if self._error is None and not self._is_discarding:
                 try:

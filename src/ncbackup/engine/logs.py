@@ -6,15 +6,16 @@ are masked with.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
-from typing import TextIO
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 from urllib.parse import quote
 
 from ncbackup import platform
@@ -102,8 +103,9 @@ class MaskingFormatter(logging.Formatter):
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A RotatingFileHandler whose file, and each new one after a rollover, is created 0600."""
 
-    def _open(self) -> TextIO:  # type: ignore[override]
-        return platform.open_private_for_append(Path(self.baseFilename), encoding=self.encoding, errors=self.errors)
+    def _open(self) -> io.TextIOWrapper:  # opened 0600 (the base class opens by mode)
+        stream = platform.open_private_for_append(Path(self.baseFilename), encoding=self.encoding, errors=self.errors)
+        return cast(io.TextIOWrapper, stream)
 
 
 class TailBuffer(logging.Handler):

@@ -22,8 +22,10 @@ Rules (ARCHITECTURE.md section 1, step 3):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -174,6 +176,14 @@ def _line(section: SectionSettings) -> int | None:
     return section.position.line if section.position else None
 
 
+def data_role(section: SectionSettings) -> Role:
+    """The role of a section known to be a data section (source, stage, storage)."""
+    role = role_of(section)
+    if role not in DATA_ROLES:
+        raise AssertionError(f"section {section.name} is not a data section")
+    return role
+
+
 def folder_options(section: SectionSettings) -> FolderOptions:
     return parse_options(FolderOptions, section)
 
@@ -243,19 +253,20 @@ def _close_group(group: DataGroup, *, config: Config, steps: list[Step], notes: 
         is_compression = first_role == Role.COMPRESSION
         default_remove = is_compression  # COMPAT.md: COMPRESSION removes its OBJECTIVES by default
         group.remove_inputs = default_remove if options.remove_objectives is None else bool(options.remove_objectives)
+        folders_of: Callable[[], list[Path]]
         if options.objectives:
             group.input_folders = list(options.objectives)
-            folders_of = (lambda folders=tuple(options.objectives): list(folders))
+            folders_of = partial(list, tuple(options.objectives))
             reads = list(options.objectives)
         elif is_compression:
-            own_outputs = [_section_folder(s, role_of(s), general) for s in group.sections[1:]
+            own_outputs = [_section_folder(s, data_role(s), general) for s in group.sections[1:]
                            if role_of(s) in DEFAULT_STAGE_FOLDERS] + [Path(general.work_folder) / "compressed"]
-            folders_of = (lambda: _default_compression_inputs(general, own_outputs))
+            folders_of = partial(_default_compression_inputs, general, own_outputs)
             reads = [Path(general.work_folder)]
         else:
-            default = Path(general.work_folder) / DEFAULT_INPUT_FOLDERS[first_role]
+            default = Path(general.work_folder) / DEFAULT_INPUT_FOLDERS[data_role(section)]
             group.input_folders = [default]
-            folders_of = (lambda folders=(default,): list(folders))
+            folders_of = partial(list, (default,))
             reads = [default]
         group.folder_input = FolderSource(section.name, folders_of, pack=is_compression,
                                           description=f"the files in {', '.join(str(p) for p in reads)}"
@@ -279,8 +290,7 @@ def _close_group(group: DataGroup, *, config: Config, steps: list[Step], notes: 
         group.output_folders = [(_section_folder(section, Role.SOURCE, general), [source])
                                 for section, source in group.sources]
     else:
-        assert last_role is not None  # a data group holds data sections only
-        group.output_folders = [(_section_folder(last, last_role, general), group.all_sources)]
+        group.output_folders = [(_section_folder(last, data_role(last), general), group.all_sources)]
     writes = [folder for folder, _sources in group.output_folders]
     steps.append(DataStep(StepKind.TO_FOLDER, name, list(group.sections), reads=reads, writes=writes, group=group))
 
@@ -315,9 +325,9 @@ def build_plan(config: Config) -> Plan:
         if section.action is None:
             continue  # configuration for other commands (CLEANUP)
         role = role_of(section)
-        if role in DATA_ROLES:
+        if role is not None and role in DATA_ROLES:
             if group is not None:
-                previous = role_of(group.sections[-1])
+                previous = data_role(group.sections[-1])
                 continues = ROLE_ORDER[role] > ROLE_ORDER[previous] or (
                     role == previous and role in (Role.SOURCE, Role.STORAGE))
                 if not continues:

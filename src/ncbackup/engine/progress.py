@@ -42,7 +42,13 @@ def progress_display(
 def _rich_progress(step_name: str) -> Iterator[Callable[[str, int], None]]:
     from rich.console import Console
     from rich.progress import (
-        BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TransferSpeedColumn,
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
     )
 
     progress = Progress(

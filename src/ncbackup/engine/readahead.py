@@ -86,7 +86,7 @@ class ReadAhead(io.RawIOBase):
         self._current = memoryview(item)
         return True
 
-    def read(self, size: int | None = -1) -> bytes | memoryview:  # type: ignore[override]
+    def read(self, size: int | None = -1) -> bytes | memoryview:
         if size is None or size < 0:
             return self.readall()
         while not self._current:

@@ -16,7 +16,7 @@ from ncbackup.engine.tee import StorageWorker
 from ncbackup.errors import BackupError, IntegrityError
 from ncbackup.setformat import PartInfo
 from ncbackup.stages.hashing import PartDigest
-from ncbackup.storage.base import Storage
+from ncbackup.storage.base import Storage, as_binary
 from ncbackup.storage.retry import retry
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def copy_part(source: Storage, target: Storage, key: str, expected: PartInfo) ->
         reader = source.get(key)
         try:
             hashing = HashingReader(reader)
-            target.put(key, hashing)
+            target.put(key, as_binary(hashing))
         finally:
             reader.close()
         if (hashing.digest.size_bytes, hashing.digest.hexdigest()) != (expected.size_bytes, expected.sha256):

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import zstandard
 
@@ -34,7 +34,7 @@ from ncbackup import platform
 from ncbackup.engine.readahead import ReadAhead
 from ncbackup.errors import BackupError, DecryptError, IntegrityError, StorageError
 from ncbackup.setformat import MANIFEST_NAME, SIGNATURE_NAME, Manifest, StreamInfo, part_key
-from ncbackup.storage.base import Storage
+from ncbackup.storage.base import Storage, as_binary
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class PartsReader(io.RawIOBase):
         self._parts = list(parts)
         self._index = -1
         self._current: BinaryIO | None = None
-        self._hasher = None
+        self._hasher: Any = None       # a hashlib sha256 while reading a part whose hash is known
         self._seen_bytes = 0
         self._has_failed = False
         self.bytes_read = 0
@@ -136,8 +136,9 @@ class PartsReader(io.RawIOBase):
         while True:
             if self._current is None and not self._open_next():
                 return b""
+            current = cast(BinaryIO, self._current)   # _open_next() has just opened it
             try:
-                chunk = self._current.read(min(size, READ_CHUNK_BYTES))
+                chunk = current.read(min(size, READ_CHUNK_BYTES))
             except (StorageError, OSError) as error:
                 part = self._parts[self._index]
                 raise IntegrityError(
@@ -161,14 +162,14 @@ class PartsReader(io.RawIOBase):
         if self._hasher is not None:
             self._hasher.update(chunk)
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
         chunk = self.read(len(buffer))
         count = len(chunk)
         buffer[:count] = chunk
         return count
 
     def readall(self) -> bytes:
-        pieces = []
+        pieces: list[bytes] = []
         while True:
             piece = self.read(READ_CHUNK_BYTES)
             if not piece:
@@ -241,13 +242,13 @@ class _DecodeGuard(io.RawIOBase):
                 "restore from another storage or another set"
             ) from None
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
         chunk = self.read(len(buffer))
         buffer[: len(chunk)] = chunk
         return len(chunk)
 
     def readall(self) -> bytes:
-        pieces = []
+        pieces: list[bytes] = []
         while True:
             piece = self.read(READ_CHUNK_BYTES)
             if not piece:
@@ -336,7 +337,7 @@ def open_plain_stream(
             # Again, so the threads stop before the readers they use are closed (closing twice is harmless).
             stack.callback(stop_threads)
         try:
-            yield _DecodeGuard(reader, f"stream {stream.name} of set {manifest.set_id}"), stored
+            yield as_binary(_DecodeGuard(reader, f"stream {stream.name} of set {manifest.set_id}")), stored
         except BackupError:
             # The reading thread must be stopped before the part it was reading is looked at here.
             stop_threads()
@@ -606,7 +607,8 @@ def restore_set(
                 report.warnings.extend(stream_warnings or [])
                 where = str(options.target) if _lands_in_target(stream, options) else "its database server"
             else:
-                assert options.target is not None
+                if options.target is None:
+                    raise BackupError("restore needs --target DIR for these streams; add it")
                 destination = options.target / f"{stream.name}{plain_suffix(stream)}"
                 if destination.exists() and not options.force:
                     raise BackupError(f"{destination} already exists; remove it or add --force")

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from ncbackup.engine.setresult import SetResult
     from ncbackup.hooks.commands import CommandRunner
     from ncbackup.signing import SecretKey
-    from ncbackup.sources.base import Source
     from ncbackup.stages.base import Stage
 
 log = logging.getLogger(__name__)
@@ -210,7 +209,7 @@ def _run_builtin_plugin(plugin_class: type, step: Step, context: RunContext) -> 
 def run_size(step: Step, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.plugins.size_calculation import SizeCalculation
 
-    size = _run_builtin_plugin(SizeCalculation, step, context)
+    size = str(_run_builtin_plugin(SizeCalculation, step, context))
     if size == "N/A":
         result.warn("nothing to measure: no OBJECTIVES found and no backup set written in this run")
     else:
@@ -222,8 +221,7 @@ def run_qa(step: Step, context: RunContext, *, result: StepResult) -> None:
     from ncbackup.plugins.qa import QA
 
     findings = _run_builtin_plugin(QA, step, context)
-    assert isinstance(findings, list)
-    for finding in findings:
+    for finding in findings if isinstance(findings, list) else []:
         result.warn(str(finding))
 
 
@@ -301,7 +299,7 @@ def execute_plan(plan: Plan, context: RunContext) -> None:
                 run_step(step, context, result=result)
             except BackupError as error:
                 result.fail(str(error))
-            except Exception as error:  # noqa: BLE001 - a bug in one step must not hide the others' results
+            except Exception as error:
                 log.exception("step %s crashed", step.name)
                 result.fail(f"internal error ({type(error).__name__}: {error}); please report this bug")
             result.duration_seconds = time.monotonic() - started

@@ -16,10 +16,10 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ncbackup.errors import BackupError, StorageError
-from ncbackup.storage.base import Storage
+from ncbackup.storage.base import Storage, as_binary
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class PartReader(io.RawIOBase):
             self.is_finished = True
             self.is_aborted = True
             raise StreamAborted(str(item.error))
-        self._current = memoryview(item)
+        self._current = memoryview(cast(bytes, item))   # the queue holds chunks and the two markers above
         return True
 
     def readinto(self, target: Any) -> int:
@@ -99,7 +99,8 @@ class PartReader(io.RawIOBase):
         count = min(size, len(self._current))
         data = self._current[:count]
         self._current = self._current[count:]
-        return data.obj if (count == len(data.obj) and isinstance(data.obj, bytes)) else bytes(data)
+        whole = data.obj
+        return whole if (isinstance(whole, bytes) and count == len(whole)) else bytes(data)
 
     def readall(self) -> bytes:
         return self.read(-1)
@@ -164,7 +165,7 @@ class StorageWorker:
                 reader.drain()
                 continue
             try:
-                self.named.storage.put(key, reader)
+                self.named.storage.put(key, as_binary(reader))
             except StreamAborted:
                 continue
             except BaseException as error:  # noqa: BLE001 - a failure costs this storage the part, the others go on
@@ -177,7 +178,8 @@ class StorageWorker:
             if reader.is_aborted:
                 continue
             if left:
-                self.error = f"{self.named.storage.name} stored only part of {key} ({left} bytes unread); this is a bug in the storage backend"
+                self.error = (f"{self.named.storage.name} stored only part of {key} ({left} bytes unread); "
+                              "this is a bug in the storage backend")
                 continue
             self._failures_in_a_row = 0
 

@@ -6,9 +6,10 @@ a bucket prefix, a remote dir) which defaults to ``<HOSTNAME>/``.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, cast
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -16,6 +17,12 @@ if TYPE_CHECKING:
     from ncbackup.config.settings import SectionSettings
 
 ModelT = TypeVar("ModelT", bound="BaseModel")
+
+
+def as_binary(stream: io.RawIOBase | io.BufferedIOBase) -> BinaryIO:
+    """Our own io.RawIOBase readers and writers as the BinaryIO that storages and stages take: they implement
+    the binary file protocol at run time, but typeshed's BinaryIO is a class of its own, not a protocol."""
+    return cast(BinaryIO, stream)
 
 
 @dataclass(frozen=True)
