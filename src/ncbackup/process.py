@@ -71,6 +71,13 @@ def _mask_text(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+def _pipe(stream: IO[bytes] | None) -> IO[bytes]:
+    """A pipe Popen was asked to open (stdin/stdout/stderr=PIPE): never None then."""
+    if stream is None:
+        raise RuntimeError("a pipe that Popen should have opened is missing")
+    return stream
+
+
 def _popen(argv: Sequence[str | Path], secrets: Sequence[str], **kwargs) -> subprocess.Popen:
     shown = masked(argv, secrets)
     log.debug("running %s", " ".join(shown))
@@ -159,7 +166,8 @@ class _ReadAll(threading.Thread):
 
     def run(self) -> None:
         try:
-            for chunk in iter(lambda: self.pipe.read1(PIPE_BUFFER_BYTES), b""):
+            read1 = getattr(self.pipe, "read1", self.pipe.read)   # Popen's pipes are buffered readers
+            for chunk in iter(lambda: read1(PIPE_BUFFER_BYTES), b""):
                 self.chunks.append(chunk)
         except (OSError, ValueError):
             pass  # closed under us: what was read is kept
@@ -212,10 +220,10 @@ def run(
         cwd=cwd,
     )
     shown = masked(argv, secrets)
-    stdout_reader, stderr_reader = _ReadAll(proc.stdout), _ReadAll(proc.stderr)
+    stdout_reader, stderr_reader = _ReadAll(_pipe(proc.stdout)), _ReadAll(_pipe(proc.stderr))
     threads: list[threading.Thread] = [stdout_reader, stderr_reader]
     if input_bytes is not None:
-        threads.append(_Feeder(proc.stdin, input_bytes))
+        threads.append(_Feeder(_pipe(proc.stdin), input_bytes))
     for thread in threads:
         thread.start()
     timed_out = False
@@ -341,17 +349,18 @@ def stream_stdout(
         argv, secrets, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=dict(env) if env is not None else None, cwd=cwd, bufsize=PIPE_BUFFER_BYTES,
     )
-    drain = _StderrDrain(proc.stderr, on_stderr_line)
+    drain = _StderrDrain(_pipe(proc.stderr), on_stderr_line)
     drain.start()
     watchdog = _Watchdog(proc, timeout_seconds)
     shown = masked(argv, secrets)
+    stdout = _pipe(proc.stdout)
     try:
-        yield proc.stdout
+        yield stdout
     except BaseException:
         _abort(proc, drain, watchdog)
         raise
     finally:
-        proc.stdout.close()
+        stdout.close()
     _finish(proc, drain, watchdog, shown, secrets, ok_codes)
 
 
@@ -375,13 +384,14 @@ def stream_stdin(
         stdout=stdout if stdout is not None else subprocess.DEVNULL, stderr=subprocess.PIPE,
         env=dict(env) if env is not None else None, cwd=cwd, bufsize=PIPE_BUFFER_BYTES,
     )
-    drain = _StderrDrain(proc.stderr)
+    drain = _StderrDrain(_pipe(proc.stderr))
     drain.start()
     watchdog = _Watchdog(proc, timeout_seconds)
     shown = masked(argv, secrets)
+    stdin = _pipe(proc.stdin)
     try:
-        yield proc.stdin
-        proc.stdin.close()
+        yield stdin
+        stdin.close()
     except BrokenPipeError:
         # The child stopped reading: its exit status and stderr say why.
         pass
@@ -390,7 +400,7 @@ def stream_stdin(
         raise
     finally:
         try:
-            proc.stdin.close()
+            stdin.close()
         except BrokenPipeError:
             pass
     _finish(proc, drain, watchdog, shown, secrets, ok_codes)
@@ -424,16 +434,18 @@ def run_streaming_lines(
     )
     lines: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
 
+    stdout = _pipe(proc.stdout)
+
     def read() -> None:
         try:
-            for raw in iter(proc.stdout.readline, b""):
+            for raw in iter(stdout.readline, b""):
                 line = _mask_text(raw.decode("utf-8", "replace").rstrip("\n"), secrets)
                 lines.append(line)
                 on_line(line)
         except (OSError, ValueError):
             pass
         finally:
-            proc.stdout.close()
+            stdout.close()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()

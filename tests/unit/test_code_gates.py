@@ -54,14 +54,16 @@ def _pyproject() -> dict[str, Any]:
     return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 
 
-def test_modules_not_checked_yet_exist():
+def test_modules_checked_less_strictly_exist():
     # The lists shrink as modules get typed; an entry for a moved or deleted module would hide nothing and mislead.
     pyproject = _pyproject()
-    excluded = pyproject["tool"]["ruff"]["extend-exclude"]
-    assert excluded and all((REPO / path).exists() for path in excluded), excluded
-    ignored = next(override["module"] for override in pyproject["tool"]["mypy"]["overrides"]
-                   if override.get("ignore_errors"))
-    for module in ignored:
+    excluded = pyproject["tool"]["ruff"].get("extend-exclude", [])
+    assert all((REPO / path).exists() for path in excluded), excluded
+    lenient = next(override["module"] for override in pyproject["tool"]["mypy"]["overrides"]
+                   if override.get("disallow_untyped_defs") is False)
+    assert not any(module.startswith(("ncbackup.engine", "ncbackup.storage", "ncbackup.stages", "ncbackup.setformat"))
+                   for module in lenient), "the issue asks disallow_untyped_defs for these at least"
+    for module in lenient:
         parts = module.removesuffix(".*").split(".")
         package = REPO / "src" / Path(*parts)
         assert package.is_dir() if module.endswith(".*") else package.with_suffix(".py").is_file(), module

@@ -3,7 +3,8 @@
 The input is one file (``X.000``, or a whole ``X``) or the common prefix of parts (``X`` matches
 ``X.000``, ``X.001``, ... joined in numeric order; the original's GnuPG path split into ``Xaa``,
 ``Xab``, ..., which is accepted too). As the original assumed a wild card at the end, any shorter
-prefix of the part names is accepted too when it names the parts of one file only. The format is recognised from the first bytes. The output is
+prefix of the part names is accepted too when it names the parts of one file only. The format is recognised
+from the first bytes. The output is
 written under a temporary name and renamed only when the data is complete and, for age and GnuPG,
 authenticated; a wrong key or damaged data leaves no output file.
 """
@@ -16,12 +17,14 @@ import logging
 import re
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from ncbackup.commands.common import EXIT_OK, EXIT_WARNINGS, add_logging_argument, guarded, setup_console_logging
 from ncbackup.engine.restore import TEMP_PREFIX, PartSource, PartsReader, write_atomically
 from ncbackup.errors import BackupError, ConfigError, DecryptError
+from ncbackup.storage.base import as_binary
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +154,11 @@ class DecryptResult:
 
 
 def _reader_over(parts: list[Path]) -> PartsReader:
-    return PartsReader([
-        PartSource(label=f"part {path}", open=(lambda p=path: open(p, "rb"))) for path in parts
-    ])
+    return PartsReader([PartSource(label=f"part {path}", open=partial(_open_binary, path)) for path in parts])
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return open(path, "rb")
 
 
 def decrypt_files(parts: list[Path], output: Path, *, key_file: Path, force: bool = False) -> DecryptResult:
@@ -177,7 +182,7 @@ def decrypt_files(parts: list[Path], output: Path, *, key_file: Path, force: boo
         written, warnings = _decrypt_gpg(parts, output, key_file=key_file, what=what)
     else:
         with _reader_over(parts) as stored:
-            plain = _decrypting_reader(kind, stored, key_file=key_file, what=what)
+            plain = _decrypting_reader(kind, as_binary(stored), key_file=key_file, what=what)
             written = write_atomically(plain, output)
     return DecryptResult(output=output, format=kind, parts=len(parts), bytes_written=written, warnings=tuple(warnings))
 
@@ -192,7 +197,7 @@ def _decrypting_reader(kind: str, stored: BinaryIO, *, key_file: Path, what: str
         return decrypting_reader(stored, passphrase, what=what)
     from ncbackup.stages.registry import decryption_for
 
-    buffered = io.BufferedReader(stored, buffer_size=1 << 20)  # type: ignore[arg-type]
+    buffered = io.BufferedReader(cast(io.RawIOBase, stored), buffer_size=1 << 20)   # a PartsReader: raw
     if buffered.peek(len(AGE_ARMOR)).startswith(AGE_ARMOR):
         return decryption_for(FORMAT_AGE, key_file).reader(_Dearmored(buffered, what=what))  # type: ignore[arg-type]
     return decryption_for(FORMAT_AGE, key_file).reader(buffered)
@@ -248,7 +253,7 @@ def _decrypt_gpg(parts: list[Path], output: Path, *, key_file: Path, what: str) 
     fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w+b") as out:
-            warnings = decrypt_to_file(lambda: _reader_over(parts), out, key_file=key_file, what=what)
+            warnings = decrypt_to_file(lambda: as_binary(_reader_over(parts)), out, key_file=key_file, what=what)
             out.flush()
             os.fsync(out.fileno())
             written = out.tell()

@@ -28,7 +28,7 @@ from ncbackup.hostinfo import FoundServer
 from ncbackup.stages.registry import DEFAULT_SIGNING_KEY_NAME
 
 DEFAULT_OUTPUT = Path("/etc/ncbackup/conf.json")   # what examples/systemd/ncbackup.service runs
-DEFAULT_WORK_FOLDER = Path("/var/tmp/ncbackup")
+DEFAULT_WORK_FOLDER = Path("/var/tmp/ncbackup")  # noqa: S108 - the scratch folder ncbackup owns, as the FHS says
 DEFAULT_LOG_FILE = Path("/var/log/ncbackup.log")    # a file directly in /var/log: no folder to create
 DEFAULT_LOCAL_FOLDER = Path("/var/backups/ncbackup")
 IDENTITY_FILE_NAME = "key.txt"
@@ -71,12 +71,14 @@ def add_parser(subparsers) -> None:
     what.add_argument("--mysql-credentials", type=Path, metavar="FILE",
                       help="MySQL option file with [mysqldump] and [mysql] user/password (default: none, e.g. root over the socket)")
     what.add_argument("--postgres-host", metavar="HOST_OR_SOCKET_FOLDER",
-                      help="a PostgreSQL server: a host name, or the folder holding its socket (default: the usual socket folders and 127.0.0.1)")
+                      help="a PostgreSQL server: a host name, or the folder holding its socket "
+                           "(default: the usual socket folders and 127.0.0.1)")
     what.add_argument("--postgres-port", type=int, metavar="PORT", help="its port (default: every socket in the folder, else 5432)")
     what.add_argument("--postgres-user", default="postgres", metavar="USER", help="the PostgreSQL user (default postgres)")
     what.add_argument("--postgres-password-file", type=Path, metavar="FILE", help="a file whose first line is that user's password")
     where = parser.add_argument_group("where backups go")
-    where.add_argument("--storage", choices=STORAGE_KINDS, metavar="KIND", help="local (default), s3 or sftp; implied by --bucket or --sftp-host")
+    where.add_argument("--storage", choices=STORAGE_KINDS, metavar="KIND",
+                       help="local (default), s3 or sftp; implied by --bucket or --sftp-host")
     where.add_argument("--local-folder", type=Path, metavar="DIR", help=f"local storage folder (default {DEFAULT_LOCAL_FOLDER})")
     where.add_argument("--bucket", metavar="NAME", help="S3 bucket")
     where.add_argument("--endpoint-url", metavar="URL", help="S3-compatible endpoint (MinIO, OSS, COS...; default AWS)")
@@ -190,7 +192,7 @@ def check_excludes(patterns: list[str], includes: list[Path], *, is_default: boo
             kept.append(pattern)   # a name or relative pattern applies at any depth
             continue
         head = _static_head(pattern)
-        if any(_is_inside(head, include) or _is_inside(include, head) and head != Path(pattern)
+        if any(_is_inside(head, include) or (_is_inside(include, head) and head != Path(pattern))
                for include in includes):
             kept.append(pattern)
         elif not is_default:
@@ -364,7 +366,7 @@ def find_databases(args) -> list[FoundServer]:
 
 def storage_from_flags(args) -> StorageChoice:
     kind = args.storage or ("s3" if args.bucket else "sftp" if args.sftp_host else "local")
-    if args.bucket and kind != "s3" or args.sftp_host and kind != "sftp":
+    if (args.bucket and kind != "s3") or (args.sftp_host and kind != "sftp"):
         raise ConfigError(f"--storage {kind} does not go with --bucket or --sftp-host; give the options of one storage")
     choice = StorageChoice(kind=kind)
     if kind == "local":
@@ -543,7 +545,7 @@ def render_config(choices: Choices, *, created: str) -> dict[str, Any]:
         }
     for kind in ("mysql", "postgres"):
         servers = [server for server in choices.databases if server.kind == kind]
-        for name, server in zip(_section_names(kind, servers), servers):
+        for name, server in zip(_section_names(kind, servers), servers, strict=True):
             section = _database_section(server)
             if server.is_reachable:
                 config[name] = section

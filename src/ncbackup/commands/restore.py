@@ -26,6 +26,7 @@ from ncbackup.commands.setselect import (
 )
 from ncbackup.config.settings import Config
 from ncbackup.engine.restore import RestoreOptions, restore_set
+from ncbackup.errors import BackupError
 
 
 def add_parser(subparsers) -> None:
@@ -78,7 +79,8 @@ def main(args) -> int:
         print(f"note: {note}")
     set_id = chosen.info.set_id
     manifest = chosen.info.manifest
-    assert manifest is not None  # choose_set returns complete (authenticated) sets only
+    if manifest is None:  # choose_set returns complete (authenticated) sets only
+        raise BackupError(f"set {set_id} has no readable manifest; pick another set from `ncbackup list`")
     if chosen.info.signer is None and args.allow_unsigned and manifest.format_version < 2:
         print(f"note: set {set_id} is unsigned: restoring it without proof of who wrote its manifest (--allow-unsigned)")
     key_file, cipher = reading_key_file(configured.config, args.key_file)

@@ -175,18 +175,18 @@ def choose_set(storage: Storage, set_id: str | None, trust: Trust, *, stream_nam
 
 
 def _good_streams(info: SetInfo) -> list[str]:
-    assert info.manifest is not None
-    return [stream.name for stream in info.manifest.streams if stream.kind not in INDEX_KINDS and stream.is_ok]
+    streams = info.manifest.streams if info.manifest is not None else ()
+    return [stream.name for stream in streams if stream.kind not in INDEX_KINDS and stream.is_ok]
 
 
 def _stream_problems(info: SetInfo, stream_names: Sequence[str]) -> list[str]:
     """What keeps the requested streams of a complete set from being restored: "files failed", "no stream x"."""
-    assert info.manifest is not None
-    by_name = {stream.name: stream for stream in info.manifest.streams}
+    streams = info.manifest.streams if info.manifest is not None else ()
+    by_name = {stream.name: stream for stream in streams}
     if stream_names:
         return [f"no stream {name}" if name not in by_name else f"{name} failed"
                 for name in dict.fromkeys(stream_names) if name not in by_name or not by_name[name].is_ok]
-    problems = [f"{stream.name} failed" for stream in info.manifest.streams
+    problems = [f"{stream.name} failed" for stream in streams
                 if stream.kind not in INDEX_KINDS and not stream.is_ok]
     if not problems and not _good_streams(info):
         problems = ["no stream to restore"]

@@ -22,8 +22,9 @@ from ncbackup.commands.setselect import (
     reading_key_file,
     trust_for,
 )
-from ncbackup.engine.result import human_size
 from ncbackup.engine.restore import verify_set
+from ncbackup.engine.result import human_size
+from ncbackup.errors import BackupError
 
 
 def add_parser(subparsers) -> None:
@@ -55,7 +56,8 @@ def main(args) -> int:
     key_file, cipher = reading_key_file(configured.config, args.key_file)
     set_id = chosen.info.set_id
     manifest = chosen.info.manifest
-    assert manifest is not None  # choose_set returns complete (authenticated) sets only
+    if manifest is None:  # choose_set returns complete (authenticated) sets only
+        raise BackupError(f"set {set_id} has no readable manifest; pick another set from `ncbackup list`")
     signed = f"signed by key {chosen.info.signer}" if chosen.info.signer else "UNSIGNED (--allow-unsigned)"
     print(f"verifying set {set_id} on {configured.storage.name} ({signed})")
     report = verify_set(

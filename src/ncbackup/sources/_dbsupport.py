@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed
@@ -37,6 +37,13 @@ def shown_name(name: str) -> str:
     """The name for a log, note or check line: as is, or quoted with escapes when it holds a newline or other control."""
     # A name holding "\n[ok] ..." must not forge a line of its own in the output.
     return name if name.isprintable() else repr(name)
+
+
+def require_to_database(request: RestoreRequest) -> None:
+    """A dump goes to a server only when --to-database asked for it; without it, restore writes it as a file."""
+    if not request.to_database:
+        raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; "
+                          "otherwise it is written as a file")
 
 
 def restore_database_name(request: RestoreRequest) -> str:
@@ -103,7 +110,7 @@ def register_pgpass_passwords(path: Path | None, *, where: str) -> None:
             add_secret(fields[4].replace("\\:", ":").replace("\\\\", "\\"), where=where)
 
 
-def copy_stream(reader: BinaryIO, sink: BinaryIO, *, prefetch_chunks: int = PREFETCH_CHUNKS) -> int:
+def copy_stream(reader: IO[bytes], sink: IO[bytes], *, prefetch_chunks: int = PREFETCH_CHUNKS) -> int:
     """Copy reader into sink until EOF and return the bytes copied; a helper thread keeps reading while sink works."""
     # A dump program blocks as soon as the kernel pipe (64 KiB) is full. Reading in the caller's thread
     # would stop the dump for as long as each chunk takes to compress and encrypt; the helper thread

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -34,7 +34,7 @@ KIND_FILES, KIND_INDEX = "files", "files-index"
 
 def _is_root(path: PurePath) -> bool:
     text = str(path)
-    return bool(path.anchor) and path == Path(path.anchor) or bool(re.fullmatch(r"[\\/]+|[A-Za-z]:[\\/]*", text))
+    return (bool(path.anchor) and path == Path(path.anchor)) or bool(re.fullmatch(r"[\\/]+|[A-Za-z]:[\\/]*", text))
 
 
 class FilesetOptions(BaseModel):
@@ -43,7 +43,8 @@ class FilesetOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     include: PathList | None = Field(
-        default=None, alias="FILESET_INCLUDE", json_schema_extra={"shown_default": DEFAULT_INCLUDE},
+        default=None, alias="FILESET_INCLUDE",
+        json_schema_extra={"shown_default": [str(path) for path in DEFAULT_INCLUDE]},
         description="absolute paths to back up. `/` alone is refused: list the folders",
     )
     exclude: WordList = Field(
@@ -102,8 +103,8 @@ class FilesStream:
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         source = self._source
         spool = self._spool
-        spool.file = tempfile.SpooledTemporaryFile(max_size=INDEX_SPOOL_MEMORY_BYTES)
-        index = IndexWriter(spool.file)
+        spool.file = tempfile.SpooledTemporaryFile(max_size=INDEX_SPOOL_MEMORY_BYTES)  # noqa: SIM115 - closed after the index stream
+        index = IndexWriter(cast(BinaryIO, spool.file))   # a SpooledTemporaryFile is a binary file
         try:
             paths = source.paths_to_archive(report)
             totals = write_tar(
@@ -249,7 +250,8 @@ class FilesSource:
                 if any(_is_inside(path, include) for include in includes):
                     lines.append(CheckLine(True, f"exclude {pattern} is inside an include path"))
                 else:
-                    lines.append(CheckLine(False, f"exclude {pattern} is not inside any include path, so it excludes nothing; fix FILESET_EXCLUDE"))
+                    lines.append(CheckLine(False, f"exclude {pattern} is not inside any include path, so it excludes "
+                                                  "nothing; fix FILESET_EXCLUDE"))
             else:
                 lines.append(CheckLine(True, f"exclude pattern {pattern} applies to every include path"))
         if self.options.tar_command:

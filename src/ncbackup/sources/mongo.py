@@ -22,7 +22,7 @@ from ncbackup.config.types import LegacyBool, LegacyInt, parse_options
 from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout
-from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, secret_file
+from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, require_to_database, secret_file
 from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport
 
 
@@ -191,8 +191,7 @@ class MongoSource:
 
 def restore_mongo(reader: BinaryIO, request: RestoreRequest) -> list[str]:
     """Pipe the archive into ``mongorestore --archive``; --database restores only that database; --force drops first."""
-    if not request.to_database:
-        raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; otherwise it is written as a file")
+    require_to_database(request)
     # Server and credentials come from the config only; the manifest's metadata chooses nothing but --oplogReplay.
     options = MongoOptions.model_validate(dict(request.options or {}))
     pattern = namespace_pattern(request.database) if request.database else None

@@ -31,6 +31,7 @@ from ncbackup.sources._dbsupport import (
     find_program,
     name_label,
     register_option_file_passwords,
+    require_to_database,
     restore_database_name,
     secret_file,
     shown_name,
@@ -414,7 +415,8 @@ def backup_option_file(credential_path: Path | None) -> str:
                 line for line in credential_path.read_text(encoding="utf-8").splitlines() if not line.startswith("!")
             ))
         except (OSError, configparser.Error) as error:
-            raise SourceError(f"MySQL credential file {credential_path} could not be read ({failure_reason(error)}); fix CREDENTIAL_PATH") from None
+            raise SourceError(f"MySQL credential file {credential_path} could not be read ({failure_reason(error)}); "
+                              "fix CREDENTIAL_PATH") from None
         for group in ("client", "mysql", "mysqldump"):
             if parser.has_section(group):
                 for key in CONNECTION_KEYS:
@@ -499,7 +501,8 @@ class MysqlSource:
             try:
                 base_metadata["binlog_position"] = flush_and_locate_binlog(client, info)
             except CommandFailed as error:
-                instance_warnings.append(f"FLUSH BINARY LOGS failed on instance {instance.spec} ({failure_reason(error)}); grant RELOAD to the backup user")
+                instance_warnings.append(f"FLUSH BINARY LOGS failed on instance {instance.spec} "
+                                         f"({failure_reason(error)}); grant RELOAD to the backup user")
         if self.options.binlog_days:
             if not info.is_binlog_on:
                 instance_notes.append(f"binary logging is off on instance {instance.spec}: no binary logs copied")
@@ -659,11 +662,11 @@ def _restore_client(request: RestoreRequest) -> MysqlClient:
 
 def restore_mysql(reader: BinaryIO, request: RestoreRequest) -> list[str]:
     """Pipe a database dump into the server, into the original database or --database NEWNAME."""
-    if not request.to_database:
-        raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; otherwise it is written as a file")
+    require_to_database(request)
     database = restore_database_name(request)
     client = _restore_client(request)
-    rows = client.query(f"SELECT COUNT(*) FROM information_schema.TABLES WHERE {hex_equals('TABLE_SCHEMA', database)}")
+    # hex_equals compares with a hex literal: the name is data, never SQL.
+    rows = client.query(f"SELECT COUNT(*) FROM information_schema.TABLES WHERE {hex_equals('TABLE_SCHEMA', database)}")  # noqa: S608
     if rows and rows[0][0] != "0" and not request.force:
         raise BackupError(
             f"database {database!r} already has tables on instance {client.instance.spec}; drop it, restore with "

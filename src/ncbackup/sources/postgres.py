@@ -17,15 +17,16 @@ from typing import Any, BinaryIO
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
+from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import child_env, run, stream_stdin, stream_stdout, which
-from ncbackup.engine.logs import add_secret
 from ncbackup.sources._dbsupport import (
     copy_stream,
     drop_blank_values,
     failure_reason,
     name_label,
     register_pgpass_passwords,
+    require_to_database,
     restore_database_name,
     secret_file,
     shown_name,
@@ -349,12 +350,12 @@ def _restore_connection(request: RestoreRequest) -> PostgresConnection:
 
 def restore_postgres(reader: BinaryIO, request: RestoreRequest) -> list[str]:
     """pg_restore a custom-format dump, creating the database (or --database NEWNAME) when it is missing."""
-    if not request.to_database:
-        raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; otherwise it is written as a file")
+    require_to_database(request)
     database = restore_database_name(request)
     connection = _restore_connection(request)
     with connection.environment() as env:
-        exists = connection.query(f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(database)}", env=env)
+        exists = connection.query(f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(database)}",  # noqa: S608 - a quoted literal
+                                  env=env)
         argv = [connection.pg_restore, *connection.connection_args(database), "--exit-on-error"]
         if exists:
             if not request.force:
@@ -372,8 +373,7 @@ def restore_postgres(reader: BinaryIO, request: RestoreRequest) -> list[str]:
 
 def restore_postgres_globals(reader: BinaryIO, request: RestoreRequest) -> list[str]:
     """Replay roles and tablespaces with psql; roles that already exist are reported by psql and kept."""
-    if not request.to_database:
-        raise BackupError(f"stream {request.stream_name} is restored to a server only with --to-database; otherwise it is written as a file")
+    require_to_database(request)
     connection = _restore_connection(request)
     with connection.environment() as env:
         argv = [connection.psql, "-X", "-q", *connection.connection_args("postgres"), "-f", "-"]

@@ -95,7 +95,8 @@ class SqliteStream:
 
 def stream_names(paths: list[Path]) -> list[str]:
     """``sqlite-<file stem>`` per path; a repeated stem gets -2, -3... in PATHS order."""
-    names, seen = [], {}
+    names: list[str] = []
+    seen: dict[str, int] = {}
     for path in paths:
         base = f"sqlite-{path.stem}"
         seen[base] = seen.get(base, 0) + 1
@@ -118,7 +119,7 @@ class SqliteSource:
         return f"SQLite databases {' '.join(str(path) for path in self.options.paths)}"
 
     def streams(self) -> Iterator[SqliteStream]:
-        for name, path in zip(stream_names(self.options.paths), self.options.paths):
+        for name, path in zip(stream_names(self.options.paths), self.options.paths, strict=True):
             yield SqliteStream(name=name, path=path, work_folder=self.work_folder)
 
     def check(self) -> list[CheckLine]:
@@ -142,7 +143,7 @@ def _restore_destination(request: RestoreRequest) -> Path:
         return request.target / f"{request.stream_name}.sqlite" if request.target.is_dir() else request.target
     options = dict(request.options or {})
     paths = SqliteOptions.model_validate(options).paths if options.get("PATHS") else []
-    for name, path in zip(stream_names(paths), paths):
+    for name, path in zip(stream_names(paths), paths, strict=True):
         if name == request.stream_name:
             return path
     raise BackupError(f"no PATHS entry of the config matches stream {request.stream_name}; pass --target FILE")
@@ -170,7 +171,8 @@ def restore_sqlite(reader: BinaryIO, request: RestoreRequest) -> list[str]:
         finally:
             connection.close()
         if verdict != "ok":
-            raise BackupError(f"restored SQLite database for {request.stream_name} fails its integrity check ({verdict}); the backup is damaged")
+            raise BackupError(f"restored SQLite database for {request.stream_name} fails its integrity check ({verdict}); "
+                              "the backup is damaged")
         os.replace(temp_path, destination)
     finally:
         temp_path.unlink(missing_ok=True)
