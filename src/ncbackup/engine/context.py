@@ -1,14 +1,15 @@
-"""What the steps of one run share: settings, what this run wrote, the last backup set, undo hooks."""
+"""What the steps of one run share: settings, what this run wrote, the progress display, undo hooks."""
 
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ncbackup.config.settings import Config, GeneralSettings
+from ncbackup.engine.progress import progress_display
 from ncbackup.engine.result import RunResult
 
 
@@ -19,10 +20,10 @@ class RunContext:
     logger: logging.Logger
     undo: ExitStack = field(default_factory=ExitStack)       # hooks' exits, unwound at the end of the run
     produced_paths: list[Path] = field(default_factory=list)  # files/folders this run wrote in WORK_FOLDER
-    last_set: Any = None                                     # the last SetResult written in this run
     last_set_bytes_out: int | None = None
     is_dry_run: bool = False
-    progress_factory: Any = None                             # engine.progress.progress_display, replaceable
+    # engine.progress.progress_display (a live display or log lines), replaceable (dry runs, tests)
+    progress_factory: Callable[[str], AbstractContextManager[Callable[[str, int], None]]] = progress_display
 
     @property
     def general(self) -> GeneralSettings:

@@ -109,7 +109,6 @@ def run_backup_set(step: DataStep, context: RunContext, *, result: StepResult) -
     _absorb_set_result(set_result, result)
     if not set_result.is_complete and result.error is None:
         result.fail("the backup set is incomplete (no storage received every part)")
-    context.last_set = set_result
     context.last_set_bytes_out = result.bytes_out
     _remove_inputs(group, context, result)
 
