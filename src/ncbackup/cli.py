@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from ncbackup import __version__
+from ncbackup.exitcodes import EXIT_OK, EXIT_STATUS_HELP, EXIT_UNUSABLE
 
 # Subcommand name -> module under ncbackup.commands. Adding a command is one line here.
 COMMANDS: dict[str, str] = {
@@ -19,13 +20,6 @@ COMMANDS: dict[str, str] = {
     "keygen": "ncbackup.commands.keygen",
     "init": "ncbackup.commands.init",
 }
-
-EXIT_OK, EXIT_WARNINGS, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2, 3
-# The last line of every command's --help.
-EXIT_STATUS_HELP = (
-    f"exit status: {EXIT_OK} ok, {EXIT_WARNINGS} warnings, {EXIT_FAILED} failed, "
-    f"{EXIT_UNUSABLE} unusable config or arguments"
-)
 
 
 class _Parser(argparse.ArgumentParser):

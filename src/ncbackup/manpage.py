@@ -10,13 +10,14 @@ import re
 import sys
 
 from ncbackup import __version__
+from ncbackup.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE, EXIT_WARNINGS
 
-# Exit statuses every command shares (ncbackup.commands.common); the meanings are the ones docs/running.md gives.
+# Exit statuses every command shares (ncbackup.exitcodes); the meanings are the ones docs/running.md gives.
 EXIT_STATUS = (
-    ("0", "success"),
-    ("1", "success with warnings (a file changed while it was read, low disk space)"),
-    ("2", "failed or partly failed: a step, a storage, a database, a check, a restore or a verification failed"),
-    ("3", "unusable: the config or the command line cannot be used"),
+    (EXIT_OK, "success"),
+    (EXIT_WARNINGS, "success with warnings (a file changed while it was read, low disk space)"),
+    (EXIT_FAILED, "failed or partly failed: a step, a storage, a database, a check, a restore or a verification failed"),
+    (EXIT_UNUSABLE, "unusable: the config or the command line cannot be used"),
 )
 
 

@@ -52,19 +52,8 @@ def which(program: str | Path) -> Path | None:
     return Path(found) if found else None
 
 
-def masked(argv: Sequence[str | Path], secrets: Sequence[str] = ()) -> list[str]:
-    """Return argv with every secret replaced by ***, for logs and errors."""
-    out = []
-    for arg in argv:
-        text = str(arg)
-        for secret in secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        out.append(text)
-    return out
-
-
-def _mask_text(text: str, secrets: Sequence[str]) -> str:
+def _mask(text: str, secrets: Sequence[str]) -> str:
+    """Return text with every secret the caller named replaced by ***, for logs and errors."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
@@ -78,8 +67,9 @@ def _pipe(stream: IO[bytes] | None) -> IO[bytes]:
     return stream
 
 
-def _popen(argv: Sequence[str | Path], secrets: Sequence[str], **kwargs) -> subprocess.Popen:
-    shown = masked(argv, secrets)
+def _popen(argv: Sequence[str | Path], secrets: Sequence[str], **kwargs) -> tuple[subprocess.Popen, list[str]]:
+    """Start argv in its own process group; return it and its argv as logs and errors show it (secrets masked)."""
+    shown = [_mask(str(arg), secrets) for arg in argv]
     log.debug("running %s", " ".join(shown))
     try:
         # Its own process group: a timeout, an abort or Ctrl-C can then kill it with everything it started.
@@ -94,7 +84,7 @@ def _popen(argv: Sequence[str | Path], secrets: Sequence[str], **kwargs) -> subp
         raise BackupError(f"program {shown[0]!r} is not executable; check its permissions") from None
     with _running_lock:
         _running.add(proc)
-    return proc
+    return proc, shown
 
 
 def _wait(proc: subprocess.Popen, timeout_seconds: float | None = None) -> int:
@@ -143,8 +133,7 @@ def _note_leftover(shown: list[str]) -> None:
                 Path(shown[0]).name)
 
 
-def _log_stderr(shown: list[str], lines: Sequence[str], *, total_lines: int, secrets: Sequence[str],
-                level: int | None) -> None:
+def _log_stderr(shown: list[str], lines: Sequence[str], *, total_lines: int, level: int | None) -> None:
     """Log what a program that succeeded wrote on stderr (warnings a dump tool prints would vanish otherwise)."""
     lines = [line for line in lines if line.strip()]
     if level is None or not lines:
@@ -153,7 +142,7 @@ def _log_stderr(shown: list[str], lines: Sequence[str], *, total_lines: int, sec
     if total_lines > len(lines):
         log.log(level, "%s wrote %d lines on stderr; the last %d follow", program, total_lines, len(lines))
     for line in lines:
-        log.log(level, "%s: %s", program, _mask_text(line, secrets))
+        log.log(level, "%s: %s", program, line)
 
 
 class _ReadAll(threading.Thread):
@@ -210,7 +199,7 @@ def run(
     A timeout or an interruption kills the program's whole process group. What a successful program
     wrote on stderr is logged at stderr_log_level (None: not logged, the caller reads it).
     """
-    proc = _popen(
+    proc, shown = _popen(
         argv,
         secrets,
         stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
@@ -219,7 +208,6 @@ def run(
         env=dict(env) if env is not None else None,
         cwd=cwd,
     )
-    shown = masked(argv, secrets)
     stdout_reader, stderr_reader = _ReadAll(_pipe(proc.stdout)), _ReadAll(_pipe(proc.stderr))
     threads: list[threading.Thread] = [stdout_reader, stderr_reader]
     if input_bytes is not None:
@@ -239,7 +227,7 @@ def run(
     if not _join_all(threads, PIPE_GRACE_SECONDS) and not timed_out:
         _note_leftover(shown)
     stdout, stderr = stdout_reader.data(), stderr_reader.data()
-    stderr_text = _mask_text(stderr.decode("utf-8", "replace"), secrets)
+    stderr_text = _mask(stderr.decode("utf-8", "replace"), secrets)
     if timed_out:
         raise CommandFailed(shown, None, _tail(stderr_text), timed_out=True)
     result = Completed(shown, code, stdout, stderr)
@@ -247,7 +235,7 @@ def run(
         raise CommandFailed(result.argv, code, _tail(stderr_text))
     if code == 0:
         lines = stderr_text.splitlines()
-        _log_stderr(shown, lines[-STDERR_TAIL_LINES:], total_lines=len(lines), secrets=secrets, level=stderr_log_level)
+        _log_stderr(shown, lines[-STDERR_TAIL_LINES:], total_lines=len(lines), level=stderr_log_level)
     return result
 
 
@@ -258,12 +246,11 @@ def _tail(text: str) -> str:
 class _StderrDrain(threading.Thread):
     """Reads a child's stderr in the background so it never blocks; keeps the last lines."""
 
-    def __init__(self, pipe: IO[bytes], on_line=None) -> None:
+    def __init__(self, pipe: IO[bytes]) -> None:
         super().__init__(daemon=True)
         self.pipe = pipe
         self.lines: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.line_count = 0
-        self.on_line = on_line
 
     def run(self) -> None:
         try:
@@ -271,8 +258,6 @@ class _StderrDrain(threading.Thread):
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 self.lines.append(line)
                 self.line_count += 1
-                if self.on_line:
-                    self.on_line(line)
         except (OSError, ValueError):
             pass
         finally:
@@ -309,7 +294,7 @@ def _abort(proc: subprocess.Popen, drain: _StderrDrain, watchdog: _Watchdog) -> 
     drain.join(timeout=PIPE_GRACE_SECONDS)
 
 
-def _finish(proc: subprocess.Popen, drain: _StderrDrain, watchdog: _Watchdog, shown: list[str], secrets, ok_codes) -> None:
+def _finish(proc: subprocess.Popen, drain: _StderrDrain, watchdog: _Watchdog, shown: list[str]) -> None:
     try:
         code = _wait(proc)
     except BaseException:
@@ -320,11 +305,10 @@ def _finish(proc: subprocess.Popen, drain: _StderrDrain, watchdog: _Watchdog, sh
     if drain.is_alive() and not watchdog.fired:
         _note_leftover(shown)
     if watchdog.fired:
-        raise CommandFailed(shown, code, _mask_text(drain.tail(), secrets), timed_out=True)
-    if code not in ok_codes:
-        raise CommandFailed(shown, code, _mask_text(drain.tail(), secrets))
-    if drain.on_line is None:
-        _log_stderr(shown, list(drain.lines), total_lines=drain.line_count, secrets=secrets, level=logging.WARNING)
+        raise CommandFailed(shown, code, drain.tail(), timed_out=True)
+    if code != 0:
+        raise CommandFailed(shown, code, drain.tail())
+    _log_stderr(shown, list(drain.lines), total_lines=drain.line_count, level=logging.WARNING)
 
 
 @contextmanager
@@ -333,26 +317,20 @@ def stream_stdout(
     *,
     timeout_seconds: float | None = None,
     env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    secrets: Sequence[str] = (),
-    ok_codes: Sequence[int] = (0,),
-    on_stderr_line=None,
 ) -> Iterator[IO[bytes]]:
     """Start argv and yield its stdout as a readable byte stream.
 
     On leaving the block the process is waited for; a non-zero exit raises CommandFailed, so a dump
     that dies halfway can never look complete. Leaving the block early (an exception, Ctrl-C) kills
-    it and everything it started at once. Without on_stderr_line, a successful program's stderr is
-    logged as warnings.
+    it and everything it started at once. A successful program's stderr is logged as warnings.
     """
-    proc = _popen(
-        argv, secrets, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=dict(env) if env is not None else None, cwd=cwd, bufsize=PIPE_BUFFER_BYTES,
+    proc, shown = _popen(
+        argv, (), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=dict(env) if env is not None else None, bufsize=PIPE_BUFFER_BYTES,
     )
-    drain = _StderrDrain(_pipe(proc.stderr), on_stderr_line)
+    drain = _StderrDrain(_pipe(proc.stderr))
     drain.start()
     watchdog = _Watchdog(proc, timeout_seconds)
-    shown = masked(argv, secrets)
     stdout = _pipe(proc.stdout)
     try:
         yield stdout
@@ -361,7 +339,7 @@ def stream_stdout(
         raise
     finally:
         stdout.close()
-    _finish(proc, drain, watchdog, shown, secrets, ok_codes)
+    _finish(proc, drain, watchdog, shown)
 
 
 @contextmanager
@@ -370,24 +348,20 @@ def stream_stdin(
     *,
     timeout_seconds: float | None = None,
     env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    secrets: Sequence[str] = (),
-    ok_codes: Sequence[int] = (0,),
     stdout: IO[bytes] | None = None,
 ) -> Iterator[IO[bytes]]:
     """Start argv and yield its stdin as a writable byte stream; closing waits and checks the exit.
 
     Leaving the block early (an exception, Ctrl-C) kills the program and everything it started.
     """
-    proc = _popen(
-        argv, secrets, stdin=subprocess.PIPE,
+    proc, shown = _popen(
+        argv, (), stdin=subprocess.PIPE,
         stdout=stdout if stdout is not None else subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env=dict(env) if env is not None else None, cwd=cwd, bufsize=PIPE_BUFFER_BYTES,
+        env=dict(env) if env is not None else None, bufsize=PIPE_BUFFER_BYTES,
     )
     drain = _StderrDrain(_pipe(proc.stderr))
     drain.start()
     watchdog = _Watchdog(proc, timeout_seconds)
-    shown = masked(argv, secrets)
     stdin = _pipe(proc.stdin)
     try:
         yield stdin
@@ -403,7 +377,7 @@ def stream_stdin(
             stdin.close()
         except BrokenPipeError:
             pass
-    _finish(proc, drain, watchdog, shown, secrets, ok_codes)
+    _finish(proc, drain, watchdog, shown)
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -428,7 +402,7 @@ def run_streaming_lines(
     A timeout or an interruption kills the program and everything it started (a hanging script's
     ``sleep`` included), so the pipe closes; raises CommandFailed on a non-zero exit or a timeout.
     """
-    proc = _popen(
+    proc, shown = _popen(
         argv, secrets, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env=dict(env) if env is not None else None, cwd=cwd,
     )
@@ -439,7 +413,7 @@ def run_streaming_lines(
     def read() -> None:
         try:
             for raw in iter(stdout.readline, b""):
-                line = _mask_text(raw.decode("utf-8", "replace").rstrip("\n"), secrets)
+                line = _mask(raw.decode("utf-8", "replace").rstrip("\n"), secrets)
                 lines.append(line)
                 on_line(line)
         except (OSError, ValueError):
@@ -458,7 +432,6 @@ def run_streaming_lines(
     except BaseException:
         _stop(proc)
         raise
-    shown = masked(argv, secrets)
     # Grandchildren that outlive a successful parent may keep the pipe open: do not wait for them forever.
     reader.join(timeout=PIPE_GRACE_SECONDS)
     if reader.is_alive() and not timed_out:
@@ -467,47 +440,3 @@ def run_streaming_lines(
         raise CommandFailed(shown, code, "\n".join(lines), timed_out=True)
     if code != 0:
         raise CommandFailed(shown, code, "\n".join(lines))
-
-
-class Background:
-    """A long-running child started by ``start_background`` (a throwaway test server); ``stop`` ends it."""
-
-    def __init__(self, proc: subprocess.Popen, shown: list[str]) -> None:
-        self._proc = proc
-        self.argv = shown
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
-    def is_running(self) -> bool:
-        return self._proc.poll() is None
-
-    def stop(self, *, timeout_seconds: float = 30) -> int | None:
-        """Terminate the child and everything it started, kill them after timeout_seconds; return its exit status."""
-        if self._proc.poll() is None:
-            platform.terminate_process_group(self._proc.pid)
-            try:
-                _wait(self._proc, timeout_seconds)
-            except subprocess.TimeoutExpired:
-                pass
-        # Whatever it started and left behind goes with it (a no-op when the group is already empty).
-        platform.kill_process_group(self._proc.pid)
-        return _wait(self._proc)
-
-
-def start_background(
-    argv: Sequence[str | Path],
-    *,
-    output_path: Path,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    secrets: Sequence[str] = (),
-) -> Background:
-    """Start argv without waiting for it, its stdout and stderr appended to output_path."""
-    with open(output_path, "ab") as output:
-        proc = _popen(
-            argv, secrets, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None, cwd=cwd,
-        )
-    return Background(proc, masked(argv, secrets))

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from ncbackup.cli import COMMANDS, EXIT_STATUS_HELP, build_parser, main
+from ncbackup.cli import COMMANDS, build_parser, main
+from ncbackup.exitcodes import EXIT_STATUS_HELP
 
 
 def _help_of(command: list[str], capsys, monkeypatch) -> str:

@@ -14,6 +14,7 @@ import pytest
 
 from ncbackup import process
 from ncbackup.errors import BackupError, CommandFailed
+from tests.integration.servers.background import start_background
 from tests.support import need, need_binary
 
 PY = sys.executable
@@ -40,6 +41,15 @@ def test_secrets_are_masked_in_errors():
     assert "s3cr3t" not in str(caught.value)
     assert "s3cr3t" not in " ".join(caught.value.argv)
     assert "***" in caught.value.stderr_tail
+
+
+def test_run_streaming_lines_masks_secrets_in_its_lines_and_its_error():
+    seen: list[str] = []
+    with pytest.raises(CommandFailed) as caught:
+        process.run_streaming_lines([PY, "-c", "import sys; print('token s3cr3t refused'); sys.exit(2)", "--token=s3cr3t"],
+                                    on_line=seen.append, secrets=["s3cr3t"])
+    assert seen == ["token *** refused"]
+    assert "s3cr3t" not in str(caught.value) and caught.value.argv[-1] == "--token=***"
 
 
 def test_run_times_out_and_says_so():
@@ -214,7 +224,8 @@ def _via_run_streaming_lines(argv, tmp_path):
 
 
 def _via_start_background(argv, tmp_path):
-    background = process.start_background(argv, output_path=tmp_path / "out.log")
+    # The test servers' helper (tests/integration/servers/background.py): a leftover server would outlive the suite.
+    background = start_background(argv, output_path=tmp_path / "out.log")
     wait_for_pid(tmp_path / "pid")
     background.stop(timeout_seconds=1)
 

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from ncbackup import process
-from ncbackup.commands.common import EXIT_FAILED, EXIT_OK, add_logging_argument, guarded
+from ncbackup.commands.common import add_logging_argument, guarded
 from ncbackup.config import load_config
 from ncbackup.config.settings import Config
 from ncbackup.engine.diskspace import Level, check_space
 from ncbackup.engine.logs import SHORT_SECRET_CHARS, mask_secrets, short_secret_sources
 from ncbackup.engine.plan import CommandsStep, DataGroup, DataStep, Plan, PluginStep, ProgramStep, Step, build_plan
 from ncbackup.errors import BackupError
+from ncbackup.exitcodes import EXIT_FAILED, EXIT_OK
 from ncbackup.sources.base import CheckLine, check_writable_folder
 
 

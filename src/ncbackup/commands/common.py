@@ -10,8 +10,7 @@ from collections.abc import Callable
 from ncbackup import process
 from ncbackup.engine.logs import MaskingFormatter, mask_secrets
 from ncbackup.errors import BackupError, ConfigError
-
-EXIT_OK, EXIT_WARNINGS, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2, 3
+from ncbackup.exitcodes import EXIT_FAILED, EXIT_UNUSABLE
 
 
 def one_line(text: str) -> str:

@@ -21,9 +21,10 @@ from functools import partial
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from ncbackup.commands.common import EXIT_OK, EXIT_WARNINGS, add_logging_argument, guarded, setup_console_logging
+from ncbackup.commands.common import add_logging_argument, guarded, setup_console_logging
 from ncbackup.engine.restore import TEMP_PREFIX, PartSource, PartsReader, write_atomically
 from ncbackup.errors import BackupError, ConfigError, DecryptError
+from ncbackup.exitcodes import EXIT_OK, EXIT_WARNINGS
 from ncbackup.storage.base import as_binary
 
 log = logging.getLogger(__name__)

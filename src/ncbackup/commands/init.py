@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ncbackup import hostinfo
-from ncbackup.commands.common import EXIT_OK, guarded
+from ncbackup.commands.common import guarded
 from ncbackup.errors import BackupError, ConfigError
+from ncbackup.exitcodes import EXIT_OK
 from ncbackup.hostinfo import FoundServer
 from ncbackup.stages.registry import DEFAULT_SIGNING_KEY_NAME
 

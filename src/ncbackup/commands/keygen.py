@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ncbackup.commands.common import EXIT_OK, guarded
+from ncbackup.commands.common import guarded
+from ncbackup.exitcodes import EXIT_OK
 from ncbackup.signing import public_key_path, write_signing_key
 from ncbackup.stages.keys import write_identity_file
 from ncbackup.stages.registry import DEFAULT_KEY_FILE

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from ncbackup.commands.common import EXIT_OK, add_logging_argument, guarded, setup_console_logging
+from ncbackup.commands.common import add_logging_argument, guarded, setup_console_logging
 from ncbackup.commands.setselect import add_config_arguments, add_trust_arguments, open_configured_storage, trust_for
 from ncbackup.engine.result import human_size
+from ncbackup.exitcodes import EXIT_OK
 from ncbackup.setformat import STATE_COMPLETE, STATE_UNSIGNED, STATE_UNTRUSTED, SetInfo, list_sets
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ncbackup.commands.common import EXIT_OK, EXIT_WARNINGS, add_logging_argument, guarded, setup_console_logging
+from ncbackup.commands.common import add_logging_argument, guarded, setup_console_logging
 from ncbackup.commands.setselect import (
     add_cipher_arguments,
     add_config_arguments,
@@ -27,6 +27,7 @@ from ncbackup.commands.setselect import (
 from ncbackup.config.settings import Config
 from ncbackup.engine.restore import RestoreOptions, restore_set
 from ncbackup.errors import BackupError
+from ncbackup.exitcodes import EXIT_OK, EXIT_WARNINGS
 
 
 def add_parser(subparsers) -> None:

@@ -16,10 +16,9 @@ from typing import Any
 
 from ncbackup import __version__
 from ncbackup.engine.logs import mask_secrets
+from ncbackup.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE, EXIT_WARNINGS
 
 SCHEMA_VERSION = 1
-
-EXIT_OK, EXIT_WARNINGS, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2, 3
 
 
 class Status(str, Enum):

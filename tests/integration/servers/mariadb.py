@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ncbackup.process import Background, run, start_background
+from ncbackup.process import run
+from tests.integration.servers.background import Background, start_background
 
 BACKUP_USER = "backup"
 BACKUP_PASSWORD = "s3cret-Pa55 word"

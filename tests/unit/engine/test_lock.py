@@ -18,7 +18,8 @@ from ncbackup import platform
 from ncbackup.commands.run import run_config
 from ncbackup.config import load_config
 from ncbackup.engine.lock import AlreadyRunning, lock_file_path, single_instance
-from ncbackup.engine.result import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE, Status
+from ncbackup.engine.result import Status
+from ncbackup.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
 from tests.support import need
 from tests.unit.engine.test_run import add_script, write_config
 

@@ -17,7 +17,8 @@ import zstandard
 from ncbackup.commands.run import run_config
 from ncbackup.config import load_config
 from ncbackup.engine.restore import open_plain_stream
-from ncbackup.engine.result import EXIT_FAILED, EXIT_UNUSABLE, Status
+from ncbackup.engine.result import Status
+from ncbackup.exitcodes import EXIT_FAILED, EXIT_UNUSABLE
 from ncbackup.setformat import list_sets
 from ncbackup.stages.keys import write_identity_file
 from ncbackup.storage.local import LocalStorage

@@ -266,7 +266,8 @@ def test_a_program_others_may_rewrite_is_a_warning_naming_the_path(tmp_path, wha
 def test_a_run_of_a_world_writable_script_ends_with_warnings(tmp_path):
     need(platform.IS_POSIX, "POSIX permissions")
     from ncbackup.commands.run import run_config
-    from ncbackup.engine.result import EXIT_WARNINGS, Status
+    from ncbackup.engine.result import Status
+    from ncbackup.exitcodes import EXIT_WARNINGS
 
     install(tmp_path, "open", "open.sh", "echo ran\n").chmod(0o777)
     load(tmp_path, {"ACTION": "execute", "NAME": "open", "EXECUTABLE": "open.sh", "EXECUTE_WITH": "bash"})
