@@ -25,6 +25,7 @@ from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout, which
 from ncbackup.sources._dbsupport import (
+    FailedStream,
     copy_stream,
     drop_blank_values,
     failure_reason,
@@ -173,6 +174,15 @@ class ServerInfo:
     datadir: str | None
 
 
+def client_argv(program: str, defaults_file: Path | None, instance: MysqlInstance) -> list[str]:
+    """The start of every MySQL program's command line: the program, the option file, then the instance's connection options."""
+    # --defaults-extra-file is only honoured as the very first argument, and it is the only way credentials travel.
+    argv = [program]
+    if defaults_file is not None:
+        argv.append(f"--defaults-extra-file={defaults_file}")
+    return argv + instance.connection_args()
+
+
 def quote_identifier(name: str) -> str:
     """Return name as a backquoted MySQL identifier."""
     return "`" + name.replace("`", "``") + "`"
@@ -215,11 +225,7 @@ class MysqlClient:
         self.program = find_program(options.client_binary, "mariadb", "mysql")
 
     def base_args(self) -> list[str]:
-        # --defaults-extra-file is only honoured as the very first argument.
-        args = [self.program]
-        if self.options.credential_path is not None:
-            args.append(f"--defaults-extra-file={self.options.credential_path}")
-        return args + self.instance.connection_args()
+        return client_argv(self.program, self.options.credential_path, self.instance)
 
     def query(self, sql: str) -> list[list[str]]:
         """Run sql; return the rows of its last result set as lists of strings (NULL is 'NULL')."""
@@ -303,17 +309,12 @@ def dump_flavour_args(dump_version_line: str, info: ServerInfo) -> list[str]:
     return args
 
 
-@dataclass
-class FailedStream:
-    """A stream standing for a database or instance that could not even be listed: writing it fails."""
-
-    name: str
-    kind: str
-    suffix: str
-    error: BackupError
-
-    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
-        raise self.error
+def tell(report: StreamReport, *, warnings: list[str], notes: list[str]) -> None:
+    """Copy a stream's own warnings and notes into its report."""
+    for message in warnings:
+        report.warn(message)
+    for message in notes:
+        report.note(message)
 
 
 @dataclass
@@ -333,10 +334,7 @@ class MysqlDumpStream:
 
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         report.metadata.update(self.metadata)
-        for message in self.warnings:
-            report.warn(message)
-        for message in self.notes:
-            report.note(message)
+        tell(report, warnings=self.warnings, notes=self.notes)
         try:
             with stream_stdout(self.argv, timeout_seconds=self.timeout_seconds) as stdout:
                 copy_stream(stdout, sink)
@@ -357,11 +355,14 @@ class BinlogStream:
     folder: Path
     files: list[str]
     metadata: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     kind: str = "mysql-binlogs"
     suffix: str = ".tar"
 
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         report.metadata.update(self.metadata)
+        tell(report, warnings=self.warnings, notes=self.notes)
         if not self.files:
             report.note(f"no binary log in {self.folder} was modified within the configured BINLOG_DAYS")
         # The shared pax writer, with flat member names: `mariadb-binlog target/*` replays them in order.
@@ -376,21 +377,30 @@ class PhysicalStream:
     """``mariadb-backup --backup --stream=xbstream`` of a whole instance."""
 
     name: str
-    argv_without_defaults: list[str]
+    program: str
+    instance: MysqlInstance
+    backup_args: list[str]          # after the connection options: --backup, --stream, --datadir
     credential_path: Path | None
     work_folder: Path
     metadata: dict[str, Any]
     timeout_seconds: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     kind: str = "mysql-physical"
     suffix: str = ".xbstream"
 
+    def argv(self, defaults_file: Path, target_dir: Path) -> list[str]:
+        """The backup program's command line, given its private option file and an empty work folder."""
+        return client_argv(self.program, defaults_file, self.instance) + self.backup_args + [f"--target-dir={target_dir}"]
+
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         report.metadata.update(self.metadata)
+        tell(report, warnings=self.warnings, notes=self.notes)
         folder = self.work_folder if self.work_folder.is_dir() else None
+        # mariadb-backup reads other option groups than the credential file's: it gets its own copy, for this run only.
         with secret_file(backup_option_file(self.credential_path), folder=folder, suffix=".cnf") as defaults:
             with tempfile.TemporaryDirectory(prefix=".ncbackup-physical-", dir=folder) as target:
-                argv = [self.argv_without_defaults[0], f"--defaults-extra-file={defaults}"]
-                argv += self.argv_without_defaults[1:] + [f"--target-dir={target}"]
+                argv = self.argv(defaults, Path(target))
                 try:
                     with stream_stdout(argv, timeout_seconds=self.timeout_seconds) as stdout:
                         copy_stream(stdout, sink)
@@ -544,10 +554,7 @@ class MysqlSource:
         # All-transactional: one consistent snapshot without blocking writers. Otherwise lock the
         # database's tables for the dump, so MyISAM and friends are consistent too (mysqldump's --opt default).
         locking = "single-transaction" if is_transactional else "lock-tables"
-        argv = [self.dump_program]
-        if self.options.credential_path is not None:
-            argv.append(f"--defaults-extra-file={self.options.credential_path}")
-        argv += instance.connection_args()
+        argv = client_argv(self.dump_program, self.options.credential_path, instance)
         argv += [
             "--routines", "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4",
             "--single-transaction" if is_transactional else "--lock-tables",
@@ -591,18 +598,12 @@ class MysqlSource:
 
     def _physical_stream(self, instance: MysqlInstance, info: ServerInfo, base_metadata: dict[str, Any]) -> PhysicalStream:
         program = find_program(self.options.physical_binary, "mariadb-backup", "mariabackup", "xtrabackup")
-        argv = [program, "--backup", "--stream=xbstream"]
-        if instance.is_socket:
-            argv.append(f"--socket={instance.spec}")
-        else:
-            argv.append(f"--port={instance.spec}")
-            if instance.host:
-                argv.append(f"--host={instance.host}")
+        backup_args = ["--backup", "--stream=xbstream"]
         datadir = self.options.data_dir or (Path(info.datadir) if info.datadir else None)
         if datadir is not None:
-            argv.append(f"--datadir={datadir}")
+            backup_args.append(f"--datadir={datadir}")
         return PhysicalStream(
-            name=f"mysql-{instance.label}-physical", argv_without_defaults=argv,
+            name=f"mysql-{instance.label}-physical", program=program, instance=instance, backup_args=backup_args,
             credential_path=self.options.credential_path, work_folder=self.work_folder,
             metadata=dict(base_metadata, format="xbstream"), timeout_seconds=self.options.timeout_seconds,
         )

@@ -11,11 +11,13 @@ from ncbackup.config.settings import GeneralSettings
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.sources.base import RestoreRequest
 from ncbackup.sources.mysql import (
+    MysqlClient,
     MysqlInstance,
     MysqlOptions,
     MysqlSource,
     ServerInfo,
     backup_option_file,
+    client_argv,
     dump_flavour_args,
     from_hex,
     hex_equals,
@@ -179,3 +181,25 @@ def test_from_section_uses_general_work_folder(tmp_path):
     source = MysqlSource.from_section(section, GeneralSettings(hostname="h", work_folder=tmp_path))
     assert source.options.instances == ["3306"] and source.work_folder == tmp_path
     assert "3306" in source.describe()
+
+
+def test_client_dump_and_physical_commands_start_with_the_same_option_file_and_connection(tmp_path):
+    credentials = tmp_path / "my.cnf"
+    credentials.write_text("[mysqldump]\nuser=u\npassword=hunter2\n")
+    options = MysqlOptions.model_validate({"CREDENTIAL_PATH": str(credentials), "PHYSICAL": "true"})
+    source = MysqlSource(options, work_folder=tmp_path)
+    instance = MysqlInstance("/run/mysqld/db2.sock")
+    start = client_argv("prog", credentials, instance)
+    assert start == ["prog", f"--defaults-extra-file={credentials}", "--protocol=SOCKET", "--host=localhost",
+                     "--socket=/run/mysqld/db2.sock"]
+    dump = source._dump_stream(instance, MARIADB, "shop", {}, {}, "", warnings=[], notes=[]).argv
+    client = MysqlClient(options, instance).base_args()
+    physical_stream = source._physical_stream(instance, MARIADB, {})
+    physical = physical_stream.argv(tmp_path / "private.cnf", tmp_path / "target")
+    assert dump[1:len(start)] == client[1:] == start[1:]
+    # mariadb-backup gets its private copy of the connection settings, in the same place.
+    assert physical[:len(start)] == client_argv(physical_stream.program, tmp_path / "private.cnf", instance)
+    assert physical[len(start):] == ["--backup", "--stream=xbstream", f"--target-dir={tmp_path / 'target'}"]
+    assert client_argv("prog", None, MysqlInstance("3307", "db.example")) == [
+        "prog", "--protocol=TCP", "--port=3307", "--host=db.example",
+    ]
