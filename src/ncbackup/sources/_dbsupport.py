@@ -40,7 +40,7 @@ def shown_name(name: str) -> str:
     return name if name.isprintable() else repr(name)
 
 
-@dataclass(frozen=True)
+@dataclass
 class FailedStream:
     """Stands for a server or instance that could not even be listed: writing it fails with the reason."""
 

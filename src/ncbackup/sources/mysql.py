@@ -411,6 +411,39 @@ class PhysicalStream:
                     ) from error
 
 
+MysqlStream = MysqlDumpStream | BinlogStream | PhysicalStream
+
+
+@dataclass(frozen=True)
+class InstanceProbe:
+    """What the source asks an instance before building its streams."""
+
+    info: ServerInfo
+    databases: list[str]                    # to dump
+    engines: dict[str, dict[str, str]]      # database -> table -> engine
+    dump_version: str                       # the dump program's version line ("" when LOGICAL is off)
+
+
+@dataclass
+class InstanceMessages:
+    """Warnings and notes about an instance as a whole, not about one of its databases."""
+
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def attach_instance_messages(streams: list[MysqlStream], messages: InstanceMessages) -> MysqlStream | None:
+    """Hand the instance's messages to one of its streams, once: the binlogs, else the physical backup, else the first dump."""
+    # The pipeline knows only streams and shows a message under its stream's name: a stream of the whole
+    # instance names it truly. With per-database dumps only, the first one carries them (see docs/databases.md).
+    whole_instance = [stream for stream in streams if not isinstance(stream, MysqlDumpStream)]
+    carrier = (whole_instance or streams or [None])[0]
+    if carrier is not None:
+        carrier.warnings += messages.warnings
+        carrier.notes += messages.notes
+    return carrier
+
+
 CONNECTION_KEYS = ("user", "password", "host", "port", "socket")
 
 
@@ -481,18 +514,15 @@ class MysqlSource:
                 chosen.append(name)
         return chosen, skipped
 
-    def streams(self) -> Iterator[Any]:
+    def streams(self) -> Iterator[MysqlStream | FailedStream]:
         for instance in self.instances():
             yield from self._instance_streams(instance)
 
-    def _instance_streams(self, instance: MysqlInstance) -> Iterator[Any]:
+    def _instance_streams(self, instance: MysqlInstance) -> Iterator[MysqlStream | FailedStream]:
+        """Probe the instance, then yield its binlogs, one dump per database and its physical backup, as configured."""
         client = MysqlClient(self.options, instance)
         try:
-            check_credential_file(self.options)
-            info = server_info(client)
-            databases, _skipped = self.selected_databases(client)
-            engines = table_engines(client)
-            dump_version = program_version(self.dump_program) if self.options.is_logical else ""
+            probe = self._probe(client)
         except BackupError as error:
             yield FailedStream(
                 name=f"mysql-{instance.label}", kind="mysql", suffix=".sql",
@@ -502,51 +532,92 @@ class MysqlSource:
                 ),
             )
             return
+        messages = InstanceMessages()
         base_metadata: dict[str, Any] = {
-            "instance": instance.spec, "server_flavour": info.flavour, "server_version": info.version,
+            "instance": instance.spec, "server_flavour": probe.info.flavour, "server_version": probe.info.version,
         }
-        instance_notes: list[str] = []
-        instance_warnings: list[str] = []
-        if info.is_binlog_on:
-            try:
-                base_metadata["binlog_position"] = flush_and_locate_binlog(client, info)
-            except CommandFailed as error:
-                instance_warnings.append(f"FLUSH BINARY LOGS failed on instance {instance.spec} "
-                                         f"({failure_reason(error)}); grant RELOAD to the backup user")
-        if self.options.binlog_days:
-            if not info.is_binlog_on:
-                instance_notes.append(f"binary logging is off on instance {instance.spec}: no binary logs copied")
-            else:
-                binlog_stream = self._binlog_stream(client, instance, info, base_metadata)
-                if binlog_stream is None:
-                    instance_warnings.append(
-                        f"BINLOG_DAYS is set but the binary log folder of instance {instance.spec} is unknown; set BINLOG_PATH"
-                    )
-                else:
-                    yield binlog_stream
+        position = self._binlog_position(client, instance, probe.info, messages)
+        if position is not None:
+            base_metadata["binlog_position"] = position
+        streams: list[MysqlStream] = []
+        streams += self._binlog_streams(client, instance, probe.info, base_metadata, messages)
         if self.options.is_logical:
-            instance_warnings += self._missing_excluded_tables(databases, engines)
-            for index, database in enumerate(databases):
-                yield self._dump_stream(
-                    instance, info, database, engines.get(database, {}), base_metadata, dump_version,
-                    warnings=instance_warnings if index == 0 else [], notes=instance_notes if index == 0 else [],
-                )
-            if not databases and (instance_warnings or instance_notes):
-                log.warning("instance %s: %s", instance.spec, "; ".join(instance_warnings + instance_notes))
+            streams += self._dump_streams(instance, probe, base_metadata, messages)
         if self.options.is_physical:
-            yield self._physical_stream(instance, info, base_metadata)
+            streams.append(self._physical_stream(instance, probe.info, base_metadata))
+        if attach_instance_messages(streams, messages) is None and (messages.warnings or messages.notes):
+            log.warning("instance %s: %s", instance.spec, "; ".join(messages.warnings + messages.notes))
+        yield from streams
 
-    def _missing_excluded_tables(self, databases: list[str], engines: dict[str, dict[str, str]]) -> list[str]:
-        warnings = []
+    def _probe(self, client: MysqlClient) -> InstanceProbe:
+        """Ask the instance what its streams need; raise BackupError when it cannot be read."""
+        check_credential_file(self.options)
+        info = server_info(client)
+        databases, _skipped = self.selected_databases(client)
+        engines = table_engines(client)
+        dump_version = program_version(self.dump_program) if self.options.is_logical else ""
+        return InstanceProbe(info=info, databases=databases, engines=engines, dump_version=dump_version)
+
+    def _binlog_position(
+        self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo, messages: InstanceMessages,
+    ) -> dict[str, Any] | None:
+        """FLUSH BINARY LOGS and the position the new log starts at; None (and a warning) when the server refuses."""
+        if not info.is_binlog_on:
+            return None
+        try:
+            return flush_and_locate_binlog(client, info)
+        except CommandFailed as error:
+            messages.warnings.append(f"FLUSH BINARY LOGS failed on instance {instance.spec} "
+                                     f"({failure_reason(error)}); grant RELOAD to the backup user")
+            return None
+
+    def _binlog_streams(
+        self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo, base_metadata: dict[str, Any],
+        messages: InstanceMessages,
+    ) -> list[BinlogStream]:
+        """The binlog stream, when BINLOG_DAYS asks for one and the instance has binary logs to copy."""
+        if not self.options.binlog_days:
+            return []
+        if not info.is_binlog_on:
+            messages.notes.append(f"binary logging is off on instance {instance.spec}: no binary logs copied")
+            return []
+        stream = self._binlog_stream(client, instance, info, base_metadata)
+        if stream is None:
+            messages.warnings.append(
+                f"BINLOG_DAYS is set but the binary log folder of instance {instance.spec} is unknown; set BINLOG_PATH"
+            )
+            return []
+        return [stream]
+
+    def _dump_streams(
+        self, instance: MysqlInstance, probe: InstanceProbe, base_metadata: dict[str, Any], messages: InstanceMessages,
+    ) -> list[MysqlDumpStream]:
+        """One dump per database; an EXCLUDE_TABLE that names nothing warns on its database's stream, else on the instance."""
+        missing = self._missing_excluded_tables(probe.engines)
+        for database in sorted(set(missing) - set(probe.databases)):
+            messages.warnings += missing[database]
+        return [
+            self._dump_stream(
+                instance, probe.info, database, probe.engines.get(database, {}), base_metadata, probe.dump_version,
+                warnings=missing.get(database, []),
+            )
+            for database in probe.databases
+        ]
+
+    def _missing_excluded_tables(self, engines: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+        """Map database -> a warning for each EXCLUDE_TABLE entry of it that names no table."""
+        warnings: dict[str, list[str]] = {}
         for database, tables in sorted(self.excluded_tables.items()):
             for table in sorted(tables):
                 if table not in engines.get(database, {}):
-                    warnings.append(f"EXCLUDE_TABLE names {database}.{table}, which does not exist; check the spelling")
+                    warnings.setdefault(database, []).append(
+                        f"EXCLUDE_TABLE names {database}.{table}, which does not exist; check the spelling"
+                    )
         return warnings
 
     def _dump_stream(
         self, instance: MysqlInstance, info: ServerInfo, database: str, tables: dict[str, str],
-        base_metadata: dict[str, Any], dump_version: str, *, warnings: list[str], notes: list[str],
+        base_metadata: dict[str, Any], dump_version: str, *, warnings: list[str],
     ) -> MysqlDumpStream:
         excluded = self.excluded_tables.get(database, set())
         dumped_engines = {engine for table, engine in tables.items() if table not in excluded}
@@ -565,7 +636,7 @@ class MysqlSource:
         metadata = dict(base_metadata, database=database, locking=locking, tool=dump_version)
         return MysqlDumpStream(
             name=f"mysql-{instance.label}-{name_label(database)}", argv=argv, database=database, instance=instance,
-            metadata=metadata, warnings=list(warnings), notes=[f"database {shown_name(database)}: {locking}"] + list(notes),
+            metadata=metadata, warnings=list(warnings), notes=[f"database {shown_name(database)}: {locking}"],
             timeout_seconds=self.options.timeout_seconds,
         )
 
