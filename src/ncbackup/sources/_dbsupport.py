@@ -1,4 +1,4 @@
-"""What the database sources share: blank legacy values, private temp files for secrets, stream copying, database names as data.
+"""What the database sources share: blank legacy values, secret temp files, stream copying, names as data, the failed stream.
 
 Private helper module (not a plugin, so not in the registry): mysql, postgres, mongo and sqlite use it.
 """
@@ -12,13 +12,14 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed
 from ncbackup.process import which
-from ncbackup.sources.base import RestoreRequest
+from ncbackup.sources.base import RestoreRequest, StreamReport
 
 COPY_CHUNK_BYTES = 1 << 20
 PREFETCH_CHUNKS = 4
@@ -37,6 +38,19 @@ def shown_name(name: str) -> str:
     """The name for a log, note or check line: as is, or quoted with escapes when it holds a newline or other control."""
     # A name holding "\n[ok] ..." must not forge a line of its own in the output.
     return name if name.isprintable() else repr(name)
+
+
+@dataclass
+class FailedStream:
+    """Stands for a server or instance that could not even be listed: writing it fails with the reason."""
+
+    name: str
+    kind: str
+    suffix: str
+    error: BackupError
+
+    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
+        raise self.error
 
 
 def require_to_database(request: RestoreRequest) -> None:

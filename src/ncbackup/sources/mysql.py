@@ -25,6 +25,7 @@ from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout, which
 from ncbackup.sources._dbsupport import (
+    FailedStream,
     copy_stream,
     drop_blank_values,
     failure_reason,
@@ -173,6 +174,15 @@ class ServerInfo:
     datadir: str | None
 
 
+def client_argv(program: str, defaults_file: Path | None, instance: MysqlInstance) -> list[str]:
+    """The start of every MySQL program's command line: the program, the option file, then the instance's connection options."""
+    # --defaults-extra-file is only honoured as the very first argument, and it is the only way credentials travel.
+    argv = [program]
+    if defaults_file is not None:
+        argv.append(f"--defaults-extra-file={defaults_file}")
+    return argv + instance.connection_args()
+
+
 def quote_identifier(name: str) -> str:
     """Return name as a backquoted MySQL identifier."""
     return "`" + name.replace("`", "``") + "`"
@@ -215,11 +225,7 @@ class MysqlClient:
         self.program = find_program(options.client_binary, "mariadb", "mysql")
 
     def base_args(self) -> list[str]:
-        # --defaults-extra-file is only honoured as the very first argument.
-        args = [self.program]
-        if self.options.credential_path is not None:
-            args.append(f"--defaults-extra-file={self.options.credential_path}")
-        return args + self.instance.connection_args()
+        return client_argv(self.program, self.options.credential_path, self.instance)
 
     def query(self, sql: str) -> list[list[str]]:
         """Run sql; return the rows of its last result set as lists of strings (NULL is 'NULL')."""
@@ -303,17 +309,12 @@ def dump_flavour_args(dump_version_line: str, info: ServerInfo) -> list[str]:
     return args
 
 
-@dataclass
-class FailedStream:
-    """A stream standing for a database or instance that could not even be listed: writing it fails."""
-
-    name: str
-    kind: str
-    suffix: str
-    error: BackupError
-
-    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
-        raise self.error
+def tell(report: StreamReport, *, warnings: list[str], notes: list[str]) -> None:
+    """Copy a stream's own warnings and notes into its report."""
+    for message in warnings:
+        report.warn(message)
+    for message in notes:
+        report.note(message)
 
 
 @dataclass
@@ -333,10 +334,7 @@ class MysqlDumpStream:
 
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         report.metadata.update(self.metadata)
-        for message in self.warnings:
-            report.warn(message)
-        for message in self.notes:
-            report.note(message)
+        tell(report, warnings=self.warnings, notes=self.notes)
         try:
             with stream_stdout(self.argv, timeout_seconds=self.timeout_seconds) as stdout:
                 copy_stream(stdout, sink)
@@ -357,11 +355,14 @@ class BinlogStream:
     folder: Path
     files: list[str]
     metadata: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     kind: str = "mysql-binlogs"
     suffix: str = ".tar"
 
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         report.metadata.update(self.metadata)
+        tell(report, warnings=self.warnings, notes=self.notes)
         if not self.files:
             report.note(f"no binary log in {self.folder} was modified within the configured BINLOG_DAYS")
         # The shared pax writer, with flat member names: `mariadb-binlog target/*` replays them in order.
@@ -376,21 +377,30 @@ class PhysicalStream:
     """``mariadb-backup --backup --stream=xbstream`` of a whole instance."""
 
     name: str
-    argv_without_defaults: list[str]
+    program: str
+    instance: MysqlInstance
+    backup_args: list[str]          # after the connection options: --backup, --stream, --datadir
     credential_path: Path | None
     work_folder: Path
     metadata: dict[str, Any]
     timeout_seconds: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     kind: str = "mysql-physical"
     suffix: str = ".xbstream"
 
+    def argv(self, defaults_file: Path, target_dir: Path) -> list[str]:
+        """The backup program's command line, given its private option file and an empty work folder."""
+        return client_argv(self.program, defaults_file, self.instance) + self.backup_args + [f"--target-dir={target_dir}"]
+
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         report.metadata.update(self.metadata)
+        tell(report, warnings=self.warnings, notes=self.notes)
         folder = self.work_folder if self.work_folder.is_dir() else None
+        # mariadb-backup reads other option groups than the credential file's: it gets its own copy, for this run only.
         with secret_file(backup_option_file(self.credential_path), folder=folder, suffix=".cnf") as defaults:
             with tempfile.TemporaryDirectory(prefix=".ncbackup-physical-", dir=folder) as target:
-                argv = [self.argv_without_defaults[0], f"--defaults-extra-file={defaults}"]
-                argv += self.argv_without_defaults[1:] + [f"--target-dir={target}"]
+                argv = self.argv(defaults, Path(target))
                 try:
                     with stream_stdout(argv, timeout_seconds=self.timeout_seconds) as stdout:
                         copy_stream(stdout, sink)
@@ -399,6 +409,39 @@ class PhysicalStream:
                         f"physical backup {self.name} failed ({failure_reason(error)}); check that ncbackup runs on the database "
                         "host with read access to its data folder"
                     ) from error
+
+
+MysqlStream = MysqlDumpStream | BinlogStream | PhysicalStream
+
+
+@dataclass(frozen=True)
+class InstanceProbe:
+    """What the source asks an instance before building its streams."""
+
+    info: ServerInfo
+    databases: list[str]                    # to dump
+    engines: dict[str, dict[str, str]]      # database -> table -> engine
+    dump_version: str                       # the dump program's version line ("" when LOGICAL is off)
+
+
+@dataclass
+class InstanceMessages:
+    """Warnings and notes about an instance as a whole, not about one of its databases."""
+
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def attach_instance_messages(streams: list[MysqlStream], messages: InstanceMessages) -> MysqlStream | None:
+    """Hand the instance's messages to one of its streams, once: the binlogs, else the physical backup, else the first dump."""
+    # The pipeline knows only streams and shows a message under its stream's name: a stream of the whole
+    # instance names it truly. With per-database dumps only, the first one carries them (see docs/databases.md).
+    whole_instance = [stream for stream in streams if not isinstance(stream, MysqlDumpStream)]
+    carrier = (whole_instance or streams or [None])[0]
+    if carrier is not None:
+        carrier.warnings += messages.warnings
+        carrier.notes += messages.notes
+    return carrier
 
 
 CONNECTION_KEYS = ("user", "password", "host", "port", "socket")
@@ -471,18 +514,15 @@ class MysqlSource:
                 chosen.append(name)
         return chosen, skipped
 
-    def streams(self) -> Iterator[Any]:
+    def streams(self) -> Iterator[MysqlStream | FailedStream]:
         for instance in self.instances():
             yield from self._instance_streams(instance)
 
-    def _instance_streams(self, instance: MysqlInstance) -> Iterator[Any]:
+    def _instance_streams(self, instance: MysqlInstance) -> Iterator[MysqlStream | FailedStream]:
+        """Probe the instance, then yield its binlogs, one dump per database and its physical backup, as configured."""
         client = MysqlClient(self.options, instance)
         try:
-            check_credential_file(self.options)
-            info = server_info(client)
-            databases, _skipped = self.selected_databases(client)
-            engines = table_engines(client)
-            dump_version = program_version(self.dump_program) if self.options.is_logical else ""
+            probe = self._probe(client)
         except BackupError as error:
             yield FailedStream(
                 name=f"mysql-{instance.label}", kind="mysql", suffix=".sql",
@@ -492,51 +532,92 @@ class MysqlSource:
                 ),
             )
             return
+        messages = InstanceMessages()
         base_metadata: dict[str, Any] = {
-            "instance": instance.spec, "server_flavour": info.flavour, "server_version": info.version,
+            "instance": instance.spec, "server_flavour": probe.info.flavour, "server_version": probe.info.version,
         }
-        instance_notes: list[str] = []
-        instance_warnings: list[str] = []
-        if info.is_binlog_on:
-            try:
-                base_metadata["binlog_position"] = flush_and_locate_binlog(client, info)
-            except CommandFailed as error:
-                instance_warnings.append(f"FLUSH BINARY LOGS failed on instance {instance.spec} "
-                                         f"({failure_reason(error)}); grant RELOAD to the backup user")
-        if self.options.binlog_days:
-            if not info.is_binlog_on:
-                instance_notes.append(f"binary logging is off on instance {instance.spec}: no binary logs copied")
-            else:
-                binlog_stream = self._binlog_stream(client, instance, info, base_metadata)
-                if binlog_stream is None:
-                    instance_warnings.append(
-                        f"BINLOG_DAYS is set but the binary log folder of instance {instance.spec} is unknown; set BINLOG_PATH"
-                    )
-                else:
-                    yield binlog_stream
+        position = self._binlog_position(client, instance, probe.info, messages)
+        if position is not None:
+            base_metadata["binlog_position"] = position
+        streams: list[MysqlStream] = []
+        streams += self._binlog_streams(client, instance, probe.info, base_metadata, messages)
         if self.options.is_logical:
-            instance_warnings += self._missing_excluded_tables(databases, engines)
-            for index, database in enumerate(databases):
-                yield self._dump_stream(
-                    instance, info, database, engines.get(database, {}), base_metadata, dump_version,
-                    warnings=instance_warnings if index == 0 else [], notes=instance_notes if index == 0 else [],
-                )
-            if not databases and (instance_warnings or instance_notes):
-                log.warning("instance %s: %s", instance.spec, "; ".join(instance_warnings + instance_notes))
+            streams += self._dump_streams(instance, probe, base_metadata, messages)
         if self.options.is_physical:
-            yield self._physical_stream(instance, info, base_metadata)
+            streams.append(self._physical_stream(instance, probe.info, base_metadata))
+        if attach_instance_messages(streams, messages) is None and (messages.warnings or messages.notes):
+            log.warning("instance %s: %s", instance.spec, "; ".join(messages.warnings + messages.notes))
+        yield from streams
 
-    def _missing_excluded_tables(self, databases: list[str], engines: dict[str, dict[str, str]]) -> list[str]:
-        warnings = []
+    def _probe(self, client: MysqlClient) -> InstanceProbe:
+        """Ask the instance what its streams need; raise BackupError when it cannot be read."""
+        check_credential_file(self.options)
+        info = server_info(client)
+        databases, _skipped = self.selected_databases(client)
+        engines = table_engines(client)
+        dump_version = program_version(self.dump_program) if self.options.is_logical else ""
+        return InstanceProbe(info=info, databases=databases, engines=engines, dump_version=dump_version)
+
+    def _binlog_position(
+        self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo, messages: InstanceMessages,
+    ) -> dict[str, Any] | None:
+        """FLUSH BINARY LOGS and the position the new log starts at; None (and a warning) when the server refuses."""
+        if not info.is_binlog_on:
+            return None
+        try:
+            return flush_and_locate_binlog(client, info)
+        except CommandFailed as error:
+            messages.warnings.append(f"FLUSH BINARY LOGS failed on instance {instance.spec} "
+                                     f"({failure_reason(error)}); grant RELOAD to the backup user")
+            return None
+
+    def _binlog_streams(
+        self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo, base_metadata: dict[str, Any],
+        messages: InstanceMessages,
+    ) -> list[BinlogStream]:
+        """The binlog stream, when BINLOG_DAYS asks for one and the instance has binary logs to copy."""
+        if not self.options.binlog_days:
+            return []
+        if not info.is_binlog_on:
+            messages.notes.append(f"binary logging is off on instance {instance.spec}: no binary logs copied")
+            return []
+        stream = self._binlog_stream(client, instance, info, base_metadata)
+        if stream is None:
+            messages.warnings.append(
+                f"BINLOG_DAYS is set but the binary log folder of instance {instance.spec} is unknown; set BINLOG_PATH"
+            )
+            return []
+        return [stream]
+
+    def _dump_streams(
+        self, instance: MysqlInstance, probe: InstanceProbe, base_metadata: dict[str, Any], messages: InstanceMessages,
+    ) -> list[MysqlDumpStream]:
+        """One dump per database; an EXCLUDE_TABLE that names nothing warns on its database's stream, else on the instance."""
+        missing = self._missing_excluded_tables(probe.engines)
+        for database in sorted(set(missing) - set(probe.databases)):
+            messages.warnings += missing[database]
+        return [
+            self._dump_stream(
+                instance, probe.info, database, probe.engines.get(database, {}), base_metadata, probe.dump_version,
+                warnings=missing.get(database, []),
+            )
+            for database in probe.databases
+        ]
+
+    def _missing_excluded_tables(self, engines: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+        """Map database -> a warning for each EXCLUDE_TABLE entry of it that names no table."""
+        warnings: dict[str, list[str]] = {}
         for database, tables in sorted(self.excluded_tables.items()):
             for table in sorted(tables):
                 if table not in engines.get(database, {}):
-                    warnings.append(f"EXCLUDE_TABLE names {database}.{table}, which does not exist; check the spelling")
+                    warnings.setdefault(database, []).append(
+                        f"EXCLUDE_TABLE names {database}.{table}, which does not exist; check the spelling"
+                    )
         return warnings
 
     def _dump_stream(
         self, instance: MysqlInstance, info: ServerInfo, database: str, tables: dict[str, str],
-        base_metadata: dict[str, Any], dump_version: str, *, warnings: list[str], notes: list[str],
+        base_metadata: dict[str, Any], dump_version: str, *, warnings: list[str],
     ) -> MysqlDumpStream:
         excluded = self.excluded_tables.get(database, set())
         dumped_engines = {engine for table, engine in tables.items() if table not in excluded}
@@ -544,10 +625,7 @@ class MysqlSource:
         # All-transactional: one consistent snapshot without blocking writers. Otherwise lock the
         # database's tables for the dump, so MyISAM and friends are consistent too (mysqldump's --opt default).
         locking = "single-transaction" if is_transactional else "lock-tables"
-        argv = [self.dump_program]
-        if self.options.credential_path is not None:
-            argv.append(f"--defaults-extra-file={self.options.credential_path}")
-        argv += instance.connection_args()
+        argv = client_argv(self.dump_program, self.options.credential_path, instance)
         argv += [
             "--routines", "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4",
             "--single-transaction" if is_transactional else "--lock-tables",
@@ -558,7 +636,7 @@ class MysqlSource:
         metadata = dict(base_metadata, database=database, locking=locking, tool=dump_version)
         return MysqlDumpStream(
             name=f"mysql-{instance.label}-{name_label(database)}", argv=argv, database=database, instance=instance,
-            metadata=metadata, warnings=list(warnings), notes=[f"database {shown_name(database)}: {locking}"] + list(notes),
+            metadata=metadata, warnings=list(warnings), notes=[f"database {shown_name(database)}: {locking}"],
             timeout_seconds=self.options.timeout_seconds,
         )
 
@@ -591,18 +669,12 @@ class MysqlSource:
 
     def _physical_stream(self, instance: MysqlInstance, info: ServerInfo, base_metadata: dict[str, Any]) -> PhysicalStream:
         program = find_program(self.options.physical_binary, "mariadb-backup", "mariabackup", "xtrabackup")
-        argv = [program, "--backup", "--stream=xbstream"]
-        if instance.is_socket:
-            argv.append(f"--socket={instance.spec}")
-        else:
-            argv.append(f"--port={instance.spec}")
-            if instance.host:
-                argv.append(f"--host={instance.host}")
+        backup_args = ["--backup", "--stream=xbstream"]
         datadir = self.options.data_dir or (Path(info.datadir) if info.datadir else None)
         if datadir is not None:
-            argv.append(f"--datadir={datadir}")
+            backup_args.append(f"--datadir={datadir}")
         return PhysicalStream(
-            name=f"mysql-{instance.label}-physical", argv_without_defaults=argv,
+            name=f"mysql-{instance.label}-physical", program=program, instance=instance, backup_args=backup_args,
             credential_path=self.options.credential_path, work_folder=self.work_folder,
             metadata=dict(base_metadata, format="xbstream"), timeout_seconds=self.options.timeout_seconds,
         )

@@ -21,6 +21,7 @@ from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import child_env, run, stream_stdin, stream_stdout, which
 from ncbackup.sources._dbsupport import (
+    FailedStream,
     copy_stream,
     drop_blank_values,
     failure_reason,
@@ -213,19 +214,6 @@ def list_databases(connection: PostgresConnection, env: Mapping[str, str]) -> li
 
 
 @dataclass
-class FailedStream:
-    """Stands for a server that could not be listed: writing it fails with the reason."""
-
-    name: str
-    error: BackupError
-    kind: str = "postgres"
-    suffix: str = ".pgdump"
-
-    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
-        raise self.error
-
-
-@dataclass
 class PostgresDumpStream:
     """``pg_dump -Fc`` of one database, or ``pg_dumpall --globals-only``: the program's stdout."""
 
@@ -293,7 +281,7 @@ class PostgresSource:
             dump_version = run([connection.pg_dump, "--version"], timeout_seconds=30).text.strip()
         except BackupError as error:
             yield FailedStream(
-                name=f"postgres-{port}",
+                name=f"postgres-{port}", kind="postgres", suffix=".pgdump",
                 error=SourceError(
                     f"PostgreSQL on {connection.where} could not be read ({failure_reason(error)}); check that the server is up, "
                     "HOST/PORT/USER and the password file"

@@ -14,7 +14,7 @@ from ncbackup.sources.base import RestoreRequest
 from ncbackup.sources.mysql import MysqlOptions, MysqlSource, restore_mysql, restore_mysql_binlogs
 from ncbackup.sources.registry import RESTORERS, SOURCES
 from tests.integration.servers.mariadb import BACKUP_PASSWORD, MariaDB
-from tests.integration.sources.dumping import dump_streams
+from tests.integration.sources.dumping import backup_through_pipeline, dump_streams
 
 pytestmark = pytest.mark.integration
 
@@ -141,6 +141,36 @@ def test_binary_logs_are_flushed_copied_and_the_position_recorded(mariadb, tmp_p
     decoded = run(["mariadb-binlog", *[str(target / name) for name in names]], timeout_seconds=60).text
     assert "before the binlog backup" in decoded
     assert outcomes[f"mysql-{mariadb.port}-shop"].report.metadata["binlog_position"] == position
+
+
+def test_an_instance_warning_is_reported_once_on_the_binlog_stream_not_on_a_database(mariadb, tmp_path):
+    # A backup user without RELOAD: FLUSH BINARY LOGS fails, which concerns the instance, not one of its databases.
+    user, password = "no_reload", "no-reload-Pa55"
+    mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}';"
+                f"GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, BINLOG MONITOR ON *.* TO '{user}'@'%';")
+    credentials = tmp_path / "no-reload.cnf"
+    credentials.write_text("".join(f"[{group}]\nuser={user}\npassword={password}\nhost=127.0.0.1\n" for group in ("mysqldump", "mysql")))
+    credentials.chmod(0o600)
+    port = mariadb.port
+    try:
+        # legacy.gone: an EXCLUDE_TABLE in a database that is not dumped is about the instance too.
+        source = source_for(mariadb, tmp_path, CREDENTIAL_PATH=str(credentials), BINLOG_DAYS="3", EXCLUDE_DB="mysql legacy",
+                            EXCLUDE_TABLE="legacy.gone shop.gone")
+        result = backup_through_pipeline([source], tmp_path / "pipeline").result
+    finally:
+        mariadb.sql(f"DROP USER IF EXISTS '{user}'@'%'")
+    assert result.failed_streams == [] and result.is_complete
+    flush = [warning for warning in result.warnings if "FLUSH BINARY LOGS failed" in warning]
+    assert len(flush) == 1 and flush[0].startswith(f"mysql-{port}-binlogs: FLUSH BINARY LOGS failed on instance {port} (")
+    assert flush[0].endswith("grant RELOAD to the backup user")
+    assert [warning for warning in result.warnings if "legacy.gone" in warning] == [
+        f"mysql-{port}-binlogs: EXCLUDE_TABLE names legacy.gone, which does not exist; check the spelling"
+    ]
+    # A table of a dumped database stays that database's own warning.
+    assert [warning for warning in result.warnings if "shop.gone" in warning] == [
+        f"mysql-{port}-shop: EXCLUDE_TABLE names shop.gone, which does not exist; check the spelling"
+    ]
+    assert password not in " ".join(result.warnings)
 
 
 def test_two_instances_by_port_and_socket_and_binlog_off_is_a_note(mariadb, mariadb_second, tmp_path):

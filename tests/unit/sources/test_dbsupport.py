@@ -69,3 +69,14 @@ def test_restore_database_name_is_the_option_else_the_recorded_name(metadata, da
 def test_restore_database_name_refuses_a_missing_odd_or_nul_holding_name(metadata):
     with pytest.raises(BackupError, match="database"):
         restore_database_name(RestoreRequest("s", "postgres", metadata, to_database=True))
+
+
+def test_one_failed_stream_for_every_database_source_and_writing_it_raises_its_reason():
+    from ncbackup.errors import SourceError
+    from ncbackup.sources import _dbsupport, mysql, postgres
+    from ncbackup.sources.base import StreamReport
+
+    assert mysql.FailedStream is _dbsupport.FailedStream and postgres.FailedStream is _dbsupport.FailedStream
+    stream = _dbsupport.FailedStream(name="mysql-3306", kind="mysql", suffix=".sql", error=SourceError("instance down"))
+    with pytest.raises(SourceError, match="instance down"):
+        stream.write_to(io.BytesIO(), StreamReport())

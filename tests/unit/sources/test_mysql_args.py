@@ -11,11 +11,16 @@ from ncbackup.config.settings import GeneralSettings
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.sources.base import RestoreRequest
 from ncbackup.sources.mysql import (
+    BinlogStream,
+    InstanceMessages,
+    MysqlClient,
     MysqlInstance,
     MysqlOptions,
     MysqlSource,
     ServerInfo,
+    attach_instance_messages,
     backup_option_file,
+    client_argv,
     dump_flavour_args,
     from_hex,
     hex_equals,
@@ -86,7 +91,7 @@ def test_dump_command_starts_with_the_option_file_and_never_holds_a_password(tmp
     source = MysqlSource(options, work_folder=tmp_path)
     stream = source._dump_stream(
         MysqlInstance("3306"), MARIADB, "shop", {"orders": "innodb", "cache": "myisam", "logs": "innodb"}, {},
-        "mariadb-dump from 11.0 (MariaDB)", warnings=[], notes=[],
+        "mariadb-dump from 11.0 (MariaDB)", warnings=[],
     )
     argv = stream.argv
     assert argv[1] == f"--defaults-extra-file={credentials}"
@@ -101,7 +106,7 @@ def test_dump_command_starts_with_the_option_file_and_never_holds_a_password(tmp
 
 def test_a_non_transactional_table_switches_the_database_to_table_locks(tmp_path):
     source = MysqlSource(MysqlOptions.model_validate({}), work_folder=tmp_path)
-    stream = source._dump_stream(MysqlInstance("3307"), MARIADB, "crm", {"a": "innodb", "b": "aria"}, {}, "", warnings=[], notes=[])
+    stream = source._dump_stream(MysqlInstance("3307"), MARIADB, "crm", {"a": "innodb", "b": "aria"}, {}, "", warnings=[])
     assert "--lock-tables" in stream.argv and stream.metadata["locking"] == "lock-tables"
     assert stream.argv[1] == "--protocol=TCP"  # no option file configured: nothing to put first
 
@@ -149,7 +154,7 @@ def test_names_compared_and_read_back_in_hex_never_quoted():
 def test_a_hostile_database_name_is_one_argument_after_double_dash_and_a_safe_stream_label(tmp_path):
     source = MysqlSource(MysqlOptions.model_validate({}), work_folder=tmp_path)
     name = "-d we`ird db=x/../1'\n"
-    stream = source._dump_stream(MysqlInstance("3306"), MARIADB, name, {"t": "innodb"}, {}, "", warnings=[], notes=[])
+    stream = source._dump_stream(MysqlInstance("3306"), MARIADB, name, {"t": "innodb"}, {}, "", warnings=[])
     assert stream.argv[-2:] == ["--", name] and stream.metadata["database"] == name
     assert stream.name == "mysql-3306--d-we-ird-db-x-..-1-"
 
@@ -179,3 +184,50 @@ def test_from_section_uses_general_work_folder(tmp_path):
     source = MysqlSource.from_section(section, GeneralSettings(hostname="h", work_folder=tmp_path))
     assert source.options.instances == ["3306"] and source.work_folder == tmp_path
     assert "3306" in source.describe()
+
+
+def test_client_dump_and_physical_commands_start_with_the_same_option_file_and_connection(tmp_path):
+    credentials = tmp_path / "my.cnf"
+    credentials.write_text("[mysqldump]\nuser=u\npassword=hunter2\n")
+    options = MysqlOptions.model_validate({"CREDENTIAL_PATH": str(credentials), "PHYSICAL": "true"})
+    source = MysqlSource(options, work_folder=tmp_path)
+    instance = MysqlInstance("/run/mysqld/db2.sock")
+    start = client_argv("prog", credentials, instance)
+    assert start == ["prog", f"--defaults-extra-file={credentials}", "--protocol=SOCKET", "--host=localhost",
+                     "--socket=/run/mysqld/db2.sock"]
+    dump = source._dump_stream(instance, MARIADB, "shop", {}, {}, "", warnings=[]).argv
+    client = MysqlClient(options, instance).base_args()
+    physical_stream = source._physical_stream(instance, MARIADB, {})
+    physical = physical_stream.argv(tmp_path / "private.cnf", tmp_path / "target")
+    assert dump[1:len(start)] == client[1:] == start[1:]
+    # mariadb-backup gets its private copy of the connection settings, in the same place.
+    assert physical[:len(start)] == client_argv(physical_stream.program, tmp_path / "private.cnf", instance)
+    assert physical[len(start):] == ["--backup", "--stream=xbstream", f"--target-dir={tmp_path / 'target'}"]
+    assert client_argv("prog", None, MysqlInstance("3307", "db.example")) == [
+        "prog", "--protocol=TCP", "--port=3307", "--host=db.example",
+    ]
+
+
+def test_instance_messages_go_once_to_a_stream_of_the_whole_instance(tmp_path):
+    options = MysqlOptions.model_validate({"PHYSICAL": "true"})
+    source = MysqlSource(options, work_folder=tmp_path)
+    instance = MysqlInstance("3306")
+
+    def streams(*, binlogs: bool, physical: bool) -> list:
+        found = [BinlogStream(name="mysql-3306-binlogs", folder=tmp_path, files=[], metadata={})] if binlogs else []
+        found += [source._dump_stream(instance, MARIADB, name, {}, {}, "", warnings=[]) for name in ("crm", "shop")]
+        return found + ([source._physical_stream(instance, MARIADB, {})] if physical else [])
+
+    def carrier_of(found: list) -> str | None:
+        messages = InstanceMessages(warnings=["FLUSH BINARY LOGS failed on instance 3306"], notes=["binlog note"])
+        carrier = attach_instance_messages(found, messages)
+        holders = [stream.name for stream in found if "FLUSH BINARY LOGS failed on instance 3306" in stream.warnings]
+        assert holders == ([carrier.name] if carrier else [])
+        assert [stream.name for stream in found if "binlog note" in stream.notes] == holders
+        return carrier.name if carrier else None
+
+    assert carrier_of(streams(binlogs=True, physical=True)) == "mysql-3306-binlogs"
+    assert carrier_of(streams(binlogs=False, physical=True)) == "mysql-3306-physical"
+    # Only per-database dumps: the pipeline knows nothing else to carry them, so the first dump does.
+    assert carrier_of(streams(binlogs=False, physical=False)) == "mysql-3306-crm"
+    assert carrier_of([]) is None
