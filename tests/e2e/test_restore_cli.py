@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ncbackup.sources.base import StreamReport
 from tests.support import need_binary
 
 
@@ -264,6 +265,8 @@ def test_hostile_archive_member_is_refused(site, ncbackup_cmd, tmp_path):
             sink.write(hostile.getvalue())
 
     class HostileSource:
+        report = StreamReport()   # what the source says about itself (sources/base.Source)
+
         def streams(self):
             yield HostileStream()
 

@@ -256,7 +256,8 @@ def write_backup_set(
         streams=tuple(_stream_info(result, spec) for result in results),
     )
     outcomes = [_commit(worker, manifest, spec.signer, set_error) for worker in workers]
-    return SetResult(set_id=set_id, streams=results, storages=outcomes, manifest=manifest, error=set_error, repairs=repairs)
+    return SetResult(set_id=set_id, streams=results, storages=outcomes, manifest=manifest, error=set_error, repairs=repairs,
+                     source_reports=[source.report for source in spec.sources])
 
 
 def _commit(worker: StorageWorker, manifest: Manifest, signer: SecretKey, set_error: str | None) -> StorageOutcome:
@@ -293,4 +294,5 @@ def write_to_folder(spec: PipelineSpec, folder: Path, *, on_progress: OnProgress
         worker.finish()
     error = worker.error or next((f"{key}: {why}" for key, why in worker.missing.items()), None)
     outcome = StorageOutcome(section_name=named.section_name, storage_name=named.storage.name, error=error or set_error)
-    return SetResult(set_id=None, streams=results, storages=[outcome], error=set_error)
+    return SetResult(set_id=None, streams=results, storages=[outcome], error=set_error,
+                     source_reports=[source.report for source in spec.sources])

@@ -66,6 +66,12 @@ def _absorb_set_result(set_result: SetResult, result: StepResult) -> None:
             result.fail(f"{stream.name}: {error}")
         if stream.error is not None:
             result.fail(f"stream {stream.name}: {stream.error}")
+    for report in set_result.source_reports:   # about a source as a whole (a MySQL instance), not one stream
+        for warning in report.warnings:
+            result.warn(warning)
+        result.notes.extend(report.notes)
+        for error in report.errors:
+            result.fail(error)
     for repair in set_result.repairs:
         result.warn(repair)  # a part that had to be copied from a sibling storage: the set is whole, but say so
     if set_result.error is not None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ncbackup.setformat import Manifest, PartInfo
+from ncbackup.sources.base import StreamReport
 
 
 @dataclass
@@ -49,6 +50,7 @@ class SetResult:
     manifest: Manifest | None = None
     error: str | None = None             # the set as a whole stopped early (every storage failed)
     repairs: list[str] = field(default_factory=list)   # parts copied from a sibling after a failed upload
+    source_reports: list[StreamReport] = field(default_factory=list)   # each source's own (Source.report)
 
     @property
     def is_complete(self) -> bool:
@@ -69,4 +71,5 @@ class SetResult:
 
     @property
     def warnings(self) -> list[str]:
-        return [f"{stream.name}: {warning}" for stream in self.streams for warning in stream.warnings] + self.repairs
+        return ([f"{stream.name}: {warning}" for stream in self.streams for warning in stream.warnings]
+                + [warning for report in self.source_reports for warning in report.warnings] + self.repairs)

@@ -73,7 +73,13 @@ def check_writable_folder(path: Path, what: str) -> CheckLine:
 
 
 class Source(Protocol):
-    """A data section (FILESET, MYSQL, POSTGRES, ...) turned into streams at run time."""
+    """A data section (FILESET, MYSQL, POSTGRES, ...) turned into streams at run time.
+
+    ``report`` holds what concerns the source as a whole, not one of its streams (a MySQL instance whose
+    FLUSH BINARY LOGS was refused): filled while ``streams()`` runs, read by the engine once they are all written.
+    """
+
+    report: StreamReport
 
     def streams(self) -> Iterator[Stream]:
         """Yield the streams to back up (may connect to a server to enumerate databases)."""

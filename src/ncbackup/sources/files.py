@@ -156,6 +156,7 @@ class FilesSource:
     """A FILESET section: include paths (minus excludes) as a tar stream and an index stream."""
 
     def __init__(self, options: FilesetOptions, *, section_name: str = "FILESET") -> None:
+        self.report = StreamReport()          # about the source as a whole (sources/base.Source)
         self.options = options
         self.section_name = section_name
         self.stream_name = stream_name_for(section_name)

@@ -77,6 +77,7 @@ class FolderSource:
     description: str = ""
     _names: set[str] = field(default_factory=set)
     last_folders: list[Path] = field(default_factory=list)   # what the last streams() call read
+    report: StreamReport = field(default_factory=StreamReport)   # about the source as a whole (none so far)
 
     def _unique(self, name: str) -> str:
         candidate, number = name, 2

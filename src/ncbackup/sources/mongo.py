@@ -161,6 +161,7 @@ class MongoSource:
     """The MONGODB section as a Source: one archive stream for the server."""
 
     def __init__(self, options: MongoOptions, *, work_folder: Path) -> None:
+        self.report = StreamReport()          # about the source as a whole (sources/base.Source)
         self.options = options
         self.work_folder = work_folder
 

@@ -424,26 +424,6 @@ class InstanceProbe:
     dump_version: str                       # the dump program's version line ("" when LOGICAL is off)
 
 
-@dataclass
-class InstanceMessages:
-    """Warnings and notes about an instance as a whole, not about one of its databases."""
-
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def attach_instance_messages(streams: list[MysqlStream], messages: InstanceMessages) -> MysqlStream | None:
-    """Hand the instance's messages to one of its streams, once: the binlogs, else the physical backup, else the first dump."""
-    # The pipeline knows only streams and shows a message under its stream's name: a stream of the whole
-    # instance names it truly. With per-database dumps only, the first one carries them (see docs/databases.md).
-    whole_instance = [stream for stream in streams if not isinstance(stream, MysqlDumpStream)]
-    carrier = (whole_instance or streams or [None])[0]
-    if carrier is not None:
-        carrier.warnings += messages.warnings
-        carrier.notes += messages.notes
-    return carrier
-
-
 CONNECTION_KEYS = ("user", "password", "host", "port", "socket")
 
 
@@ -474,6 +454,7 @@ class MysqlSource:
     """The MYSQL section as a Source: per instance, binlogs (if asked), one dump per database, physical (if asked)."""
 
     def __init__(self, options: MysqlOptions, *, work_folder: Path) -> None:
+        self.report = StreamReport()          # about the source as a whole (sources/base.Source)
         self.options = options
         self.work_folder = work_folder
         register_option_file_passwords(options.credential_path, where=f"the password in CREDENTIAL_PATH {options.credential_path}")
@@ -532,7 +513,7 @@ class MysqlSource:
                 ),
             )
             return
-        messages = InstanceMessages()
+        messages = self.report   # about the instance as a whole: reported once, under no database's name
         base_metadata: dict[str, Any] = {
             "instance": instance.spec, "server_flavour": probe.info.flavour, "server_version": probe.info.version,
         }
@@ -545,8 +526,6 @@ class MysqlSource:
             streams += self._dump_streams(instance, probe, base_metadata, messages)
         if self.options.is_physical:
             streams.append(self._physical_stream(instance, probe.info, base_metadata))
-        if attach_instance_messages(streams, messages) is None and (messages.warnings or messages.notes):
-            log.warning("instance %s: %s", instance.spec, "; ".join(messages.warnings + messages.notes))
         yield from streams
 
     def _probe(self, client: MysqlClient) -> InstanceProbe:
@@ -559,7 +538,7 @@ class MysqlSource:
         return InstanceProbe(info=info, databases=databases, engines=engines, dump_version=dump_version)
 
     def _binlog_position(
-        self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo, messages: InstanceMessages,
+        self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo, messages: StreamReport,
     ) -> dict[str, Any] | None:
         """FLUSH BINARY LOGS and the position the new log starts at; None (and a warning) when the server refuses."""
         if not info.is_binlog_on:
@@ -573,7 +552,7 @@ class MysqlSource:
 
     def _binlog_streams(
         self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo, base_metadata: dict[str, Any],
-        messages: InstanceMessages,
+        messages: StreamReport,
     ) -> list[BinlogStream]:
         """The binlog stream, when BINLOG_DAYS asks for one and the instance has binary logs to copy."""
         if not self.options.binlog_days:
@@ -590,7 +569,7 @@ class MysqlSource:
         return [stream]
 
     def _dump_streams(
-        self, instance: MysqlInstance, probe: InstanceProbe, base_metadata: dict[str, Any], messages: InstanceMessages,
+        self, instance: MysqlInstance, probe: InstanceProbe, base_metadata: dict[str, Any], messages: StreamReport,
     ) -> list[MysqlDumpStream]:
         """One dump per database; an EXCLUDE_TABLE that names nothing warns on its database's stream, else on the instance."""
         missing = self._missing_excluded_tables(probe.engines)

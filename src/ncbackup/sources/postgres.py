@@ -251,6 +251,7 @@ class PostgresSource:
     def __init__(self, options: PostgresOptions, *, work_folder: Path | None = None) -> None:
         self.options = options
         self.connection = PostgresConnection(options, work_folder=work_folder)
+        self.report = StreamReport()          # about the source as a whole (sources/base.Source)
 
     @classmethod
     def from_section(cls, section, general) -> PostgresSource:
@@ -290,23 +291,22 @@ class PostgresSource:
             return
         base = {"port": port, "server_version": server_version.split(" ")[0], "tool": dump_version}
         missing = sorted(set(self.options.databases) - set(databases) - set(self.options.exclude_databases))
-        notes = [f"DATABASES names {name}, which does not exist" for name in missing]
+        for name in missing:   # about the section as a whole, not one database's stream
+            self.report.note(f"DATABASES names {name}, which does not exist")
         if self.options.is_globals_on:
             yield PostgresDumpStream(
                 name=f"postgres-{port}-globals",
                 argv=[connection.pg_dumpall, *connection.connection_args(), "--globals-only"],
                 what="roles and tablespaces", connection=connection,
-                metadata=dict(base, format="sql"), kind="postgres-globals", suffix=".sql", notes=notes,
+                metadata=dict(base, format="sql"), kind="postgres-globals", suffix=".sql",
             )
-            notes = []
         for database in databases:
             yield PostgresDumpStream(
                 name=f"postgres-{port}-{name_label(database)}",
                 argv=[connection.pg_dump, *connection.connection_args(database), "--format=custom"],
                 what=f"database {database!r}", connection=connection,
-                metadata=dict(base, database=database, format="custom"), notes=notes,
+                metadata=dict(base, database=database, format="custom"),
             )
-            notes = []
 
     def check(self) -> list[CheckLine]:
         lines: list[CheckLine] = []

@@ -108,6 +108,7 @@ class SqliteSource:
     """The SQLITE section as a Source: one stream per listed database file."""
 
     def __init__(self, options: SqliteOptions, *, work_folder: Path) -> None:
+        self.report = StreamReport()          # about the source as a whole (sources/base.Source)
         self.options = options
         self.work_folder = work_folder
 

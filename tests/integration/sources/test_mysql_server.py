@@ -143,7 +143,8 @@ def test_binary_logs_are_flushed_copied_and_the_position_recorded(mariadb, tmp_p
     assert outcomes[f"mysql-{mariadb.port}-shop"].report.metadata["binlog_position"] == position
 
 
-def test_an_instance_warning_is_reported_once_on_the_binlog_stream_not_on_a_database(mariadb, tmp_path):
+@pytest.mark.parametrize("binlog_days", ["3", "0"])
+def test_an_instance_warning_is_reported_once_for_the_instance_not_on_a_database(mariadb, tmp_path, binlog_days):
     # A backup user without RELOAD: FLUSH BINARY LOGS fails, which concerns the instance, not one of its databases.
     user, password = "no_reload", "no-reload-Pa55"
     mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}';"
@@ -154,17 +155,19 @@ def test_an_instance_warning_is_reported_once_on_the_binlog_stream_not_on_a_data
     port = mariadb.port
     try:
         # legacy.gone: an EXCLUDE_TABLE in a database that is not dumped is about the instance too.
-        source = source_for(mariadb, tmp_path, CREDENTIAL_PATH=str(credentials), BINLOG_DAYS="3", EXCLUDE_DB="mysql legacy",
-                            EXCLUDE_TABLE="legacy.gone shop.gone")
+        source = source_for(mariadb, tmp_path, CREDENTIAL_PATH=str(credentials), BINLOG_DAYS=binlog_days,
+                            EXCLUDE_DB="mysql legacy", EXCLUDE_TABLE="legacy.gone shop.gone")
         result = backup_through_pipeline([source], tmp_path / "pipeline").result
     finally:
         mariadb.sql(f"DROP USER IF EXISTS '{user}'@'%'")
     assert result.failed_streams == [] and result.is_complete
+    # Whether or not the instance has a stream of its own (binlogs), its messages are the source's, said once.
+    assert all(not stream.warnings or "shop.gone" in stream.warnings[0] for stream in result.streams)
     flush = [warning for warning in result.warnings if "FLUSH BINARY LOGS failed" in warning]
-    assert len(flush) == 1 and flush[0].startswith(f"mysql-{port}-binlogs: FLUSH BINARY LOGS failed on instance {port} (")
+    assert len(flush) == 1 and flush[0].startswith(f"FLUSH BINARY LOGS failed on instance {port} (")
     assert flush[0].endswith("grant RELOAD to the backup user")
     assert [warning for warning in result.warnings if "legacy.gone" in warning] == [
-        f"mysql-{port}-binlogs: EXCLUDE_TABLE names legacy.gone, which does not exist; check the spelling"
+        "EXCLUDE_TABLE names legacy.gone, which does not exist; check the spelling"
     ]
     # A table of a dumped database stays that database's own warning.
     assert [warning for warning in result.warnings if "shop.gone" in warning] == [
@@ -182,7 +185,7 @@ def test_two_instances_by_port_and_socket_and_binlog_off_is_a_note(mariadb, mari
     second = outcomes["mysql-mysqld-inventory"]
     assert second.error is None and b"'A-1',3" in second.data
     assert second.report.metadata["instance"] == str(mariadb_second.socket_path)
-    assert any("binary logging is off" in note for note in second.report.notes)
+    assert any("binary logging is off" in note for note in source.report.notes)
     assert "mysql-mysqld-binlogs" not in outcomes
     assert f"mysql-{mariadb.port}-shop" in outcomes and f"mysql-{mariadb.port}-binlogs" in outcomes
 

@@ -41,6 +41,8 @@ class BytesStream:
 
 
 class OneStreamSource:
+    report = StreamReport()   # what the source says about itself (sources/base.Source)
+
     def __init__(self, stream) -> None:
         self.stream = stream
 

@@ -37,6 +37,8 @@ class _Stream:
 
 @dataclass
 class _Source:
+    report = StreamReport()   # what the source says about itself (sources/base.Source)
+
     items: list[_Stream]
 
     def streams(self) -> Iterator[_Stream]:

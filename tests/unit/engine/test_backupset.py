@@ -49,6 +49,8 @@ class BytesStream:
 
 
 class StreamsSource:
+    report = StreamReport()   # what the source says about itself (sources/base.Source)
+
     def __init__(self, *streams) -> None:
         self._streams = streams
 
@@ -352,7 +354,9 @@ class BigStream:
 
 material = read_key_file(Path(sys.argv[1]))
 storages = [NamedStorage("A", CountingStorage()), NamedStorage("B", CountingStorage())]
-source = type("S", (), {"streams": lambda self: iter([BigStream()]), "describe": lambda self: "big"})()
+from ncbackup.sources.base import StreamReport
+source = type("S", (), {"streams": lambda self: iter([BigStream()]), "describe": lambda self: "big",
+                        "report": StreamReport()})()
 spec = PipelineSpec(signer=generate_key(), sources=[source], compression=ZstdStage(level=3),
                     encryption=AgeStage(recipients=material.recipients), part_size_bytes=100 << 20, storages=storages)
 result = write_backup_set(spec, hostname="probe")

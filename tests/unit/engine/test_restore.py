@@ -51,6 +51,8 @@ class BytesStream:
 
 @dataclass
 class BytesSource:
+    report = StreamReport()   # what the source says about itself (sources/base.Source)
+
     items: list[BytesStream]
 
     def streams(self) -> Iterator[BytesStream]:

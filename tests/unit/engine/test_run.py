@@ -285,3 +285,19 @@ def test_every_storage_failing_is_said_once(tmp_path):
     assert result.exit_status == EXIT_FAILED
     assert "Not a directory" in step.error
     assert step.error.count("every storage") <= 1, step.error
+
+
+def test_a_sources_own_report_reaches_the_step_once():
+    from ncbackup.engine.result import StepResult
+    from ncbackup.engine.run import _absorb_set_result
+    from ncbackup.engine.setresult import SetResult, StreamResult
+    from ncbackup.sources.base import StreamReport
+
+    report = StreamReport(warnings=["FLUSH BINARY LOGS failed on instance 3306"], notes=["binary logging is off"])
+    report.errors.append("FILESET_INCLUDE path /srv/x does not exist")
+    step = StepResult(name="MYSQL+STORAGE", kind="backup-set")
+    _absorb_set_result(SetResult(set_id="20261130T000000Z", streams=[StreamResult(name="mysql-3306-shop", kind="mysql")],
+                                 source_reports=[report]), step)
+    step.finalize()
+    assert step.warnings == ["FLUSH BINARY LOGS failed on instance 3306"] and step.notes == ["binary logging is off"]
+    assert step.status == Status.FAILED and step.error == "FILESET_INCLUDE path /srv/x does not exist"

@@ -11,14 +11,11 @@ from ncbackup.config.settings import GeneralSettings
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.sources.base import RestoreRequest
 from ncbackup.sources.mysql import (
-    BinlogStream,
-    InstanceMessages,
     MysqlClient,
     MysqlInstance,
     MysqlOptions,
     MysqlSource,
     ServerInfo,
-    attach_instance_messages,
     backup_option_file,
     client_argv,
     dump_flavour_args,
@@ -207,27 +204,3 @@ def test_client_dump_and_physical_commands_start_with_the_same_option_file_and_c
         "prog", "--protocol=TCP", "--port=3307", "--host=db.example",
     ]
 
-
-def test_instance_messages_go_once_to_a_stream_of_the_whole_instance(tmp_path):
-    options = MysqlOptions.model_validate({"PHYSICAL": "true"})
-    source = MysqlSource(options, work_folder=tmp_path)
-    instance = MysqlInstance("3306")
-
-    def streams(*, binlogs: bool, physical: bool) -> list:
-        found = [BinlogStream(name="mysql-3306-binlogs", folder=tmp_path, files=[], metadata={})] if binlogs else []
-        found += [source._dump_stream(instance, MARIADB, name, {}, {}, "", warnings=[]) for name in ("crm", "shop")]
-        return found + ([source._physical_stream(instance, MARIADB, {})] if physical else [])
-
-    def carrier_of(found: list) -> str | None:
-        messages = InstanceMessages(warnings=["FLUSH BINARY LOGS failed on instance 3306"], notes=["binlog note"])
-        carrier = attach_instance_messages(found, messages)
-        holders = [stream.name for stream in found if "FLUSH BINARY LOGS failed on instance 3306" in stream.warnings]
-        assert holders == ([carrier.name] if carrier else [])
-        assert [stream.name for stream in found if "binlog note" in stream.notes] == holders
-        return carrier.name if carrier else None
-
-    assert carrier_of(streams(binlogs=True, physical=True)) == "mysql-3306-binlogs"
-    assert carrier_of(streams(binlogs=False, physical=True)) == "mysql-3306-physical"
-    # Only per-database dumps: the pipeline knows nothing else to carry them, so the first dump does.
-    assert carrier_of(streams(binlogs=False, physical=False)) == "mysql-3306-crm"
-    assert carrier_of([]) is None
