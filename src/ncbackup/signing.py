@@ -158,7 +158,7 @@ def read_public_key(path: Path) -> PublicKey:
                           "server that made the backups") from None
 
 
-def parse_secret_key(data: bytes, *, source: str = "") -> SecretKey:
+def parse_secret_key(data: bytes) -> SecretKey:
     """An unencrypted minisign secret key; ValueError when it is not one (or is password-protected)."""
     try:
         raw = _base64_line(data.decode("utf-8"), what="a minisign secret key")
@@ -211,7 +211,7 @@ def read_secret_key(path: Path) -> SecretKey:
         raise ConfigError(f"signing key {path} is readable by other users: anyone who reads it can forge backup sets; "
                           f"run `chmod 600 {path}`", key="SIGNING_KEY")
     try:
-        return parse_secret_key(data, source=str(path))
+        return parse_secret_key(data)
     except ValueError as error:
         raise ConfigError(f"signing key {path} is not usable ({error}); point SIGNING_KEY at a key made by "
                           "`ncbackup keygen --signing-key`", key="SIGNING_KEY") from None

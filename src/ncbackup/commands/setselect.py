@@ -105,11 +105,9 @@ def open_configured_storage(config_path: Path, section_name: str | None) -> Conf
 def trust_for(config: Config, extra_files: list[Path], *, allow_unsigned: bool) -> Trust:
     """The keys whose sets are accepted: SIGNING_KEY.pub of the config (or the public half of SIGNING_KEY when
     the .pub is gone), every TRUSTED_SIGNERS file, and --trust-signer files."""
-    from ncbackup.engine.builtins import builtin_key
     from ncbackup.stages.registry import encryption_options, signing_key_path
 
-    sections = [section for section in config.sections if builtin_key(section) == "encryption"]
-    section = sections[0] if sections else None
+    section = encryption_section(config)
     files = [Path(name) for name in encryption_options(section).trusted_signers] + list(extra_files)
     trust = trust_from_files(files, allow_unsigned=allow_unsigned)
     secret_path = signing_key_path(section, config.path)
@@ -206,13 +204,16 @@ def reading_key_file(config: Config, explicit: Path | None) -> tuple[Path | None
     return key_file, expected_cipher(key_file)
 
 
+def encryption_section(config: Config) -> SectionSettings | None:
+    """The config's ENCRYPTION section (the first one), or None without one."""
+    from ncbackup.engine.builtins import builtin_key
+
+    return next((section for section in config.sections if builtin_key(section) == "encryption"), None)
+
+
 def default_key_file(config: Config) -> Path | None:
     """The KEY_FILE of the config's ENCRYPTION section (its default path when unset), or None without one."""
-    from ncbackup.config.types import parse_options
-    from ncbackup.engine.builtins import builtin_key
-    from ncbackup.stages.registry import EncryptionOptions
+    from ncbackup.stages.registry import encryption_options
 
-    for section in config.sections:
-        if builtin_key(section) == "encryption":
-            return Path(parse_options(EncryptionOptions, section).key_file)
-    return None
+    section = encryption_section(config)
+    return Path(encryption_options(section).key_file) if section is not None else None

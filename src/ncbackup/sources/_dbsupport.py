@@ -24,14 +24,6 @@ from ncbackup.sources.base import RestoreRequest, StreamReport
 COPY_CHUNK_BYTES = 1 << 20
 PREFETCH_CHUNKS = 4
 
-_UNSAFE_IN_NAME = re.compile(r"[^\w.-]+")
-
-
-def name_label(name: str) -> str:
-    """The name made safe for stream and file names: each run of characters other than letters, digits, ``_.-`` becomes ``-``."""
-    # The name itself stays in the manifest metadata; only the label reaches storage keys, where "/",
-    # "\\" or a newline would make a folder, a refused key or a broken listing.
-    return _UNSAFE_IN_NAME.sub("-", name) or "-"
 
 
 def shown_name(name: str) -> str:

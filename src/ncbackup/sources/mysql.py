@@ -30,7 +30,6 @@ from ncbackup.sources._dbsupport import (
     drop_blank_values,
     failure_reason,
     find_program,
-    name_label,
     register_option_file_passwords,
     require_to_database,
     restore_database_name,
@@ -614,7 +613,8 @@ class MysqlSource:
         argv += ["--", database]
         metadata = dict(base_metadata, database=database, locking=locking, tool=dump_version)
         return MysqlDumpStream(
-            name=f"mysql-{instance.label}-{name_label(database)}", argv=argv, database=database, instance=instance,
+            name=f"mysql-{instance.label}-{database}", argv=argv,   # made safe by the pipeline
+            database=database, instance=instance,
             metadata=metadata, warnings=list(warnings), notes=[f"database {shown_name(database)}: {locking}"],
             timeout_seconds=self.options.timeout_seconds,
         )

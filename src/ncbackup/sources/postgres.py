@@ -25,7 +25,6 @@ from ncbackup.sources._dbsupport import (
     copy_stream,
     drop_blank_values,
     failure_reason,
-    name_label,
     register_pgpass_passwords,
     require_to_database,
     restore_database_name,
@@ -302,7 +301,7 @@ class PostgresSource:
             )
         for database in databases:
             yield PostgresDumpStream(
-                name=f"postgres-{port}-{name_label(database)}",
+                name=f"postgres-{port}-{database}",   # the pipeline makes it a safe name; the name stays in metadata
                 argv=[connection.pg_dump, *connection.connection_args(database), "--format=custom"],
                 what=f"database {database!r}", connection=connection,
                 metadata=dict(base, database=database, format="custom"),

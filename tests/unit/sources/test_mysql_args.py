@@ -9,6 +9,7 @@ import pytest
 from ncbackup.config import loads_config
 from ncbackup.config.settings import GeneralSettings
 from ncbackup.errors import BackupError, ConfigError
+from ncbackup.setformat import safe_stream_name
 from ncbackup.sources.base import RestoreRequest
 from ncbackup.sources.mysql import (
     MysqlClient,
@@ -153,7 +154,8 @@ def test_a_hostile_database_name_is_one_argument_after_double_dash_and_a_safe_st
     name = "-d we`ird db=x/../1'\n"
     stream = source._dump_stream(MysqlInstance("3306"), MARIADB, name, {"t": "innodb"}, {}, "", warnings=[])
     assert stream.argv[-2:] == ["--", name] and stream.metadata["database"] == name
-    assert stream.name == "mysql-3306--d-we-ird-db-x-..-1-"
+    # The stream name is raw here; the pipeline turns it into a safe one (setformat.safe_stream_name).
+    assert safe_stream_name(stream.name) == "mysql-3306--d_we_ird_db_x___1__"
 
 
 def restore_request(metadata: dict, **options: str) -> RestoreRequest:

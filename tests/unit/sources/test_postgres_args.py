@@ -6,7 +6,8 @@ import os
 import stat
 from pathlib import Path
 
-from ncbackup.sources._dbsupport import name_label, secret_file
+from ncbackup.setformat import safe_stream_name
+from ncbackup.sources._dbsupport import secret_file
 from ncbackup.sources.postgres import PostgresConnection, PostgresOptions, conninfo_value, pgpass_lines, quote_literal
 
 
@@ -36,9 +37,9 @@ def test_sql_literals_hold_quotes_and_backslashes_whatever_the_server_setting():
 
 
 def test_stream_labels_keep_plain_names_and_make_any_other_name_safe_for_a_file():
-    assert name_label("shop_2024.v1-a") == "shop_2024.v1-a" and name_label("café") == "café"
-    assert name_label("../up/one") == "..-up-one"
-    assert name_label("host=1 port=2\n\\x") == "host-1-port-2-x"
+    assert safe_stream_name("postgres-5432-shop_2024.v1-a") == "postgres-5432-shop_2024.v1-a"
+    assert safe_stream_name("postgres-5432-../up/one") == "postgres-5432-__up_one"
+    assert safe_stream_name("postgres-5432-host=1 port=2\n\\x") == "postgres-5432-host_1_port_2__x"
 
 
 def test_connection_arguments_never_prompt_and_hold_no_password(tmp_path):
