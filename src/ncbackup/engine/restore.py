@@ -33,7 +33,7 @@ import zstandard
 from ncbackup import platform
 from ncbackup.engine.readahead import ReadAhead
 from ncbackup.errors import BackupError, DecryptError, IntegrityError, StorageError
-from ncbackup.setformat import MANIFEST_NAME, SIGNATURE_NAME, Manifest, StreamInfo, part_key
+from ncbackup.setformat import MANIFEST_NAME, SIGNATURE_NAME, Manifest, StreamInfo, is_safe_name, part_key
 from ncbackup.storage.base import Storage, as_binary
 
 log = logging.getLogger(__name__)
@@ -472,7 +472,8 @@ def _note_unlisted_objects(storage: Storage, manifest: Manifest, report: VerifyR
     except StorageError as error:
         report.warnings.append(f"could not list set {manifest.set_id} on {storage.name}: {_one_line(error)}")
         return
-    extra = sorted(name for name in present if name and name not in listed)
+    # Names come from the storage: shown escaped unless plain, so one cannot forge a line of output.
+    extra = sorted(name if is_safe_name(name) else repr(name) for name in present if name and name not in listed)
     if extra:
         report.warnings.append(
             f"set {manifest.set_id} on {storage.name} holds files its manifest does not list: "
