@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, cast
 
 if TYPE_CHECKING:
@@ -67,3 +68,35 @@ def storage_options(
         if old in parameters and new not in values:
             values[new] = parameters[old]
     return parse_options(model, section, parameters=values, within="ARGS_DICT")
+
+
+# Optional capabilities, used by retention (prune). A backend that offers more implements the method
+# named here; every caller goes through these functions, never through getattr of its own.
+
+def delete_keys(storage: Storage, keys: list[str]) -> dict[str, str]:
+    """Delete keys in the given order; return {key: why} for those that could not be deleted (never raises
+    StorageError). Uses the backend's ``delete_many(keys) -> dict[str, str]`` when it has one (S3: batches)."""
+    from ncbackup.errors import StorageError
+
+    batch = getattr(storage, "delete_many", None)
+    if batch is not None:
+        return cast(dict[str, str], batch(keys))
+    failures: dict[str, str] = {}
+    for key in keys:
+        try:
+            storage.delete(key)
+        except StorageError as error:
+            failures[key] = str(error)
+    return failures
+
+
+def retained_until(storage: Storage, key: str) -> datetime | None:
+    """When the object's write lock (S3 Object Lock) expires; None when it has none or the backend has no locks."""
+    query = getattr(storage, "retained_until", None)
+    return cast("datetime | None", query(key)) if query is not None else None
+
+
+def prune_support(storage: Storage) -> str | None:
+    """None when the storage can list and delete (so prune works on it); else why not, one sentence."""
+    query = getattr(storage, "prune_support", None)
+    return cast("str | None", query()) if query is not None else None
