@@ -31,7 +31,7 @@ def notify_all(notifiers: list[Notifier], result: RunResult, *, log_text: str) -
     failures = []
     for notifier in notifiers:
         try:
-            notifier.send(result, log_text=log_text)
+            notifier.send(result, log_text=log_text)  # type: ignore[call-arg, arg-type]  # until notifiers take a Message
             log.info("report sent via %s", notifier.name)
         except BackupError as error:
             log.error("the report via %s could not be sent: %s", notifier.name, error)
