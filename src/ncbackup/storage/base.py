@@ -100,3 +100,10 @@ def prune_support(storage: Storage) -> str | None:
     """None when the storage can list and delete (so prune works on it); else why not, one sentence."""
     query = getattr(storage, "prune_support", None)
     return cast("str | None", query()) if query is not None else None
+
+
+def bucket_location(storage: Storage) -> tuple[str, str] | None:
+    """(bucket, key prefix of the storage's base) for an object-store backend, to match CLEANUP's BUCKET/PREFIX;
+    None for storages that have no bucket."""
+    query = getattr(storage, "bucket_location", None)
+    return cast("tuple[str, str] | None", query()) if query is not None else None
