@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "decrypt": "ncbackup.commands.decrypt",
     "keygen": "ncbackup.commands.keygen",
     "init": "ncbackup.commands.init",
+    "notify-test": "ncbackup.commands.notify_test",
 }
 
 

@@ -45,11 +45,26 @@ def general_checks(config: Config) -> list[CheckLine]:
         lines.append(CheckLine(home.is_dir(), f"HOME_FOLDER {home} " + ("exists" if home.is_dir() else "does not exist")))
     verdict = check_space(general)
     lines.append(CheckLine(verdict.level != Level.STOP, verdict.message))
-    if general.report_url:
-        lines.append(CheckLine(True, f"the report goes to {general.report_url} (not contacted by check)"))
+    lines += notifier_checks(config)
     lines += [CheckLine(True, f"warning: {where} is shorter than {SHORT_SECRET_CHARS} characters; it is masked as *** "
                               "wherever those characters appear in logs and reports; use a longer one")
               for where in short_secret_sources()]
+    return lines
+
+
+def notifier_checks(config: Config) -> list[CheckLine]:
+    """One line per notifier (built, so an unusable CREDENTIALS_FILE raises ConfigError); none is contacted."""
+    from ncbackup.notify.registry import LEGACY_NAME, build_notifiers
+    from ncbackup.notify.sections import OUTCOME_WORDS
+
+    lines = []
+    for delivery in build_notifiers(config):
+        if delivery.name == LEGACY_NAME and delivery.method == "post" and config.general.report_url:
+            lines.append(CheckLine(True, f"the report goes to {config.general.report_url} (not contacted by check)"))
+            continue
+        on = " ".join(word for word, status in OUTCOME_WORDS.items() if status in delivery.notifier.outcomes)
+        lines.append(CheckLine(True, f"notifier {delivery.name}: METHOD {delivery.method}, sent on {on} (not "
+                                     "contacted by check; `ncbackup notify-test` sends a test message)"))
     return lines
 
 

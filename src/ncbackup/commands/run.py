@@ -20,7 +20,8 @@ from ncbackup.engine.progress import progress_display
 from ncbackup.engine.result import RunResult
 from ncbackup.engine.run import execute_plan
 from ncbackup.errors import BackupError, ConfigError
-from ncbackup.notify.registry import build_notifiers, notify_all
+from ncbackup.notify.message import build_message
+from ncbackup.notify.registry import build_notifiers, notify_all, notify_started
 from ncbackup.stages.keys import holds_a_secret, refuse_if_readable_by_others
 from ncbackup.stages.registry import DEFAULT_KEY_FILE
 
@@ -59,10 +60,16 @@ def run_config(config: Config, *, level: str, dry_progress=None) -> RunResult:
         for warning in config.warnings:
             log.warning("%s", warning)
             result.warnings.append(warning)
+        # Built before anything runs, so that a run that stops early (lock held, unusable) still reports.
+        problems: list[str] = []
+        notifiers = build_notifiers(config, problems=problems)
         try:
+            if problems:
+                raise ConfigError("; ".join(problems))
             # The lock lives in WORK_FOLDER: it must exist first.
             prepare_work_folder(config)
             with single_instance(lock_file_path(config.general.work_folder), config=config.path):
+                notify_started(notifiers, result)
                 _run_plan(config, result, dry_progress)
         except ConfigError as error:
             # WORK_FOLDER or its lock file is unusable: nothing ran.
@@ -74,7 +81,7 @@ def run_config(config: Config, *, level: str, dry_progress=None) -> RunResult:
         if not result.is_lock_held:
             for line in result.summary().splitlines():
                 log.info("%s", line)
-        notify_all(build_notifiers(config.general), result, log_text=tail.text())
+        notify_all(notifiers, build_message(result, tail.text()))
     return result
 
 

@@ -309,9 +309,10 @@ def _to_percent(value: Any) -> Any:
 
 
 def _to_method(value: Any) -> str:
-    method = str(value).strip().lower()
-    if method != "post":
-        raise ValueError('expected "post", the only method so far (e-mail, sms and wechat are not implemented)')
+    method = str(value).strip().lower() or "post"
+    if method not in ("post", "email", "sms", "wechat"):
+        raise ValueError('expected "post", "email", "sms" or "wechat" (email, sms and wechat take their settings from '
+                         'a NOTIFY section of that METHOD: see docs/notify.md)')
     return method
 
 
@@ -362,9 +363,9 @@ class _GeneralKeys(BaseModel):
                     "`error`, `destination`)",
     )
     report_method: Annotated[str, BeforeValidator(_to_method)] = Field(
-        "post", alias="MESSAGE_CONFIG_METHOD", json_schema_extra={"allowed": "`post`"},
-        description="how the report is sent. Only `post` exists; the original's planned `email`, `sms`, `wechat` "
-                    "are refused with a clear error",
+        "post", alias="MESSAGE_CONFIG_METHOD", json_schema_extra={"allowed": "`post`, `email`, `sms`, `wechat`"},
+        description="how the report is sent: `post` sends the form POST to MESSAGE_CONFIG_COMMAND; `email`, `sms` "
+                    "and `wechat` need a NOTIFY section of that METHOD holding their settings (docs/notify.md)",
     )
     max_runtime_seconds: DurationSeconds = Field(
         24 * 3600, alias="MAX_RUNTIME", json_schema_extra={"shown_default": "`24h`"},

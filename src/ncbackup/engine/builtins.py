@@ -22,6 +22,7 @@ class Role(str, Enum):
     SIZE = "size"
     QA = "qa"
     COMMANDS = "commands"   # the original's command runner (ORIGIN_AND_TARGETS_PARAMS)
+    NOTIFY = "notify"       # a NOTIFY section: configures delivery at the end of the run, not a step
 
 
 # execute NAME -> key, for the built-ins that are not sources (sources: their descriptors).
@@ -29,6 +30,7 @@ STAGE_EXECUTE_NAMES: dict[str, str] = {
     "compression": "compression",
     "encryption": "encryption",
     "storage": "storage",
+    "notify": "notify",
 }
 
 # load (FROM, CLASS) -> key, likewise.
@@ -44,6 +46,7 @@ TOOL_ROLES: dict[str, Role] = {
     "size": Role.SIZE,
     "qa": Role.QA,
     "commands": Role.COMMANDS,
+    "notify": Role.NOTIFY,
 }
 
 # The roles that move backup data; consecutive sections with these roles fuse into one pipeline.

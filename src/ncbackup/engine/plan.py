@@ -18,6 +18,7 @@ Rules (ARCHITECTURE.md section 1, step 3):
   WORK_FOLDER/compressed, STORAGE WORK_FOLDER/encrypted); COMPRESSION packs each folder as a tar.
 - SIZE and QA are built in and need no barrier: inside a data group they run right after it.
 - Sections without ACTION are configuration read by other commands (CLEANUP): not steps.
+- NOTIFY sections (``"NAME": "notify"``) are validated here but are not steps: they deliver at the end.
 """
 
 from __future__ import annotations
@@ -343,6 +344,13 @@ def build_plan(config: Config) -> Plan:
                 group.encryption = section
             else:
                 group.storages.append((section, _build_storage(section, general, config)))
+            continue
+        if role == Role.NOTIFY:
+            from ncbackup.notify.registry import NOTIFIERS
+            from ncbackup.notify.sections import read_notify_section
+
+            # Not a step: checked here so that `check` refuses it, delivered at the end of the run.
+            read_notify_section(section, methods=list(NOTIFIERS), config_file=config.path)
             continue
         if role in (Role.SIZE, Role.QA):
             step = Step(StepKind(role.value), section.name, [section], reads=_objective_folders(section))

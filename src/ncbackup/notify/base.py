@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ncbackup.engine.result import RunResult, Status
 
@@ -48,6 +48,7 @@ class NotifierFactory(Protocol):
         ...
 
 
+@runtime_checkable
 class StartAware(Protocol):
     """Optional: a notifier that is told when a run starts (healthchecks' /start ping)."""
 

@@ -2,35 +2,29 @@
 
 Fields, exactly as existing report servers parse them: srvname, result ("0" success, "1" failure),
 bckmethod ("ncscript-py"), size, log (bounded: the tail is kept), error, destination; plus one extra
-field old servers ignore: status (ok, warning, failed, skipped). Retried up to 5 times with growing
-waits when the answer is not 200.
+field old servers ignore: status (ok, warning, failed, skipped). An answer other than 200 is a failed
+attempt; the framework (notify/registry.py) retries it.
 """
 
 from __future__ import annotations
 
-import logging
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ncbackup.config.secret_values import url_secrets
-from ncbackup.config.settings import GeneralSettings
 from ncbackup.engine.logs import add_secret, mask_secrets
 from ncbackup.engine.result import RunResult, Status, human_size
-from ncbackup.errors import BackupError
+from ncbackup.errors import BackupError, ConfigError
+from ncbackup.notify.base import Message
+from ncbackup.notify.message import LOG_TAIL_MAX_CHARS, bounded_tail
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from ncbackup.config.settings import SectionSettings
 
 BACKUP_METHOD = "ncscript-py"
-LOG_FIELD_MAX_CHARS = 60_000
+LOG_FIELD_MAX_CHARS = LOG_TAIL_MAX_CHARS
 ERROR_FIELD_MAX_CHARS = 4_000
-
-
-def bounded_tail(text: str, limit_chars: int) -> str:
-    """Keep the end of text (the most recent lines matter most), marked when cut."""
-    if len(text) <= limit_chars:
-        return text
-    marker = "[... earlier log lines cut ...]\n"
-    return marker + text[-(limit_chars - len(marker)):]
 
 
 def report_fields(result: RunResult, *, log_text: str) -> dict[str, str]:
@@ -55,11 +49,13 @@ def report_fields(result: RunResult, *, log_text: str) -> dict[str, str]:
 
 @dataclass
 class PostReport:
+    """METHOD post: the legacy form POST, one attempt per send (the framework retries)."""
+
     url: str
-    attempts: int = 5
-    first_wait_seconds: float = 2.0
     timeout_seconds: float = 30.0
     name: str = "post"
+    # The legacy report went out after every run, skipped ones included.
+    outcomes: frozenset[Status] = frozenset(Status)
 
     def __post_init__(self) -> None:
         # A token in the URL (?token=..., user:pass@host) is masked wherever the URL is quoted.
@@ -67,29 +63,27 @@ class PostReport:
             add_secret(secret, where="the credential in MESSAGE_CONFIG_COMMAND")
 
     @classmethod
-    def from_general(cls, general: GeneralSettings) -> PostReport:
-        return cls(url=str(general.report_url))
+    def from_section(cls, args: Mapping[str, Any], credentials: Mapping[str, str], *, name: str,
+                     outcomes: frozenset[Status], section: SectionSettings | None) -> PostReport:
+        url = str(args.get("URL") or "").strip()
+        if not url:
+            raise ConfigError(f"section {name}: METHOD post needs URL in ARGS_DICT (where the report is posted)",
+                              key=f"{name}.ARGS_DICT.URL")
+        return cls(url=url, name=name, outcomes=outcomes)
 
-    def send(self, result: RunResult, *, log_text: str) -> None:
-        """POST the report; retry with growing waits; BackupError when every attempt failed."""
+    def send(self, message: Message) -> None:
+        """POST the report once; BackupError when the answer is not 200."""
         # Imported here: requests costs ~0.1 s at start-up and only runs that send a report need it.
         import requests
 
-        fields = report_fields(result, log_text=log_text)
-        wait = self.first_wait_seconds
-        problem = ""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                answer = requests.post(self.url, data=fields, timeout=self.timeout_seconds)
-                if answer.status_code == 200:
-                    return
-                problem = f"the server answered {answer.status_code}"
-            except requests.RequestException as error:
-                problem = f"{type(error).__name__}"
-            if attempt < self.attempts:
-                log.warning("report to %s: attempt %d of %d failed (%s); retrying in %.0f s",
-                            self.url, attempt, self.attempts, problem, wait)
-                time.sleep(wait)
-                wait *= 2
-        raise BackupError(f"the report to {self.url} failed {self.attempts} times ({problem}); "
-                          "check MESSAGE_CONFIG_COMMAND and that the report server is up")
+        fields = report_fields(message.result, log_text=message.log_tail)
+        try:
+            answer = requests.post(self.url, data=fields, timeout=self.timeout_seconds)
+        except requests.RequestException as error:
+            problem = type(error).__name__
+        else:
+            if answer.status_code == 200:
+                return
+            problem = f"the server answered {answer.status_code}"
+        raise BackupError(f"the report to {self.url} was not accepted ({problem}); "
+                          "check MESSAGE_CONFIG_COMMAND (or URL) and that the report server is up")
