@@ -133,9 +133,10 @@ def notify_started(deliveries: list[Delivery], result: RunResult) -> None:
             result.warnings.append(warning)
 
 
-def deliver(delivery: Delivery, message: Message, *, sleep: Callable[[float], None] = time.sleep) -> str | None:
+def deliver(delivery: Delivery, message: Message, *, sleep: Callable[[float], None] = time.sleep,
+            clock: Callable[[], float] = time.monotonic) -> str | None:
     """Send with retries; None when delivered, else the last problem as a sentence (logged). Never raises."""
-    deadline = time.monotonic() + delivery.retry_seconds
+    deadline = clock() + delivery.retry_seconds
     wait = delivery.first_wait_seconds
     attempt = 0
     problem = ""
@@ -150,7 +151,7 @@ def deliver(delivery: Delivery, message: Message, *, sleep: Callable[[float], No
         except Exception as error:  # noqa: BLE001 - a notifier bug must not turn a good backup into a crash
             problem = f"it failed unexpectedly ({type(error).__name__}: {error})"
             break   # a bug repeats: no retry
-        if attempt >= delivery.attempts or time.monotonic() + wait > deadline:
+        if attempt >= delivery.attempts or clock() + wait > deadline:
             break
         log.warning("notifier %s (%s): attempt %d failed (%s); retrying in %.0f s", delivery.name, delivery.method,
                     attempt, problem, wait)
