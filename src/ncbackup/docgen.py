@@ -36,6 +36,8 @@ def tables() -> dict[str, type[BaseModel]]:
     """Block name -> the model whose fields it lists."""
     from ncbackup.config.load import _GeneralKeys
     from ncbackup.engine.plan import FolderOptions
+    from ncbackup.notify.email import EmailOptions
+    from ncbackup.notify.sections import NotifyOptions
     from ncbackup.sources.files import FilesetOptions
     from ncbackup.sources.mongo import MongoOptions
     from ncbackup.sources.mysql import MysqlOptions
@@ -61,6 +63,8 @@ def tables() -> dict[str, type[BaseModel]]:
         "SSH": SshOptions,
         "CUSTOM_COMMAND": CommandOptions,
         "RCLONE": RcloneOptions,
+        "NOTIFY": NotifyOptions,
+        "NOTIFY_EMAIL": EmailOptions,
     }
 
 

@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
                     "why not. Exit 0 when all delivered, 1 otherwise.")
     parser.add_argument("-c", "--config", required=True, type=Path, help="the JSON config file")
     parser.add_argument("--section", default=None, metavar="NAME",
-                        help=f"only the NOTIFY section NAME (`{LEGACY_NAME}`: the legacy GENERAL report)")
+                        help=f"only the NOTIFY section NAME ({LEGACY_NAME}: the legacy GENERAL report)")
     add_logging_argument(parser)
     parser.set_defaults(handler=main)
 

@@ -131,8 +131,8 @@ class EmailNotifier:
         except smtplib.SMTPRecipientsRefused as error:
             raise BackupError(f"{where} refused the recipients {', '.join(error.recipients)}; check TO") from None
         except smtplib.SMTPResponseException as error:
-            raise BackupError(f"{where} answered {error.smtp_code}: "
-                              f"{error.smtp_error.decode(errors='replace')[:200]}") from None
+            text = error.smtp_error.decode(errors="replace") if isinstance(error.smtp_error, bytes) else error.smtp_error
+            raise BackupError(f"{where} answered {error.smtp_code}: {text[:200]}") from None
         except (smtplib.SMTPException, ssl.SSLError, OSError) as error:
             raise BackupError(f"{where} could not be reached or used ({type(error).__name__}: {error}); check "
                               "SMTP_HOST, SMTP_PORT and SECURITY") from None

@@ -55,11 +55,13 @@ class NotifyOptions(BaseModel):
                          json_schema_extra={"shown_default": f"`{DEFAULT_ON}`"},
                          description="the run outcomes sent, space-separated among failure warning success skipped")
     args: dict[str, Any] = Field(default_factory=dict, alias="ARGS_DICT",
+                                 json_schema_extra={"allowed": "an object (or the original's dict-in-a-string)"},
                                  description="the method's settings (no secrets: those go in CREDENTIALS_FILE)")
     credentials_file: LegacyPath | None = Field(None, alias="CREDENTIALS_FILE",
                                                 description="a 0600 file of KEY=value lines holding the method's secrets")
     retry_seconds: DurationSeconds = Field(DEFAULT_RETRY_SECONDS, alias="RETRY_SECONDS",
-                                           json_schema_extra={"shown_default": "`60`"},
+                                           json_schema_extra={"shown_default": "`60`",
+                                                              "allowed": "seconds, or `90s`, `5m`"},
                                            description="how long failed deliveries are retried, in total")
 
     @field_validator("method")

@@ -63,7 +63,7 @@ class Mailbox:
     received: list[tuple[str, list[str], email.message.EmailMessage]] = field(default_factory=list)
     logins: list[tuple[str, str, str]] = field(default_factory=list)   # (mechanism, user, password)
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - the name aiosmtpd calls
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))
         return "250 OK"

@@ -247,3 +247,14 @@ def test_started_is_called_on_start_aware_notifiers_only_and_a_failure_is_a_warn
     notify_started([Delivery(aware, "rec"), Delivery(plain, "rec"), Delivery(failing, "rec")], run)
     assert aware.starts == 1 and run.warnings == ["notifier hc could not announce the start of the run: "
                                                   "the ping server is down"]
+
+
+def test_docs_list_exactly_the_registered_methods():
+    import re
+
+    from tests.support import REPO
+
+    page = (REPO / "docs" / "notify.md").read_text()
+    methods_part = page.split("\n## Methods\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^### `([a-z0-9_-]+)`$", methods_part, flags=re.MULTILINE))
+    assert documented == set(NOTIFIERS)
