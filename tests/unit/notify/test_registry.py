@@ -258,3 +258,29 @@ def test_docs_list_exactly_the_registered_methods():
     methods_part = page.split("\n## Methods\n", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^### `([a-z0-9_-]+)`$", methods_part, flags=re.MULTILINE))
     assert documented == set(NOTIFIERS)
+
+
+class StartAwareMethod(StartRecorder):
+    """A registered method for the test below: records starts and messages in a class-level list."""
+
+    events: list[str] = []
+
+    @classmethod
+    def from_section(cls, args, credentials, *, name, outcomes, section):
+        return cls(outcomes, name=name)
+
+    def started(self) -> None:
+        self.events.append("started")
+
+    def send(self, message: Message) -> None:
+        self.events.append(f"sent {message.status.value}")
+
+
+def test_a_run_tells_start_aware_notifiers_it_started_then_sends_its_result(tmp_path, monkeypatch):
+    from ncbackup.commands.run import run_config
+
+    monkeypatch.setitem(NOTIFIERS, "pinger", StartAwareMethod)
+    monkeypatch.setattr(StartAwareMethod, "events", [])
+    config = load_config(write_config(tmp_path, {"PING": notify_section("pinger", ON="success")}))
+    result = run_config(config, level="WARNING")
+    assert result.status == Status.OK and StartAwareMethod.events == ["started", "sent ok"]
