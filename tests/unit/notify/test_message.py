@@ -89,3 +89,11 @@ def test_a_test_message_says_so():
     message = build_message(run(), "", is_test=True)
     assert message.is_test and message.subject == "ncbackup web1: test message"
     assert "test message from `ncbackup notify-test`; no backup ran" in message.text and "notify-test" in message.html
+
+
+def test_text_is_bounded_even_when_a_figure_is_huge():
+    # The log gives way first; a figure cannot, so the text itself is cut.
+    result = run(good_step())
+    result.config_path = "/etc/" + "c" * 20_000
+    message = build_message(result, "")
+    assert len(message.text) == TEXT_MAX_CHARS and message.text.endswith("…")
