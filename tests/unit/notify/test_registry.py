@@ -6,6 +6,7 @@ import json
 import os
 import pkgutil
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -263,7 +264,7 @@ def test_docs_list_exactly_the_registered_methods():
 class StartAwareMethod(StartRecorder):
     """A registered method for the test below: records starts and messages in a class-level list."""
 
-    events: list[str] = []
+    events: ClassVar[list[str]] = []
 
     @classmethod
     def from_section(cls, args, credentials, *, name, outcomes, section):
