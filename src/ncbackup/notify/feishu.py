@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from ncbackup.config.settings import SectionSettings
 
 DEFAULT_URL = "https://open.feishu.cn/open-apis/bot/v2/hook"
-CONTENT_MAX_BYTES = 16_000       # of the text; the body's limit is 20 KB with JSON quoting around it
+# The body's limit is 20 KB; the rest is room for timestamp and sign.
+BODY_MAX_BYTES = 19_500
 
 
 def feishu_sign(secret: str, timestamp_seconds: int) -> str:
@@ -36,12 +37,18 @@ def feishu_sign(secret: str, timestamp_seconds: int) -> str:
 
 
 def feishu_body(message: Message, *, msgtype: str) -> dict[str, Any]:
-    text = http.cut_utf8(message.text, CONTENT_MAX_BYTES)
+    """The bot's JSON for message (unsigned), within the body limit however many lines the text has."""
+    return http.fit_body(lambda budget: _body(message, msgtype=msgtype, text_max_bytes=budget),
+                         max_body_bytes=BODY_MAX_BYTES)
+
+
+def _body(message: Message, *, msgtype: str, text_max_bytes: int) -> dict[str, Any]:
+    text = http.cut_utf8(message.text, text_max_bytes)
     if msgtype == "post":
         lines = [[{"tag": "text", "text": line}] for line in text.splitlines()]
-        return {"msg_type": "post",
-                "content": {"post": {"zh_cn": {"title": message.subject[:200], "content": lines}}}}
-    return {"msg_type": "text", "content": {"text": f"{message.subject}\n{text}"}}
+        return http.masked({"msg_type": "post",
+                            "content": {"post": {"zh_cn": {"title": message.subject[:200], "content": lines}}}})
+    return http.masked({"msg_type": "text", "content": {"text": f"{message.subject}\n{text}"}})
 
 
 @dataclass
@@ -67,7 +74,7 @@ class FeishuNotifier:
     def send(self, message: Message) -> None:
         """POST once, signed; BackupError on a non-2xx answer or a non-zero code."""
         what = f"the Feishu bot of section {self.name}"
-        body = http.masked(feishu_body(message, msgtype=self.msgtype))
+        body = feishu_body(message, msgtype=self.msgtype)
         if self.secret:
             timestamp = int(time.time())
             body.update(timestamp=str(timestamp), sign=feishu_sign(self.secret, timestamp))

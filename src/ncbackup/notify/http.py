@@ -8,7 +8,7 @@ name only the scheme, host and port, and the path and query of a credential URL 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -114,8 +114,13 @@ def post(url: str, *, what: str, json_body: Any = None, data: bytes | None = Non
     # Imported here: requests costs ~0.1 s at start-up and only runs that notify need it.
     import requests
 
+    all_headers = dict(headers or {})
+    if json_body is not None:
+        # UTF-8 as is, not \uXXXX escapes: provider limits count bytes, and escapes double a Chinese text.
+        data = json_bytes(json_body)
+        all_headers.setdefault("Content-Type", "application/json; charset=utf-8")
     try:
-        answer = requests.request(method, url, json=json_body, data=data, headers=dict(headers or {}),
+        answer = requests.request(method, url, data=data, headers=all_headers,
                                   params=dict(params or {}), timeout=timeout_seconds,
                                   # A redirect would resend the message (and its token) elsewhere.
                                   allow_redirects=False)
@@ -131,6 +136,22 @@ def post(url: str, *, what: str, json_body: Any = None, data: bytes | None = Non
         raise BackupError(f"{what}: {endpoint(url)} answered HTTP {answer.status_code}"
                           + (f" ({detail})" if detail else "") + "; check the URL and the credentials")
     return answer
+
+
+def json_bytes(value: Any) -> bytes:
+    """value as the JSON bytes post() sends."""
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+def fit_body(build: Callable[[int], dict[str, Any]], *, max_body_bytes: int) -> dict[str, Any]:
+    """build(text_budget_bytes) with the largest budget whose JSON fits max_body_bytes (markup and quoting included)."""
+    budget = max_body_bytes
+    while True:
+        body = build(budget)
+        size = len(json_bytes(body))
+        if size <= max_body_bytes or budget <= 0:
+            return body
+        budget -= size - max_body_bytes + 64
 
 
 def provider_text(text: str) -> str:
