@@ -71,7 +71,11 @@ def running_receiver() -> Iterator[Receiver]:
             except (BrokenPipeError, ConnectionResetError):
                 pass    # the client gave up (the timeout tests): nothing left to answer
 
-        do_GET = do_POST = _handle
+        def do_GET(self) -> None:
+            self._handle()
+
+        def do_POST(self) -> None:
+            self._handle()
 
         def log_message(self, *args: Any) -> None:
             pass
