@@ -33,7 +33,7 @@ class Request:
         return json.loads(self.body)
 
 
-Answer = tuple[int, str]
+Answer = tuple[int, str] | tuple[int, str, dict[str, str]]   # status, body[, extra headers]
 
 
 @dataclass
@@ -61,10 +61,12 @@ def running_receiver() -> Iterator[Receiver]:
                               headers={name.lower(): value for name, value in self.headers.items()},
                               body=self.rfile.read(length))
             receiver.requests.append(request)
-            status, text = receiver.respond(request)
+            status, text, *extra = receiver.respond(request)
             data = text.encode()
             try:
                 self.send_response(status)
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

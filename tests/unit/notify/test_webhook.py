@@ -82,10 +82,11 @@ def test_an_unreachable_server_is_a_backup_error_without_the_token():
 
 
 def test_a_redirect_is_not_followed(receiver):
-    receiver.respond = lambda request: (302, "")
+    # Followed, it would resend the message elsewhere (here: /elsewhere, which would answer 200).
+    receiver.respond = lambda request: (302, "", {"Location": "/elsewhere"}) if request.path == "/a" else (200, "ok")
     with pytest.raises(BackupError, match="answered HTTP 302"):
         build({"URL": receiver.base_url + "/a"}).send(sample_message())
-    assert len(receiver.requests) == 1
+    assert [request.path for request in receiver.requests] == ["/a"]
 
 
 def test_a_server_that_never_answers_is_given_up_after_the_timeout(receiver):
