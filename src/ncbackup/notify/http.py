@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 TIMEOUT_SECONDS = 10.0
 PROVIDER_TEXT_MAX_CHARS = 200    # of a provider's error message quoted in ours
+URL_TOKEN_MIN_CHARS = 8          # shorter parts of a credential URL are words, not tokens
 
 
 def section_name(section: SectionSettings | None, name: str) -> str:
@@ -83,13 +84,12 @@ def register_url_secrets(url: str, *, where: str) -> None:
     parts = urlsplit(url)
     for secret in url_secrets(url):
         add_secret(secret, where=where)
-    if len(parts.path) > 1:
-        add_secret(parts.path, where=where)
-        add_secret(parts.path.lstrip("/"), where=where)
-    if parts.query:
-        add_secret(parts.query, where=where)
-        for _key, value in parse_qsl(parts.query):
-            add_secret(value, where=where)
+    # Only parts long enough to be a token: masking "/in" or "1" would blank those letters in every log line.
+    candidates = [parts.path, parts.path.lstrip("/"), parts.query]
+    candidates += [value for _key, value in parse_qsl(parts.query)]
+    for candidate in candidates:
+        if len(candidate) >= URL_TOKEN_MIN_CHARS:
+            add_secret(candidate, where=where)
 
 
 def with_path_suffix(url: str, suffix: str) -> str:

@@ -127,6 +127,13 @@ def test_the_same_url_from_the_credentials_file_is_accepted_and_its_token_masked
     assert TOKEN not in mask_secrets(f"POST /in/{TOKEN}?token={TOKEN}")
 
 
+def test_short_parts_of_a_credential_url_are_not_masked_everywhere():
+    from ncbackup.engine.logs import mask_secrets
+
+    build(credentials={"URL": "https://hooks.example.com/in?x=1"})
+    assert mask_secrets("POST /in?x=1 sent in 1 try") == "POST /in?x=1 sent in 1 try"
+
+
 @pytest.mark.parametrize(("args", "credentials", "words"), [
     ({}, {}, "has no URL"),
     ({"URL": "https://a.example/x"}, {"URL": "https://b.example/y"}, "both in ARGS_DICT and in its CREDENTIALS_FILE"),
