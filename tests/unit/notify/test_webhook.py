@@ -123,8 +123,11 @@ def test_the_same_url_from_the_credentials_file_is_accepted_and_its_token_masked
 
     notifier = build(credentials={"URL": f"https://hooks.example.com/in/{TOKEN}?token={TOKEN}"})
     assert notifier.url.endswith(f"?token={TOKEN}")
-    # urllib3 logs "POST /in/<path>?token=..." at debug level: the path and query are masked too.
+    # urllib3 logs "POST /in/<path>?token=..." at debug level: the path and query are masked too,
+    # also a token that only the path holds (Slack, Feishu, healthchecks).
+    build(credentials={"URL": "https://hooks.example.com/services/T0/B0/pathonly7x9q"})
     assert TOKEN not in mask_secrets(f"POST /in/{TOKEN}?token={TOKEN}")
+    assert "pathonly7x9q" not in mask_secrets("POST /services/T0/B0/pathonly7x9q HTTP/1.1")
 
 
 def test_short_parts_of_a_credential_url_are_not_masked_everywhere():
