@@ -146,3 +146,15 @@ def test_missing_doubled_or_odd_urls_are_config_errors(args, credentials, words)
     with pytest.raises(ConfigError) as caught:
         build(args, credentials)
     assert words in str(caught.value) and "NOTIFY_HOOK" in str(caught.value)
+
+
+def test_a_config_error_points_at_the_section_in_the_config_file():
+    from pathlib import Path
+
+    from ncbackup.config.settings import Position, SectionSettings
+
+    section = SectionSettings(name="NOTIFY_HOOK", action="execute", module="notify",
+                              position=Position(file=Path("/etc/ncbackup/web1.json"), line=12))
+    with pytest.raises(ConfigError) as caught:
+        WebhookNotifier.from_section({}, {}, name="NOTIFY_HOOK", outcomes=ON, section=section)
+    assert str(caught.value).startswith("/etc/ncbackup/web1.json, line 12: URL: section NOTIFY_HOOK has no URL")
