@@ -44,6 +44,7 @@ class Trapper:
     is_discovered: bool = True                  # False: LLD not processed yet, prototype items are refused
     answer_garbage: bool = False
     is_silent: bool = False                     # takes the request, never answers
+    response: str = "success"                   # what the answer's "response" says
     requests: list[dict] = field(default_factory=list)
 
     @property
@@ -97,7 +98,7 @@ def trapper() -> Iterator[Trapper]:
                 failed = sum(1 for item in request["data"] if not is_known(item))
                 total = len(request["data"])
                 info = f"processed: {total - failed}; failed: {failed}; total: {total}; seconds spent: 0.000071"
-                body = json.dumps({"response": "success", "info": info}).encode()
+                body = json.dumps({"response": state.response, "info": info}).encode()
                 connection.sendall(b"ZBXD\x01" + struct.pack("<Q", len(body)) + body)
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -148,6 +149,12 @@ def test_failed_run_sends_no_last_success(trapper):
 def test_values_the_server_refuses_are_a_failure(trapper):
     trapper.host = "another-name"
     with pytest.raises(BackupError, match=r"took 0 of \d+ values for host srv-web1; import examples/"):
+        sender(trapper).send(message(run_result(Status.OK)))
+
+
+def test_an_answer_other_than_success_is_a_failure(trapper):
+    trapper.response = "failed"
+    with pytest.raises(BackupError, match="refused the values \\(response 'failed', processed: "):
         sender(trapper).send(message(run_result(Status.OK)))
 
 
