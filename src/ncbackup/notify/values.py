@@ -20,6 +20,7 @@ class SectionValues:
     duration_seconds: float
     bytes_in: int
     bytes_out: int
+    part_count: int | None        # None: not a backup set
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class RunValues:
     duration_seconds: float
     bytes_in: int
     bytes_out: int
+    part_count: int | None        # the parts of every set the run wrote; None when it wrote none
     sections: tuple[SectionValues, ...]
     storages: tuple[StorageValues, ...]
 
@@ -54,9 +56,10 @@ def run_values(result: RunResult, status: Status) -> RunValues:
     moment = result.end or result.start
     sections = tuple(
         SectionValues(section=step.name, kind=step.kind, status=step.status, duration_seconds=step.duration_seconds,
-                      bytes_in=step.bytes_in, bytes_out=step.bytes_out)
+                      bytes_in=step.bytes_in, bytes_out=step.bytes_out, part_count=step.part_count)
         for step in result.steps
     )
+    part_counts = [section.part_count for section in sections if section.part_count is not None]
     storages: dict[str, StorageValues] = {}
     for step in result.steps:
         for storage in step.destinations:
@@ -73,6 +76,7 @@ def run_values(result: RunResult, status: Status) -> RunValues:
         duration_seconds=result.duration_seconds if result.end else 0.0,
         bytes_in=result.bytes_in,
         bytes_out=result.bytes_out,
+        part_count=sum(part_counts) if part_counts else None,
         sections=sections,
         storages=tuple(storages.values()),
     )

@@ -60,6 +60,8 @@ def run_items(values: RunValues, *, host: str) -> list[dict[str, str]]:
         item("ncbackup.last_run_input_bytes", values.bytes_in),
         item("ncbackup.last_run_output_bytes", values.bytes_out),
     ]
+    if values.part_count is not None:
+        found.append(item("ncbackup.last_run_parts", values.part_count))
     # Zabbix keeps the history: not sending it after a failure is what lets nodata() see the silence.
     if values.is_success:
         found.append(item("ncbackup.last_success_timestamp", int(values.run_timestamp_seconds)))
@@ -79,6 +81,8 @@ def discovered_items(values: RunValues, *, host: str) -> list[dict[str, str]]:
             item(f"ncbackup.section.input_bytes[{_key_parameter(section.section)}]", section.bytes_in),
             item(f"ncbackup.section.output_bytes[{_key_parameter(section.section)}]", section.bytes_out),
         ]
+        if section.part_count is not None:
+            found.append(item(f"ncbackup.section.parts[{_key_parameter(section.section)}]", section.part_count))
     for storage in values.storages:
         found += [
             item(f"ncbackup.storage.last_run_success[{_key_parameter(storage.storage)}]", int(storage.is_success)),

@@ -15,9 +15,10 @@ def run_result(status: Status, *, start: datetime = START, hostname: str = "srv-
     run = RunResult(config_path="/etc/ncbackup/c.json", hostname=hostname, start=start,
                     end=start + timedelta(seconds=125))
     run.steps.append(StepResult(name="FILESET+STORAGE", kind="backup-set", duration_seconds=100.0,
-                                bytes_in=4096, bytes_out=1024, destinations=["s3", "local"], set_id="20261130-0300"))
+                                bytes_in=4096, bytes_out=1024, destinations=["s3", "local"], set_id="20261130-0300",
+                                part_count=3))
     database = StepResult(name="MYSQL+STORAGE", kind="backup-set", duration_seconds=20.5, bytes_in=2048,
-                          bytes_out=512, destinations=["s3"])
+                          bytes_out=512, destinations=["s3"], part_count=1)
     if status == Status.FAILED:
         database.fail("mysqldump exited with status 2")
     elif status == Status.WARNING:

@@ -44,6 +44,8 @@ def test_successful_run_writes_every_value(tmp_path):
     assert values[("ncbackup_section_status", (("section", "MYSQL+STORAGE"), ("status", "ok")))] == 1
     assert values[("ncbackup_section_duration_seconds", (("section", "MYSQL+STORAGE"),))] == 20.5
     assert values[("ncbackup_section_output_bytes", (("section", "FILESET+STORAGE"),))] == 1024
+    assert values[("ncbackup_last_run_parts", ())] == 3 + 1
+    assert values[("ncbackup_section_parts", (("section", "FILESET+STORAGE"),))] == 3
     assert values[("ncbackup_storage_output_bytes", (("storage", "s3"),))] == 1024 + 512
     assert values[("ncbackup_storage_output_bytes", (("storage", "local"),))] == 1024
     assert values[("ncbackup_storage_last_success_timestamp_seconds", (("storage", "s3"),))] == end
@@ -83,6 +85,15 @@ def test_a_host_that_never_succeeded_has_no_last_success(tmp_path):
     path = tmp_path / "ncbackup.prom"
     notifier(path).send(message(run_result(Status.FAILED)))
     assert not [key for key in samples(path) if key[0] == "ncbackup_last_success_timestamp_seconds"]
+
+
+def test_parts_are_left_out_when_unknown(tmp_path):
+    path = tmp_path / "ncbackup.prom"
+    run = run_result(Status.OK)
+    for step in run.steps:
+        step.part_count = None
+    notifier(path).send(message(run))
+    assert not [key for key in samples(path) if "parts" in key[0]]
 
 
 def test_file_is_replaced_atomically_and_world_readable(tmp_path):

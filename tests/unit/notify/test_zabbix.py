@@ -130,6 +130,8 @@ def test_successful_run_sends_every_value_to_known_items(trapper):
         {"{#SECTION}": "FILESET+STORAGE"}, {"{#SECTION}": "MYSQL+STORAGE"}]
     assert values["ncbackup.section.status[MYSQL+STORAGE]"] == "ok"
     assert values["ncbackup.section.output_bytes[FILESET+STORAGE]"] == "1024"
+    assert values["ncbackup.last_run_parts"] == "4"
+    assert values["ncbackup.section.parts[MYSQL+STORAGE]"] == "1"
     assert values["ncbackup.storage.output_bytes[s3]"] == str(1024 + 512)
     assert values["ncbackup.storage.last_success_timestamp[local]"] == str(end)
     assert {item["host"] for request in trapper.requests for item in request["data"]} == {"srv-web1"}
