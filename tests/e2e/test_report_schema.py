@@ -96,6 +96,8 @@ def test_an_ok_run_matches_the_schema(tmp_path, ncbackup_cmd):
     backup_set = report["steps"][0]
     assert backup_set["set_id"] and backup_set["destinations"] == ["local"] and backup_set["bytes_in"] > 50_000
     assert report["bytes_out"] == backup_set["bytes_out"] > 0 and report["size"]
+    # The monitoring methods (prometheus, zabbix) export it: a set has parts, other steps have none.
+    assert backup_set["part_count"] >= 1 and report["steps"][1]["part_count"] is None
 
 
 def test_a_warning_run_matches_the_schema(tmp_path, ncbackup_cmd):

@@ -44,6 +44,7 @@ class StepResult:
     error: str | None = None
     set_id: str | None = None
     destinations: list[str] = field(default_factory=list)   # storage names written to, for the report
+    part_count: int | None = None   # parts of the set (each storage got all of them); None: not a backup set
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

@@ -56,6 +56,7 @@ def _stages_for(group: DataGroup, context: RunContext, *, is_set: bool, result: 
 
 def _absorb_set_result(set_result: SetResult, result: StepResult) -> None:
     """Copy a SetResult's per-stream and per-storage outcomes into the step result."""
+    result.part_count = sum(len(stream.parts) for stream in set_result.streams)
     for stream in set_result.streams:
         result.bytes_in += stream.bytes_in
         result.bytes_out += stream.bytes_out
