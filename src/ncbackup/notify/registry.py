@@ -17,8 +17,12 @@ from ncbackup.engine.logs import mask_secrets
 from ncbackup.engine.result import RunResult
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.notify.base import Message, Notifier, NotifierFactory, StartAware
+from ncbackup.notify.dingtalk import DingTalkNotifier
 from ncbackup.notify.email import EmailNotifier
+from ncbackup.notify.feishu import FeishuNotifier
+from ncbackup.notify.healthchecks import HealthchecksNotifier
 from ncbackup.notify.post_report import PostReport
+from ncbackup.notify.prometheus import PrometheusTextfile
 from ncbackup.notify.sections import (
     DEFAULT_RETRY_SECONDS,
     EVERY_OUTCOME,
@@ -27,12 +31,26 @@ from ncbackup.notify.sections import (
     read_credentials,
     read_notify_section,
 )
+from ncbackup.notify.slack import SlackNotifier
+from ncbackup.notify.sms import UCloudSms
+from ncbackup.notify.webhook import WebhookNotifier
+from ncbackup.notify.wechat import WeChatNotifier
+from ncbackup.notify.zabbix import ZabbixSender
 
 log = logging.getLogger(__name__)
 
 NOTIFIERS: dict[str, type[NotifierFactory]] = {
     "post": PostReport,
     "email": EmailNotifier,
+    "webhook": WebhookNotifier,
+    "wechat": WeChatNotifier,
+    "dingtalk": DingTalkNotifier,
+    "feishu": FeishuNotifier,
+    "slack": SlackNotifier,
+    "healthchecks": HealthchecksNotifier,
+    "prometheus": PrometheusTextfile,
+    "zabbix": ZabbixSender,
+    "sms": UCloudSms,
 }
 
 # GENERAL MESSAGE_CONFIG_METHOD values besides post: their settings live in a NOTIFY section of the same METHOD.
