@@ -21,11 +21,20 @@ from ncbackup.errors import StorageError
 from ncbackup.retention.policy import Policy
 from ncbackup.retention.rules import Candidate, Decision, Kind, decide
 from ncbackup.setformat import (
-    MANIFEST_NAME, SIGNATURE_NAME, STATE_COMPLETE, STATE_INCOMPLETE, STATE_UNSIGNED, STATE_UNTRUSTED, SetInfo,
-    is_set_id, list_sets, manifest_key, signature_key,
+    MANIFEST_NAME,
+    SIGNATURE_NAME,
+    STATE_COMPLETE,
+    STATE_INCOMPLETE,
+    STATE_UNSIGNED,
+    STATE_UNTRUSTED,
+    SetInfo,
+    is_set_id,
+    list_sets,
+    manifest_key,
+    signature_key,
 )
 from ncbackup.signing import Trust
-from ncbackup.storage.base import ObjectInfo, Storage, delete_keys, prune_support, retained_until
+from ncbackup.storage.base import ObjectInfo, Storage, bucket_location, delete_keys, prune_support, retained_until
 from ncbackup.storage.retry import with_retries
 
 LIST_ATTEMPTS = 3
@@ -48,6 +57,16 @@ class PruneOutcome:
     @property
     def kept(self) -> list[str]:
         return [decision.set_id for decision in self.decisions if decision.keep]
+
+    def summary_dict(self) -> dict[str, Any]:
+        """What a run's result records per pruned storage (docs/report-json.md, steps[].pruned)."""
+        return {"storage": self.storage, "removed": list(self.removed), "freed_bytes": self.freed_bytes,
+                "kept": self.kept, "warnings": list(self.warnings)}
+
+    def summary_line(self) -> str:
+        count = len(self.removed)
+        return (f"pruned {self.storage}: removed {count} set{'s' * (count != 1)}, freed {self.freed_bytes} bytes, "
+                f"kept {len(self.kept)} (days counted in {self.time_zone})")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +124,20 @@ class _RecordingStorage:
 
     def delete(self, key: str) -> None:
         raise AssertionError("prune deletes through delete_keys only")
+
+
+def matches_location(policy: Policy, storage: Storage) -> bool:
+    """Whether CLEANUP's BUCKET/PREFIX (when given) select this storage; without them every storage is selected."""
+    if policy.bucket is None and policy.prefix is None:
+        return True
+    location = bucket_location(storage)
+    if location is None:
+        return False
+    bucket, prefix = location
+    if policy.bucket is not None and bucket != policy.bucket:
+        return False
+    wanted = (policy.prefix or "").strip("/")
+    return not wanted or f"{prefix.strip('/')}/".startswith(f"{wanted}/")
 
 
 def candidate_for(info: SetInfo, *, hostname: str) -> Candidate:
