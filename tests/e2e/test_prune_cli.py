@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.e2e.test_report_schema import VALIDATOR
 from tests.integration.servers.s3 import moto_server, s3_env  # noqa: F401 - fixtures
 from tests.integration.servers.sshd import ssh_client_key, sshd  # noqa: F401 - fixtures
 from tests.support import ensure_signing_key, need_binary
@@ -171,6 +172,7 @@ def test_a_run_with_cleanup_prunes_after_its_set_and_a_failed_run_does_not(site:
     good = site.night(daily, date(2026, 11, 5), "-l", "INFO")
     assert good.returncode == 0, good.stdout + good.stderr
     report = json.loads(good.stdout)
+    VALIDATOR.validate(report)                 # docs/report.schema.json knows steps[].pruned
     (pruned,) = report["steps"][0]["pruned"]
     newest = report["steps"][0]["set_id"]
     assert pruned["kept"] == [newest] and len(pruned["removed"]) == 3 and pruned["freed_bytes"] > 0
