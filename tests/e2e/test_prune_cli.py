@@ -219,3 +219,32 @@ def test_prune_without_cleanup_is_one_sentence_and_exit_3(site: Site, tmp_path) 
     assert result.returncode == 3
     assert result.stderr.count("ncbackup: error:") == 1 and "no CLEANUP section" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_standalone_prune_keeps_incomplete_sets_while_a_run_holds_the_lock(site: Site, tmp_path) -> None:
+    from ncbackup.engine.lock import lock_file_path, single_instance
+
+    backups = tmp_path / "backups"
+    config = site.config({"STORAGE": _storage("local", {"LOCAL_BACKUP": str(backups)})},
+                         cleanup={"KEEP": {"DAILY": {"NUMBER": "7"}}})
+    for night in (date(2026, 11, 2), date(2026, 11, 3)):
+        assert site.night(config, night).returncode == 0
+    unfinished = backups / "web1" / "20261101T020000Z"          # a run that died two days earlier: parts only
+    unfinished.mkdir()
+    (unfinished / "files.tar.zst.age.000").write_bytes(b"half a part")
+    later = datetime(2026, 11, 3, 9, 0)
+
+    (site.root / "work").mkdir(exist_ok=True)
+    with single_instance(lock_file_path(site.root / "work")):
+        held = site.cli("prune", "-c", str(config), "--json", at=later)
+        text = site.cli("prune", "-c", str(config), "--dry-run", at=later)
+    assert held.returncode == 0, held.stdout + held.stderr
+    report = json.loads(held.stdout)
+    assert report["lock_held"] is True and report["storages"][0]["removed"] == []
+    (decision,) = [item for item in report["storages"][0]["sets"] if item["set_id"] == unfinished.name]
+    assert decision["keep"] and decision["kind"] == "incomplete" and "lock" in "; ".join(decision["reasons"])
+    assert "a run holds the lock" in text.stdout and unfinished.exists()
+
+    free = site.cli("prune", "-c", str(config), "--json", at=later)
+    assert free.returncode == 0, free.stdout + free.stderr
+    assert json.loads(free.stdout)["storages"][0]["removed"] == [unfinished.name] and not unfinished.exists()
