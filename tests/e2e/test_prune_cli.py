@@ -248,3 +248,20 @@ def test_a_standalone_prune_keeps_incomplete_sets_while_a_run_holds_the_lock(sit
     free = site.cli("prune", "-c", str(config), "--json", at=later)
     assert free.returncode == 0, free.stdout + free.stderr
     assert json.loads(free.stdout)["storages"][0]["removed"] == [unfinished.name] and not unfinished.exists()
+
+
+def test_a_storage_that_cannot_be_listed_is_exit_2_and_the_others_are_still_pruned(site: Site, tmp_path) -> None:
+    local = _storage("local", {"LOCAL_BACKUP": str(tmp_path / "backups")})
+    plain = site.config({"STORAGE": local})
+    for night in (date(2026, 11, 2), date(2026, 11, 3)):
+        assert site.night(plain, night).returncode == 0
+    config = site.config({
+        "STORAGE_DOWN": _storage("s3", {"BUCKET": "backups", "ENDPOINT_URL": "http://127.0.0.1:9", "REGION": "us-east-1",
+                                        "MAX_ATTEMPTS": "1"}),
+        "STORAGE": local,
+    }, cleanup={"KEEP": {"LAST": "1"}}, name="down.json")
+    result = site.cli("prune", "-c", str(config), at=datetime(2026, 11, 3, 9, 0))
+    assert result.returncode == 2, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ncbackup: error:")]
+    assert len(errors) == 1 and "STORAGE_DOWN" in errors[0] and "Traceback" not in result.stderr
+    assert "removed 1 set," in result.stdout and len(_listed(site, plain)) == 1
