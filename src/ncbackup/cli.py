@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "list": "ncbackup.commands.list_sets",
     "restore": "ncbackup.commands.restore",
     "verify": "ncbackup.commands.verify",
+    "prune": "ncbackup.commands.prune",
     "decrypt": "ncbackup.commands.decrypt",
     "keygen": "ncbackup.commands.keygen",
     "init": "ncbackup.commands.init",

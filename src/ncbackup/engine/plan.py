@@ -19,6 +19,9 @@ Rules (ARCHITECTURE.md section 1, step 3):
 - SIZE and QA are built in and need no barrier: inside a data group they run right after it.
 - Sections without ACTION are configuration read by other commands (CLEANUP): not steps.
 - NOTIFY sections (``"NAME": "notify"``) are validated here but are not steps: they deliver at the end.
+- A STORAGE section with the original's PARAMETERS ACTION ``list`` or ``remove`` is not a storage of a
+  data group: it is a step of its own (logs the sets; prunes by CLEANUP), run right after the group
+  it follows, like SIZE and QA.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from ncbackup.hooks.commands import CommandRunner
     from ncbackup.plugins.external import ExternalProgram
     from ncbackup.plugins.legacy import PluginRef
+    from ncbackup.retention.policy import Policy
     from ncbackup.sources.base import Source
     from ncbackup.sources.folder import FolderSource
     from ncbackup.storage.base import Storage
@@ -89,9 +93,10 @@ class FolderOptions(BaseModel):
         description="database sources: the output folder's name inside WORK_FOLDER when the dump goes to disk",
     )
     action: str | None = Field(
-        None, alias="ACTION", json_schema_extra={"shown_default": "`upload`", "allowed": "`upload`"},
-        description="STORAGE only, inside PARAMETERS (not the section's ACTION). The original's `list` and `remove` "
-                    "are refused in a run: use `ncbackup list`",
+        None, alias="ACTION", json_schema_extra={"shown_default": "`upload`", "allowed": "`upload`, `list`, `remove`"},
+        description="STORAGE only, inside PARAMETERS (not the section's ACTION): `upload` writes the backup set; "
+                    "the original's `list` logs the sets on the storage (as `ncbackup list`) and `remove` prunes it "
+                    "with the CLEANUP rules (as `ncbackup prune`), each as a step of its own",
     )
 
 
@@ -131,6 +136,8 @@ class StepKind(str, Enum):
     SIZE = "size"               # Step
     QA = "qa"                   # Step
     COMMANDS = "commands"       # CommandsStep
+    LIST = "list"               # StorageStep: a STORAGE section with ACTION list
+    PRUNE = "prune"             # StorageStep: a STORAGE section with ACTION remove
 
 
 @dataclass
@@ -164,6 +171,12 @@ class PluginStep(Step):
 @dataclass(kw_only=True)
 class CommandsStep(Step):
     runner: CommandRunner
+
+
+@dataclass(kw_only=True)
+class StorageStep(Step):
+    storage: Storage
+    policy: Policy | None = None    # PRUNE: the CLEANUP rules
 
 
 @dataclass
@@ -221,16 +234,37 @@ def _build_source(section: SectionSettings, general: GeneralSettings, config: Co
     return descriptor.factory.from_section(section, general)
 
 
+STORAGE_ACTIONS = ("upload", "list", "remove")
+
+
+def storage_action(section: SectionSettings, config: Config) -> str:
+    """A STORAGE section's PARAMETERS ACTION: upload (the default), list or remove; ConfigError for anything else."""
+    action = (folder_options(section).action or "upload").strip().lower()
+    if action not in STORAGE_ACTIONS:
+        raise ConfigError(
+            f"section {section.name}: storage ACTION {action!r} is unknown; use upload, list or remove",
+            file=config.path, line=_line(section), key="ACTION",
+        )
+    return action
+
+
 def _build_storage(section: SectionSettings, general: GeneralSettings, config: Config) -> Storage:
     from ncbackup.storage.registry import build_storage
 
-    action = (folder_options(section).action or "upload").strip().lower()
-    if action != "upload":
-        raise ConfigError(
-            f"section {section.name}: storage ACTION {action!r} is not supported in a run yet; "
-            "use `ncbackup list` to list sets, or remove the section", file=config.path, line=_line(section), key="ACTION",
-        )
     return build_storage(section, general)
+
+
+def _storage_step(section: SectionSettings, action: str, config: Config, policy: Policy | None) -> StorageStep:
+    """The step of a legacy ACTION list/remove STORAGE section; remove without CLEANUP is a ConfigError."""
+    if action == "remove" and policy is None:
+        raise ConfigError(
+            f"section {section.name}: storage ACTION 'remove' prunes by the CLEANUP rules, but the config has no "
+            "CLEANUP section; add one (see docs/retention.md) or remove the section",
+            file=config.path, line=_line(section), key="ACTION",
+        )
+    kind = StepKind.LIST if action == "list" else StepKind.PRUNE
+    return StorageStep(kind, section.name, [section], storage=_build_storage(section, config.general, config),
+                       policy=policy if kind == StepKind.PRUNE else None)
 
 
 def _default_compression_inputs(general: GeneralSettings, exclude: list[Path]) -> list[Path]:
@@ -307,8 +341,11 @@ def build_plan(config: Config) -> Plan:
     """Turn the config's sections into ordered steps; ConfigError (file, line, key) when a section is unusable."""
     from ncbackup.hooks.commands import CommandRunner
     from ncbackup.plugins import external, legacy
+    from ncbackup.retention.policy import cleanup_section, policy_from_config
 
     general = config.general
+    # An invalid CLEANUP stops the config before anything runs (a run prunes with it after each set).
+    policy = policy_from_config(config) if cleanup_section(config) is not None else None
     steps: list[Step] = []
     notes: list[str] = []
     group: DataGroup | None = None
@@ -326,6 +363,10 @@ def build_plan(config: Config) -> Plan:
         if section.action is None:
             continue  # configuration for other commands (CLEANUP)
         role = role_of(section)
+        if role == Role.STORAGE and storage_action(section, config) != "upload":
+            storage_step = _storage_step(section, storage_action(section, config), config, policy)
+            (deferred if group is not None else steps).append(storage_step)
+            continue
         if role is not None and role in DATA_ROLES:
             if group is not None:
                 previous = data_role(group.sections[-1])
@@ -411,6 +452,10 @@ def describe_step(step: Step, general: GeneralSettings) -> str:
         return step.runner.describe()
     if step.kind == StepKind.SIZE:
         return "reports the backup size (OBJECTIVES if this run wrote them, else the last backup set of this run)"
+    if isinstance(step, StorageStep):
+        if step.kind == StepKind.LIST:
+            return f"lists the backup sets under {general.hostname}/ on {step.storage.name}"
+        return f"removes the sets under {general.hostname}/ on {step.storage.name} that no CLEANUP rule keeps"
     if step.kind == StepKind.QA:
         return "checks the running user and the permissions of config, key, credential and log files (warns only)"
     return step.kind.value

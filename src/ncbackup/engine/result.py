@@ -45,6 +45,7 @@ class StepResult:
     set_id: str | None = None
     destinations: list[str] = field(default_factory=list)   # storage names written to, for the report
     part_count: int | None = None   # parts of the set (each storage got all of them); None: not a backup set
+    pruned: list[dict] = field(default_factory=list)   # per storage pruned after the set: retention.prune.summary_dict
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -161,6 +162,8 @@ class RunResult:
                 size = f", {human_size(step.bytes_in)} in, {human_size(step.bytes_out)} out"
             lines.append(f"  [{step.status.value:7}] {step.name} ({step.kind}, {step.duration_seconds:.1f} s{size})")
             lines.extend(f"            warning: {text}" for text in step.warnings)
+            lines.extend(f"            pruned {item['storage']}: removed {len(item['removed'])} set(s), freed "
+                         f"{human_size(item['freed_bytes'])}, kept {len(item['kept'])}" for item in step.pruned)
             if step.error:
                 lines.append(f"            error: {step.error}")
         lines.extend(f"  warning: {text}" for text in self.warnings)

@@ -18,7 +18,17 @@ from typing import TYPE_CHECKING
 
 from ncbackup.engine.context import RunContext
 from ncbackup.engine.diskspace import Level, check_space
-from ncbackup.engine.plan import CommandsStep, DataGroup, DataStep, Plan, PluginStep, ProgramStep, Step, StepKind
+from ncbackup.engine.plan import (
+    CommandsStep,
+    DataGroup,
+    DataStep,
+    Plan,
+    PluginStep,
+    ProgramStep,
+    Step,
+    StepKind,
+    StorageStep,
+)
 from ncbackup.engine.result import Status, StepResult
 from ncbackup.errors import BackupError
 
@@ -26,8 +36,10 @@ if TYPE_CHECKING:
     from ncbackup.config.settings import SectionSettings
     from ncbackup.engine.setresult import SetResult
     from ncbackup.hooks.commands import CommandRunner
-    from ncbackup.signing import SecretKey
+    from ncbackup.retention.policy import Policy
+    from ncbackup.signing import SecretKey, Trust
     from ncbackup.stages.base import Stage
+    from ncbackup.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +129,70 @@ def run_backup_set(step: DataStep, context: RunContext, *, result: StepResult) -
     if not set_result.is_complete and result.error is None:
         result.fail("the backup set is incomplete (no storage received every part)")
     context.last_set_bytes_out = result.bytes_out
+    _prune_after_set(group, set_result, context, result)
     _remove_inputs(group, context, result)
+
+
+def _prune_after_set(group: DataGroup, set_result: SetResult, context: RunContext, result: StepResult) -> None:
+    """With a CLEANUP section: prune each storage that received the whole set; a set that failed never prunes.
+    A prune problem is a warning of the step, never a failure of the backup."""
+    from ncbackup.retention.policy import cleanup_section, policy_from_config
+    from ncbackup.retention.prune import matches_location
+
+    if cleanup_section(context.config) is None:
+        return
+    if set_result.set_id is None or set_result.error is not None or set_result.failed_streams:
+        result.notes.append("no prune: the backup set failed")
+        return
+    policy = policy_from_config(context.config)
+    if policy is None:
+        return
+    completed = {outcome.section_name for outcome in set_result.storages if outcome.is_ok}
+    for section, storage in group.storages:
+        if section.name in completed and matches_location(policy, storage):
+            _prune_into(storage, policy, context, result)
+
+
+def _prune_into(storage: Storage, policy: Policy, context: RunContext, result: StepResult) -> None:
+    """Prune one storage while this run holds the lock (incomplete sets may go) and record it on the step."""
+    from ncbackup.retention.prune import prune_storage
+
+    try:
+        outcome = prune_storage(storage, policy, _run_trust(context), hostname=context.general.hostname,
+                                now=datetime.now(timezone.utc), dry_run=context.is_dry_run, may_remove_incomplete=True)
+    except BackupError as error:
+        result.warn(f"prune of {storage.name}: {error}")
+        return
+    result.pruned.append(outcome.summary_dict())
+    for warning in outcome.warnings:
+        result.warn(f"prune of {storage.name}: {warning}")
+    log.info("%s", outcome.summary_line())
+    for decision in outcome.decisions:
+        log.debug("%s %s: %s", decision.set_id, "keep" if decision.keep else "remove", "; ".join(decision.reasons))
+
+
+def _run_trust(context: RunContext) -> Trust:
+    """The keys whose sets this run may judge: the same as `ncbackup list -c` (its own signing key, TRUSTED_SIGNERS)."""
+    from ncbackup.commands.setselect import trust_for
+
+    return trust_for(context.config, [], allow_unsigned=False)
+
+
+def run_storage_step(step: StorageStep, context: RunContext, *, result: StepResult) -> None:
+    """A legacy STORAGE ACTION: list logs the sets (as `ncbackup list`); remove prunes by CLEANUP."""
+    if step.kind == StepKind.LIST:
+        from ncbackup.commands.list_sets import render_table
+        from ncbackup.setformat import list_sets
+
+        sets = list_sets(step.storage, _run_trust(context))
+        for line in render_table(sets, step.storage.name).splitlines():
+            log.info("%s", line)
+        result.notes.append(f"{len(sets)} set(s) on {step.storage.name}: "
+                            + (", ".join(f"{info.set_id} ({info.state})" for info in sets) or "none"))
+        return
+    if step.policy is None:
+        raise AssertionError("a prune step always has its CLEANUP policy (build_plan checks)")
+    _prune_into(step.storage, step.policy, context, result)
 
 
 def _destination_label(section: SectionSettings) -> str:
@@ -258,6 +333,8 @@ def run_step(step: Step, context: RunContext, *, result: StepResult) -> None:
         run_load(step, context, result=result)
     elif isinstance(step, CommandsStep):
         run_commands(step, context, result=result)
+    elif isinstance(step, StorageStep):
+        run_storage_step(step, context, result=result)
     elif step.kind == StepKind.SIZE:
         run_size(step, context, result=result)
     elif step.kind == StepKind.QA:

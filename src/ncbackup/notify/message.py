@@ -54,8 +54,12 @@ def problem_lines(result: RunResult) -> list[str]:
 
 
 def prune_lines(steps: list[StepResult]) -> list[str]:
-    """What retention pruned, one line per step that pruned (empty until steps record their pruning)."""
-    return []
+    """What retention pruned after the sets (CLEANUP), one line per storage."""
+    return [
+        f"pruned {item['storage']}: removed {len(item['removed'])} set(s), freed {human_size(item['freed_bytes'])}, "
+        f"kept {len(item['kept'])}" + (f"; {len(item['warnings'])} failed delete(s)" if item["warnings"] else "")
+        for step in steps for item in step.pruned
+    ]
 
 
 def figure_lines(result: RunResult) -> list[tuple[str, str]]:

@@ -7,10 +7,12 @@ together.
 
 from __future__ import annotations
 
+import calendar
 import enum
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 
 
 class Kind(str, enum.Enum):
@@ -59,10 +61,256 @@ class Decision:
     candidate: Candidate | None = field(default=None, compare=False)
 
 
+PeriodKey = Callable[[datetime], tuple[object, ...]]
+
+
+# --------------------------------------------------------------------------------------------------
+# Durations ("14d", "6w", "1y6m")
+
+# A month is 30 days and a year 365 days: WITHIN is a span of time, not a calendar rule.
+_UNIT_DAYS = {"h": 1 / 24, "d": 1, "w": 7, "m": 30, "y": 365}
+_UNIT_NAMES = {"h": "hours", "d": "days", "w": "weeks", "m": "months (30 days)", "y": "years (365 days)"}
+_DURATION_PART = re.compile(r"(\d+)([hdwmy])")
+
+
+def parse_within(text: str) -> timedelta:
+    """A WITHIN duration ("14d", "6w", "1y", "12h", "3m", or combined like "1y6m") as a timedelta; ValueError if unusable."""
+    cleaned = str(text).strip().lower().replace(" ", "")
+    parts = _DURATION_PART.findall(cleaned)
+    if not cleaned or "".join(number + unit for number, unit in parts) != cleaned:
+        units = ", ".join(f"{unit} = {name}" for unit, name in _UNIT_NAMES.items())
+        raise ValueError(f'expected a duration such as "14d", "6w" or "1y" ({units})')
+    total = sum((timedelta(days=int(number) * _UNIT_DAYS[unit]) for number, unit in parts), timedelta())
+    if total <= timedelta():
+        raise ValueError('expected a duration longer than zero, such as "14d"')
+    return total
+
+
+def format_within(span: timedelta) -> str:
+    """The shortest spelling parse_within reads back: 14 days -> "14d", 42 days -> "6w", 365 days -> "1y"."""
+    hours, remainder = divmod(span, timedelta(hours=1))
+    if remainder or hours <= 0:
+        return str(span)
+    days, rest_hours = divmod(hours, 24)
+    if rest_hours:
+        return f"{hours}h"
+    for unit in ("y", "w"):
+        size = int(_UNIT_DAYS[unit])
+        if days % size == 0:
+            return f"{days // size}{unit}"
+    return f"{days}d"
+
+
+# --------------------------------------------------------------------------------------------------
+# Periods: every set's place in the calendar of the zone tz
+
+
+def _local(candidate: Candidate, tz: tzinfo | None) -> datetime:
+    # astimezone(None) is the machine's local zone, with its daylight saving rules.
+    return candidate.started_at.astimezone(tz)
+
+
+def hour_key(moment: datetime) -> tuple[object, ...]:
+    # The offset tells apart the two 02:00-03:00 hours of a night when clocks go back.
+    return (moment.date(), moment.hour, moment.utcoffset())
+
+
+def day_key(moment: datetime) -> tuple[object, ...]:
+    return (moment.date(),)
+
+
+def week_key(moment: datetime) -> tuple[object, ...]:
+    year, week, _ = moment.isocalendar()
+    return (year, week)
+
+
+def month_key(moment: datetime) -> tuple[object, ...]:
+    return (moment.year, moment.month)
+
+
+def year_key(moment: datetime) -> tuple[object, ...]:
+    return (moment.year,)
+
+
+def _is_on_or_after_weekday(moment: datetime, day: int) -> bool:
+    return moment.isoweekday() >= day
+
+
+def _is_on_or_after_day_of_month(moment: datetime, day: int) -> bool:
+    last_day = calendar.monthrange(moment.year, moment.month)[1]
+    return moment.day >= min(day, last_day)
+
+
+# --------------------------------------------------------------------------------------------------
+# The rule families; each returns (set, reason) pairs for the WHOLE sets it keeps.
+
+_Keeps = list[tuple[Candidate, str]]
+
+
+def _order(candidate: Candidate) -> tuple[datetime, str]:
+    return (candidate.started_at, candidate.set_id)
+
+
+def keep_last(whole_newest_first: Sequence[Candidate], number: int) -> _Keeps:
+    """The number newest WHOLE sets."""
+    return [(item, f"last {index}/{number}") for index, item in enumerate(whole_newest_first[:number], start=1)]
+
+
+def keep_per_period(
+    whole_newest_first: Sequence[Candidate], *, name: str, number: int, key: PeriodKey, tz: tzinfo | None,
+    qualifies: Callable[[datetime], bool] | None = None,
+) -> _Keeps:
+    """One set for each of the number newest periods that have one: the newest set of the period, or, when
+    qualifies is given (WEEKLY/MONTHLY with DAY), the first set of the period that qualifies."""
+    chosen: dict[tuple[object, ...], Candidate] = {}
+    for item in whole_newest_first:
+        moment = _local(item, tz)
+        if qualifies is None:
+            chosen.setdefault(key(moment), item)   # newest first: the first one seen is the newest
+        elif qualifies(moment):
+            chosen[key(moment)] = item             # newest first: the last one seen is the first made
+    newest_periods = sorted(chosen.values(), key=_order, reverse=True)[:number]
+    return [(item, f"{name} {index}/{number}") for index, item in enumerate(newest_periods, start=1)]
+
+
+def keep_within(whole_newest_first: Sequence[Candidate], span: timedelta) -> _Keeps:
+    """Every WHOLE set made within span before the newest WHOLE set (not before now: a server whose
+    backups stopped keeps its history)."""
+    if not whole_newest_first:
+        return []
+    since = whole_newest_first[0].started_at - span
+    label = f"within {format_within(span)}"
+    return [(item, label) for item in whole_newest_first if item.started_at >= since]
+
+
+def _rule_keeps(whole_newest_first: Sequence[Candidate], rules: Rules, tz: tzinfo | None) -> _Keeps:
+    keeps: _Keeps = []
+    if rules.last:
+        keeps += keep_last(whole_newest_first, rules.last)
+    simple: tuple[tuple[str, Period | None, PeriodKey], ...] = (
+        ("hourly", rules.hourly, hour_key), ("daily", rules.daily, day_key), ("yearly", rules.yearly, year_key),
+    )
+    for name, period, key in simple:
+        if period and period.number:
+            keeps += keep_per_period(whole_newest_first, name=name, number=period.number, key=key, tz=tz)
+    if rules.weekly and rules.weekly.number:
+        weekday = rules.weekly.day
+        keeps += keep_per_period(
+            whole_newest_first, name="weekly", number=rules.weekly.number, key=week_key, tz=tz,
+            qualifies=None if weekday is None else lambda moment: _is_on_or_after_weekday(moment, weekday),
+        )
+    if rules.monthly and rules.monthly.number:
+        day_of_month = rules.monthly.day
+        keeps += keep_per_period(
+            whole_newest_first, name="monthly", number=rules.monthly.number, key=month_key, tz=tz,
+            qualifies=None if day_of_month is None else lambda moment: _is_on_or_after_day_of_month(moment, day_of_month),
+        )
+    if rules.within:
+        keeps += keep_within(whole_newest_first, rules.within)
+    return keeps
+
+
+# --------------------------------------------------------------------------------------------------
+# The decision
+
+NEWEST_COMPLETE = "newest complete"
+NO_RULE = "remove: no rule keeps it"
+PARTIAL_NEWER = "partial, newer than the newest complete set"
+PARTIAL_OLDER = "remove: partial, older than the newest complete set"
+INCOMPLETE_HELD = "incomplete, a run holds the lock"
+FOREIGN = "foreign"
+
+
+def _hours_text(span: timedelta) -> str:
+    return f"{span / timedelta(hours=1):g} h"
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _own_reasons(
+    item: Candidate, newest_whole: Candidate | None, rules: Rules, *, now: datetime, may_remove_incomplete: bool,
+) -> tuple[bool, str]:
+    """(keep, reason) for a set that is not WHOLE: its kind alone decides."""
+    if item.kind is Kind.FOREIGN:
+        return True, item.note or FOREIGN
+    if item.kind is Kind.PARTIAL:
+        if newest_whole is None or _order(item) > _order(newest_whole):
+            return True, PARTIAL_NEWER
+        return False, PARTIAL_OLDER
+    # INCOMPLETE: maybe a run that is still writing it; give it time, and never while a run holds the lock.
+    limit = _hours_text(rules.incomplete_after)
+    if now - item.started_at <= rules.incomplete_after:
+        return True, f"incomplete, younger than {limit}"
+    if not may_remove_incomplete:
+        return True, INCOMPLETE_HELD
+    return False, f"remove: incomplete, older than {limit}"
+
+
+def _keep_chains(reasons: dict[str, list[str]], keep: dict[str, bool], by_id: dict[str, Candidate]) -> None:
+    """Every set a kept set depends on (transitively) is kept too: a chain goes only as a whole."""
+    pending = [set_id for set_id, is_kept in keep.items() if is_kept]
+    while pending:
+        set_id = pending.pop()
+        for needed in by_id[set_id].depends_on:
+            if needed not in by_id or needed == set_id:
+                continue
+            reason = f"needed by {set_id}"
+            if reason not in reasons[needed]:
+                reasons[needed].append(reason)
+            if not keep[needed]:
+                keep[needed] = True
+                reasons[needed] = [text for text in reasons[needed] if not text.startswith("remove")]
+                pending.append(needed)
+
+
 def decide(
     candidates: Sequence[Candidate], rules: Rules, *, now: datetime, tz: tzinfo | None = None,
     may_remove_incomplete: bool = True,
 ) -> list[Decision]:
     """One decision per candidate, in the candidates' order. tz: the zone days/weeks/months are counted
     in (None: the machine's local zone). may_remove_incomplete is False while a run holds the lock."""
-    raise NotImplementedError
+    by_id = {item.set_id: item for item in candidates}
+    whole = sorted((item for item in by_id.values() if item.kind is Kind.WHOLE), key=_order, reverse=True)
+    newest_whole = whole[0] if whole else None
+
+    reasons: dict[str, list[str]] = {set_id: [] for set_id in by_id}
+    keep: dict[str, bool] = dict.fromkeys(by_id, False)
+    if newest_whole is not None:
+        keep[newest_whole.set_id] = True
+        reasons[newest_whole.set_id].append(NEWEST_COMPLETE)
+    for item, reason in _rule_keeps(whole, rules, tz):
+        keep[item.set_id] = True
+        reasons[item.set_id].append(reason)
+    for item in by_id.values():
+        if item.kind is Kind.WHOLE:
+            if not keep[item.set_id]:
+                reasons[item.set_id].append(NO_RULE)
+        else:
+            keep[item.set_id], reason = _own_reasons(
+                item, newest_whole, rules, now=now, may_remove_incomplete=may_remove_incomplete)
+            reasons[item.set_id].append(reason)
+    _keep_chains(reasons, keep, by_id)
+
+    for set_id, is_kept in keep.items():
+        locked_until = by_id[set_id].locked_until
+        if not is_kept and locked_until is not None and locked_until > now:
+            keep[set_id] = True
+            reasons[set_id] = [f"object lock until {_utc_text(locked_until)}"]
+    _keep_chains(reasons, keep, by_id)
+
+    # The guard: removing is only safe while a complete set newer than everything removed remains.
+    doomed = [by_id[set_id] for set_id, is_kept in keep.items() if not is_kept]
+    if doomed:
+        newest_doomed = max(doomed, key=_order)
+        if newest_whole is None or _order(newest_doomed) >= _order(newest_whole):
+            guard = f"no complete set is newer than {newest_doomed.set_id}: nothing is removed"
+            for item in doomed:
+                keep[item.set_id] = True
+                reasons[item.set_id] = [guard]
+
+    return [
+        Decision(set_id=item.set_id, keep=keep[item.set_id], reasons=tuple(reasons[item.set_id]), candidate=item)
+        for item in candidates
+    ]

@@ -124,12 +124,42 @@ def test_missing_plugin_module_is_a_config_error(tmp_path):
         build_plan(config)
 
 
-def test_storage_list_action_is_refused_clearly(tmp_path):
+def _legacy_storage(action: str, tmp_path: Path) -> dict:
+    return {"ACTION": "execute", "NAME": "storage",
+            "PARAMETERS": {"DESTINATION": "local", "ACTION": action,
+                           "ARGS_DICT": repr({"LOCAL_BACKUP": str(tmp_path / "backups")})}}
+
+
+def test_storage_list_and_remove_actions_are_steps_of_their_own_after_the_group(tmp_path):
+    from ncbackup.engine.plan import StepKind, StorageStep
+
     config = make_config(tmp_path, {
-        "C": {**COMPRESSION, "PARAMETERS": {"OBJECTIVES": str(tmp_path / "a")}},
-        "S": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {"DESTINATION": "local", "ACTION": "list"}},
+        "F": {"ACTION": "execute", "NAME": "filesbackup", "PARAMETERS": {"FILESET_INCLUDE": str(tmp_path)}},
+        "S": STORAGE,
+        "LISTING": _legacy_storage("list", tmp_path),
+        "PRUNING": _legacy_storage("REMOVE", tmp_path),
+        "CLEANUP": {"KEEP": {"DAILY": {"NUMBER": "7"}}},
     })
-    with pytest.raises(ConfigError, match="not supported in a run yet"):
+    plan = build_plan(config)
+    assert [(step.kind, step.name) for step in plan.steps] == [
+        (StepKind.BACKUP_SET, "F+S"), (StepKind.LIST, "LISTING"), (StepKind.PRUNE, "PRUNING")]
+    group_step = plan.steps[0]
+    assert [section.name for section, _storage in group_step.group.storages] == ["S"]   # never a storage of the set
+    listing, pruning = plan.steps[1], plan.steps[2]
+    assert isinstance(listing, StorageStep) and isinstance(pruning, StorageStep)
+    assert pruning.policy is not None and listing.policy is None
+    assert "no CLEANUP rule keeps" in pruning.description
+
+
+def test_storage_remove_action_without_cleanup_is_a_config_error_naming_the_section(tmp_path):
+    config = make_config(tmp_path, {"PRUNING": _legacy_storage("remove", tmp_path)})
+    with pytest.raises(ConfigError, match="section PRUNING: storage ACTION 'remove' prunes by the CLEANUP rules"):
+        build_plan(config)
+
+
+def test_unknown_storage_action_is_refused_clearly(tmp_path):
+    config = make_config(tmp_path, {"S": _legacy_storage("sync", tmp_path)})
+    with pytest.raises(ConfigError, match="storage ACTION 'sync' is unknown; use upload, list or remove"):
         build_plan(config)
 
 

@@ -1,0 +1,279 @@
+"""prune_storage against a real LocalStorage holding cheaply made signed sets: what it removes, in which order,
+what it leaves alone, and how a failed or interrupted removal is finished by the next prune."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import BinaryIO
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ncbackup.errors import StorageError
+from ncbackup.retention import prune as prune_module
+from ncbackup.retention.policy import Policy
+from ncbackup.retention.prune import PruneOutcome, prune_storage, zone_label
+from ncbackup.retention.rules import Candidate, Decision, Kind, Rules, decide
+from ncbackup.setformat import (
+    STATE_COMPLETE,
+    STATE_INCOMPLETE,
+    Manifest,
+    PartInfo,
+    StreamInfo,
+    list_sets,
+    manifest_key,
+    part_key,
+    part_name,
+    set_id_for,
+    signature_key,
+    write_manifest,
+)
+from ncbackup.storage.base import ObjectInfo, Storage
+from ncbackup.storage.local import LocalStorage
+from tests.support import SIGNER, TRUST
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+POLICY = Policy(rules=Rules(last=1))      # keep the newest complete set only
+
+
+def _keep_newest_whole(candidates, rules, *, now, tz=None, may_remove_incomplete=True) -> list[Decision]:
+    """A stand-in for rules.decide with LAST 1, used only while the real engine is not there yet: keeps
+    the newest WHOLE set, FOREIGN sets, locked sets and young (or lock-held) incomplete sets."""
+    whole = [c for c in candidates if c.kind == Kind.WHOLE]
+    newest = max(whole, key=lambda c: c.started_at).set_id if whole else None
+    out = []
+    for c in candidates:
+        if c.set_id == newest:
+            keep, why = True, ("newest complete",)
+        elif c.kind == Kind.FOREIGN:
+            keep, why = True, (c.note or "foreign",)
+        elif c.kind == Kind.INCOMPLETE and not may_remove_incomplete:
+            keep, why = True, ("incomplete, a run holds the lock",)
+        elif c.kind == Kind.INCOMPLETE and now - c.started_at < rules.incomplete_after:
+            keep, why = True, ("incomplete, younger than 24 h",)
+        elif c.locked_until is not None and c.locked_until > now:
+            keep, why = True, (f"object lock until {c.locked_until:%Y-%m-%dT%H:%M:%SZ}",)
+        else:
+            keep, why = False, ("remove: no rule keeps it",)
+        out.append(Decision(c.set_id, keep, why, candidate=c))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _rule_engine(monkeypatch):
+    """These tests are about the executor: the real engine when it is there, else the stand-in above."""
+    try:
+        decide([], Rules(), now=NOW)
+    except NotImplementedError:
+        monkeypatch.setattr(prune_module, "decide", _keep_newest_whole)
+
+
+def make_set(storage: Storage, started: datetime, *, host: str = "web1", failed: bool = False,
+             signed: bool = True, format_version: int = 2, parts: int = 2) -> str:
+    """A set of one stream with `parts` small parts, its manifest and (unless signed=False) its signature."""
+    set_id = set_id_for(started)
+    infos = []
+    for index in range(parts):
+        data = f"{set_id} part {index}\n".encode() * 10
+        name = part_name("files.tar.zst.age", index)
+        storage.put(part_key(set_id, name), io.BytesIO(data))
+        infos.append(PartInfo(name=name, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest()))
+    stream = StreamInfo(name="files", kind="files", file_name="files.tar.zst.age", codec="zstd", cipher="age",
+                        status="failed" if failed else "ok", error="tar failed" if failed else None, parts=tuple(infos))
+    manifest = Manifest(host=host, set_id=set_id, started_at=started, finished_at=started + timedelta(minutes=5),
+                        streams=(stream,), format_version=format_version)
+    if signed:
+        write_manifest(storage, manifest, SIGNER)
+    else:
+        storage.put(manifest_key(set_id), io.BytesIO(manifest.to_json()))
+    return set_id
+
+
+def days_ago(days: float) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+def prune(storage: Storage, **overrides) -> PruneOutcome:
+    arguments = {"hostname": "web1", "now": NOW, "dry_run": False, "may_remove_incomplete": True, **overrides}
+    return prune_storage(storage, POLICY, TRUST, **arguments)
+
+
+class Recording:
+    """A storage that records what is done to it and can refuse chosen deletes (a flaky or interrupted prune)."""
+
+    def __init__(self, inner: Storage, *, refuse=lambda key: False) -> None:
+        self.inner, self.name, self.refuse = inner, inner.name, refuse
+        self.deleted: list[str] = []
+        self.list_calls = 0
+
+    def put(self, key: str, stream: BinaryIO) -> None:
+        self.inner.put(key, stream)
+
+    def get(self, key: str) -> BinaryIO:
+        return self.inner.get(key)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        self.list_calls += 1
+        return self.inner.list(prefix)
+
+    def delete(self, key: str) -> None:
+        if self.refuse(key):
+            raise StorageError(f"{self.name}: cannot delete {key}: permission denied")
+        self.deleted.append(key)
+        self.inner.delete(key)
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalStorage:
+    return LocalStorage(tmp_path / "backups" / "web1")
+
+
+def states(storage: Storage) -> dict[str, str]:
+    return {info.set_id: info.state for info in list_sets(storage, TRUST)}
+
+
+def test_old_sets_go_signature_and_manifest_first_and_the_newest_stays(storage) -> None:
+    old, newer, newest = (make_set(storage, days_ago(d)) for d in (3, 2, 1))
+    recording = Recording(storage)
+    outcome = prune(recording)
+    assert outcome.removed == [old, newer]
+    assert list(states(storage)) == [newest]
+    assert recording.list_calls == 1                       # one listing for the sets and the unknown objects
+    for set_id in (old, newer):
+        mine = [key for key in recording.deleted if key.startswith(f"{set_id}/")]
+        assert mine[:2] == [signature_key(set_id), manifest_key(set_id)]
+        assert len(mine) == 4
+    assert outcome.freed_bytes > 0 and not outcome.warnings
+    assert [d.set_id for d in outcome.decisions if d.keep] == [newest]
+
+
+def test_a_prune_interrupted_after_the_manifest_leaves_an_incomplete_set_the_next_prune_finishes(storage) -> None:
+    old = make_set(storage, days_ago(3))
+    newest = make_set(storage, days_ago(1))
+    flaky = Recording(storage, refuse=lambda key: key.startswith(f"{old}/files"))
+    outcome = prune(flaky)
+    assert old not in outcome.removed
+    assert any(f"{old}/files.tar.zst.age.000" in warning for warning in outcome.warnings)
+    # Never a set that looks complete but lacks parts: without its manifest it is incomplete.
+    assert states(storage) == {old: STATE_INCOMPLETE, newest: STATE_COMPLETE}
+    again = prune(storage)
+    assert again.removed == [old] and not again.warnings
+    assert states(storage) == {newest: STATE_COMPLETE}
+
+
+def test_a_failed_signature_delete_is_a_warning_naming_it_and_the_next_prune_retries(storage) -> None:
+    old = make_set(storage, days_ago(3))
+    newest = make_set(storage, days_ago(1))
+    flaky = Recording(storage, refuse=lambda key: key == signature_key(old))
+    outcome = prune(flaky)
+    assert outcome.removed == [] and len(outcome.warnings) == 1
+    assert signature_key(old) in outcome.warnings[0] and "next prune" in outcome.warnings[0]
+    assert not any(key.startswith(f"{old}/files") for key in flaky.deleted)   # parts untouched while it is signed
+    # Its manifest went, so it is incomplete now (never complete without parts); the next prune finishes it.
+    assert states(storage) == {old: STATE_INCOMPLETE, newest: STATE_COMPLETE}
+    assert prune(storage).removed == [old]
+    assert list(states(storage)) == [newest]
+
+
+def test_objects_that_are_not_part_of_a_set_are_listed_as_unknown_and_left_alone(storage, tmp_path) -> None:
+    make_set(storage, days_ago(3))
+    make_set(storage, days_ago(1))
+    for key in ("notes.txt", "old-tool/backup.tar", "20261101/stray"):
+        storage.put(key, io.BytesIO(b"not ours"))
+    outcome = prune(storage)
+    assert outcome.unknown_keys == ["20261101/stray", "notes.txt", "old-tool/backup.tar"]
+    base = tmp_path / "backups" / "web1"
+    assert all((base / key).read_bytes() == b"not ours" for key in outcome.unknown_keys)
+
+
+def test_another_hosts_set_and_an_unsigned_set_are_never_removed(storage) -> None:
+    other = make_set(storage, days_ago(5), host="web2")
+    unsigned = make_set(storage, days_ago(4), signed=False, format_version=1)   # made before signing
+    newest = make_set(storage, days_ago(1))
+    outcome = prune(storage)
+    assert outcome.removed == []
+    kept = {d.set_id: d for d in outcome.decisions}
+    assert kept[other].keep and "web2" in "; ".join(kept[other].reasons)
+    assert kept[unsigned].keep and kept[unsigned].candidate is not None
+    assert kept[unsigned].candidate.kind == Kind.FOREIGN
+    assert set(states(storage)) == {other, unsigned, newest}
+
+
+def test_incomplete_sets_are_kept_while_a_run_holds_the_lock_and_removed_when_none_does(storage) -> None:
+    stale = make_set(storage, days_ago(3), signed=False)          # manifest without signature: incomplete
+    make_set(storage, days_ago(1))
+    held = prune(storage, may_remove_incomplete=False)
+    assert held.removed == [] and stale in states(storage)
+    (decision,) = [d for d in held.decisions if d.set_id == stale]
+    assert decision.keep and "lock" in "; ".join(decision.reasons)
+    assert prune(storage).removed == [stale]
+
+
+def test_dry_run_decides_the_same_and_removes_nothing(storage, tmp_path) -> None:
+    make_set(storage, days_ago(3))
+    make_set(storage, days_ago(1))
+    before = sorted(p for p in (tmp_path / "backups").rglob("*"))
+    outcome = prune(storage, dry_run=True)
+    assert outcome.is_dry_run and outcome.removed == [] and outcome.freed_bytes == 0
+    assert [d.keep for d in outcome.decisions] == [False, True]
+    assert sorted(p for p in (tmp_path / "backups").rglob("*")) == before
+
+
+class Locked(Recording):
+    """A storage with S3 Object Lock on one set, counting the lock queries."""
+
+    def __init__(self, inner: Storage, locked_set: str, until: datetime) -> None:
+        super().__init__(inner)
+        self.locked_set, self.until = locked_set, until
+        self.asked: list[str] = []
+
+    def retained_until(self, key: str) -> datetime | None:
+        self.asked.append(key)
+        return self.until if key.startswith(f"{self.locked_set}/") else None
+
+
+def test_locked_sets_are_kept_and_only_sets_to_remove_are_asked_about_their_lock(storage) -> None:
+    locked, old = make_set(storage, days_ago(3)), make_set(storage, days_ago(2))
+    newest = make_set(storage, days_ago(1))
+    until = NOW + timedelta(days=10)
+    lockable = Locked(storage, locked, until)
+    outcome = prune(lockable)
+    assert sorted(lockable.asked) == sorted([manifest_key(locked), manifest_key(old)])   # not the newest
+    assert outcome.removed == [old]
+    (decision,) = [d for d in outcome.decisions if d.set_id == locked]
+    assert decision.keep and "object lock until 2026-12-10" in "; ".join(decision.reasons)
+    assert set(states(storage)) == {locked, newest}
+
+
+class CannotDelete(Recording):
+    def prune_support(self) -> str | None:
+        return "its custom_command has no DELETE_COMMAND_TEMPLATE; add one"
+
+
+def test_a_storage_that_cannot_delete_is_a_clear_error(storage) -> None:
+    make_set(storage, days_ago(1))
+    with pytest.raises(StorageError, match="cannot be pruned: its custom_command has no DELETE_COMMAND_TEMPLATE"):
+        prune(CannotDelete(storage))
+
+
+def test_the_time_zone_is_shown_with_its_offset() -> None:
+    assert zone_label(ZoneInfo("Europe/Paris"), NOW) == "Europe/Paris (UTC+01:00)"
+    assert zone_label(ZoneInfo("America/New_York"), datetime(2026, 7, 1, tzinfo=timezone.utc)) == \
+        "America/New_York (UTC-04:00)"
+    assert zone_label(None, NOW).endswith(")") and "(UTC" in zone_label(None, NOW)
+
+
+def test_candidates_are_what_the_docs_say(storage) -> None:
+    from ncbackup.retention.prune import candidate_for
+
+    whole, partial = make_set(storage, days_ago(3)), make_set(storage, days_ago(2), failed=True)
+    foreign, incomplete = make_set(storage, days_ago(1), host="db1"), make_set(storage, days_ago(0.5), signed=False)
+    kinds = {info.set_id: candidate_for(info, hostname="web1") for info in list_sets(storage, TRUST)}
+    assert {set_id: c.kind for set_id, c in kinds.items()} == {
+        whole: Kind.WHOLE, partial: Kind.PARTIAL, foreign: Kind.FOREIGN, incomplete: Kind.INCOMPLETE}
+    assert kinds[foreign].note is not None and "db1" in kinds[foreign].note
+    assert isinstance(kinds[whole], Candidate) and kinds[whole].size_bytes > 0
