@@ -97,3 +97,13 @@ def test_text_is_bounded_even_when_a_figure_is_huge():
     result.config_path = "/etc/" + "c" * 20_000
     message = build_message(result, "")
     assert len(message.text) == TEXT_MAX_CHARS and message.text.endswith("…")
+
+
+def test_what_retention_pruned_is_in_the_text_and_the_html():
+    step = good_step()
+    step.pruned = [{"storage": "s3://acme/web1/", "removed": ["20261101T020000Z", "20261102T020000Z"],
+                    "freed_bytes": 3 * 1024**3, "kept": ["20261129T020000Z"], "warnings": ["could not delete x"]}]
+    message = build_message(run(step), "")
+    line = "pruned s3://acme/web1/: removed 2 set(s), freed 3.0 GiB, kept 1; 1 failed delete(s)"
+    assert line in message.text
+    assert "pruned s3://acme/web1/: removed 2 set(s)" in message.html
