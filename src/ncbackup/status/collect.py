@@ -21,6 +21,7 @@ from ncbackup.setformat import (
     STATE_INCOMPLETE,
     STATE_UNSIGNED,
     STATE_UNTRUSTED,
+    Manifest,
     SetInfo,
     is_set_id,
     list_sets,
@@ -165,7 +166,7 @@ class Freshness:
     """The newest complete set of one storage, found cheaply (for the warning at the start of a run)."""
 
     set_count: int
-    newest_complete: SetInfo | None
+    newest_complete: Manifest | None
 
 
 def newest_complete(storage: Storage, trust: Trust, host: str) -> Freshness:
@@ -187,6 +188,5 @@ def newest_complete(storage: Storage, trust: Trust, host: str) -> Freshness:
         except (SignatureError, StorageError, BackupError):
             continue
         if opened.manifest.host == host:
-            return Freshness(len(set_ids), SetInfo(set_id=set_id, state=STATE_COMPLETE, size_bytes=0, object_count=0,
-                                                   manifest=opened.manifest, signer=opened.signer))
+            return Freshness(len(set_ids), opened.manifest)
     return Freshness(len(set_ids), None)
