@@ -18,7 +18,7 @@ from ncbackup.commands.setselect import (
 )
 from ncbackup.errors import BackupError
 from ncbackup.exitcodes import EXIT_OK, EXIT_WARNINGS
-from ncbackup.status.collect import every_host, fleet_status, workers_for
+from ncbackup.status.collect import TREND_SETS, every_host, fleet_status, workers_for
 from ncbackup.status.html import render_html
 from ncbackup.status.render import render_json, render_text
 from ncbackup.storage.base import Storage
@@ -37,6 +37,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--all-hosts", action="store_true",
                         help="every host folder beside this host's on the storage (bucket/prefix or folder), not "
                              "only this one; trust each host's signing key with TRUSTED_SIGNERS or --trust-signer")
+    parser.add_argument("--verify-all", action="store_true",
+                        help=f"open and verify every set (default: the newest {TREND_SETS} of each host, older ones "
+                             "are counted as unverified); slower on a large fleet")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--html", type=Path, metavar="FILE",
                         help="also write a self-contained HTML page (table and size chart per host) to FILE")
@@ -66,7 +69,7 @@ def main(args) -> int:
         hosts = [(general.hostname, configured.storage)]
     now = datetime.now(timezone.utc)
     found = fleet_status(hosts, trust, now=now, alert_after_hours=general.alert_after_hours,
-                         workers=workers_for(configured.storage))
+                         workers=workers_for(configured.storage), verify_newest=None if args.verify_all else TREND_SETS)
     if args.json:
         document = render_json(found, now=now, alert_after_hours=general.alert_after_hours)
         document["storage"] = configured.storage.name

@@ -21,6 +21,7 @@ from ncbackup.setformat import (
     STATE_INCOMPLETE,
     STATE_UNSIGNED,
     STATE_UNTRUSTED,
+    STATE_UNVERIFIED,
     Manifest,
     SetInfo,
     is_set_id,
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 
 STATE_PARTIAL = "partial"          # complete and signed, but some streams failed
 STATE_WRONG_HOST = "wrong-host"    # a valid manifest of another host, found in this host's folder
-STATES = (STATE_COMPLETE, STATE_PARTIAL, STATE_INCOMPLETE, STATE_UNSIGNED, STATE_UNTRUSTED, STATE_DAMAGED, STATE_WRONG_HOST)
+STATES = (STATE_COMPLETE, STATE_PARTIAL, STATE_INCOMPLETE, STATE_UNSIGNED, STATE_UNTRUSTED, STATE_DAMAGED, STATE_WRONG_HOST,
+          STATE_UNVERIFIED)
 TREND_SETS = 7
 
 
@@ -112,11 +114,19 @@ def _reason(info: SetInfo, state: str) -> str:
     return (info.problem or state).splitlines()[0][:300]
 
 
-def host_status(host: str, storage: Storage, trust: Trust, *, now: datetime, alert_after_hours: float) -> HostStatus:
-    """The status of one host folder; a storage error becomes the host's error, never an exception."""
+def host_status(host: str, storage: Storage, trust: Trust, *, now: datetime, alert_after_hours: float,
+                verify_newest: int | None = TREND_SETS) -> HostStatus:
+    """The status of one host folder; a storage error becomes the host's error, never an exception.
+
+    Only the newest verify_newest sets with a manifest are opened (None: all): older ones count as unverified.
+    When none of those is complete, every set is opened, so an older complete set is still found.
+    """
     status = HostStatus(host=host, storage_name=storage.name)
     try:
-        sets = list_sets(storage, trust)
+        sets = list_sets(storage, trust, verify_newest=verify_newest)
+        if verify_newest is not None and any(info.state == STATE_UNVERIFIED for info in sets) and not any(
+                state_of(info, host) in (STATE_COMPLETE, STATE_PARTIAL) for info in sets):
+            sets = list_sets(storage, trust)
     except BackupError as error:
         status.error, status.is_stale = str(error), True
         return status
@@ -126,7 +136,7 @@ def host_status(host: str, storage: Storage, trust: Trust, *, now: datetime, ale
         status.states[state] = status.states.get(state, 0) + 1
         if state in (STATE_COMPLETE, STATE_PARTIAL) and info.manifest is not None:
             status.points.append(SetPoint(info.set_id, info.manifest.finished_at, info.manifest.total_bytes_out))
-        if state != STATE_COMPLETE:
+        if state not in (STATE_COMPLETE, STATE_UNVERIFIED):
             status.last_problem = Problem(info.set_id, state, _reason(info, state))
     age = status.age_hours(now)
     status.is_stale = age is None or age > alert_after_hours
@@ -135,10 +145,12 @@ def host_status(host: str, storage: Storage, trust: Trust, *, now: datetime, ale
 
 def fleet_status(
     hosts: Sequence[tuple[str, Storage]], trust: Trust, *, now: datetime, alert_after_hours: float, workers: int,
+    verify_newest: int | None = TREND_SETS,
 ) -> list[HostStatus]:
     """host_status of every host, read by up to workers threads, in the order given."""
     def one(item: tuple[str, Storage]) -> HostStatus:
-        return host_status(item[0], item[1], trust, now=now, alert_after_hours=alert_after_hours)
+        return host_status(item[0], item[1], trust, now=now, alert_after_hours=alert_after_hours,
+                           verify_newest=verify_newest)
 
     if workers <= 1 or len(hosts) <= 1:
         return [one(item) for item in hosts]

@@ -74,9 +74,28 @@ def test_status_of_this_host_shows_newest_complete_set_age_size_trend_and_last_p
     assert 1.9 < web1["age_hours"] < 2.1
     assert web1["recent_sizes_bytes"] == [1300, 1400, 1500, 1600, 1700, 1800, 2000]
     assert web1["trend_percent"] == pytest.approx((2000 - 1300) * 100 / 1300, abs=0.1)
-    assert web1["states"]["complete"] == 9 and web1["states"]["partial"] == 1
+    # The newest 7 sets are opened and verified; the 3 older ones are only counted from the listing...
+    assert (web1["states"]["complete"], web1["states"]["partial"], web1["states"]["unverified"]) == (6, 1, 3)
     assert web1["last_problem"]["state"] == "partial" and "files" in web1["last_problem"]["reason"]
     assert web1["is_stale"] is False
+    # ...unless asked to verify them all.
+    _, out, _ = _status(capsys, "-c", str(fleet["config"]), "--json", "--verify-all")
+    (web1,) = json.loads(out)["hosts"]
+    assert (web1["states"]["complete"], web1["states"]["partial"], web1["states"]["unverified"]) == (9, 1, 0)
+
+
+def test_an_older_complete_set_is_found_when_the_newest_sets_are_not_usable(tmp_path, capsys):
+    config = _config(tmp_path)
+    own = read_secret_key(tmp_path / "signing.key")
+    stranger = write_signing_key(tmp_path / "stranger.key")
+    web1 = _host(tmp_path, "web1")
+    write_fake_set(web1, own, host="web1", moment=NOW - timedelta(days=20), size_bytes=100)
+    for day in range(10, 0, -1):    # ten newer sets signed by a key nobody trusts
+        write_fake_set(web1, stranger, host="web1", moment=NOW - timedelta(days=day), size_bytes=100)
+    _, out, _ = _status(capsys, "-c", str(config), "--json")
+    (web1,) = json.loads(out)["hosts"]
+    assert web1["newest_complete"]["set_id"] == (NOW - timedelta(days=20)).strftime("%Y%m%dT%H%M%SZ")
+    assert web1["states"]["untrusted"] == 10 and web1["is_stale"] is True
 
 
 def test_all_hosts_flags_old_untrusted_and_foreign_hosts_in_text(fleet, capsys):
