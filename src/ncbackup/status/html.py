@@ -8,7 +8,7 @@ from html import escape
 
 from ncbackup.engine.result import human_size
 from ncbackup.status.collect import HostStatus
-from ncbackup.status.render import age_text, flag_text, states_text, trend_text
+from ncbackup.status.render import age_text, flag_text, shown, states_text, trend_text
 
 CHART_WIDTH, CHART_HEIGHT = 160, 36
 
@@ -20,7 +20,7 @@ th{background:#f4f4f4}
 tr.stale td{background:#fdecea}
 td.flag{font-weight:bold}
 tr.stale td.flag{color:#b00020}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 svg polyline{fill:none;stroke:#1565c0;stroke-width:1.5}
 .problem{color:#8a4b00;font-size:12px}
 """
@@ -57,7 +57,7 @@ def render_html(hosts: list[HostStatus], *, now: datetime, alert_after_hours: fl
                        f"{escape(last.reason)}</div>")
         rows.append(
             f'<tr class="{"stale" if status.is_stale else "ok"}">'
-            f'<td class="host">{escape(status.host)}{problem}</td>'
+            f'<td class="host">{escape(shown(status.host))}{problem}</td>'
             f'<td>{escape(newest.set_id) if newest else "-"}</td>'
             f'<td class="num">{escape(age_text(status.age_hours(now)))}</td>'
             f'<td class="num">{escape(human_size(newest.size_bytes)) if newest else "-"}</td>'
