@@ -198,3 +198,12 @@ def test_all_hosts_on_a_storage_without_host_folders_is_one_sentence(tmp_path, c
                                           "LIST_COMMAND_TEMPLATE": "ls /nonexistent"}}}))
     code, out, err = _status(capsys, "-c", str(config), "--all-hosts")
     assert code in (2, 3) and "cannot list other hosts" in err and "Traceback" not in err, err
+
+
+def test_a_host_folder_name_with_a_newline_cannot_forge_a_line_of_the_table(tmp_path, capsys):
+    config = _config(tmp_path)
+    own = read_secret_key(tmp_path / "signing.key")
+    write_fake_set(_host(tmp_path, "web1"), own, host="web1", moment=NOW - timedelta(hours=1), size_bytes=100)
+    write_fake_set(_host(tmp_path, "evil\nweb9  ok"), own, host="web1", moment=NOW - timedelta(hours=1), size_bytes=100)
+    _, out, _ = _status(capsys, "-c", str(config), "--all-hosts")
+    assert "'evil\\nweb9  ok'" in out and not any(line.startswith("web9") for line in out.splitlines())
