@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "run": "ncbackup.commands.run",
     "check": "ncbackup.commands.check",
     "list": "ncbackup.commands.list_sets",
+    "status": "ncbackup.commands.status",
     "restore": "ncbackup.commands.restore",
     "verify": "ncbackup.commands.verify",
     "prune": "ncbackup.commands.prune",

@@ -50,6 +50,7 @@ STATE_INCOMPLETE = "incomplete"    # no manifest or no signature yet: the backup
 STATE_UNSIGNED = "unsigned"        # a format-1 set (before signing): read only with --allow-unsigned
 STATE_UNTRUSTED = "untrusted"      # signed, but by a key the reading side does not trust
 STATE_DAMAGED = "damaged"          # the signature does not match, or a field is invalid
+STATE_UNVERIFIED = "unverified"    # has a manifest, not opened: list_sets(verify_newest=N) opens only the newest N
 
 # Allow-lists for every name read back from a storage. Names that become file or object names:
 # letters, digits and ._+- only, starting with a letter, digit or _, never "..".
@@ -592,8 +593,12 @@ def write_manifest(storage: Storage, manifest: Manifest, signer: SecretKey) -> N
     storage.put(signature_key(manifest.set_id), io.BytesIO(signer.sign(data, trusted_comment=comment)))
 
 
-def list_sets(storage: Storage, trust: Trust) -> list[SetInfo]:
-    """Every set on a storage, oldest first, each opened through open_set: only complete ones carry a manifest."""
+def list_sets(storage: Storage, trust: Trust, *, verify_newest: int | None = None) -> list[SetInfo]:
+    """Every set on a storage, oldest first, each opened through open_set: only complete ones carry a manifest.
+
+    verify_newest=N opens only the newest N sets that have a manifest (a fleet overview over thousands of sets);
+    older ones are then STATE_UNVERIFIED, without a manifest.
+    """
     sizes: dict[str, int] = {}
     counts: dict[str, int] = {}
     has_manifest: set[str] = set()
@@ -606,9 +611,16 @@ def list_sets(storage: Storage, trust: Trust) -> list[SetInfo]:
         if rest == MANIFEST_NAME:
             has_manifest.add(set_id)
     found: list[SetInfo] = []
-    for set_id in sorted(sizes, key=lambda s: (set_time(s), _suffix_number(s))):
+    ordered = sorted(sizes, key=lambda s: (set_time(s), _suffix_number(s)))
+    with_manifest = [set_id for set_id in ordered if set_id in has_manifest]
+    if verify_newest is not None:
+        with_manifest = with_manifest[-verify_newest:] if verify_newest > 0 else []
+    to_open = set(with_manifest)
+    for set_id in ordered:
         manifest, signer, problem, state = None, None, None, STATE_INCOMPLETE
-        if set_id not in has_manifest:
+        if set_id in has_manifest and set_id not in to_open:
+            problem, state = f"set {set_id} on {storage.name} was not opened (only the newest sets were)", STATE_UNVERIFIED
+        elif set_id not in has_manifest:
             problem = (f"set {set_id} on {storage.name} is incomplete: it has no manifest (the backup did not finish, or is "
                        "still running); pick a complete set from `ncbackup list`, or decrypt its parts by hand with "
                        "`ncbackup decrypt` (no integrity check is possible)")

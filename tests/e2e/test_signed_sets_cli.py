@@ -120,7 +120,8 @@ def test_set_signed_on_another_machine_is_refused_until_its_key_is_trusted(site:
     (other / "data" / "planted.txt").write_text("from another machine\n")
     config = other / "conf.json"
     config.write_text(_config(other, other / "data", recipients, site.backups))   # the same folder: HOSTNAME web1
-    assert _run(site_cmd(), "run", "-c", str(config)).returncode == 0
+    # Exit 1: it warns that no set already there is complete for it (signed by a key it trusts: ALERT_AFTER_HOURS).
+    assert _run(site_cmd(), "run", "-c", str(config)).returncode == 1
     planted = [set_id for set_id in site.set_ids() if set_id != site.set_ids()[0]][0]
     key_id = read_secret_key(other_key).public.id_text
 

@@ -114,9 +114,31 @@ def _run_plan(config: Config, result: RunResult, dry_progress) -> None:
     else:
         for note in plan.notes:
             log.info("%s", note)
+        for warning in _freshness_warnings(plan, config):
+            log.warning("%s", warning)
+            result.warnings.append(warning)
         context = RunContext(config=config, result=result, logger=logging.getLogger("ncbackup.section"),
                              progress_factory=dry_progress or progress_display)
         execute_plan(plan, context)
+
+
+def _freshness_warnings(plan, config: Config) -> list[str]:
+    """ALERT_AFTER_HOURS: the storages (of backup sets) whose newest complete set is too old, before this run writes."""
+    from ncbackup.commands.setselect import can_list, trust_for
+    from ncbackup.engine.plan import DataStep, StepKind
+    from ncbackup.status.freshness import freshness_warnings
+
+    storages = {section.name: storage for step in plan.steps
+                if isinstance(step, DataStep) and step.kind == StepKind.BACKUP_SET
+                for section, storage in step.group.storages if can_list(storage)}
+    if not storages:
+        return []
+    try:
+        trust = trust_for(config, [], allow_unsigned=False)
+    except BackupError as error:
+        return [f"could not check the age of the newest complete sets: {error}"]
+    return freshness_warnings(list(storages.items()), trust, host=config.general.hostname,
+                              now=datetime.now(timezone.utc), alert_after_hours=config.general.alert_after_hours)
 
 
 def _record_lock_held(config: Config, result: RunResult, held: AlreadyRunning) -> None:

@@ -369,8 +369,15 @@ class _GeneralKeys(BaseModel):
     )
     max_runtime_seconds: DurationSeconds = Field(
         24 * 3600, alias="MAX_RUNTIME", json_schema_extra={"shown_default": "`24h`"},
-        description="a run that finds the lock held by a run older than this fails (exit 2) naming the holder; "
-                    "seconds, or `90m`, `24h`, `2d`",
+        description="a run that lasts longer is stopped: its running step is interrupted (programs killed), the "
+                    "remaining steps are skipped, no set is marked complete, undo commands still run and the run "
+                    "fails (exit 2); a run that finds the lock held by a run older than this fails naming the "
+                    "holder; seconds, or `90m`, `24h`, `2d`",
+    )
+    alert_after_hours: LegacyFloat = Field(
+        26.0, gt=0, alias="ALERT_AFTER_HOURS",
+        description="when a run starts and the newest complete set on a storage is older than this many hours, "
+                    "the run warns (even if it then succeeds); `ncbackup status` flags such hosts",
     )
 
 
@@ -447,6 +454,7 @@ def build_general(general: JsonObject, *, position: Position | None) -> GeneralS
         report_url=report_url,
         report_method=keys.report_method,
         max_runtime_seconds=keys.max_runtime_seconds,
+        alert_after_hours=keys.alert_after_hours,
         entries=entries,
         position=position,
     )

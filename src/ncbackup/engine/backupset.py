@@ -11,13 +11,14 @@ goes last, only to storages that hold every part. What it all produced is a ``Se
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
-from ncbackup.engine.handoff import CountingWriter, OnProgress, StageThread, stop_handoff
+from ncbackup.engine.handoff import STOPPED_TEXT, CountingWriter, OnProgress, StageThread, stop_handoff
 from ncbackup.engine.repair import repair_missing_parts
 from ncbackup.engine.setresult import SetResult, StorageOutcome, StreamResult
 from ncbackup.engine.tee import AllStoragesFailed, NamedStorage, StorageWorker, Tee
@@ -58,6 +59,7 @@ class PipelineSpec:
     part_size_bytes: int | None          # None: one part per stream
     storages: Sequence[NamedStorage] = ()
     signer: SecretKey | None = None      # signs the manifest; a set needs one, a folder (barrier) does not
+    stop: threading.Event | None = None  # set when the run passed MAX_RUNTIME: stop writing, commit nothing
 
 
 def stream_file_name(stream: Stream, spec: PipelineSpec) -> str:
@@ -119,7 +121,7 @@ def _write_stream(
         encryptor = spec.encryption.writer(as_binary(splitter))
         handoff = StageThread(encryptor, stream.name)
         compressor = spec.compression.writer(as_binary(handoff))
-        counter = CountingWriter(compressor, stream.name, on_progress)
+        counter = CountingWriter(compressor, stream.name, on_progress, stop=spec.stop)
         stream.write_to(as_binary(counter), report)
         compressor.close()
         handoff.close()
@@ -172,6 +174,8 @@ def _run_streams(
     used_names: set[str] = set()
     results: list[StreamResult] = []
     for stream, listing_error in _all_streams(spec):
+        if spec.stop is not None and spec.stop.is_set():
+            return results, STOPPED_TEXT
         if stream is None:
             failed = StreamResult(name=_unique_name("source", used_names), kind="unknown", error=listing_error)
             results.append(failed)
@@ -250,6 +254,8 @@ def write_backup_set(
     finally:
         for worker in workers:
             worker.finish()
+    if spec.stop is not None and spec.stop.is_set():
+        set_error = STOPPED_TEXT   # whatever was written, this set is never marked complete
     repairs = repair_missing_parts(workers, {part_key(set_id, part.name): part for result in results for part in result.parts})
     manifest = Manifest(
         host=hostname, set_id=set_id, started_at=started_at, finished_at=utc_now().replace(microsecond=0),
@@ -283,7 +289,7 @@ def write_to_folder(spec: PipelineSpec, folder: Path, *, on_progress: OnProgress
 
     folder_spec = PipelineSpec(
         sources=spec.sources, compression=spec.compression, encryption=spec.encryption,
-        part_size_bytes=spec.part_size_bytes, storages=[named],
+        part_size_bytes=spec.part_size_bytes, storages=[named], stop=spec.stop,
     )
     worker = StorageWorker(named)
     results: list[StreamResult] = []

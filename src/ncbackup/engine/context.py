@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ class RunContext:
     produced_paths: list[Path] = field(default_factory=list)  # files/folders this run wrote in WORK_FOLDER
     last_set_bytes_out: int | None = None
     is_dry_run: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)  # set when the run passed MAX_RUNTIME
     # engine.progress.progress_display (a live display or log lines), replaceable (dry runs, tests)
     progress_factory: Callable[[str], AbstractContextManager[Callable[[str, int], None]]] = progress_display
 

@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from ncbackup.errors import BackupError
+
 QUEUE_CHUNKS = 8                     # chunks waiting for the encryption thread
 PROGRESS_EVERY_BYTES = 8 << 20       # call on_progress at most this often (plus once at the end)
 
@@ -19,9 +21,11 @@ OnProgress = Callable[[str, int], None]
 class CountingWriter(io.RawIOBase):
     """Counts bytes on their way from the source into the compressor and reports progress."""
 
-    def __init__(self, inner: BinaryIO, stream_name: str, on_progress: OnProgress | None) -> None:
+    def __init__(self, inner: BinaryIO, stream_name: str, on_progress: OnProgress | None,
+                 stop: threading.Event | None = None) -> None:
         super().__init__()
         self.inner = inner
+        self._stop = stop   # set when the run must stop (MAX_RUNTIME): the next write raises RunStopped
         self._stream_name = stream_name
         self._on_progress = on_progress
         self.bytes_in = 0
@@ -31,6 +35,8 @@ class CountingWriter(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
+        if self._stop is not None and self._stop.is_set():
+            raise RunStopped(STOPPED_TEXT)
         self.inner.write(data)
         size = len(data) if isinstance(data, (bytes, bytearray)) else memoryview(data).nbytes
         self.bytes_in += size
@@ -42,6 +48,13 @@ class CountingWriter(io.RawIOBase):
     def close(self) -> None:
         # Closing the counter never closes the compressor: the pipeline closes each stage itself.
         super().close()
+
+
+STOPPED_TEXT = "stopped: the run exceeded GENERAL MAX_RUNTIME"
+
+
+class RunStopped(BackupError):
+    """The run passed MAX_RUNTIME: the stream being written stops here and its set is never marked complete."""
 
 
 _STOP = object()

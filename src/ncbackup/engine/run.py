@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ncbackup import process
 from ncbackup.engine.context import RunContext
 from ncbackup.engine.diskspace import Level, check_space
 from ncbackup.engine.plan import (
@@ -42,6 +46,8 @@ if TYPE_CHECKING:
     from ncbackup.storage.base import Storage
 
 log = logging.getLogger(__name__)
+
+KILL_EVERY_SECONDS = 0.2   # past MAX_RUNTIME, how often programs the run still starts are killed
 
 
 def _overlaps(a: Path, b: Path) -> bool:
@@ -119,7 +125,7 @@ def run_backup_set(step: DataStep, context: RunContext, *, result: StepResult) -
         sources=group.all_sources, compression=compression, encryption=encryption,
         part_size_bytes=part_size_bytes,
         storages=[NamedStorage(section.name, storage) for section, storage in group.storages],
-        signer=_signer_for(group, context, result),
+        signer=_signer_for(group, context, result), stop=context.stop,
     )
     result.destinations = [_destination_label(section) for section, _storage in group.storages]
     with context.progress_factory(step.name) as on_progress:
@@ -212,7 +218,7 @@ def run_to_folder(step: DataStep, context: RunContext, *, result: StepResult) ->
         except OSError as error:
             raise BackupError(f"cannot create the folder {folder} ({error.strerror}); check DESTINATION and permissions") from None
         spec = PipelineSpec(sources=sources, compression=compression, encryption=encryption,
-                            part_size_bytes=part_size_bytes, storages=[])
+                            part_size_bytes=part_size_bytes, storages=[], stop=context.stop)
         with context.progress_factory(step.name) as on_progress:
             set_result = write_to_folder(spec, folder, on_progress=on_progress)
         # Only what this run made may ever be removed: the folder if it is new, else the files written.
@@ -343,15 +349,53 @@ def run_step(step: Step, context: RunContext, *, result: StepResult) -> None:
         raise AssertionError(f"no runner for step kind {step.kind}")
 
 
+def max_runtime_text(context: RunContext) -> str:
+    """The run's error once MAX_RUNTIME has passed: what happened and what to do."""
+    seconds = context.general.max_runtime_seconds
+    limit = f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds:g} s"
+    return (f"the run exceeded GENERAL MAX_RUNTIME ({limit}) and was stopped: the step running then was interrupted "
+            "(a set it was writing is not marked complete) and the remaining steps were skipped; find what hangs or "
+            "is slow in the log, or raise MAX_RUNTIME")
+
+
+@contextmanager
+def runtime_limit(context: RunContext) -> Iterator[None]:
+    """While the block runs: once MAX_RUNTIME has passed, set context.stop and keep killing every program the run
+    started (a step may start one more before it sees the flag), until the block ends."""
+    done = threading.Event()
+
+    def watch() -> None:
+        if done.wait(context.general.max_runtime_seconds):
+            return
+        log.critical("%s", max_runtime_text(context))
+        context.stop.set()
+        while True:
+            process.kill_all_running()
+            if done.wait(KILL_EVERY_SECONDS):
+                return
+
+    watchdog = threading.Thread(target=watch, name="max-runtime", daemon=True)
+    watchdog.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watchdog.join()
+
+
 def execute_plan(plan: Plan, context: RunContext) -> None:
-    """Run every step in order into context.result; undo hooks run at the end whatever happened."""
+    """Run every step in order into context.result; undo hooks run at the end whatever happened (after the
+    MAX_RUNTIME watchdog has stopped, so it never kills them)."""
     run_result = context.result
     failed_writes: list[Path] = []
     stop_reason: str | None = None
-    with context.undo:
+    with context.undo, runtime_limit(context):
         for step in plan.steps:
             result = StepResult(name=step.name, kind=step.kind.value, start=datetime.now(timezone.utc))
             run_result.steps.append(result)
+            if stop_reason is None and context.stop.is_set():
+                stop_reason = "the run exceeded GENERAL MAX_RUNTIME"
+                run_result.error = max_runtime_text(context)
             if stop_reason is not None:
                 result.status, result.error = Status.SKIPPED, None
                 result.notes.append(f"skipped: {stop_reason}")
@@ -386,6 +430,11 @@ def execute_plan(plan: Plan, context: RunContext) -> None:
                 log.exception("step %s crashed", step.name)
                 result.fail(f"internal error ({type(error).__name__}: {error}); please report this bug")
             result.duration_seconds = time.monotonic() - started
+            if context.stop.is_set():
+                if result.error is not None:
+                    result.error = f"interrupted by MAX_RUNTIME: {result.error}"
+                stop_reason = "the run exceeded GENERAL MAX_RUNTIME"
+                run_result.error = max_runtime_text(context)
             result.finalize()
             if result.status == Status.FAILED:
                 log.error("%s failed: %s", step.name, result.error)

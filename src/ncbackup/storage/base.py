@@ -107,3 +107,24 @@ def bucket_location(storage: Storage) -> tuple[str, str] | None:
     None for storages that have no bucket."""
     query = getattr(storage, "bucket_location", None)
     return cast("tuple[str, str] | None", query()) if query is not None else None
+
+
+def host_storages(storage: Storage) -> list[tuple[str, Storage]] | None:
+    """(host folder name, storage at that folder) for every host folder beside this storage's base (its own
+    included), sorted by name, for a fleet view; None when the backend cannot list other hosts. StorageError
+    when the listing fails. Uses the backend's ``host_storages()``; a retry wrapper is looked through."""
+    from ncbackup.storage.retry import with_retries
+
+    inner = storage.inner if isinstance(storage, with_retries) else storage
+    query = getattr(inner, "host_storages", None)
+    return cast("list[tuple[str, Storage]] | None", query()) if query is not None else None
+
+
+def read_concurrency(storage: Storage) -> int:
+    """How many threads may read from this storage (and its host siblings) at once; the backend's
+    ``read_concurrency`` when it sets one (SFTP: 1, one connection), else 16."""
+    from ncbackup.storage.retry import with_retries
+
+    inner = storage.inner if isinstance(storage, with_retries) else storage
+    value = getattr(inner, "read_concurrency", 16)
+    return max(1, int(value))

@@ -152,6 +152,17 @@ class LocalStorage:
                 break
             parent = parent.parent
 
+    def host_storages(self) -> builtins.list[tuple[str, LocalStorage]]:
+        """Every host folder beside the base (``<LOCAL_BACKUP>/*/``), as a storage each, sorted by name."""
+        parent = self.base.parent
+        try:
+            names = sorted(entry.name for entry in parent.iterdir()
+                           if entry.is_dir() and not entry.is_symlink() and not entry.name.startswith(TEMP_PREFIX))
+        except OSError as error:
+            raise StorageError(f"cannot list the host folders in {parent}: {error.strerror}; check the folder and "
+                               "its permissions") from None
+        return [(name, LocalStorage(parent / name)) for name in names]
+
     def check(self) -> builtins.list[CheckLine]:
         """Say whether the base folder exists (or can be created) and is writable, and how much room it has; write nothing."""
         line = check_writable_folder(self.base, "folder")

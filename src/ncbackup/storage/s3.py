@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import builtins
 import configparser
+import copy
 import hashlib
 import io
 import logging
@@ -460,6 +461,33 @@ class S3Storage:
                     yield ObjectInfo(key=item["Key"][len(self.base_prefix):], size_bytes=int(item["Size"]))
         except (BotoCoreError, ClientError) as error:
             raise self._error(error, action="listing", key=prefix) from None
+
+    def host_storages(self) -> builtins.list[tuple[str, S3Storage]] | None:
+        """Every host folder beside the base prefix (``<parent>/*/``) as a storage sharing this one's client
+        (botocore clients are thread-safe); None when the base is the bucket's root (no host folders)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not self.base_prefix:
+            return None
+        parent = self.base_prefix.rstrip("/").rpartition("/")[0]
+        parent = f"{parent}/" if parent else ""
+        names: builtins.list[str] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=parent, Delimiter="/"):
+                for item in page.get("CommonPrefixes", []):
+                    name = item["Prefix"][len(parent):].rstrip("/")
+                    if name:
+                        names.append(name)
+        except (BotoCoreError, ClientError) as error:
+            raise self._error(error, action="listing of the host folders") from None
+        return [(name, self._sibling(f"{parent}{name}/")) for name in sorted(names)]
+
+    def _sibling(self, base_prefix: str) -> S3Storage:
+        sibling = copy.copy(self)   # same options and client: no new connection pool per host
+        sibling.base_prefix = base_prefix
+        sibling.name = f"s3://{self.bucket}/{base_prefix}"
+        return sibling
 
     def delete(self, key: str) -> None:
         """Remove key; a missing key is not an error."""

@@ -8,6 +8,7 @@ folders below it are created as needed.
 from __future__ import annotations
 
 import builtins
+import copy
 import errno
 import getpass
 import io
@@ -355,6 +356,32 @@ class SftpStorage:
                 yield from self._walk(sftp, posixpath.join(folder, entry.filename), f"{key}/")
             elif not entry.filename.startswith(TEMP_MARKER):
                 yield key, int(entry.st_size or 0)
+
+    # One connection shared by the host siblings below: reads go one at a time.
+    read_concurrency = 1
+
+    def host_storages(self) -> builtins.list[tuple[str, SftpStorage]] | None:
+        """Every host folder beside the base folder (``<REMOTE_DIR>/*/``), as storages sharing this one's
+        connection; None when the base is REMOTE_DIR itself (PREFIX empty: no host folders)."""
+        parent = posixpath.dirname(self.base_dir.rstrip("/"))
+        if posixpath.normpath(self.base_dir) == posixpath.normpath(self.options.remote_dir) or not parent:
+            return None
+        with self._lock:
+            sftp = self._connect()
+            try:
+                entries = sftp.listdir_attr(parent)
+            except OSError as error:
+                raise self._io_error(error, action="listing", path=parent) from None
+        names = sorted(entry.filename for entry in entries
+                       if stat.S_ISDIR(entry.st_mode or 0) and not entry.filename.startswith(TEMP_MARKER))
+        return [(name, self._sibling(posixpath.join(parent, name))) for name in names]
+
+    def _sibling(self, base_dir: str) -> SftpStorage:
+        sibling = copy.copy(self)   # same connection and lock
+        sibling.base_dir = base_dir
+        sibling.name = (f"sftp://{self.options.user}@{self.options.remote_host}:{self.options.port}"
+                        f"{'' if base_dir.startswith('/') else '/~/'}{base_dir}")
+        return sibling
 
     def delete(self, key: str) -> None:
         """Remove key (missing is fine) and its set folder once empty."""
