@@ -107,3 +107,10 @@ def bucket_location(storage: Storage) -> tuple[str, str] | None:
     None for storages that have no bucket."""
     query = getattr(storage, "bucket_location", None)
     return cast("tuple[str, str] | None", query()) if query is not None else None
+
+
+def read_workers(storage: Storage) -> int:
+    """How many objects may be read at once (list_sets reads manifests in parallel); 1 unless the backend's client is
+    known to be thread-safe and says more through ``read_workers() -> int``."""
+    query = getattr(storage, "read_workers", None)
+    return max(1, int(query())) if query is not None else 1

@@ -340,6 +340,15 @@ class CommandStorage:
                 raise
             raise self._failed(error, action="remove", key=key) from None
 
+    def prune_support(self) -> str | None:
+        """None when LIST, DOWNLOAD (manifests are read and verified) and REMOVE templates are all set; else which are missing."""
+        missing = [TEMPLATE_KEYS[role] for role in ("list", "download", "remove") if self.templates[role] is None]
+        if not missing:
+            return None
+        return (f"{self.name} cannot prune: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; "
+                "prune lists the sets, reads their manifests and removes old ones, so add "
+                f"{'it' if len(missing) == 1 else 'them'} to the STORAGE section")
+
     def check(self) -> builtins.list[CheckLine]:
         """Templates were checked when the section was read; here: every program they name is installed, no secret on argv."""
         lines = []

@@ -152,6 +152,10 @@ class LocalStorage:
                 break
             parent = parent.parent
 
+    def prune_support(self) -> str | None:
+        """Prune works here: list walks the folder, delete removes files."""
+        return None
+
     def check(self) -> builtins.list[CheckLine]:
         """Say whether the base folder exists (or can be created) and is writable, and how much room it has; write nothing."""
         line = check_writable_folder(self.base, "folder")

@@ -374,6 +374,10 @@ class SftpStorage:
                 except OSError:
                     pass
 
+    def prune_support(self) -> str | None:
+        """Prune works here: list walks the remote folder over SFTP, delete removes files."""
+        return None
+
     def check(self) -> builtins.list[CheckLine]:
         """Connect, authenticate, check the host key and that REMOTE_DIR exists; writes nothing."""
         try:
