@@ -95,7 +95,7 @@ def _prune_line(label: str, storage: Storage, config: Config) -> CheckLine:
     if why_not is None:
         return CheckLine(True, f"{label}: prune works here (lists and deletes)")
     has_cleanup = cleanup_section(config) is not None
-    return CheckLine(not has_cleanup, f"{label}: prune cannot work here: {why_not}")
+    return CheckLine(not has_cleanup, f"{label}: {why_not}")
 
 
 def step_checks(step: Step, config: Config) -> list[CheckLine]:

@@ -97,7 +97,8 @@ def retained_until(storage: Storage, key: str) -> datetime | None:
 
 
 def prune_support(storage: Storage) -> str | None:
-    """None when the storage can list and delete (so prune works on it); else why not, one sentence."""
+    """None when the storage can list and delete (so prune works on it); else why not, one sentence starting
+    "prune cannot work here: " (the caller names the storage)."""
     query = getattr(storage, "prune_support", None)
     return cast("str | None", query()) if query is not None else None
 

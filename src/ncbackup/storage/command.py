@@ -345,9 +345,10 @@ class CommandStorage:
         missing = [TEMPLATE_KEYS[role] for role in ("list", "download", "remove") if self.templates[role] is None]
         if not missing:
             return None
-        return (f"{self.name} cannot prune: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; "
-                "prune lists the sets, reads their manifests and removes old ones, so add "
-                f"{'it' if len(missing) == 1 else 'them'} to the STORAGE section")
+        names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+        return (f"prune cannot work here: {names} {'is' if len(missing) == 1 else 'are'} not set; prune lists the "
+                f"sets, reads their manifests and removes old ones, so add {'it' if len(missing) == 1 else 'them'} "
+                "to the STORAGE section")
 
     def check(self) -> builtins.list[CheckLine]:
         """Templates were checked when the section was read; here: every program they name is installed, no secret on argv."""
