@@ -17,6 +17,7 @@ mismatch, permission denied) is never retried at any layer: the same request wou
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -88,7 +89,7 @@ class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
 
     # The optional capabilities of storage/base.py, passed through so a wrapped storage keeps them.
 
-    def delete_many(self, keys: list[str]) -> dict[str, str]:
+    def delete_many(self, keys: builtins.list[str]) -> dict[str, str]:
         if hasattr(self.inner, "delete_many"):   # a batch delete (S3) retries its requests itself
             return base.delete_keys(self.inner, keys)
         failures: dict[str, str] = {}

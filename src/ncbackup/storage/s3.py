@@ -19,7 +19,7 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 from urllib.parse import urlparse
@@ -404,7 +404,7 @@ class S3Storage:
             return {}
         return {
             "ObjectLockMode": self.options.object_lock_mode.upper(),
-            "ObjectLockRetainUntilDate": datetime.now(UTC) + timedelta(days=self.options.object_lock_days),
+            "ObjectLockRetainUntilDate": datetime.now(timezone.utc) + timedelta(days=self.options.object_lock_days),
         }
 
     def _checksum_args(self, data: bytes) -> tuple[dict[str, str], str]:

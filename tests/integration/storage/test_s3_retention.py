@@ -13,6 +13,8 @@ from ncbackup.storage.base import bucket_location, delete_keys, prune_support, r
 from ncbackup.storage.retry import with_retries
 from tests.integration.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Faults
 from tests.integration.storage.helpers import TrickleStream, random_bytes, read_all
+from tests.integration.storage.test_cli_remote import config_file, run_cli, site  # noqa: F401 - site is a fixture
+from tests.integration.storage.test_cli_remote import storage as cli_storage
 from tests.integration.storage.test_s3 import make_storage
 
 pytestmark = pytest.mark.integration
@@ -82,7 +84,7 @@ class _DeleteErrorsServer:
             def log_message(self, *args) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 body = "".join(f"<Error><Key>{key}</Key><Code>{code}</Code><Message>{message}</Message></Error>"
                                for key, (code, message) in errors.items())
@@ -253,3 +255,26 @@ def test_put_only_credentials_back_up_but_cannot_delete_and_prune_credentials_ca
     assert delete_keys(prune, ["20200101T000000Z/files.000", "20200101T000000Z/manifest.json"]) == {}
     s3_env.require_auth(False)
     assert stored_keys(s3_env) == []
+
+
+def test_a_backup_run_with_put_only_credentials_works_and_never_deletes(
+    tmp_path, s3_env, bucket, fault_proxy, site, ncbackup_cmd,  # noqa: F811 - site is the fixture imported above
+):
+    data, key = site
+    backup_key = iam_user(s3_env, "backup-server", BACKUP_POLICY)
+    s3_env.require_auth(True)
+    faults = Faults()
+    proxy = fault_proxy(faults)
+    path = config_file(tmp_path, data, key, {"STORAGE_S3": cli_storage("s3", {
+        "BUCKET": "backups", "ENDPOINT_URL": proxy.endpoint_url, "REGION": "us-east-1", "CHUNK_SIZE_MB": "5",
+    })})
+    env = {"AWS_ACCESS_KEY_ID": backup_key[0], "AWS_SECRET_ACCESS_KEY": backup_key[1]}
+
+    ran = run_cli(ncbackup_cmd, "run", "-c", str(path), env=env)
+
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    methods = [(method, request_path) for method, request_path, _headers in faults.requests]
+    assert any(method == "PUT" for method, _ in methods)
+    assert [m for m in methods if m[0] == "DELETE" or (m[0] == "POST" and "delete" in m[1])] == []
+    listed = run_cli(ncbackup_cmd, "list", "-c", str(path), "--json", env=env)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
