@@ -115,9 +115,19 @@ def write_sets(storage: S3Storage, count: int, signer: Any) -> list[str]:
 
 
 def timed(call: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
+    """(wall seconds, result); the CPU seconds of this process (the client side) go to CPU_SECONDS."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = call()
+    CPU_SECONDS.append(time.process_time() - cpu)
     return time.perf_counter() - start, result
+
+
+CPU_SECONDS: list[float] = []
+
+
+def require(condition: bool, problem: str) -> None:
+    if not condition:
+        raise SystemExit(f"prune_s3: {problem}")
 
 
 def load_average() -> str:
@@ -140,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                        "AWS_EC2_METADATA_DISABLED": "true"})
     signer = generate_key()
     trust = Trust(keys=(signer.public,))
-    rows: list[tuple[str, float, dict[str, int]]] = []
+    rows: list[tuple[str, float, float, dict[str, int]]] = []
     with moto_in_a_child_process() as server, tempfile.TemporaryDirectory(prefix="ncbackup-bench-") as work:
         server.client().create_bucket(Bucket=BUCKET)
         storage = make_storage(server.endpoint_url, Path(work))
@@ -150,31 +160,32 @@ def main(argv: list[str] | None = None) -> int:
         counter.take()
 
         seconds, sets = timed(lambda: list_sets(storage, trust))
-        assert len(sets) == args.sets and all(info.is_complete for info in sets), "not every set reads as complete"
-        rows.append((f"list_sets, {args.sets} sets (parallel reads)", seconds, counter.take()))
+        require(len(sets) == args.sets and all(info.is_complete for info in sets), "not every set reads as complete")
+        rows.append((f"list_sets, {args.sets} sets (parallel reads)", seconds, CPU_SECONDS[-1], counter.take()))
         if not args.skip_sequential:
             seconds, sequential = timed(lambda: list_sets(OneAtATime(storage), trust))
-            assert sequential == sets
-            rows.append((f"list_sets, {args.sets} sets (one at a time, as before)", seconds, counter.take()))
+            require(sequential == sets, "the one-at-a-time listing differs from the parallel one")
+            rows.append((f"list_sets, {args.sets} sets (one at a time, as before)", seconds, CPU_SECONDS[-1], counter.take()))
 
         doomed = {info.set_id for info in sets[:args.remove]}
         keys = [info.key for info in storage.list() if info.key.split("/", 1)[0] in doomed]
         counter.take()
         seconds, failures = timed(lambda: delete_keys(storage, keys))
-        assert failures == {}, f"{len(failures)} keys were not deleted"
-        rows.append((f"delete_keys, {len(keys)} keys of {len(doomed)} sets", seconds, counter.take()))
+        require(failures == {}, f"{len(failures)} keys were not deleted")
+        rows.append((f"delete_keys, {len(keys)} keys of {len(doomed)} sets", seconds, CPU_SECONDS[-1], counter.take()))
         remaining = {info.key.split("/", 1)[0] for info in storage.list()}
         counter.take()
-        assert len(remaining) == args.sets - len(doomed) and manifest_key(ids[-1]).split("/")[0] in remaining
+        require(len(remaining) == args.sets - len(doomed) and manifest_key(ids[-1]).split("/")[0] in remaining,
+                "the wrong sets remain after the delete")
 
     prune_note = prune_storage_note()
     print(f"\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, moto {moto_version()} in a child process, "
           f"{os.cpu_count()} CPUs, load average {load_average()} at the end\n")
-    print("| step | seconds | HTTP requests |")
-    print("|---|---:|---|")
-    for label, seconds, counts in rows:
+    print("| step | seconds | client CPU seconds | HTTP requests |")
+    print("|---|---:|---:|---|")
+    for label, seconds, cpu_seconds, counts in rows:
         detail = ", ".join(f"{count} {name}" for name, count in sorted(counts.items()))
-        print(f"| {label} | {seconds:.1f} | {sum(counts.values())} ({detail}) |")
+        print(f"| {label} | {seconds:.1f} | {cpu_seconds:.1f} | {sum(counts.values())} ({detail}) |")
     print(f"\n{prune_note}")
     return 0
 
