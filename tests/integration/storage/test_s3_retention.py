@@ -278,3 +278,12 @@ def test_a_backup_run_with_put_only_credentials_works_and_never_deletes(
     assert [m for m in methods if m[0] == "DELETE" or (m[0] == "POST" and "delete" in m[1])] == []
     listed = run_cli(ncbackup_cmd, "list", "-c", str(path), "--json", env=env)
     assert listed.returncode == 0, listed.stdout + listed.stderr
+
+
+def test_retained_until_asks_the_bucket_once_and_heads_no_object_without_object_lock(tmp_path, s3_env, bucket,
+                                                                                       fault_proxy):
+    put_raw(s3_env, [f"2020010{day}T000000Z/a" for day in range(1, 6)])
+    faults = Faults()
+    storage = make_storage(tmp_path, fault_proxy(faults).endpoint_url)
+    assert [retained_until(storage, f"2020010{day}T000000Z/a") for day in range(1, 6)] == [None] * 5
+    assert [(method, path) for method, path, _headers in faults.requests] == [("GET", "/backups?object-lock")]
