@@ -429,8 +429,18 @@ class S3Storage:
         try:
             self._check_etag(response.get("ETag"), md5_hex, full_key)
         except StorageError:
-            self._client.delete_object(Bucket=self.bucket, Key=full_key)
+            self._remove_bad_object(full_key)
             raise
+
+    def _remove_bad_object(self, full_key: str) -> None:
+        """Remove an object whose stored bytes differ from those sent; the mismatch is what the user must see."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=full_key)
+        except (BotoCoreError, ClientError) as error:
+            # A write-only backup server may not delete: the set stays incomplete, and prune removes it.
+            log.warning("%s: could not remove the damaged object %s: %s", self.name, full_key, error)
 
     def _put_multipart(self, full_key: str, first: bytes, stream: BinaryIO) -> None:
         create_args: dict[str, Any] = {**self._object_args(), **self._lock_args()}
