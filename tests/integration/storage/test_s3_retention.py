@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from ncbackup.errors import StorageError
 from ncbackup.storage.base import bucket_location, delete_keys, prune_support, read_workers, retained_until
 from ncbackup.storage.retry import with_retries
 from tests.integration.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Faults
@@ -287,3 +288,14 @@ def test_retained_until_asks_the_bucket_once_and_heads_no_object_without_object_
     storage = make_storage(tmp_path, fault_proxy(faults).endpoint_url)
     assert [retained_until(storage, f"2020010{day}T000000Z/a") for day in range(1, 6)] == [None] * 5
     assert [(method, path) for method, path, _headers in faults.requests] == [("GET", "/backups?object-lock")]
+
+
+def test_a_damaged_upload_on_a_put_only_server_reports_the_damage_not_the_refused_removal(tmp_path, s3_env, bucket,
+                                                                                          fault_proxy, monkeypatch):
+    backup_key = iam_user(s3_env, "backup-server", BACKUP_POLICY)
+    s3_env.require_auth(True)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", backup_key[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", backup_key[1])
+    storage = make_storage(tmp_path, fault_proxy(Faults(corrupt_first=1)).endpoint_url)
+    with pytest.raises(StorageError, match="stored different bytes"):
+        storage.put("20200101T000000Z/manifest.json", TrickleStream(b"{}" * 100))
