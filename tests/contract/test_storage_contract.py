@@ -164,3 +164,32 @@ def test_failed_overwrite_keeps_the_old_object(storage: Storage) -> None:
 
 def test_name_is_set_for_messages(storage: Storage) -> None:
     assert isinstance(storage.name, str) and storage.name
+
+
+# -- retention: every registered backend can prune (storage/base.py capabilities) --------------------
+
+
+def test_prune_support_is_true_to_its_word(storage: Storage) -> None:
+    """A backend that says prune works lists a set's objects and deletes them through delete_keys, leaving the rest."""
+    from ncbackup.storage.base import delete_keys, prune_support
+
+    assert prune_support(storage) is None
+    old, new = "20200101T030000Z", "20200102T030000Z"
+    for key in (f"{old}/files.000", f"{old}/manifest.json", f"{old}/manifest.json.minisig", f"{new}/files.000"):
+        storage.put(key, io.BytesIO(b"data of " + key.encode()))
+    listed = _keys(storage, f"{old}/")
+    assert listed == [f"{old}/files.000", f"{old}/manifest.json", f"{old}/manifest.json.minisig"]
+    assert delete_keys(storage, [*reversed(listed), f"{old}/already-gone"]) == {}
+    assert _keys(storage) == [f"{new}/files.000"]
+
+
+def test_parallel_list_sets_gives_what_a_sequential_one_does(storage: Storage) -> None:
+    from ncbackup.setformat import list_sets
+    from ncbackup.storage.base import read_workers
+    from tests.support import TRUST
+    from tests.unit.test_setformat_parallel import OneAtATime, fill_with_sets_of_every_state
+
+    fill_with_sets_of_every_state(storage, count=6)
+    parallel = list_sets(storage, TRUST)
+    assert parallel == list_sets(OneAtATime(storage), TRUST)
+    assert read_workers(storage) >= 1

@@ -19,6 +19,7 @@ from ncbackup.engine.plan import CommandsStep, DataGroup, DataStep, Plan, Plugin
 from ncbackup.errors import BackupError
 from ncbackup.exitcodes import EXIT_FAILED, EXIT_OK
 from ncbackup.sources.base import CheckLine, check_writable_folder
+from ncbackup.storage.base import Storage, prune_support
 
 
 def add_parser(subparsers) -> None:
@@ -100,6 +101,18 @@ def _encryption_lines(group: DataGroup, config: Config) -> list[CheckLine]:
     return lines
 
 
+def _prune_line(label: str, storage: Storage, config: Config) -> CheckLine:
+    """Whether prune can work on this storage; printed always, so a user can tell before writing a CLEANUP
+    section, and a FAIL only when the config has one (it asks for pruning that cannot happen there)."""
+    from ncbackup.retention.policy import cleanup_section
+
+    why_not = prune_support(storage)
+    if why_not is None:
+        return CheckLine(True, f"{label}: prune works here (lists and deletes)")
+    has_cleanup = cleanup_section(config) is not None
+    return CheckLine(not has_cleanup, f"{label}: {why_not}")
+
+
 def step_checks(step: Step, config: Config) -> list[CheckLine]:
     if isinstance(step, DataStep):
         from ncbackup.stages.registry import compression_from_section
@@ -119,6 +132,7 @@ def step_checks(step: Step, config: Config) -> list[CheckLine]:
         lines += _encryption_lines(group, config)
         for section, storage in group.storages:
             lines += _component_lines(storage, f"{section.name} ({storage.name})")
+            lines.append(_prune_line(f"{section.name} ({storage.name})", storage, config))
         return lines
     if isinstance(step, ProgramStep):
         program = step.program

@@ -30,7 +30,7 @@ from ncbackup.setformat import (
     set_time,
 )
 from ncbackup.signing import SignatureError, Trust
-from ncbackup.storage.base import Storage, host_storages, read_concurrency
+from ncbackup.storage.base import Storage, host_storages, read_workers
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def every_host(storage: Storage) -> list[tuple[str, Storage]]:
 
 
 def workers_for(storage: Storage) -> int:
-    return read_concurrency(storage)
+    return read_workers(storage)
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,8 @@ def retained_until(storage: Storage, key: str) -> datetime | None:
 
 
 def prune_support(storage: Storage) -> str | None:
-    """None when the storage can list and delete (so prune works on it); else why not, one sentence."""
+    """None when the storage can list and delete (so prune works on it); else why not, one sentence starting
+    "prune cannot work here: " (the caller names the storage)."""
     query = getattr(storage, "prune_support", None)
     return cast("str | None", query()) if query is not None else None
 
@@ -112,19 +113,13 @@ def bucket_location(storage: Storage) -> tuple[str, str] | None:
 def host_storages(storage: Storage) -> list[tuple[str, Storage]] | None:
     """(host folder name, storage at that folder) for every host folder beside this storage's base (its own
     included), sorted by name, for a fleet view; None when the backend cannot list other hosts. StorageError
-    when the listing fails. Uses the backend's ``host_storages()``; a retry wrapper is looked through."""
-    from ncbackup.storage.retry import with_retries
-
-    inner = storage.inner if isinstance(storage, with_retries) else storage
-    query = getattr(inner, "host_storages", None)
+    when the listing fails. Uses the backend's ``host_storages()``."""
+    query = getattr(storage, "host_storages", None)
     return cast("list[tuple[str, Storage]] | None", query()) if query is not None else None
 
 
-def read_concurrency(storage: Storage) -> int:
-    """How many threads may read from this storage (and its host siblings) at once; the backend's
-    ``read_concurrency`` when it sets one (SFTP: 1, one connection), else 16."""
-    from ncbackup.storage.retry import with_retries
-
-    inner = storage.inner if isinstance(storage, with_retries) else storage
-    value = getattr(inner, "read_concurrency", 16)
-    return max(1, int(value))
+def read_workers(storage: Storage) -> int:
+    """How many objects may be read at once (list_sets reads manifests in parallel); 1 unless the backend's client is
+    known to be thread-safe and says more through ``read_workers() -> int``."""
+    query = getattr(storage, "read_workers", None)
+    return max(1, int(query())) if query is not None else 1

@@ -340,6 +340,16 @@ class CommandStorage:
                 raise
             raise self._failed(error, action="remove", key=key) from None
 
+    def prune_support(self) -> str | None:
+        """None when LIST, DOWNLOAD (manifests are read and verified) and REMOVE templates are all set; else which are missing."""
+        missing = [TEMPLATE_KEYS[role] for role in ("list", "download", "remove") if self.templates[role] is None]
+        if not missing:
+            return None
+        names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+        return (f"prune cannot work here: {names} {'is' if len(missing) == 1 else 'are'} not set; prune lists the "
+                f"sets, reads their manifests and removes old ones, so add {'it' if len(missing) == 1 else 'them'} "
+                "to the STORAGE section")
+
     def check(self) -> builtins.list[CheckLine]:
         """Templates were checked when the section was read; here: every program they name is installed, no secret on argv."""
         lines = []

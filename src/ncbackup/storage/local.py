@@ -39,6 +39,9 @@ def check_key(key: str) -> list[str]:
     return parts
 
 
+READ_WORKERS = 8
+
+
 class LocalStorage:
     """A folder on a mounted filesystem; keys map to files below ``base``."""
 
@@ -162,6 +165,14 @@ class LocalStorage:
             raise StorageError(f"cannot list the host folders in {parent}: {error.strerror}; check the folder and "
                                "its permissions") from None
         return [(name, LocalStorage(parent / name)) for name in names]
+
+    def prune_support(self) -> str | None:
+        """Prune works here: list walks the folder, delete removes files."""
+        return None
+
+    def read_workers(self) -> int:
+        """Reading files is thread-safe; a few at once hides the latency of a network file system."""
+        return READ_WORKERS
 
     def check(self) -> builtins.list[CheckLine]:
         """Say whether the base folder exists (or can be created) and is writable, and how much room it has; write nothing."""

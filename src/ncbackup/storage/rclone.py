@@ -185,6 +185,10 @@ class RcloneStorage:
             return
         raise self._error(CommandFailed(completed.argv, completed.returncode, stderr), action="removal", key=key)
 
+    def prune_support(self) -> str | None:
+        """Prune works here: list is rclone lsjson, delete rclone deletefile."""
+        return None
+
     def check(self) -> builtins.list[CheckLine]:
         """rclone is installed and the remote answers a listing; writes nothing."""
         if process.which(self.options.binary) is None:

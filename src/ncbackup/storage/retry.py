@@ -17,12 +17,15 @@ mismatch, permission denied) is never retried at any layer: the same request wou
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import BinaryIO, TypeVar
 
 from ncbackup.errors import StorageError
+from ncbackup.storage import base
 from ncbackup.storage.base import ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
@@ -83,3 +86,32 @@ class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
 
     def delete(self, key: str) -> None:
         return self._retry(f"removal of {key}", lambda: self.inner.delete(key))
+
+    # The optional capabilities of storage/base.py, passed through so a wrapped storage keeps them.
+
+    def delete_many(self, keys: builtins.list[str]) -> dict[str, str]:
+        if hasattr(self.inner, "delete_many"):   # a batch delete (S3) retries its requests itself
+            return base.delete_keys(self.inner, keys)
+        failures: dict[str, str] = {}
+        for key in keys:
+            try:
+                self.delete(key)
+            except StorageError as error:
+                failures[key] = str(error)
+        return failures
+
+    def retained_until(self, key: str) -> datetime | None:
+        return self._retry(f"lock query of {key}", lambda: base.retained_until(self.inner, key))
+
+    def prune_support(self) -> str | None:
+        return base.prune_support(self.inner)
+
+    def bucket_location(self) -> tuple[str, str] | None:
+        return base.bucket_location(self.inner)
+
+    def read_workers(self) -> int:
+        return base.read_workers(self.inner)
+
+    def host_storages(self) -> builtins.list[tuple[str, Storage]] | None:
+        return base.host_storages(self.inner)
+

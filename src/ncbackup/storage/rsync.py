@@ -243,6 +243,10 @@ class RsyncStorage:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    def prune_support(self) -> str | None:
+        """Prune works here: list is rsync's remote listing (--list-only), delete an rsync --delete of one path."""
+        return None
+
     def check(self) -> builtins.list[CheckLine]:
         """Connect with rsync and list REMOTE_DIR; writes nothing."""
         try:

@@ -20,11 +20,12 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.config.types import LegacyBool, LegacyFloat, LegacyInt, LegacyPath
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
+DELETE_BATCH_KEYS = 1000   # DeleteObjects takes at most 1000 keys a request
+READ_WORKERS = 16          # manifests read at once by list_sets (a boto3 client is thread-safe)
 # S3 allows at most 10000 parts of at least 5 MiB (the last may be smaller); chunks grow after every
 # GROWTH_EVERY_PARTS parts so an unsplit stream of any size still fits.
 MIN_CHUNK_BYTES = 5 * MIB
@@ -123,6 +126,22 @@ class S3Options(BaseModel):
         description="send CRC32 checksums (x-amz-checksum-*) in addition to Content-MD5",
     )
 
+    object_lock_days: LegacyInt | None = Field(
+        default=None, alias="OBJECT_LOCK_DAYS", ge=1, le=36500, json_schema_extra={"shown_default": "no lock"},
+        description="write every object with an S3 Object Lock retain-until date this many days ahead (the bucket "
+                    "must have Object Lock enabled); prune skips sets whose lock has not expired",
+    )
+    object_lock_mode: Literal["governance", "compliance"] = Field(
+        default="governance", alias="OBJECT_LOCK_MODE",
+        description="`governance`: users with s3:BypassGovernanceRetention may still delete; `compliance`: nobody "
+                    "can, not even the account root, until the date passes",
+    )
+
+    @field_validator("object_lock_mode", mode="before")
+    @classmethod
+    def _lower_mode(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @model_validator(mode="before")
     @classmethod
     def _no_credentials(cls, values: Any) -> Any:
@@ -201,6 +220,20 @@ def _md5(data: bytes) -> hashlib._Hash:
     return hashlib.md5(data, usedforsecurity=False)
 
 
+def _add_content_md5(request: Any, **_: Any) -> None:  # a botocore AWSRequest, from the before-sign event
+    body = request.body
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if isinstance(body, bytes) and "Content-MD5" not in request.headers:
+        request.headers["Content-MD5"] = base64.b64encode(_md5(body).digest()).decode("ascii")
+
+
+def batches(keys: builtins.list[str], size: int) -> Iterator[builtins.list[str]]:
+    """keys in slices of at most size, in order."""
+    for start in range(0, len(keys), size):
+        yield keys[start:start + size]
+
+
 class S3Storage:
     """One bucket and prefix; keys ``<set-id>/<file>`` live at ``<prefix><key>``."""
 
@@ -217,6 +250,8 @@ class S3Storage:
         )
         # With server-side encryption by KMS (AWS) or any SSE (MinIO) the ETag is not the body's MD5.
         self.etag_is_md5 = options.sse is None
+        self._lock_state_known = False            # _bucket_lock_state asks the bucket once
+        self._lock_state: bool | None = None
         self._client = self._make_client()
 
     # -- construction ---------------------------------------------------------------------------
@@ -261,7 +296,7 @@ class S3Storage:
             retries={"mode": "standard", "total_max_attempts": options.max_attempts},
             connect_timeout=options.connect_timeout_seconds,
             read_timeout=options.read_timeout_seconds,
-            max_pool_connections=options.concurrency + 2,
+            max_pool_connections=max(options.concurrency + 2, READ_WORKERS),
             s3=s3_config or None,
             # boto3 >= 1.36 adds CRC checksums (aws-chunked bodies, x-amz-checksum-* headers) to every
             # upload by default; many S3-compatible stores reject them (XAmzContentSHA256Mismatch,
@@ -271,12 +306,16 @@ class S3Storage:
             response_checksum_validation=checksum_mode,
         )
         try:
-            return session.client("s3", endpoint_url=options.endpoint_url, config=config)
+            client = session.client("s3", endpoint_url=options.endpoint_url, config=config)
         except (BotoCoreError, ValueError) as error:
             raise ConfigError(
                 f"cannot set up the S3 client for {self.endpoint_text}: {error}; check ENDPOINT_URL and REGION",
                 key="ENDPOINT_URL",
             ) from None
+        # boto3 >= 1.36 sends DeleteObjects with a CRC32 checksum instead of Content-MD5, and its request shape
+        # has no ContentMD5 member; S3-compatible stores that predate it answer MissingContentMD5. AWS takes both.
+        client.meta.events.register("before-sign.s3.DeleteObjects", _add_content_md5)
+        return client
 
     # -- errors ---------------------------------------------------------------------------------
 
@@ -360,6 +399,15 @@ class S3Storage:
             args["SSEKMSKeyId"] = self.options.sse_kms_key_id
         return args
 
+    def _lock_args(self) -> dict[str, Any]:
+        """ObjectLockMode and a retain-until date OBJECT_LOCK_DAYS from now; empty without OBJECT_LOCK_DAYS."""
+        if self.options.object_lock_days is None:
+            return {}
+        return {
+            "ObjectLockMode": self.options.object_lock_mode.upper(),
+            "ObjectLockRetainUntilDate": datetime.now(timezone.utc) + timedelta(days=self.options.object_lock_days),
+        }
+
     def _checksum_args(self, data: bytes) -> tuple[dict[str, str], str]:
         digest = _md5(data)
         args = {"ContentMD5": base64.b64encode(digest.digest()).decode("ascii")}
@@ -377,16 +425,26 @@ class S3Storage:
     def _put_small(self, full_key: str, data: bytes) -> None:
         checksum_args, md5_hex = self._checksum_args(data)
         response = self._client.put_object(
-            Bucket=self.bucket, Key=full_key, Body=data, **checksum_args, **self._object_args(),
+            Bucket=self.bucket, Key=full_key, Body=data, **checksum_args, **self._object_args(), **self._lock_args(),
         )
         try:
             self._check_etag(response.get("ETag"), md5_hex, full_key)
         except StorageError:
-            self._client.delete_object(Bucket=self.bucket, Key=full_key)
+            self._remove_bad_object(full_key)
             raise
 
+    def _remove_bad_object(self, full_key: str) -> None:
+        """Remove an object whose stored bytes differ from those sent; the mismatch is what the user must see."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=full_key)
+        except (BotoCoreError, ClientError) as error:
+            # A write-only backup server may not delete: the set stays incomplete, and prune removes it.
+            log.warning("%s: could not remove the damaged object %s: %s", self.name, full_key, error)
+
     def _put_multipart(self, full_key: str, first: bytes, stream: BinaryIO) -> None:
-        create_args = self._object_args()
+        create_args: dict[str, Any] = {**self._object_args(), **self._lock_args()}
         if self.uses_flexible_checksums:
             create_args["ChecksumAlgorithm"] = "CRC32"
         upload_id = self._client.create_multipart_upload(Bucket=self.bucket, Key=full_key, **create_args)["UploadId"]
@@ -498,8 +556,87 @@ class S3Storage:
         except (BotoCoreError, ClientError) as error:
             raise self._error(error, action="removal", key=key) from None
 
+    # -- retention capabilities (storage/base.py) -------------------------------------------------
+
+    def delete_many(self, keys: builtins.list[str]) -> dict[str, str]:
+        """Delete keys with DeleteObjects, 1000 a request, in order; {key: why} for each one not deleted (never raises)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        failures: dict[str, str] = {}
+        for batch in batches(keys, DELETE_BATCH_KEYS):
+            by_full_key = {self._key(key): key for key in batch}
+            try:
+                response = self._client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": full_key} for full_key in by_full_key], "Quiet": True},
+                )
+            except (BotoCoreError, ClientError) as error:
+                for key in batch:
+                    failures[key] = str(self._error(error, action="removal", key=key))
+                continue
+            for item in response.get("Errors", []):
+                key = by_full_key.get(item.get("Key", ""), item.get("Key", ""))
+                failures[key] = self._delete_failure(key, str(item.get("Code", "")), str(item.get("Message", "")))
+        return failures
+
+    def _delete_failure(self, key: str, code: str, message: str) -> str:
+        where = f"s3://{self.bucket}/{self._key(key)}"
+        if code == "AccessDenied":
+            return (f"{where} was not removed: access denied ({message or code}); these credentials may not delete "
+                    f"(s3:DeleteObject), which is right on a write-only backup server: run prune with the prune "
+                    f"machine's credentials")
+        return f"{where} was not removed: {code} {message}; the next prune retries it"
+
+    def bucket_location(self) -> tuple[str, str]:
+        """(bucket, base prefix), to match CLEANUP's BUCKET/PREFIX."""
+        return self.bucket, self.base_prefix
+
+    def prune_support(self) -> str | None:
+        """S3 lists and deletes (DeleteObjects)."""
+        return None
+
+    def read_workers(self) -> int:
+        """A boto3 client is thread-safe: list_sets reads this many manifests at once."""
+        return READ_WORKERS
+
+    def retained_until(self, key: str) -> datetime | None:
+        """The object's Object Lock retain-until date; None when it has none (or the bucket has no Object Lock)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if self._bucket_lock_state() is False:
+            return None   # no object in a bucket without Object Lock can be locked: spare a HEAD per object
+        try:
+            response = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code")) in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise self._error(error, action="lock query", key=key) from None
+        except BotoCoreError as error:
+            raise self._error(error, action="lock query", key=key) from None
+        until = response.get("ObjectLockRetainUntilDate")
+        return until if isinstance(until, datetime) else None
+
+    def _bucket_lock_state(self) -> bool | None:
+        """True / False: the bucket has / has not Object Lock enabled; None when it cannot be told. Asked once."""
+        if not self._lock_state_known:
+            self._lock_state, self._lock_state_known = self._ask_bucket_lock(), True
+        return self._lock_state
+
+    def _ask_bucket_lock(self) -> bool | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self._client.get_object_lock_configuration(Bucket=self.bucket)
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code")) == "ObjectLockConfigurationNotFoundError":
+                return False
+            return None   # e.g. no s3:GetBucketObjectLockConfiguration: ask per object
+        except BotoCoreError:
+            return None
+        return response.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+
     def check(self) -> builtins.list[CheckLine]:
-        """Check the bucket answers with these credentials (HEAD bucket); writes nothing."""
+        """Check the bucket answers with these credentials (HEAD bucket), and has Object Lock when asked; writes nothing."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -510,7 +647,25 @@ class S3Storage:
             return [CheckLine(False, str(self._error(error, action="check")))]
         except BotoCoreError as error:
             return [CheckLine(False, str(self._error(error, action="check")))]
-        return [CheckLine(True, f"{self.name} reachable at {self.endpoint_text}")]
+        lines = [CheckLine(True, f"{self.name} reachable at {self.endpoint_text}")]
+        if self.options.object_lock_days is not None:
+            lines.append(self._check_object_lock())
+        return lines
+
+    def _check_object_lock(self) -> CheckLine:
+        days, mode = self.options.object_lock_days, self.options.object_lock_mode
+        state = self._ask_bucket_lock()
+        if state is True:
+            return CheckLine(True, f"bucket {self.bucket!r} has Object Lock enabled: objects are locked for {days} "
+                                   f"day(s) in {mode} mode")
+        if state is False:
+            return CheckLine(False, f"bucket {self.bucket!r} does not have Object Lock enabled, but OBJECT_LOCK_DAYS is "
+                                    f"set in section {self.section_name}: every upload would be refused; enable Object "
+                                    "Lock on the bucket (versioning on, then put-object-lock-configuration) or remove "
+                                    "OBJECT_LOCK_DAYS")
+        return CheckLine(False, f"cannot tell whether bucket {self.bucket!r} has Object Lock enabled (OBJECT_LOCK_DAYS "
+                                f"is set in section {self.section_name}): grant s3:GetBucketObjectLockConfiguration "
+                                "or check the bucket by hand")
 
 
 class _BodyReader(io.RawIOBase):

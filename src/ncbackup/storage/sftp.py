@@ -357,9 +357,6 @@ class SftpStorage:
             elif not entry.filename.startswith(TEMP_MARKER):
                 yield key, int(entry.st_size or 0)
 
-    # One connection shared by the host siblings below: reads go one at a time.
-    read_concurrency = 1
-
     def host_storages(self) -> builtins.list[tuple[str, SftpStorage]] | None:
         """Every host folder beside the base folder (``<REMOTE_DIR>/*/``), as storages sharing this one's
         connection; None when the base is REMOTE_DIR itself (PREFIX empty: no host folders)."""
@@ -400,6 +397,10 @@ class SftpStorage:
                     sftp.rmdir(folder)  # fails while other parts remain: fine
                 except OSError:
                     pass
+
+    def prune_support(self) -> str | None:
+        """Prune works here: list walks the remote folder over SFTP, delete removes files."""
+        return None
 
     def check(self) -> builtins.list[CheckLine]:
         """Connect, authenticate, check the host key and that REMOTE_DIR exists; writes nothing."""

@@ -151,6 +151,7 @@ class Faults:
     failures_sent: int = 0
     puts_forwarded: int = 0
     put_headers: list[dict[str, str]] = field(default_factory=list)   # headers of every PUT seen
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # (method, path?query, headers) seen
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -173,9 +174,11 @@ class FaultProxy:
                 body = self._read_body(length)
                 if body is None:
                     return
-                if self.command == "PUT":
-                    with faults.lock:
-                        faults.put_headers.append({k.lower(): v for k, v in self.headers.items()})
+                with faults.lock:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    faults.requests.append((self.command, self.path, headers))
+                    if self.command == "PUT":
+                        faults.put_headers.append(headers)
                 decision = proxy._decide(self.command)
                 if decision == "fail":
                     status = faults.fail_status

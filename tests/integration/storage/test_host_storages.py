@@ -13,7 +13,7 @@ import pytest
 from bench.fleet import write_fake_set
 from ncbackup.cli import main as cli_main
 from ncbackup.signing import read_secret_key
-from ncbackup.storage.base import host_storages, read_concurrency
+from ncbackup.storage.base import host_storages, read_workers
 from ncbackup.storage.local import LocalStorage
 from ncbackup.storage.registry import build_storage
 from ncbackup.storage.retry import with_retries
@@ -45,7 +45,7 @@ def test_local_host_storages_are_the_folders_beside_the_base(tmp_path):
     _fill(lambda host: LocalStorage(root / host))
     (root / "not-a-host.txt").write_text("a file, not a host folder")
     _check(with_retries(LocalStorage(root / "web1")), HOSTS)
-    assert read_concurrency(LocalStorage(root / "web1")) > 1
+    assert read_workers(LocalStorage(root / "web1")) > 1
 
 
 def test_s3_host_storages_share_the_client_and_stay_in_their_prefix(tmp_path, s3_env):
@@ -72,7 +72,7 @@ def test_sftp_host_storages_are_the_remote_folders_beside_the_base(tmp_path, ssh
     _fill(for_host)
     storage = for_host("web1")
     _check(storage, HOSTS)
-    assert read_concurrency(storage) == 1
+    assert read_workers(storage) == 1
     no_prefix = build_storage(storage_section("sftp", ssh_args(sshd, remote, PREFIX="/")), general(tmp_path))
     assert host_storages(no_prefix) is None
 
