@@ -34,7 +34,15 @@ from ncbackup.setformat import (
     signature_key,
 )
 from ncbackup.signing import Trust
-from ncbackup.storage.base import ObjectInfo, Storage, bucket_location, delete_keys, prune_support, retained_until
+from ncbackup.storage.base import (
+    ObjectInfo,
+    Storage,
+    bucket_location,
+    delete_keys,
+    prune_support,
+    read_workers,
+    retained_until,
+)
 from ncbackup.storage.retry import with_retries
 
 LIST_ATTEMPTS = 3
@@ -124,6 +132,10 @@ class _RecordingStorage:
 
     def delete(self, key: str) -> None:
         raise AssertionError("prune deletes through delete_keys only")
+
+    def read_workers(self) -> int:
+        """As the storage's own: list_sets reads manifests in parallel where the backend allows it."""
+        return read_workers(self.inner)
 
 
 def matches_location(policy: Policy, storage: Storage) -> bool:

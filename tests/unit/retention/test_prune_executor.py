@@ -14,10 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ncbackup.errors import StorageError
-from ncbackup.retention import prune as prune_module
 from ncbackup.retention.policy import Policy
 from ncbackup.retention.prune import PruneOutcome, prune_storage, zone_label
-from ncbackup.retention.rules import Candidate, Decision, Kind, Rules, decide
+from ncbackup.retention.rules import Candidate, Kind, Rules
 from ncbackup.setformat import (
     STATE_COMPLETE,
     STATE_INCOMPLETE,
@@ -38,38 +37,6 @@ from tests.support import SIGNER, TRUST
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 POLICY = Policy(rules=Rules(last=1))      # keep the newest complete set only
-
-
-def _keep_newest_whole(candidates, rules, *, now, tz=None, may_remove_incomplete=True) -> list[Decision]:
-    """A stand-in for rules.decide with LAST 1, used only while the real engine is not there yet: keeps
-    the newest WHOLE set, FOREIGN sets, locked sets and young (or lock-held) incomplete sets."""
-    whole = [c for c in candidates if c.kind == Kind.WHOLE]
-    newest = max(whole, key=lambda c: c.started_at).set_id if whole else None
-    out = []
-    for c in candidates:
-        if c.set_id == newest:
-            keep, why = True, ("newest complete",)
-        elif c.kind == Kind.FOREIGN:
-            keep, why = True, (c.note or "foreign",)
-        elif c.kind == Kind.INCOMPLETE and not may_remove_incomplete:
-            keep, why = True, ("incomplete, a run holds the lock",)
-        elif c.kind == Kind.INCOMPLETE and now - c.started_at < rules.incomplete_after:
-            keep, why = True, ("incomplete, younger than 24 h",)
-        elif c.locked_until is not None and c.locked_until > now:
-            keep, why = True, (f"object lock until {c.locked_until:%Y-%m-%dT%H:%M:%SZ}",)
-        else:
-            keep, why = False, ("remove: no rule keeps it",)
-        out.append(Decision(c.set_id, keep, why, candidate=c))
-    return out
-
-
-@pytest.fixture(autouse=True)
-def _rule_engine(monkeypatch):
-    """These tests are about the executor: the real engine when it is there, else the stand-in above."""
-    try:
-        decide([], Rules(), now=NOW)
-    except NotImplementedError:
-        monkeypatch.setattr(prune_module, "decide", _keep_newest_whole)
 
 
 def make_set(storage: Storage, started: datetime, *, host: str = "web1", failed: bool = False,
@@ -277,3 +244,31 @@ def test_candidates_are_what_the_docs_say(storage) -> None:
         whole: Kind.WHOLE, partial: Kind.PARTIAL, foreign: Kind.FOREIGN, incomplete: Kind.INCOMPLETE}
     assert kinds[foreign].note is not None and "db1" in kinds[foreign].note
     assert isinstance(kinds[whole], Candidate) and kinds[whole].size_bytes > 0
+
+
+class ParallelReads(Recording):
+    """A storage that allows several readers at once and records which threads read from it."""
+
+    def __init__(self, inner: Storage) -> None:
+        super().__init__(inner)
+        self.reader_threads: set[str] = set()
+
+    def read_workers(self) -> int:
+        return 4
+
+    def get(self, key: str) -> BinaryIO:
+        import threading
+        import time
+
+        self.reader_threads.add(threading.current_thread().name)
+        time.sleep(0.01)   # long enough that a pool of 4 spreads the reads over its threads
+        return self.inner.get(key)
+
+
+def test_prune_reads_manifests_in_parallel_where_the_storage_allows_it(storage) -> None:
+    for day in range(12, 0, -1):
+        make_set(storage, days_ago(day))
+    parallel = ParallelReads(storage)
+    outcome = prune(parallel, dry_run=True)
+    assert len(outcome.decisions) == 12
+    assert len(parallel.reader_threads) > 1, "prune read the manifests one at a time"
