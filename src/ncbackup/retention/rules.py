@@ -87,17 +87,15 @@ def parse_within(text: str) -> timedelta:
 
 
 def format_within(span: timedelta) -> str:
-    """The shortest spelling parse_within reads back: 14 days -> "14d", 42 days -> "6w", 365 days -> "1y"."""
+    """How a WITHIN span is shown, read back by parse_within: 14 days -> "14d", 365 days -> "1y", 36 hours -> "36h"."""
     hours, remainder = divmod(span, timedelta(hours=1))
     if remainder or hours <= 0:
         return str(span)
     days, rest_hours = divmod(hours, 24)
     if rest_hours:
         return f"{hours}h"
-    for unit in ("y", "w"):
-        size = int(_UNIT_DAYS[unit])
-        if days % size == 0:
-            return f"{days // size}{unit}"
+    if days % 365 == 0:
+        return f"{days // 365}y"
     return f"{days}d"
 
 
