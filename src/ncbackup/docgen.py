@@ -36,6 +36,7 @@ def tables() -> dict[str, type[BaseModel]]:
     """Block name -> the model whose fields it lists."""
     from ncbackup.config.load import _GeneralKeys
     from ncbackup.engine.plan import FolderOptions
+    from ncbackup.retention.policy import CleanupOptions, KeepMonthly, KeepOptions, KeepWeekly
     from ncbackup.sources.files import FilesetOptions
     from ncbackup.sources.mongo import MongoOptions
     from ncbackup.sources.mysql import MysqlOptions
@@ -61,6 +62,10 @@ def tables() -> dict[str, type[BaseModel]]:
         "SSH": SshOptions,
         "CUSTOM_COMMAND": CommandOptions,
         "RCLONE": RcloneOptions,
+        "CLEANUP": CleanupOptions,
+        "CLEANUP_KEEP": KeepOptions,
+        "KEEP_WEEKLY": KeepWeekly,
+        "KEEP_MONTHLY": KeepMonthly,
     }
 
 
