@@ -302,7 +302,8 @@ def decide(
     doomed = [by_id[set_id] for set_id, is_kept in keep.items() if not is_kept]
     if doomed:
         newest_doomed = max(doomed, key=_order)
-        if newest_whole is None or _order(newest_doomed) >= _order(newest_whole):
+        # Compared by time alone: a set made in the same second as the newest complete one is not older.
+        if newest_whole is None or newest_doomed.started_at >= newest_whole.started_at:
             guard = f"no complete set is newer than {newest_doomed.set_id}: nothing is removed"
             for item in doomed:
                 keep[item.set_id] = True

@@ -292,6 +292,16 @@ def test_nothing_is_removed_without_a_whole_set_newer_than_every_removal():
     assert by_id(decisions)[history[-1].set_id].reasons == ("newest complete", "last 1/1")
 
 
+def test_a_set_made_in_the_same_second_as_the_newest_whole_set_is_not_older():
+    moment = at(2026, 11, 28)
+    leftover = Candidate(set_id_for(moment), moment, Kind.INCOMPLETE)
+    newest = Candidate(set_id_for(moment, taken=[leftover.set_id]), moment, Kind.WHOLE)     # "...Z-2"
+    decisions = decide([whole(at(2026, 11, 20)), leftover, newest], Rules(last=1), now=NOW, tz=UTC)
+    assert removed(decisions) == []
+    assert by_id(decisions)[leftover.set_id].reasons == (
+        f"no complete set is newer than {leftover.set_id}: nothing is removed",)
+
+
 def test_nothing_is_removed_when_there_is_no_whole_set():
     sets = [of(Kind.PARTIAL, at(2026, 11, 1)), of(Kind.INCOMPLETE, at(2026, 11, 2)), of(Kind.FOREIGN, at(2026, 11, 3))]
     decisions = decide(sets, Rules(last=1), now=NOW, tz=UTC)
