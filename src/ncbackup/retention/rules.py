@@ -80,7 +80,10 @@ def parse_within(text: str) -> timedelta:
     if not cleaned or "".join(number + unit for number, unit in parts) != cleaned:
         units = ", ".join(f"{unit} = {name}" for unit, name in _UNIT_NAMES.items())
         raise ValueError(f'expected a duration such as "14d", "6w" or "1y" ({units})')
-    total = sum((timedelta(days=int(number) * _UNIT_DAYS[unit]) for number, unit in parts), timedelta())
+    try:
+        total = sum((timedelta(days=int(number) * _UNIT_DAYS[unit]) for number, unit in parts), timedelta())
+    except OverflowError:
+        raise ValueError('expected a duration shorter than a million years, such as "14d"') from None
     if total <= timedelta():
         raise ValueError('expected a duration longer than zero, such as "14d"')
     return total
