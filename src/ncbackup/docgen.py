@@ -38,6 +38,7 @@ def tables() -> dict[str, type[BaseModel]]:
     from ncbackup.engine.plan import FolderOptions
     from ncbackup.notify.email import EmailOptions
     from ncbackup.notify.sections import NotifyOptions
+    from ncbackup.retention.policy import CleanupOptions, KeepMonthly, KeepOptions, KeepWeekly
     from ncbackup.sources.files import FilesetOptions
     from ncbackup.sources.mongo import MongoOptions
     from ncbackup.sources.mysql import MysqlOptions
@@ -65,6 +66,10 @@ def tables() -> dict[str, type[BaseModel]]:
         "RCLONE": RcloneOptions,
         "NOTIFY": NotifyOptions,
         "NOTIFY_EMAIL": EmailOptions,
+        "CLEANUP": CleanupOptions,
+        "CLEANUP_KEEP": KeepOptions,
+        "KEEP_WEEKLY": KeepWeekly,
+        "KEEP_MONTHLY": KeepMonthly,
     }
 
 

@@ -95,7 +95,8 @@ class KeepMonthly(BaseModel):
 class KeepOptions(BaseModel):
     """The KEEP object: each key is one rule; a set kept by any rule is kept."""
 
-    last: Number | None = Field(None, alias="LAST", description="Keep the n newest complete sets.")
+    last: Number | None = Field(None, alias="LAST", description="Keep the n newest complete sets.",
+                                json_schema_extra={"allowed": "whole number, >= 0"})
     hourly: KeepNumber | None = Field(
         None, alias="HOURLY", description="The newest complete set of each of the last `NUMBER` hours that have one.",
         json_schema_extra={"allowed": '`{"NUMBER": n}`'})
@@ -121,7 +122,7 @@ class CleanupOptions(BaseModel):
     """The CLEANUP section's own keys (section level, not in PARAMETERS)."""
 
     bucket: str | None = Field(
-        None, alias="BUCKET", description="Prune only the S3 storages writing to this bucket.",
+        None, alias="BUCKET", description="Prune only the object-store storages (S3, OSS) writing to this bucket.",
         json_schema_extra={"shown_default": "every storage of the config"})
     prefix: str | None = Field(
         None, alias="PREFIX", description="... and only those whose base is under this key prefix.",

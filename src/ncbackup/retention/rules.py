@@ -80,24 +80,25 @@ def parse_within(text: str) -> timedelta:
     if not cleaned or "".join(number + unit for number, unit in parts) != cleaned:
         units = ", ".join(f"{unit} = {name}" for unit, name in _UNIT_NAMES.items())
         raise ValueError(f'expected a duration such as "14d", "6w" or "1y" ({units})')
-    total = sum((timedelta(days=int(number) * _UNIT_DAYS[unit]) for number, unit in parts), timedelta())
+    try:
+        total = sum((timedelta(days=int(number) * _UNIT_DAYS[unit]) for number, unit in parts), timedelta())
+    except OverflowError:
+        raise ValueError('expected a duration shorter than a million years, such as "14d"') from None
     if total <= timedelta():
         raise ValueError('expected a duration longer than zero, such as "14d"')
     return total
 
 
 def format_within(span: timedelta) -> str:
-    """The shortest spelling parse_within reads back: 14 days -> "14d", 42 days -> "6w", 365 days -> "1y"."""
+    """How a WITHIN span is shown, read back by parse_within: 14 days -> "14d", 365 days -> "1y", 36 hours -> "36h"."""
     hours, remainder = divmod(span, timedelta(hours=1))
     if remainder or hours <= 0:
         return str(span)
     days, rest_hours = divmod(hours, 24)
     if rest_hours:
         return f"{hours}h"
-    for unit in ("y", "w"):
-        size = int(_UNIT_DAYS[unit])
-        if days % size == 0:
-            return f"{days // size}{unit}"
+    if days % 365 == 0:
+        return f"{days // 365}y"
     return f"{days}d"
 
 
@@ -304,7 +305,8 @@ def decide(
     doomed = [by_id[set_id] for set_id, is_kept in keep.items() if not is_kept]
     if doomed:
         newest_doomed = max(doomed, key=_order)
-        if newest_whole is None or _order(newest_doomed) >= _order(newest_whole):
+        # Compared by time alone: a set made in the same second as the newest complete one is not older.
+        if newest_whole is None or newest_doomed.started_at >= newest_whole.started_at:
             guard = f"no complete set is newer than {newest_doomed.set_id}: nothing is removed"
             for item in doomed:
                 keep[item.set_id] = True
