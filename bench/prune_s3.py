@@ -8,8 +8,9 @@ night apart going back ~8 years), then times, counting the HTTP requests each ma
 
 - ``list_sets`` as prune reads the storage (manifests read in parallel, ``read_workers``), and the same
   one set after the other (the reads before this issue), for comparison;
-- ``delete_keys`` of the `--remove` oldest sets' keys (S3 DeleteObjects, 1000 keys a request);
-- ``retention.prune.prune_storage`` when it exists (written in another branch; timed after the merge).
+- the whole ``retention.prune.prune_storage`` with ``LAST`` = sets - `--remove`: one listing, every manifest
+  read and verified (in parallel), the rule engine, an Object Lock query, then the `--remove` oldest sets
+  removed, signature and manifest first, parts after (S3 DeleteObjects, 1000 keys a request).
 
 Prints a Markdown table. The writing of the sets is setup, not timed.
 """
@@ -32,9 +33,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 from ncbackup.config.settings import GeneralSettings, SectionSettings  # noqa: E402
-from ncbackup.setformat import Manifest, PartInfo, StreamInfo, list_sets, manifest_key, write_manifest  # noqa: E402
+from ncbackup.setformat import Manifest, PartInfo, StreamInfo, list_sets, write_manifest  # noqa: E402
 from ncbackup.signing import Trust, generate_key  # noqa: E402
-from ncbackup.storage.base import ObjectInfo, Storage, delete_keys  # noqa: E402
+from ncbackup.retention.policy import Policy  # noqa: E402
+from ncbackup.retention.prune import prune_storage  # noqa: E402
+from ncbackup.retention.rules import Rules  # noqa: E402
+from ncbackup.storage.base import ObjectInfo, Storage  # noqa: E402
 from ncbackup.storage.s3 import S3Storage  # noqa: E402
 from tests.integration.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY, moto_in_a_child_process  # noqa: E402
 
@@ -167,18 +171,19 @@ def main(argv: list[str] | None = None) -> int:
             require(sequential == sets, "the one-at-a-time listing differs from the parallel one")
             rows.append((f"list_sets, {args.sets} sets (one at a time, as before)", seconds, CPU_SECONDS[-1], counter.take()))
 
-        doomed = {info.set_id for info in sets[:args.remove]}
-        keys = [info.key for info in storage.list() if info.key.split("/", 1)[0] in doomed]
-        counter.take()
-        seconds, failures = timed(lambda: delete_keys(storage, keys))
-        require(failures == {}, f"{len(failures)} keys were not deleted")
-        rows.append((f"delete_keys, {len(keys)} keys of {len(doomed)} sets", seconds, CPU_SECONDS[-1], counter.take()))
+        keep = args.sets - args.remove
+        policy = Policy(rules=Rules(last=keep))
+        now = FIRST_NIGHT + timedelta(days=args.sets, hours=6)    # the morning after the newest set
+        seconds, outcome = timed(lambda: prune_storage(storage, policy, trust, hostname="web1", now=now,
+                                                       dry_run=False, may_remove_incomplete=True))
+        require(not outcome.warnings, f"prune warned: {outcome.warnings[:3]}")
+        require(len(outcome.removed) == args.remove, f"prune removed {len(outcome.removed)} sets, not {args.remove}")
+        rows.append((f"prune_storage (LAST {keep}): read {args.sets} sets, removed {len(outcome.removed)} "
+                     f"({3 * len(outcome.removed)} objects)", seconds, CPU_SECONDS[-1], counter.take()))
         remaining = {info.key.split("/", 1)[0] for info in storage.list()}
         counter.take()
-        require(len(remaining) == args.sets - len(doomed) and manifest_key(ids[-1]).split("/")[0] in remaining,
-                "the wrong sets remain after the delete")
+        require(remaining == set(ids[-keep:]), "the wrong sets remain after the prune")
 
-    prune_note = prune_storage_note()
     print(f"\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, moto {moto_version()} in a child process, "
           f"{os.cpu_count()} CPUs, load average {load_average()} at the end\n")
     print("| step | seconds | client CPU seconds | HTTP requests |")
@@ -186,7 +191,6 @@ def main(argv: list[str] | None = None) -> int:
     for label, seconds, cpu_seconds, counts in rows:
         detail = ", ".join(f"{count} {name}" for name, count in sorted(counts.items()))
         print(f"| {label} | {seconds:.1f} | {cpu_seconds:.1f} | {sum(counts.values())} ({detail}) |")
-    print(f"\n{prune_note}")
     return 0
 
 
@@ -196,17 +200,6 @@ def moto_version() -> str:
     except ImportError:
         return "?"
     return str(moto.__version__)
-
-
-def prune_storage_note() -> str:
-    try:
-        from ncbackup.retention import prune
-    except ImportError:
-        return "retention.prune.prune_storage does not exist in this tree yet: it is timed after the merge."
-    if not hasattr(prune, "prune_storage"):
-        return "retention.prune.prune_storage does not exist in this tree yet: it is timed after the merge."
-    return ("retention.prune.prune_storage exists, but this script does not drive it yet (its arguments are "
-            "another branch's); the whole prune is list_sets + decide (pure, in memory) + delete_keys, timed above.")
 
 
 if __name__ == "__main__":

@@ -222,9 +222,8 @@ def prune_storage(
     outcome.decisions = decisions
     if dry_run:
         return outcome
-    for decision in decisions:
-        if not decision.keep and decision.set_id not in unknown_locks:
-            _remove_set(storage, decision.set_id, keys_of.get(decision.set_id, []), outcome)
+    doomed = [d.set_id for d in decisions if not d.keep and d.set_id not in unknown_locks]
+    _remove_sets(storage, {set_id: keys_of.get(set_id, []) for set_id in doomed}, outcome)
     return outcome
 
 
@@ -236,18 +235,20 @@ def _lock_key(set_id: str, objects: list[ObjectInfo]) -> str | None:
     return keys[0] if keys else None
 
 
-def _remove_set(storage: Storage, set_id: str, objects: list[ObjectInfo], outcome: PruneOutcome) -> None:
-    """Signature and manifest first; only when both went, the other objects, in one call."""
-    size_of = {info.key: info.size_bytes for info in objects}
-    markers = [key for key in (signature_key(set_id), manifest_key(set_id)) if key in size_of]
-    rest = [info.key for info in objects if info.key.partition("/")[2] not in (SIGNATURE_NAME, MANIFEST_NAME)]
-    for keys in (markers, rest):
-        if not keys:
-            continue
-        failures = delete_keys(storage, keys)
+def _remove_sets(storage: Storage, objects_of: dict[str, list[ObjectInfo]], outcome: PruneOutcome) -> None:
+    """Every set's signature and manifest first (one batch: 1000 keys a request on S3); then, for the sets whose
+    two went, their other objects (a second batch). Interrupted in between, each set is merely incomplete."""
+    size_of = {info.key: info.size_bytes for objects in objects_of.values() for info in objects}
+    markers = {set_id: [key for key in (signature_key(set_id), manifest_key(set_id)) if key in size_of]
+               for set_id in objects_of}
+    rest = {set_id: [info.key for info in objects if info.key.partition("/")[2] not in (SIGNATURE_NAME, MANIFEST_NAME)]
+            for set_id, objects in objects_of.items()}
+    failed_sets: set[str] = set()
+    for phase in (markers, rest):
+        keys = [key for set_id, keys in phase.items() if set_id not in failed_sets for key in keys]
+        failures = delete_keys(storage, keys) if keys else {}
         outcome.freed_bytes += sum(size_of[key] for key in keys if key not in failures)
         for key, why in failures.items():
             outcome.warnings.append(f"could not delete {key} on {storage.name} ({why}); the next prune retries it")
-        if failures:
-            return
-    outcome.removed.append(set_id)
+            failed_sets.add(key.partition("/")[0])
+    outcome.removed.extend(set_id for set_id in objects_of if set_id not in failed_sets)

@@ -114,6 +114,8 @@ def test_old_sets_go_signature_and_manifest_first_and_the_newest_stays(storage) 
         mine = [key for key in recording.deleted if key.startswith(f"{set_id}/")]
         assert mine[:2] == [signature_key(set_id), manifest_key(set_id)]
         assert len(mine) == 4
+    # Every set's commit marker goes before any set's parts: batched, an interruption leaves only incomplete sets.
+    assert {key.partition("/")[2] for key in recording.deleted[:4]} == {"manifest.json.minisig", "manifest.json"}
     assert outcome.freed_bytes > 0 and not outcome.warnings
     assert [d.set_id for d in outcome.decisions if d.keep] == [newest]
 
