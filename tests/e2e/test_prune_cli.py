@@ -268,3 +268,44 @@ def test_a_storage_that_cannot_be_listed_is_exit_2_and_the_others_are_still_prun
     errors = [line for line in result.stderr.splitlines() if line.startswith("ncbackup: error:")]
     assert len(errors) == 1 and "STORAGE_DOWN" in errors[0] and "Traceback" not in result.stderr
     assert "removed 1 set," in result.stdout and len(_listed(site, plain)) == 1
+
+
+def test_on_an_object_lock_bucket_prune_keeps_locked_sets_saying_so_and_removes_them_once_the_lock_expires(
+    site: Site, s3_env, tmp_path,  # noqa: F811 - fixture
+) -> None:
+    """Backups into a bucket with Object Lock (OBJECT_LOCK_DAYS 2); prune right after keeps the older sets
+    because of the lock and says until when; a prune three days later (faketime) removes them, and the kept
+    set still restores."""
+    s3_env.client().create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
+    storage = {"STORAGE": _storage("s3", {"BUCKET": "locked", "ENDPOINT_URL": s3_env.endpoint_url,
+                                          "REGION": "us-east-1", "OBJECT_LOCK_DAYS": "2"})}
+    plain = site.config(storage)
+    for _ in range(3):
+        ran = site.cli("run", "-c", str(plain))
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+    made = [item["set_id"] for item in _listed(site, plain)]
+    assert len(made) == 3
+    head = s3_env.client().head_object(Bucket="locked", Key=f"web1/{made[0]}/manifest.json")
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+
+    last_only = site.config(storage, cleanup={"KEEP": {"LAST": "1"}}, name="last.json")
+    locked = site.cli("prune", "-c", str(last_only), "--json")
+    assert locked.returncode == 0, locked.stdout + locked.stderr
+    (report,) = json.loads(locked.stdout)["storages"]
+    assert report["removed"] == []
+    reasons = {item["set_id"]: item["reasons"] for item in report["sets"]}
+    for set_id in made[:2]:
+        assert any(reason.startswith("object lock until ") for reason in reasons[set_id]), reasons[set_id]
+    text = site.cli("prune", "-c", str(last_only), "--dry-run")
+    assert "object lock until" in text.stdout
+
+    later = datetime.now() + timedelta(days=3)
+    expired = site.cli("prune", "-c", str(last_only), "--json", at=later)
+    assert expired.returncode == 0, expired.stdout + expired.stderr
+    (report,) = json.loads(expired.stdout)["storages"]
+    assert sorted(report["removed"]) == sorted(made[:2])
+    assert [item["set_id"] for item in _listed(site, plain)] == [made[2]]
+    target = tmp_path / "restored"
+    restored = site.cli("restore", "-c", str(plain), "--latest", "--target", str(target))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert (target / str(site.data).lstrip("/") / "etc" / "app.conf").read_text() == "setting = 1\n" * 20
