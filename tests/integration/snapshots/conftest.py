@@ -33,9 +33,3 @@ def btrfs_mount(tmp_path: Path) -> Iterator[Path]:
         unmount(mount_point)
         image.unlink(missing_ok=True)
 
-
-def subvolumes(mount_point: Path) -> list[str]:
-    """The paths (relative to the file system's top) of every subvolume on it."""
-    listing = subprocess.run(["btrfs", "subvolume", "list", str(mount_point)], capture_output=True, text=True,
-                             check=True, timeout=60).stdout
-    return sorted(line.split(" path ", 1)[1] for line in listing.splitlines() if " path " in line)

@@ -11,7 +11,6 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.integration.snapshots.conftest import subvolumes
 from tests.support import REPO
 
 TIMEOUT_SECONDS = 120
@@ -24,6 +23,13 @@ def _env() -> dict[str, str]:
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ncbackup.cli", *args], capture_output=True, text=True,
                           timeout=TIMEOUT_SECONDS, env=_env())
+
+
+def subvolumes(mount_point: Path) -> list[str]:
+    """The paths (relative to the file system's top) of every subvolume on it."""
+    listing = subprocess.run(["btrfs", "subvolume", "list", str(mount_point)], capture_output=True, text=True,
+                             check=True, timeout=60).stdout
+    return sorted(line.split(" path ", 1)[1] for line in listing.splitlines() if " path " in line)
 
 
 class Site:
