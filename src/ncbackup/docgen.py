@@ -39,6 +39,7 @@ def tables() -> dict[str, type[BaseModel]]:
     from ncbackup.notify.email import EmailOptions
     from ncbackup.notify.sections import NotifyOptions
     from ncbackup.retention.policy import CleanupOptions, KeepMonthly, KeepOptions, KeepWeekly
+    from ncbackup.snapshots.local import LocalSnapshotOptions
     from ncbackup.sources.files import FilesetOptions
     from ncbackup.sources.mongo import MongoOptions
     from ncbackup.sources.mysql import MysqlOptions
@@ -70,6 +71,7 @@ def tables() -> dict[str, type[BaseModel]]:
         "CLEANUP_KEEP": KeepOptions,
         "KEEP_WEEKLY": KeepWeekly,
         "KEEP_MONTHLY": KeepMonthly,
+        "SNAPSHOT_LOCAL": LocalSnapshotOptions,
     }
 
 

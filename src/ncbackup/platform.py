@@ -60,10 +60,12 @@ def is_world_readable(path: Path) -> bool:
 
 # --- engine: file locks, disk space, users, process groups -------------------------------------
 
-import shutil  # noqa: E402 - kept with the functions that use it
+import re  # noqa: E402 - kept with the functions that use it
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import stat  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 IS_WINDOWS = sys.platform.startswith("win")
@@ -279,6 +281,63 @@ def _signal_process_group(pid: int, signal_number: int) -> None:
         os.killpg(pid, signal_number)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+# --- snapshots: mounts, and signals that stop a run ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One mounted file system, as the kernel lists it."""
+
+    mount_point: Path
+    fs_type: str
+    device: str          # e.g. /dev/mapper/vg0-data, a zfs dataset name, /dev/loop3
+
+
+def _unescape_mount_field(text: str) -> str:
+    # mountinfo writes space, tab, newline and backslash as octal escapes (\040).
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
+
+
+def mounts() -> list[Mount]:
+    """The file systems mounted for this process (Linux /proc/self/mountinfo); [] where it cannot be read."""
+    try:
+        text = Path("/proc/self/mountinfo").read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return []
+    found: list[Mount] = []
+    for line in text.splitlines():
+        fields = line.split(" ")
+        if "-" not in fields:
+            continue
+        separator = fields.index("-")
+        if len(fields) < separator + 3 or len(fields) < 5:
+            continue
+        found.append(Mount(mount_point=Path(_unescape_mount_field(fields[4])), fs_type=fields[separator + 1],
+                           device=_unescape_mount_field(fields[separator + 2])))
+    return found
+
+
+def stop_signals() -> tuple[int, ...]:
+    """The signals that ask a run to stop cleanly: SIGTERM (systemd, kill) and SIGINT (Ctrl-C)."""
+    return (signal.SIGTERM, signal.SIGINT)
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def install_signal_handler(number: int, handler: Callable[[int, object], None]) -> object:
+    """Install handler for a signal (main thread only); return the previous handler for restore_signal_handler."""
+    return signal.signal(number, handler)
+
+
+def restore_signal_handler(number: int, previous: object) -> None:
+    signal.signal(number, previous if previous is not None else signal.SIG_DFL)  # type: ignore[arg-type]
 
 
 # --- archive: owners by name on restore ---------------------------------------------------------

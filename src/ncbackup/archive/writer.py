@@ -281,14 +281,15 @@ class TarWriter:
 
     # --- public ------------------------------------------------------------------------------
 
-    def add_tree(self, path: str) -> None:
-        """Add path and, for a directory, everything below it (excludes and one_file_system apply)."""
+    def add_tree(self, path: str, *, name: bytes | None = None) -> None:
+        """Add path and, for a directory, everything below it (excludes and one_file_system apply); name: the
+        root's member name when it is not path's own (a snapshot read under its live path)."""
         info = self._lstat(path)
         if info is None:
             return
         root_device = info.st_dev
         stack: list[tuple[str, bytes, os.stat_result | None, os.DirEntry | None]] = [
-            (path, member_name(path), info, None)
+            (path, member_name(path) if name is None else name, info, None)
         ]
         while stack:
             current, name, info, entry = stack.pop()

@@ -15,7 +15,17 @@ from ncbackup.config import load_config
 from ncbackup.config.settings import Config
 from ncbackup.engine.diskspace import Level, check_space
 from ncbackup.engine.logs import SHORT_SECRET_CHARS, mask_secrets, short_secret_sources
-from ncbackup.engine.plan import CommandsStep, DataGroup, DataStep, Plan, PluginStep, ProgramStep, Step, build_plan
+from ncbackup.engine.plan import (
+    CommandsStep,
+    DataGroup,
+    DataStep,
+    Plan,
+    PluginStep,
+    ProgramStep,
+    SnapshotStep,
+    Step,
+    build_plan,
+)
 from ncbackup.errors import BackupError
 from ncbackup.exitcodes import EXIT_FAILED, EXIT_OK
 from ncbackup.sources.base import CheckLine, check_writable_folder
@@ -153,6 +163,11 @@ def step_checks(step: Step, config: Config) -> list[CheckLine]:
             lines.append(CheckLine(found is not None, f"{command.name}: {command.argv[0]} "
                                    + (f"found at {found}" if found else "not found")))
         return lines
+    if isinstance(step, SnapshotStep):
+        try:
+            return step.snapshot.check()
+        except BackupError as error:
+            return [CheckLine(False, f"{step.name}: {error}")]
     return []
 
 

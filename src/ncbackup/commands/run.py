@@ -8,17 +8,19 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ncbackup import process
 from ncbackup.commands.common import add_logging_argument, guarded
 from ncbackup.config import load_config
 from ncbackup.config.settings import Config
 from ncbackup.engine.builtins import Role, role_of
 from ncbackup.engine.context import RunContext
+from ncbackup.engine.interrupt import Interrupted, stop_on_signals
 from ncbackup.engine.lock import AlreadyRunning, lock_file_path, single_instance
 from ncbackup.engine.logs import run_logging
 from ncbackup.engine.plan import build_plan
 from ncbackup.engine.progress import progress_display
 from ncbackup.engine.result import RunResult
-from ncbackup.engine.run import execute_plan
+from ncbackup.engine.run import execute_plan, interrupted_text
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.notify.message import build_message
 from ncbackup.notify.registry import build_notifiers, notify_all, notify_started
@@ -70,7 +72,13 @@ def run_config(config: Config, *, level: str, dry_progress=None) -> RunResult:
             prepare_work_folder(config)
             with single_instance(lock_file_path(config.general.work_folder), config=config.path):
                 notify_started(notifiers, result)
-                _run_plan(config, result, dry_progress)
+                try:
+                    with stop_on_signals():
+                        _run_plan(config, result, dry_progress)
+                except Interrupted as interrupt:   # between steps: no step to blame, the run still reports
+                    process.kill_all_running()
+                    result.error = interrupted_text(interrupt.signal_name)
+                    log.error("%s", result.error)
         except ConfigError as error:
             # WORK_FOLDER or its lock file is unusable: nothing ran.
             log.error("%s", error)

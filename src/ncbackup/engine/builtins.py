@@ -23,6 +23,7 @@ class Role(str, Enum):
     QA = "qa"
     COMMANDS = "commands"   # the original's command runner (ORIGIN_AND_TARGETS_PARAMS)
     NOTIFY = "notify"       # a NOTIFY section: configures delivery at the end of the run, not a step
+    SNAPSHOT = "snapshot"   # a SNAPSHOT section: taken in order, released at the end of the run
 
 
 # execute NAME -> key, for the built-ins that are not sources (sources: their descriptors).
@@ -31,6 +32,7 @@ STAGE_EXECUTE_NAMES: dict[str, str] = {
     "encryption": "encryption",
     "storage": "storage",
     "notify": "notify",
+    "snapshot": "snapshot",
 }
 
 # load (FROM, CLASS) -> key, likewise.
@@ -47,6 +49,7 @@ TOOL_ROLES: dict[str, Role] = {
     "qa": Role.QA,
     "commands": Role.COMMANDS,
     "notify": Role.NOTIFY,
+    "snapshot": Role.SNAPSHOT,
 }
 
 # The roles that move backup data; consecutive sections with these roles fuse into one pipeline.

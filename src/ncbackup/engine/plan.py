@@ -19,6 +19,9 @@ Rules (ARCHITECTURE.md section 1, step 3):
 - SIZE and QA are built in and need no barrier: inside a data group they run right after it.
 - Sections without ACTION are configuration read by other commands (CLEANUP): not steps.
 - NOTIFY sections (``"NAME": "notify"``) are validated here but are not steps: they deliver at the end.
+- A SNAPSHOT section (``"NAME": "snapshot"``) is a step of its own and no barrier: it closes a data group that
+  already has its storage, else it runs before the open group; the FILESET sections after it (only those) read
+  the paths under its live mount point from the snapshot. It is released at the end of the run.
 - A STORAGE section with the original's PARAMETERS ACTION ``list`` or ``remove`` is not a storage of a
   data group: it is a step of its own (logs the sets; prunes by CLEANUP), run right after the group
   it follows, like SIZE and QA.
@@ -39,12 +42,14 @@ from ncbackup.config.settings import Config, GeneralSettings, SectionSettings
 from ncbackup.config.types import LegacyBool, PathList, parse_options
 from ncbackup.engine.builtins import DATA_ROLES, Role, builtin_key, role_of
 from ncbackup.errors import ConfigError
+from ncbackup.sources.files import FilesSource, SnapshotView
 
 if TYPE_CHECKING:
     from ncbackup.hooks.commands import CommandRunner
     from ncbackup.plugins.external import ExternalProgram
     from ncbackup.plugins.legacy import PluginRef
     from ncbackup.retention.policy import Policy
+    from ncbackup.snapshots.base import Snapshot
     from ncbackup.sources.base import Source
     from ncbackup.sources.folder import FolderSource
     from ncbackup.storage.base import Storage
@@ -138,6 +143,7 @@ class StepKind(str, Enum):
     COMMANDS = "commands"       # CommandsStep
     LIST = "list"               # StorageStep: a STORAGE section with ACTION list
     PRUNE = "prune"             # StorageStep: a STORAGE section with ACTION remove
+    SNAPSHOT = "snapshot"       # SnapshotStep
 
 
 @dataclass
@@ -177,6 +183,12 @@ class CommandsStep(Step):
 class StorageStep(Step):
     storage: Storage
     policy: Policy | None = None    # PRUNE: the CLEANUP rules
+
+
+@dataclass(kw_only=True)
+class SnapshotStep(Step):
+    snapshot: Snapshot
+    view: SnapshotView      # filled when taken; the FILESET sections after it read through it
 
 
 @dataclass
@@ -350,6 +362,7 @@ def build_plan(config: Config) -> Plan:
     notes: list[str] = []
     group: DataGroup | None = None
     deferred: list[Step] = []   # SIZE/QA met inside a data group: they run right after it
+    snapshot_views: list[SnapshotView] = []   # the SNAPSHOT sections so far: the FILESET sections after them read through them
 
     def flush() -> None:
         nonlocal group
@@ -378,7 +391,10 @@ def build_plan(config: Config) -> Plan:
                 group = DataGroup(sections=[])
             group.sections.append(section)
             if role == Role.SOURCE:
-                group.sources.append((section, _build_source(section, general, config)))
+                source = _build_source(section, general, config)
+                if isinstance(source, FilesSource):
+                    source.snapshots.extend(snapshot_views)
+                group.sources.append((section, source))
             elif role == Role.COMPRESSION:
                 group.compression = section
             elif role == Role.ENCRYPTION:
@@ -392,6 +408,17 @@ def build_plan(config: Config) -> Plan:
 
             # Not a step: checked here so that `check` refuses it, delivered at the end of the run.
             read_notify_section(section, methods=list(NOTIFIERS), config_file=config.path)
+            continue
+        if role == Role.SNAPSHOT:
+            from ncbackup.snapshots.registry import build_snapshot
+
+            if group is not None and group.has_storage:
+                flush()   # that group is complete: take the snapshot after it, not before
+            view = SnapshotView(section.name)
+            snapshot_views.append(view)
+            # Not flushed otherwise: a group still open runs after the snapshot (its later FILESET sections read it).
+            steps.append(SnapshotStep(StepKind.SNAPSHOT, section.name, [section], view=view,
+                                      snapshot=build_snapshot(section, general, config_path=config.path)))
             continue
         if role in (Role.SIZE, Role.QA):
             step = Step(StepKind(role.value), section.name, [section], reads=_objective_folders(section))
@@ -450,6 +477,11 @@ def describe_step(step: Step, general: GeneralSettings) -> str:
         return step.plugin.describe()
     if isinstance(step, CommandsStep):
         return step.runner.describe()
+    if isinstance(step, SnapshotStep):
+        method = str(step.sections[0].parameters.get("METHOD") or "").lower()
+        source = step.sections[0].parameters.get("SOURCE") or ""
+        return (f"takes a {method} snapshot of {source} (removing the ones an interrupted run left); the FILESET "
+                "sections after it read from it; released at the end of the run")
     if step.kind == StepKind.SIZE:
         return "reports the backup size (OBJECTIVES if this run wrote them, else the last backup set of this run)"
     if isinstance(step, StorageStep):

@@ -46,6 +46,7 @@ class StepResult:
     destinations: list[str] = field(default_factory=list)   # storage names written to, for the report
     part_count: int | None = None   # parts of the set (each storage got all of them); None: not a backup set
     pruned: list[dict] = field(default_factory=list)   # per storage pruned after the set: retention.prune.summary_dict
+    snapshots: list[str] = field(default_factory=list)  # snapshots taken (SNAPSHOT) or read (FILESET): "btrfs:ncbackup-…"
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

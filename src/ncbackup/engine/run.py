@@ -4,7 +4,8 @@ Failure policy (kept simple on purpose): a failing step fails the run, but the s
 run, as the original ran every section whatever happened before; except that a step is SKIPPED
 when it reads a folder that a failed step of this run was supposed to write (it would only work on
 missing or half-written data). The disk space guard may stop the run: the remaining steps are then
-skipped. Undo hooks (the command runner's UNDO_COMMANDS) run at the end of the run in every case.
+skipped. Undo hooks (the command runner's UNDO_COMMANDS) and snapshot releases run at the end of the run in
+every case, SIGTERM and Ctrl-C included (engine/interrupt.py): a signal fails the running step and skips the rest.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 from ncbackup import process
 from ncbackup.engine.context import RunContext
 from ncbackup.engine.diskspace import Level, check_space
+from ncbackup.engine.interrupt import Interrupted, shielded
 from ncbackup.engine.plan import (
     CommandsStep,
     DataGroup,
@@ -29,6 +31,7 @@ from ncbackup.engine.plan import (
     Plan,
     PluginStep,
     ProgramStep,
+    SnapshotStep,
     Step,
     StepKind,
     StorageStep,
@@ -91,6 +94,10 @@ def _absorb_set_result(set_result: SetResult, result: StepResult) -> None:
         result.notes.extend(report.notes)
         for error in report.errors:
             result.fail(error)
+    for stream in set_result.streams:
+        for label in str(stream.metadata.get("snapshot") or "").split():
+            if label not in result.snapshots:
+                result.snapshots.append(label)
     for repair in set_result.repairs:
         result.warn(repair)  # a part that had to be copied from a sibling storage: the set is whole, but say so
     if set_result.error is not None:
@@ -329,6 +336,47 @@ def _undo(runner: CommandRunner, context: RunContext) -> None:
         context.result.error = context.result.error or f"{runner.name}: undo failed: {error}"
 
 
+def run_snapshot(step: SnapshotStep, context: RunContext, *, result: StepResult) -> None:
+    """Remove what an interrupted run left, take the snapshot; its release is on the run's exit stack before take."""
+    snapshot = step.snapshot
+    context.undo.callback(_release_snapshot, step, context)
+    try:
+        for line in snapshot.cleanup_leftovers():
+            log.warning("%s: %s", step.name, line)
+            result.warn(line)
+    except BackupError as error:
+        result.warn(f"could not remove the snapshots an interrupted run left: {error}")
+    taken = snapshot.take()
+    labels = [f"{taken.method}:{snapshot_id}" for snapshot_id in taken.ids]
+    step.view.mapping = dict(taken.mapping)
+    step.view.label = " ".join(labels)
+    result.snapshots.extend(labels)
+    result.notes.extend(taken.notes)
+    for live, readable in taken.mapping.items():
+        result.notes.append(f"took {', '.join(labels)}: FILESET paths under {live} are read from {readable}")
+        log.info("%s: took %s; FILESET paths under %s are read from %s", step.name, ", ".join(labels), live, readable)
+
+
+def _release_snapshot(step: SnapshotStep, context: RunContext) -> None:
+    """At the end of the run: a snapshot that cannot be released is a warning (the next run removes it), never a crash."""
+    step.view.mapping = {}
+    try:
+        warnings = step.snapshot.release()
+    except Exception as error:
+        log.exception("%s: release crashed", step.name)
+        warnings = [f"release failed ({type(error).__name__}: {error}); the next run removes the snapshot"]
+    for warning in warnings:
+        log.warning("%s: %s", step.name, warning)
+        context.result.warnings.append(f"{step.name}: {warning}")
+    if not warnings:
+        log.info("%s: snapshot released", step.name)
+
+
+def interrupted_text(signal_name: str) -> str:
+    return (f"the run was stopped by {signal_name}: the step running then was interrupted (a set it was writing is "
+            "not marked complete), the remaining steps were skipped, and the snapshots and undo commands were released")
+
+
 def run_step(step: Step, context: RunContext, *, result: StepResult) -> None:
     """Run one step by its kind; raises BackupError to fail the step."""
     if isinstance(step, DataStep):
@@ -341,6 +389,8 @@ def run_step(step: Step, context: RunContext, *, result: StepResult) -> None:
         run_commands(step, context, result=result)
     elif isinstance(step, StorageStep):
         run_storage_step(step, context, result=result)
+    elif isinstance(step, SnapshotStep):
+        run_snapshot(step, context, result=result)
     elif step.kind == StepKind.SIZE:
         run_size(step, context, result=result)
     elif step.kind == StepKind.QA:
@@ -384,62 +434,78 @@ def runtime_limit(context: RunContext) -> Iterator[None]:
 
 
 def execute_plan(plan: Plan, context: RunContext) -> None:
-    """Run every step in order into context.result; undo hooks run at the end whatever happened (after the
-    MAX_RUNTIME watchdog has stopped, so it never kills them)."""
+    """Run every step in order into context.result; undo hooks and snapshot releases run at the end whatever
+    happened (after the MAX_RUNTIME watchdog has stopped, so it never kills them; shielded from stop signals)."""
+    try:
+        with runtime_limit(context):
+            _execute_steps(plan, context)
+    finally:
+        with shielded():
+            context.undo.close()
+
+
+def _execute_steps(plan: Plan, context: RunContext) -> None:
     run_result = context.result
     failed_writes: list[Path] = []
     stop_reason: str | None = None
-    with context.undo, runtime_limit(context):
-        for step in plan.steps:
-            result = StepResult(name=step.name, kind=step.kind.value, start=datetime.now(timezone.utc))
-            run_result.steps.append(result)
-            if stop_reason is None and context.stop.is_set():
-                stop_reason = "the run exceeded GENERAL MAX_RUNTIME"
-                run_result.error = max_runtime_text(context)
-            if stop_reason is not None:
-                result.status, result.error = Status.SKIPPED, None
-                result.notes.append(f"skipped: {stop_reason}")
-                continue
-            feeder = next((w for w in failed_writes for r in step.reads if _overlaps(w, r)), None)
-            if feeder is not None:
-                result.status = Status.SKIPPED
-                result.notes.append(f"skipped: it reads {feeder}, which a failed step should have written")
-                log.warning("%s: skipped: it reads %s, which a failed step should have written", step.name, feeder)
-                continue
-            verdict = check_space(context.general)
-            if verdict.level == Level.STOP:
-                stop_reason = verdict.message
-                log.critical("%s", verdict.message)
-                run_result.error = verdict.message
-                result.status = Status.SKIPPED
-                result.notes.append(f"skipped: {verdict.message}")
-                continue
-            if verdict.level == Level.CRITICAL:
-                log.critical("%s", verdict.message)
-            elif verdict.level == Level.WARNING:
-                log.warning("%s", verdict.message)
-            if verdict.level in (Level.CRITICAL, Level.WARNING) and verdict.message not in run_result.warnings:
-                run_result.warnings.append(verdict.message)
-            log.info("step %s (%s): %s", step.name, step.kind.value, step.description)
-            started = time.monotonic()
-            try:
-                run_step(step, context, result=result)
-            except BackupError as error:
-                result.fail(str(error))
-            except Exception as error:
-                log.exception("step %s crashed", step.name)
-                result.fail(f"internal error ({type(error).__name__}: {error}); please report this bug")
-            result.duration_seconds = time.monotonic() - started
-            if context.stop.is_set():
-                if result.error is not None:
-                    result.error = f"interrupted by MAX_RUNTIME: {result.error}"
-                stop_reason = "the run exceeded GENERAL MAX_RUNTIME"
-                run_result.error = max_runtime_text(context)
-            result.finalize()
-            if result.status == Status.FAILED:
-                log.error("%s failed: %s", step.name, result.error)
-                failed_writes.extend(step.writes)
-            else:
-                for warning in result.warnings:
-                    log.warning("%s: %s", step.name, warning)
-                log.info("%s: %s", step.name, result.status.value)
+    for step in plan.steps:
+        result = StepResult(name=step.name, kind=step.kind.value, start=datetime.now(timezone.utc))
+        run_result.steps.append(result)
+        if stop_reason is None and context.stop.is_set():
+            stop_reason = "the run exceeded GENERAL MAX_RUNTIME"
+            run_result.error = max_runtime_text(context)
+        if stop_reason is not None:
+            result.status, result.error = Status.SKIPPED, None
+            result.notes.append(f"skipped: {stop_reason}")
+            continue
+        feeder = next((w for w in failed_writes for r in step.reads if _overlaps(w, r)), None)
+        if feeder is not None:
+            result.status = Status.SKIPPED
+            result.notes.append(f"skipped: it reads {feeder}, which a failed step should have written")
+            log.warning("%s: skipped: it reads %s, which a failed step should have written", step.name, feeder)
+            continue
+        verdict = check_space(context.general)
+        if verdict.level == Level.STOP:
+            stop_reason = verdict.message
+            log.critical("%s", verdict.message)
+            run_result.error = verdict.message
+            result.status = Status.SKIPPED
+            result.notes.append(f"skipped: {verdict.message}")
+            continue
+        if verdict.level == Level.CRITICAL:
+            log.critical("%s", verdict.message)
+        elif verdict.level == Level.WARNING:
+            log.warning("%s", verdict.message)
+        if verdict.level in (Level.CRITICAL, Level.WARNING) and verdict.message not in run_result.warnings:
+            run_result.warnings.append(verdict.message)
+        log.info("step %s (%s): %s", step.name, step.kind.value, step.description)
+        started = time.monotonic()
+        try:
+            run_step(step, context, result=result)
+        except BackupError as error:
+            result.fail(str(error))
+        except Exception as error:
+            log.exception("step %s crashed", step.name)
+            result.fail(f"internal error ({type(error).__name__}: {error}); please report this bug")
+        except KeyboardInterrupt as interrupt:
+            # SIGTERM or Ctrl-C: programs run in their own process groups, so end them here; then unwind.
+            process.kill_all_running()
+            signal_name = interrupt.signal_name if isinstance(interrupt, Interrupted) else "SIGINT"
+            result.fail(f"interrupted by {signal_name}")
+            stop_reason = f"the run was stopped by {signal_name}"
+            run_result.error = interrupted_text(signal_name)
+            log.critical("%s", run_result.error)
+        result.duration_seconds = time.monotonic() - started
+        if context.stop.is_set():
+            if result.error is not None:
+                result.error = f"interrupted by MAX_RUNTIME: {result.error}"
+            stop_reason = "the run exceeded GENERAL MAX_RUNTIME"
+            run_result.error = max_runtime_text(context)
+        result.finalize()
+        if result.status == Status.FAILED:
+            log.error("%s failed: %s", step.name, result.error)
+            failed_writes.extend(step.writes)
+        else:
+            for warning in result.warnings:
+                log.warning("%s: %s", step.name, warning)
+            log.info("%s: %s", step.name, result.status.value)

@@ -11,7 +11,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import BinaryIO, cast
 
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ncbackup.archive.extract import extract_tar
 from ncbackup.archive.index import IndexWriter
-from ncbackup.archive.writer import ExcludeRules, write_tar
+from ncbackup.archive.writer import ExcludeRules, TarWriter, member_name
 from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.config.types import LegacyBool, PathList, WordList, parse_options
 from ncbackup.errors import BackupError, SourceError
@@ -80,6 +80,62 @@ def stream_name_for(section_name: str) -> str:
 
 
 @dataclass
+class SnapshotView:
+    """A SNAPSHOT section as the FILESET sections after it see it; its step fills it once the snapshot is taken."""
+
+    section_name: str
+    label: str | None = None                                   # "btrfs:ncbackup-web1-…", once taken
+    mapping: dict[Path, Path] = field(default_factory=dict)    # live mount point -> where the snapshot is readable
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """What the tar walks: (path read, live path its members are named after), the excludes, the snapshots used."""
+
+    roots: list[tuple[Path, Path]]
+    excludes: list[str]
+    snapshot_labels: list[str]
+
+
+def _real(path: Path) -> Path:
+    """path with its parent folders' symlinks resolved (path itself may be a symlink, stored as one)."""
+    return Path(os.path.realpath(path.parent)) / path.name
+
+
+def plan_reads(paths: list[Path], excludes: list[str], views: list[SnapshotView]) -> ReadPlan:
+    """Read every path at or below a snapshot's live mount point from the snapshot, under its live member name."""
+    mappings = sorted(((live, readable, view.label) for view in views if view.label is not None
+                       for live, readable in view.mapping.items()), key=lambda item: len(item[0].parts), reverse=True)
+    roots: list[tuple[Path, Path]] = []
+    extra: list[str] = []
+    used: list[str] = []
+    for path in paths:
+        real = _real(path)
+        found = next(((live, readable, label) for live, readable, label in mappings
+                      if real == live or live in real.parents), None)
+        if found is not None:
+            live, readable, label = found
+            roots.append((readable / real.relative_to(live), path))
+            used.append(label)
+            continue
+        roots.append((path, path))
+        for live, readable, label in mappings:
+            if real in live.parents and not any(live == other or other in live.parents
+                                                for other, _, _ in mappings if other != live and real in other.parents):
+                # A snapshot's mount point inside this path: skip it in the live walk, read it from the snapshot.
+                inner = path / live.relative_to(real)
+                extra.append(str(inner))
+                roots.append((readable, inner))
+                used.append(label)
+    for pattern in excludes:
+        text = pattern.strip().rstrip("/") or pattern
+        for live, readable, _label in mappings:
+            if text == str(live) or text.startswith(f"{live}/"):
+                extra.append(str(readable) + text[len(str(live)):])
+    return ReadPlan(roots=roots, excludes=list(excludes) + extra, snapshot_labels=sorted(set(used)))
+
+
+@dataclass
 class _IndexSpool:
     """The index written while the tar streams, handed to the index stream afterwards."""
 
@@ -107,11 +163,12 @@ class FilesStream:
         index = IndexWriter(cast(BinaryIO, spool.file))   # a SpooledTemporaryFile is a binary file
         try:
             paths = source.paths_to_archive(report)
-            totals = write_tar(
-                sink, [str(path) for path in paths], report=report,
-                excludes=ExcludeRules(source.options.exclude),
-                one_file_system=source.options.one_file_system, index=index,
-            )
+            reads = source.plan_reads(paths, report)
+            writer = TarWriter(sink, report=report, excludes=ExcludeRules(reads.excludes),
+                               one_file_system=source.options.one_file_system, index=index)
+            for read_path, live_path in reads.roots:
+                writer.add_tree(str(read_path), name=member_name(str(live_path)))
+            totals = writer.close()
         except BaseException as error:
             spool.failure = str(error) or type(error).__name__
             spool.file.close()
@@ -120,6 +177,8 @@ class FilesStream:
             spool.entries = index.count
         spool.is_done = True
         report.metadata.update({"format": "pax", "members": totals.members, "file_bytes": totals.file_bytes})
+        if reads.snapshot_labels:
+            report.metadata["snapshot"] = " ".join(reads.snapshot_labels)
 
 
 class FilesIndexStream:
@@ -160,6 +219,7 @@ class FilesSource:
         self.options = options
         self.section_name = section_name
         self.stream_name = stream_name_for(section_name)
+        self.snapshots: list[SnapshotView] = []   # the SNAPSHOT sections before this one (engine/plan.py links them)
 
     @classmethod
     def from_section(cls, section: SectionSettings, general: GeneralSettings) -> FilesSource:
@@ -231,6 +291,14 @@ class FilesSource:
                 report.note(f"FILESET_INCLUDE {path} is a symlink; only the link is stored (include its target to back up the files)")
             kept.append(path)
         return kept
+
+    def plan_reads(self, paths: list[Path], report: StreamReport) -> ReadPlan:
+        """Where each path is read from: a snapshot taken by a SNAPSHOT section before this one, or the live files."""
+        for view in self.snapshots:
+            if view.label is None:
+                report.fail_run(f"the snapshot of section {view.section_name} was not taken, so section "
+                                f"{self.section_name} read the live files; see that section's error")
+        return plan_reads(paths, list(self.options.exclude), self.snapshots)
 
     def check(self) -> list[CheckLine]:
         lines: list[CheckLine] = []
