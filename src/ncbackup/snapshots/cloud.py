@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from ncbackup.config.credentials import read_credentials
 from ncbackup.config.secret_values import is_secret_name
@@ -50,11 +50,11 @@ FAILED = "failed"
 
 
 class CloudOptions(BaseModel):
-    """The PARAMETERS every cloud method reads; secrets are refused (they go in CREDENTIALS_FILE)."""
+    """The PARAMETERS every cloud method reads (secrets are refused by read_options: they go in CREDENTIALS_FILE)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-    wait_seconds: DurationSeconds = Field(
+    wait_seconds: float = Field(
         DEFAULT_WAIT_SECONDS, alias="WAIT_SECONDS", ge=0,
         json_schema_extra={"shown_default": "`1800`", "allowed": "seconds, or `90s`, `30m`"},
         description="how long take waits for the snapshots to be ready; past it the run fails and the snapshots "
@@ -71,15 +71,19 @@ class CloudOptions(BaseModel):
     freeze: str | None = Field(None, alias="FREEZE",
                                description="a mount point to fsfreeze while the snapshot is taken")
 
-    @model_validator(mode="before")
+    @field_validator("wait_seconds", mode="before")
     @classmethod
-    def _no_secrets(cls, values: Any) -> Any:
-        if isinstance(values, Mapping):
-            secrets = sorted(str(key) for key in values if is_secret_name(str(key)))
-            if secrets:
-                raise ValueError(f"{secrets[0]} holds a secret, and secrets never go in the config file: put it in "
-                                 "CREDENTIALS_FILE (a 0600 file of KEY=value lines)")
-        return values
+    def _duration_or_zero(cls, value: Any) -> Any:
+        # DurationSeconds wants a positive duration; here 0 means "do not wait".
+        if str(value).strip() in {"0", "0s", "0.0"}:
+            return 0.0
+        try:
+            return _DURATION.validate_python(value)
+        except ValidationError as error:
+            raise ValueError(error.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
+
+_DURATION: TypeAdapter[float] = TypeAdapter(DurationSeconds)
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,13 @@ OptionsT = TypeVar("OptionsT", bound=CloudOptions)
 
 
 def read_options(model: type[OptionsT], section: SectionSettings, *, config_path: Path) -> OptionsT:
-    """The section's PARAMETERS as model; ConfigError naming the key when invalid."""
+    """The section's PARAMETERS as model; ConfigError naming the key when invalid or holding a secret."""
+    secrets = sorted(str(key) for key in section.parameters if is_secret_name(str(key)))
+    if secrets:
+        position = section.parameter_positions.get(secrets[0])
+        raise ConfigError(f"section {section.name}: {secrets[0]} holds a secret, and secrets never go in the config "
+                          "file: put it in CREDENTIALS_FILE (a 0600 file of KEY=value lines)", file=config_path,
+                          line=position.line if position else None, key=f"{section.name}.{secrets[0]}")
     options = parse_options(model, section)
     if options.freeze is not None:
         # The shared fsfreeze helper belongs to the local snapshot methods (snap-local); until it is here,
