@@ -19,7 +19,7 @@ import hmac
 import os
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -133,7 +133,7 @@ class AliyunEcsSnapshot(CloudSnapshotMethod):
         keys = self.keys()
         query = {"Action": action, "Version": API_VERSION, "Format": "JSON", "AccessKeyId": keys[KEY_ID],
                  "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "SignatureNonce": uuid.uuid4().hex,
-                 "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "RegionId": self.ecs.region, **params}
+                 "Timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "RegionId": self.ecs.region, **params}
         if keys.get(SECURITY_TOKEN):
             query["SecurityToken"] = keys[SECURITY_TOKEN]
         query["Signature"] = rpc_signature(query, secret=keys[KEY_SECRET])
@@ -210,6 +210,6 @@ class AliyunEcsSnapshot(CloudSnapshotMethod):
 
 def _created(value: Any) -> datetime:
     try:
-        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     except ValueError:
-        return datetime.fromtimestamp(0, tz=UTC)
+        return datetime.fromtimestamp(0, tz=timezone.utc)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -204,9 +205,10 @@ class AwsEbsSnapshot(CloudSnapshotMethod):
         found: list[CloudSnapshot] = []
         token: str | None = None
         while True:
-            paging = {"NextToken": token} if token else {}
-            page = self._call("list ncbackup's EBS snapshots", lambda ec2: ec2.describe_snapshots(
-                OwnerIds=["self"], Filters=filters, **paging))
+            arguments: dict[str, Any] = {"OwnerIds": ["self"], "Filters": filters}
+            if token:
+                arguments["NextToken"] = token
+            page = self._call("list ncbackup's EBS snapshots", partial(_describe_snapshots, arguments=arguments))
             for item in page.get("Snapshots", []):
                 tags = {tag["Key"]: tag["Value"] for tag in item.get("Tags", [])}
                 found.append(CloudSnapshot(id=str(item["SnapshotId"]), name=str(tags.get("Name", "")),
@@ -240,6 +242,10 @@ class AwsEbsSnapshot(CloudSnapshotMethod):
             return [CheckLine(False, str(error))]
         return [CheckLine(True, f"EBS volumes {' '.join(volumes)} exist; snapshots can be listed (KEEP "
                                 f"{self.options.keep})")]
+
+
+def _describe_snapshots(ec2: Any, *, arguments: dict[str, Any]) -> Any:
+    return ec2.describe_snapshots(**arguments)
 
 
 def _parse_tags(words: list[str], *, section_name: str) -> list[dict[str, str]]:

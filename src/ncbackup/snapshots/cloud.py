@@ -4,7 +4,7 @@ A cloud method (``aws-ebs``, ``ucloud-image``, ``ucloud-udisk``, ``aliyun-ecs``)
 calls (create one snapshot of a source, list ncbackup's own snapshots of this host and config, delete
 one, read the states of some); ``CloudSnapshotMethod`` turns them into the ``base.Snapshot`` contract:
 
-- take: create one snapshot per source (named ``ncbackup-<host>-<config>-<UTC time>-...``), wait at
+- take: create one snapshot per source (named ``ncbackup-<host>-<config>-<timezone.utc time>-...``), wait at
   most WAIT_SECONDS for all to be ready, and delete what it made when anything fails on the way;
 - release: rotation, only after a successful take: per source, keep the KEEP newest snapshots whose
   name carries this host's and config's prefix, delete the older ones, never touch any other snapshot;
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -108,7 +108,7 @@ def name_prefix(hostname: str, config_path: Path) -> str:
 
 
 def utc_stamp(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
 def to_rotate(snapshots: list[CloudSnapshot], *, prefix: str, keep: int, protected: frozenset[str]) -> list[CloudSnapshot]:
@@ -212,7 +212,7 @@ class CloudSnapshotMethod:
 
     # -- the contract ------------------------------------------------------------------------------
     def snapshot_name(self, source: str) -> str:
-        return f"{self.prefix}{utc_stamp(datetime.now(UTC))}-{safe_word(source)}"
+        return f"{self.prefix}{utc_stamp(datetime.now(timezone.utc))}-{safe_word(source)}"
 
     @contextmanager
     def _frozen(self) -> Iterator[None]:

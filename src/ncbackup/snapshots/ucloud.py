@@ -2,7 +2,7 @@
 
 The original's ``host_image_run.py`` called CreateCustomImage per HOST_ID with the image name
 ``img_<date>_<host>``; ``hdd_snapshot_run.py`` called CreateUDiskSnapshot with UDiskId, Name, Comment.
-Here the name starts with ``ncbackup-<host>-<config>-<UTC time>-`` (so rotation recognises ncbackup's
+Here the name starts with ``ncbackup-<host>-<config>-<timezone.utc time>-`` (so rotation recognises ncbackup's
 own and nothing else), and the original's ``img_<date>_<host>`` goes in the image description.
 Actions and fields as documented in UCloud's API reference (github.com/UCloudDoc-Team/api,
 ``uhost-api/create_custom_image.md``, ``describe_image.md``, ``terminate_custom_image.md``,
@@ -16,7 +16,7 @@ variables UCLOUD_PUBLIC_KEY, UCLOUD_PRIVATE_KEY, UCLOUD_PROJECT_ID (as the UClou
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,9 +96,9 @@ def ucloud_client(options: UCloudOptions, *, section_name: str, config_path: Pat
 
 def _created(value: Any) -> datetime:
     try:
-        return datetime.fromtimestamp(int(value), tz=UTC)
+        return datetime.fromtimestamp(int(value), tz=timezone.utc)
     except (TypeError, ValueError):
-        return datetime.fromtimestamp(0, tz=UTC)
+        return datetime.fromtimestamp(0, tz=timezone.utc)
 
 
 class _UCloudMethod(CloudSnapshotMethod):
@@ -152,7 +152,7 @@ class UCloudImageSnapshot(_UCloudMethod):
         return self.host_ids
 
     def create(self, source: str, *, snapshot_name: str) -> str:
-        original_name = f"img_{datetime.now(UTC):%Y%m%d}_{source}"
+        original_name = f"img_{datetime.now(timezone.utc):%Y%m%d}_{source}"
         answer = self.client().call("CreateCustomImage", {
             **self.where(), "UHostId": source, "ImageName": snapshot_name,
             "ImageDescription": f"{original_name} (ncbackup section {self.name})",
@@ -188,7 +188,7 @@ class UCloudImageSnapshot(_UCloudMethod):
 
 
 def _host_of(image_name: str, prefix: str) -> str:
-    """The UHost id at the end of ``<prefix><UTC time>-<host id>``."""
+    """The UHost id at the end of ``<prefix><timezone.utc time>-<host id>``."""
     _, _, host = image_name[len(prefix):].partition("-")
     return host
 

@@ -96,7 +96,7 @@ class FakeEcsServer:
             def log_message(self, *args) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query, keep_blank_values=True))
                 status, answer = fake.handle(query)
                 body = json.dumps(answer).encode()

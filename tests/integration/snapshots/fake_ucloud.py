@@ -19,7 +19,7 @@ def documented_signature(fields: dict[str, str], private_key: str) -> str:
     """docs.ucloud.cn/api/summary/signature, written here independently of ncbackup.ucloud: sort the keys,
     concatenate key and value, append the private key, SHA-1, lower-case hex."""
     text = "".join(f"{key}{fields[key]}" for key in sorted(fields) if key != "Signature") + private_key
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()  # noqa: S324 - the provider's scheme
 
 
 @dataclass
@@ -135,7 +135,7 @@ class FakeUCloudServer:
             def log_message(self, *args) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 fields = dict(parse_qsl(self.rfile.read(length).decode("utf-8"), keep_blank_values=True))
                 body = json.dumps(fake.handle(fields)).encode()

@@ -132,13 +132,13 @@ class FakeImds:
             def log_message(self, *args) -> None:
                 pass
 
-            def do_PUT(self) -> None:  # noqa: N802 - http.server's name
+            def do_PUT(self) -> None:
                 if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
                     self._answer(200, fake.TOKEN)
                 else:
                     self._answer(400, "bad token request")
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 if self.headers.get("X-aws-ec2-metadata-token") != fake.TOKEN:
                     self._answer(401, "")
                 elif self.path == "/latest/meta-data/instance-id":
