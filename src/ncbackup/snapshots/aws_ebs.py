@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from ncbackup.config.types import WordList
+from ncbackup.config.types import LegacyPath, WordList
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.extras import import_extra
-from ncbackup.snapshots.cloud import (
+from ncbackup.snapshots._cloud import (
     FAILED,
     PENDING,
     READY,
@@ -73,6 +73,10 @@ class AwsEbsOptions(CloudOptions):
         None, alias="IMDS_ENDPOINT",
         json_schema_extra={"shown_default": "`AWS_EC2_METADATA_SERVICE_ENDPOINT`, else http://169.254.169.254"},
         description="the instance metadata service, for `VOLUME_IDS instance`",
+    )
+    credentials_file: LegacyPath | None = Field(
+        None, alias="CREDENTIALS_FILE", json_schema_extra={"shown_default": "`~/.aws/credentials`"},
+        description="an AWS credentials file (INI, `[profile]` sections; mode 0600) used instead of the usual places",
     )
     profile: str | None = Field(None, alias="PROFILE", description="the profile of the AWS credentials file")
     tags: WordList = Field(default_factory=list, alias="TAGS",

@@ -25,7 +25,7 @@ from pydantic import Field, field_validator
 from ncbackup.config.types import WordList
 from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, ConfigError
-from ncbackup.snapshots.cloud import (
+from ncbackup.snapshots._cloud import (
     FAILED,
     PENDING,
     READY,

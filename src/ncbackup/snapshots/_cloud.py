@@ -69,7 +69,8 @@ class CloudOptions(BaseModel):
         description="a 0600 file of KEY=value lines holding the provider's keys (see each method)",
     )
     freeze: str | None = Field(None, alias="FREEZE",
-                               description="a mount point to fsfreeze while the snapshot is taken")
+                               description="a mount point to fsfreeze while the snapshot is taken: not available "
+                                           "yet for cloud methods, so it is refused")
 
     @field_validator("wait_seconds", mode="before")
     @classmethod
