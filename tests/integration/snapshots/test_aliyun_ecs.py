@@ -117,3 +117,10 @@ def test_credentials_from_the_environment(tmp_path, fake, monkeypatch):
     values = {"METHOD": "aliyun-ecs", "REGION": "cn-hangzhou", "ENDPOINT_URL": fake.url, "DISK_IDS": "d-disk1"}
     snapshot = AliyunEcsSnapshot.from_section(snapshot_section(values), general(tmp_path), config_path=config_path(tmp_path))
     assert snapshot.check()[0].ok and fake.snapshots == {}
+
+
+def test_the_secret_is_masked_wherever_it_would_be_logged(tmp_path, fake, credentials):
+    from ncbackup.engine.logs import mask_secrets
+
+    ecs(tmp_path, fake, credentials, DISK_IDS="d-disk1", WAIT_SECONDS="0").take()
+    assert ACCESS_KEY_SECRET not in mask_secrets(f"signing with {ACCESS_KEY_SECRET}")

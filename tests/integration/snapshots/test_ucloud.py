@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -82,8 +83,10 @@ def test_udisk_snapshot_with_name_and_comment_then_rotation(tmp_path, fake, cred
 
 def test_wait_is_bounded_and_a_timed_out_snapshot_is_deleted(tmp_path, fake, credentials):
     fake.ready_after_describes = 10_000
+    started = time.monotonic()
     with pytest.raises(BackupError) as caught:
         udisk(tmp_path, fake, credentials, UDISK_ID="bs-disk1", WAIT_SECONDS="0.3").take()
+    assert time.monotonic() - started < 5          # coarse: the snapshot would never be ready
     assert "was not ready after 0.3 s (WAIT_SECONDS)" in str(caught.value)
     assert fake.snapshots == {}
 
@@ -162,3 +165,19 @@ def test_check_lists_without_creating(tmp_path, fake, credentials):
     lines = image(tmp_path, fake, credentials, HOST_ID="uhost-aaa").check()
     assert lines[0].ok and fake.images == {}
     assert {call["Action"] for call in fake.calls} == {"DescribeImage"}
+
+
+def test_the_private_key_is_masked_wherever_it_would_be_logged(tmp_path, fake, credentials, monkeypatch):
+    from ncbackup.engine.logs import mask_secrets
+
+    udisk(tmp_path, fake, credentials, UDISK_ID="bs-disk1", WAIT_SECONDS="0").take()
+    assert PRIVATE_KEY not in mask_secrets(f"request failed with key {PRIVATE_KEY}")
+    monkeypatch.setenv("UCLOUD_PUBLIC_KEY", PUBLIC_KEY)
+    monkeypatch.setenv("UCLOUD_PRIVATE_KEY", "env-private-key-55555")
+    values = {"METHOD": "ucloud-udisk", "REGION": "cn-bj2", "ZONE": "cn-bj2-04", "BASE_URL": fake.url,
+              "UDISK_ID": "bs-disk1", "WAIT_SECONDS": "0"}
+    snapshot = UCloudUDiskSnapshot.from_section(snapshot_section(values), general(tmp_path),
+                                                config_path=config_path(tmp_path))
+    with pytest.raises(BackupError):
+        snapshot.take()
+    assert "env-private-key-55555" not in mask_secrets("key env-private-key-55555")
