@@ -8,8 +8,8 @@ import pytest
 
 from ncbackup.errors import BackupError
 from ncbackup.snapshots.aliyun_ecs import AliyunEcsSnapshot, rpc_signature
-from tests.integration.snapshots.fake_aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, FakeEcs, FakeEcsServer
-from tests.integration.snapshots.helpers import config_path, general, snapshot_section, write_credentials
+from tests.integration.cloud_snapshots.fake_aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, FakeEcs, FakeEcsServer
+from tests.integration.cloud_snapshots.helpers import config_path, general, snapshot_section, write_credentials
 
 
 @pytest.fixture

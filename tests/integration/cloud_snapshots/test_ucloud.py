@@ -9,8 +9,8 @@ import pytest
 
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.snapshots.ucloud import UCloudImageSnapshot, UCloudUDiskSnapshot
-from tests.integration.snapshots.fake_ucloud import PRIVATE_KEY, PUBLIC_KEY, FakeUCloud, FakeUCloudServer
-from tests.integration.snapshots.helpers import config_path, general, snapshot_section, write_credentials
+from tests.integration.cloud_snapshots.fake_ucloud import PRIVATE_KEY, PUBLIC_KEY, FakeUCloud, FakeUCloudServer
+from tests.integration.cloud_snapshots.helpers import config_path, general, snapshot_section, write_credentials
 
 
 @pytest.fixture
