@@ -10,8 +10,8 @@ import pytest
 
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.snapshots.aws_ebs import AwsEbsSnapshot
-from tests.integration.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from tests.integration.cloud_snapshots.helpers import config_path, general, snapshot_section
+from tests.integration.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 REGION = "us-east-1"
 
