@@ -39,7 +39,10 @@ def tables() -> dict[str, type[BaseModel]]:
     from ncbackup.notify.email import EmailOptions
     from ncbackup.notify.sections import NotifyOptions
     from ncbackup.retention.policy import CleanupOptions, KeepMonthly, KeepOptions, KeepWeekly
+    from ncbackup.snapshots.aliyun_ecs import AliyunEcsOptions
+    from ncbackup.snapshots.aws_ebs import AwsEbsOptions
     from ncbackup.snapshots.local import LocalSnapshotOptions
+    from ncbackup.snapshots.ucloud import UCloudImageOptions, UCloudUDiskOptions
     from ncbackup.sources.files import FilesetOptions
     from ncbackup.sources.mongo import MongoOptions
     from ncbackup.sources.mysql import MysqlOptions
@@ -72,6 +75,10 @@ def tables() -> dict[str, type[BaseModel]]:
         "KEEP_WEEKLY": KeepWeekly,
         "KEEP_MONTHLY": KeepMonthly,
         "SNAPSHOT_LOCAL": LocalSnapshotOptions,
+        "SNAPSHOT_AWS_EBS": AwsEbsOptions,
+        "SNAPSHOT_UCLOUD_IMAGE": UCloudImageOptions,
+        "SNAPSHOT_UCLOUD_UDISK": UCloudUDiskOptions,
+        "SNAPSHOT_ALIYUN_ECS": AliyunEcsOptions,
     }
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ncbackup.config.credentials import read_credentials
 from ncbackup.config.settings import Config
 from ncbackup.engine.logs import mask_secrets
 from ncbackup.engine.result import RunResult
@@ -28,7 +29,6 @@ from ncbackup.notify.sections import (
     EVERY_OUTCOME,
     NotifySection,
     is_notify_section,
-    read_credentials,
     read_notify_section,
 )
 from ncbackup.notify.slack import SlackNotifier

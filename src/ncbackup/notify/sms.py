@@ -1,16 +1,12 @@
 """The `sms` method: a text message through UCloud USMS (the original's provider), action SendUSMSMessage.
 
 The request is a form POST to the UCloud API (ARGS_DICT BASE_URL, default https://api.ucloud.cn) signed
-as UCloud documents it (docs.ucloud.cn/api/summary/signature, and ``verify_ac`` in ucloud-sdk-python3's
-``ucloud/core/auth/_cfg.py``): the parameters sorted by name, each name followed by its value with no
-separator and no URL escaping, the private key appended, the SHA-1 of that in hex as ``Signature``.
-Lists are sent as ``Name.0``, ``Name.1`` (the SDK's ``encoder.encode``). The answer's ``RetCode`` is 0
+as UCloud documents it (``ncbackup.ucloud.signature``, shared with the UCloud snapshot methods). The answer's ``RetCode`` is 0
 on success; otherwise its ``Message`` says why.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,6 +15,7 @@ from ncbackup.engine.result import Status
 from ncbackup.errors import BackupError
 from ncbackup.notify.args import args_error, credential, int_arg, text_arg
 from ncbackup.notify.base import Message
+from ncbackup.ucloud import signature
 
 if TYPE_CHECKING:
     from ncbackup.config.settings import SectionSettings
@@ -30,12 +27,6 @@ PROVIDER_MAX_CHARS = 600
 DEFAULT_MAX_CHARS = 500           # leaves room for the signature and the template's own text
 TIMEOUT_SECONDS = 20.0
 CUT_MARK = "..."
-
-
-def signature(params: Mapping[str, str], private_key: str) -> str:
-    """UCloud's request signature: SHA-1 hex of the sorted name+value pairs followed by the private key."""
-    joined = "".join(name + params[name] for name in sorted(params)) + private_key
-    return hashlib.sha1(joined.encode("utf-8")).hexdigest()  # noqa: S324 - the provider's scheme, not our choice
 
 
 def sms_text(message: Message, *, max_chars: int) -> str:

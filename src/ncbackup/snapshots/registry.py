@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ncbackup.errors import ConfigError
+from ncbackup.snapshots.aliyun_ecs import AliyunEcsSnapshot
+from ncbackup.snapshots.aws_ebs import AwsEbsSnapshot
 from ncbackup.snapshots.btrfs import BtrfsSnapshot
 from ncbackup.snapshots.lvm import LvmSnapshot
+from ncbackup.snapshots.ucloud import UCloudImageSnapshot, UCloudUDiskSnapshot
 from ncbackup.snapshots.zfs import ZfsSnapshot
 
 if TYPE_CHECKING:
@@ -20,6 +23,10 @@ SNAPSHOTS: dict[str, type[SnapshotFactory]] = {
     "btrfs": BtrfsSnapshot,
     "lvm": LvmSnapshot,
     "zfs": ZfsSnapshot,
+    "aws-ebs": AwsEbsSnapshot,
+    "ucloud-image": UCloudImageSnapshot,
+    "ucloud-udisk": UCloudUDiskSnapshot,
+    "aliyun-ecs": AliyunEcsSnapshot,
 }
 
 
