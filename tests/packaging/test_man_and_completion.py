@@ -91,11 +91,12 @@ def test_man_page_marks_required_options_and_reflows_plain_descriptions():
 def test_completion_has_every_command_and_each_of_its_options(shell):
     script = completion_script(build_parser(), shell)
     for command, options in commands_and_options().items():
+        word = command.replace("-", "_")          # shtab names `notify-test`'s variables notify_test
         if shell == "bash":
-            variable = "_shtab_ncbackup" + (f"_{command}" if command else "") + "_option_strings"
+            variable = "_shtab_ncbackup" + (f"_{word}" if command else "") + "_option_strings"
             block = re.search(rf"^{variable}=\((.*)\)$", script, re.MULTILINE)
         else:
-            variable = "_shtab_ncbackup" + (f"_{command}" if command else "") + "_options"
+            variable = "_shtab_ncbackup" + (f"_{word}" if command else "") + "_options"
             block = re.search(rf"^{variable}=\(\n(.*?)^\)$", script, re.MULTILINE | re.DOTALL)
         assert block is not None, f"no option list for `ncbackup {command}` in the {shell} completion"
         for option in options:

@@ -24,3 +24,10 @@ def write_credentials(path: Path, values: dict[str, str], *, mode: int = 0o600) 
     path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
     path.chmod(mode)
     return path
+
+
+def own_prefix(tmp_path: Path, *, section: str = "SNAPSHOT", hostname: str = "web1") -> str:
+    """The name prefix of the snapshots the section built by these helpers makes: ``ncbackup-web1-<tag>-``."""
+    from ncbackup.snapshots._cloud import name_prefix
+
+    return name_prefix(hostname, config_path(tmp_path), section)

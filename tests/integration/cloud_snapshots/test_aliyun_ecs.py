@@ -9,7 +9,13 @@ import pytest
 from ncbackup.errors import BackupError
 from ncbackup.snapshots.aliyun_ecs import AliyunEcsSnapshot, rpc_signature
 from tests.integration.cloud_snapshots.fake_aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, FakeEcs, FakeEcsServer
-from tests.integration.cloud_snapshots.helpers import config_path, general, snapshot_section, write_credentials
+from tests.integration.cloud_snapshots.helpers import (
+    config_path,
+    general,
+    own_prefix,
+    snapshot_section,
+    write_credentials,
+)
 
 
 @pytest.fixture
@@ -47,7 +53,7 @@ def test_snapshots_are_created_waited_for_and_recorded(tmp_path, fake, credentia
     assert taken.method == "aliyun-ecs" and len(taken.ids) == 2
     assert {fake.snapshots[i]["Status"] for i in taken.ids} == {"accomplished"}
     assert fake.snapshots[taken.ids[1]]["SourceDiskId"] == "d-disk2"
-    assert fake.snapshots[taken.ids[0]]["SnapshotName"].startswith("ncbackup-web1-nightly-")
+    assert fake.snapshots[taken.ids[0]]["SnapshotName"].startswith(own_prefix(tmp_path))
 
 
 def test_names_with_spaces_and_unicode_are_signed_right(tmp_path, fake, credentials):

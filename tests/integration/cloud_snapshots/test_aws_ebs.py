@@ -10,7 +10,7 @@ import pytest
 
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.snapshots.aws_ebs import AwsEbsSnapshot
-from tests.integration.cloud_snapshots.helpers import config_path, general, snapshot_section
+from tests.integration.cloud_snapshots.helpers import config_path, general, own_prefix, snapshot_section
 from tests.integration.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 REGION = "us-east-1"
@@ -50,7 +50,7 @@ def test_take_creates_tagged_snapshots_and_records_their_ids(tmp_path, s3_env, e
     assert [item["SnapshotId"] for item in made] == [taken.ids[0]]
     tags = {tag["Key"]: tag["Value"] for tag in made[0]["Tags"]}
     assert tags["ncbackup:host"] == "web1" and tags["ncbackup:config"] == "nightly" and tags["team"] == "ops"
-    assert tags["Name"].startswith("ncbackup-web1-nightly-")
+    assert tags["Name"].startswith(own_prefix(tmp_path))
     assert own_snapshots(ec2, second)[0]["SnapshotId"] == taken.ids[1]
 
 

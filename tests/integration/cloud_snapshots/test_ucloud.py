@@ -10,7 +10,13 @@ import pytest
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.snapshots.ucloud import UCloudImageSnapshot, UCloudUDiskSnapshot
 from tests.integration.cloud_snapshots.fake_ucloud import PRIVATE_KEY, PUBLIC_KEY, FakeUCloud, FakeUCloudServer
-from tests.integration.cloud_snapshots.helpers import config_path, general, snapshot_section, write_credentials
+from tests.integration.cloud_snapshots.helpers import (
+    config_path,
+    general,
+    own_prefix,
+    snapshot_section,
+    write_credentials,
+)
 
 
 @pytest.fixture
@@ -47,7 +53,7 @@ def test_image_per_host_is_created_waited_for_and_recorded(tmp_path, fake, crede
     assert taken.method == "ucloud-image" and len(taken.ids) == 2
     assert {fake.images[i]["State"] for i in taken.ids} == {"Available"}
     made = fake.images[taken.ids[0]]
-    assert made["UHostId"] == "uhost-aaa" and made["ImageName"].startswith("ncbackup-web1-nightly-")
+    assert made["UHostId"] == "uhost-aaa" and made["ImageName"].startswith(own_prefix(tmp_path))
     assert made["ImageName"].endswith("-uhost-aaa") and made["ImageDescription"].startswith("img_")
     create = next(call for call in fake.calls if call["Action"] == "CreateCustomImage")
     assert create["ProjectId"] == "org-test" and create["Region"] == "cn-bj2"
@@ -75,7 +81,7 @@ def test_udisk_snapshot_with_name_and_comment_then_rotation(tmp_path, fake, cred
         assert snapshot.release() == []
     assert set(fake.snapshots) == {foreign, made[2]}
     last = fake.snapshots[made[2]]
-    assert last["Name"].startswith("ncbackup-web1-nightly-") and last["Name"].endswith("-bs-disk1-data-disk")
+    assert last["Name"].startswith(own_prefix(tmp_path)) and last["Name"].endswith("-bs-disk1-data-disk")
     assert last["Comment"] == "before backup"
     deletes = [call for call in fake.calls if call["Action"] == "DeleteUDiskSnapshot"]
     assert deletes and all("UDiskId" not in call and call["Zone"] == "cn-bj2-04" for call in deletes)
@@ -103,8 +109,8 @@ def test_failed_snapshot_fails_the_take_and_a_leftover_is_cleaned_up(tmp_path, f
         udisk(tmp_path, fake, credentials, UDISK_ID="bs-disk1").take()
     assert "failed at the provider" in str(caught.value) and fake.snapshots == {}
     fake.fail_forever = False
-    left = fake.add_snapshot("bs-disk1", "ncbackup-web1-nightly-20240101T000000Z-bs-disk1", status="Failed")
-    pending = fake.add_snapshot("bs-disk1", "ncbackup-web1-nightly-20240102T000000Z-bs-disk1", status="Creating")
+    left = fake.add_snapshot("bs-disk1", own_prefix(tmp_path) + "20240101T000000Z-bs-disk1", status="Failed")
+    pending = fake.add_snapshot("bs-disk1", own_prefix(tmp_path) + "20240102T000000Z-bs-disk1", status="Creating")
     fake.snapshots[pending]["_pending"] = 10_000
     foreign = fake.add_snapshot("bs-disk1", "someone-elses", status="Failed")
     lines = udisk(tmp_path, fake, credentials, UDISK_ID="bs-disk1").cleanup_leftovers()

@@ -8,6 +8,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from bench.fleet import write_fake_set
 from ncbackup.commands.run import run_config
 from ncbackup.config import load_config
@@ -20,6 +22,13 @@ from ncbackup.storage.local import LocalStorage
 from tests.support import TRUST, ensure_signing_key
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_now():
+    """NOW as each test starts, not as the module was collected (minutes earlier in a full suite run)."""
+    global NOW
+    NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
 def _config(tmp_path: Path, general: dict | None = None) -> Path:

@@ -22,6 +22,13 @@ HOSTILE = '<img src=x onerror="alert(1)">&amp;'
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_now():
+    """NOW as each test starts, not as the module was collected (minutes earlier in a full suite run)."""
+    global NOW
+    NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
 def _config(tmp_path: Path, *, alert_after_hours: float | None = None) -> Path:
     general = {"HOSTNAME": "web1", "WORK_FOLDER": str(tmp_path / "work"), "LOCAL_BACKUP": str(tmp_path / "backups")}
     if alert_after_hours is not None:
