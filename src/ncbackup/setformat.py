@@ -60,6 +60,7 @@ NAME_PATTERN = re.compile(_NAME)
 SUFFIX_PATTERN = re.compile(r"(?:\.[A-Za-z0-9]{1,16}){0,6}")
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,63}")
 HOST_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,252}")
+SNAPSHOT_LABEL_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,31}:[A-Za-z0-9._:/@+-]{1,255}")   # "btrfs:ncbackup-web1-..."
 METADATA_KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 SOCKET_PATTERN = re.compile(r"/[A-Za-z0-9._+/-]{1,200}")
 CODECS = frozenset({"zstd", "gzip", "none"})
@@ -230,6 +231,7 @@ class Manifest:
     streams: tuple[StreamInfo, ...]
     format_version: int = FORMAT_VERSION
     ncbackup_version: str = __version__
+    snapshots: tuple[str, ...] = ()      # "method:id" of each snapshot this run took before writing the set
 
     @property
     def total_bytes_in(self) -> int:
@@ -270,6 +272,7 @@ class Manifest:
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
             "streams": streams,
+            **({"snapshots": list(self.snapshots)} if self.snapshots else {}),
             "totals": {
                 "streams": len(self.streams),
                 "failed_streams": len(self.failed_streams),
@@ -325,6 +328,8 @@ class Manifest:
                 streams=tuple(streams),
                 format_version=version,
                 ncbackup_version=check.optional_text(raw, "ncbackup_version") or "?",
+                snapshots=tuple(check.snapshot_label(item, f"snapshots[{number}]")
+                                for number, item in enumerate(raw.get("snapshots") or [])),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise IntegrityError(
@@ -392,6 +397,11 @@ class _Checker:
         value = raw.get(key, default)
         if not isinstance(value, str) or value not in allowed:
             self.fail(field_name, value, f"is not one of {', '.join(sorted(allowed))}")
+        return value
+
+    def snapshot_label(self, value: object, field_name: str) -> str:
+        if not isinstance(value, str) or SNAPSHOT_LABEL_PATTERN.fullmatch(value) is None:
+            self.fail(field_name, value, "is not a snapshot label like btrfs:ncbackup-web1-1a2b3c4d-20261130T020000Z")
         return value
 
     def metadata(self, value: object, field_name: str, depth: int = 0) -> Any:

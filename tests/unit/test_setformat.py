@@ -123,3 +123,19 @@ def test_read_manifest_of_incomplete_set_says_so(tmp_path: Path) -> None:
     storage.put("20261127T030000Z/files.tar.zst.age.000", io.BytesIO(b"x"))
     with pytest.raises(StorageError, match="incomplete"):
         open_set(storage, "20261127T030000Z", TRUST)
+
+
+def test_the_snapshots_a_set_was_read_from_round_trip_and_a_hostile_label_is_refused() -> None:
+    import dataclasses
+
+    plain = _manifest()
+    assert "snapshots" not in json.loads(plain.to_json())            # absent when the run took none
+    assert Manifest.from_json(plain.to_json()).snapshots == ()
+    with_snapshots = dataclasses.replace(plain, snapshots=("btrfs:ncbackup-web1-1a2b3c4d-20261126T025900Z",
+                                                           "aws-ebs:snap-0abc", "zfs:tank/www@ncbackup-web1"))
+    assert Manifest.from_json(with_snapshots.to_json()).snapshots == with_snapshots.snapshots
+    for hostile in ("btrfs:../../etc x", "no-method", "BTRFS:x", "btrfs:" + "x" * 300, 7):
+        raw = json.loads(plain.to_json())
+        raw["snapshots"] = [hostile]
+        with pytest.raises(IntegrityError, match=r"snapshots\[0\]"):
+            Manifest.from_json(json.dumps(raw))

@@ -48,6 +48,7 @@ def set_as_dict(info: SetInfo) -> dict:
         "size_bytes": info.size_bytes,
         "objects": info.object_count,
         "signer": info.signer,
+        "snapshots": list(manifest.snapshots) if manifest else [],
         "streams": [
             {"name": s.name, "kind": s.kind, "status": s.status, "codec": s.codec, "cipher": s.cipher,
              "bytes_in": s.bytes_in, "bytes_out": s.bytes_out, "parts": len(s.parts)}

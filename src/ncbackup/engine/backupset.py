@@ -60,6 +60,7 @@ class PipelineSpec:
     storages: Sequence[NamedStorage] = ()
     signer: SecretKey | None = None      # signs the manifest; a set needs one, a folder (barrier) does not
     stop: threading.Event | None = None  # set when the run passed MAX_RUNTIME: stop writing, commit nothing
+    snapshots: tuple[str, ...] = ()      # "method:id" of the snapshots this run took before the set: in its manifest
 
 
 def stream_file_name(stream: Stream, spec: PipelineSpec) -> str:
@@ -259,7 +260,7 @@ def write_backup_set(
     repairs = repair_missing_parts(workers, {part_key(set_id, part.name): part for result in results for part in result.parts})
     manifest = Manifest(
         host=hostname, set_id=set_id, started_at=started_at, finished_at=utc_now().replace(microsecond=0),
-        streams=tuple(_stream_info(result, spec) for result in results),
+        streams=tuple(_stream_info(result, spec) for result in results), snapshots=spec.snapshots,
     )
     outcomes = [_commit(worker, manifest, spec.signer, set_error) for worker in workers]
     return SetResult(set_id=set_id, streams=results, storages=outcomes, manifest=manifest, error=set_error, repairs=repairs,

@@ -24,6 +24,7 @@ class RunContext:
     last_set_bytes_out: int | None = None
     is_dry_run: bool = False
     stop: threading.Event = field(default_factory=threading.Event)  # set when the run passed MAX_RUNTIME
+    snapshots: list[str] = field(default_factory=list)   # "method:id" of every snapshot taken so far: in each set's manifest
     # engine.progress.progress_display (a live display or log lines), replaceable (dry runs, tests)
     progress_factory: Callable[[str], AbstractContextManager[Callable[[str, int], None]]] = progress_display
 

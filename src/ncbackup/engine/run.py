@@ -132,7 +132,7 @@ def run_backup_set(step: DataStep, context: RunContext, *, result: StepResult) -
         sources=group.all_sources, compression=compression, encryption=encryption,
         part_size_bytes=part_size_bytes,
         storages=[NamedStorage(section.name, storage) for section, storage in group.storages],
-        signer=_signer_for(group, context, result), stop=context.stop,
+        signer=_signer_for(group, context, result), stop=context.stop, snapshots=tuple(context.snapshots),
     )
     result.destinations = [_destination_label(section) for section, _storage in group.storages]
     with context.progress_factory(step.name) as on_progress:
@@ -351,6 +351,7 @@ def run_snapshot(step: SnapshotStep, context: RunContext, *, result: StepResult)
     step.view.mapping = dict(taken.mapping)
     step.view.label = " ".join(labels)
     result.snapshots.extend(labels)
+    context.snapshots.extend(labels)
     result.notes.extend(taken.notes)
     for live, readable in taken.mapping.items():
         result.notes.append(f"took {', '.join(labels)}: FILESET paths under {live} are read from {readable}")
