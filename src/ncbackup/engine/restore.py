@@ -530,9 +530,9 @@ def select_streams(manifest: Manifest, stream_names: Sequence[str]) -> tuple[lis
 
 
 def _uses_restorer(stream: StreamInfo, options: RestoreOptions) -> bool:
-    from ncbackup.sources.registry import RESTORERS
+    from ncbackup.sources.kinds import restorer_for
 
-    if stream.kind not in RESTORERS:
+    if restorer_for(stream.kind) is None:
         return False
     # Archives are always unpacked into the target; a dump goes to a server only when asked, else it is a plain file.
     return stream.kind in EXTRACTED_KINDS or options.to_database
@@ -566,7 +566,7 @@ def restore_set(
 ) -> RestoreReport:
     """Restore the chosen streams of a complete set (manifest from setformat.open_set); stops at the first error (raised)."""
     from ncbackup.sources.base import RestoreRequest
-    from ncbackup.sources.registry import RESTORERS
+    from ncbackup.sources.kinds import restorer_for
 
     if options.expected_cipher is not None:
         check_ciphers(manifest, options.expected_cipher, options.allowed_ciphers)
@@ -600,7 +600,9 @@ def restore_set(
                     force=options.force,
                     options=options.options_by_kind.get(stream.kind, {}),
                 )
-                stream_warnings = RESTORERS[stream.kind](plain, request)
+                restorer = restorer_for(stream.kind)
+                assert restorer is not None   # _uses_restorer said so
+                stream_warnings = restorer(plain, request)
                 # A restorer may stop reading early (a --path match, tar's end blocks): check the rest.
                 while plain.read(READ_CHUNK_BYTES):
                     pass
