@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import collections
 import io
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
 from ncbackup.storage.base import as_binary
+
+log = logging.getLogger(__name__)
 
 FETCH_CHUNK_BYTES = 1 << 20
 # Bytes fetched ahead of the reader, over all parts: a few 100 MB parts would not fit in a 300 MiB process.
@@ -122,7 +125,10 @@ class PartPrefetcher:
                 part.error = error
                 self._condition.notify_all()
         finally:
-            stream.close()
+            try:
+                stream.close()
+            except Exception as error:  # noqa: BLE001 - every byte is checked by its hash; a close failing loses none
+                log.debug("closing a fetched part failed: %s", error)
 
     def open(self, index: int) -> BinaryIO:
         """Part index's reader, once its fetch has opened it; raises what opening it raised."""

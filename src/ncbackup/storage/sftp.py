@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COPY_CHUNK_BYTES = 1 << 20
-# Parts a restore downloads at once over the one SSH connection: each file is already pipelined (prefetch), the
-# second hides the open and the first requests of the next part.
-RESTORE_PARALLEL_PARTS = 2
 TEMP_MARKER = ".ncbackup-tmp-"
 
 
@@ -400,10 +397,6 @@ class SftpStorage:
                     sftp.rmdir(folder)  # fails while other parts remain: fine
                 except OSError:
                     pass
-
-    def parallel_part_reads(self) -> int:
-        """A restore downloads this many parts at once (paramiko serves concurrent reads of several files)."""
-        return RESTORE_PARALLEL_PARTS
 
     def prune_support(self) -> str | None:
         """Prune works here: list walks the remote folder over SFTP, delete removes files."""
