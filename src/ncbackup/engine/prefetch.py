@@ -33,10 +33,10 @@ HEAD_RESERVE_BYTES = 4 << 20
 class _Part:
     """What one part's fetching thread has produced so far."""
 
-    __slots__ = ("chunks", "buffered_bytes", "is_opened", "is_done", "error")
+    __slots__ = ("buffered_bytes", "chunks", "error", "is_done", "is_opened")
 
     def __init__(self) -> None:
-        self.chunks: collections.deque[bytes] = collections.deque()
+        self.chunks: collections.deque[tuple[bytearray, int]] = collections.deque()   # (buffer, bytes used)
         self.buffered_bytes = 0
         self.is_opened = False
         self.is_done = False
@@ -65,6 +65,9 @@ class PartPrefetcher:
         self._next_to_fetch = 0
         self._buffered_bytes = 0       # over all parts
         self._is_stopping = False
+        # Buffers are reused, never freed: 1 MiB allocations made in one thread and freed in another would
+        # scatter over glibc's per-thread malloc arenas (measured: 250-290 MiB peak RSS instead of 170).
+        self._spare_buffers: list[bytearray] = []
         self._threads = [
             threading.Thread(target=self._work, name=f"restore-fetch-{number}", daemon=True)
             for number in range(min(self._workers, len(self._openers)))
@@ -107,18 +110,21 @@ class PartPrefetcher:
                 part.is_opened = True
                 self._condition.notify_all()
             while True:
-                chunk = stream.read(self._chunk_bytes)
                 with self._condition:
-                    if not chunk:
+                    buffer = self._spare_buffers.pop() if self._spare_buffers else bytearray(self._chunk_bytes)
+                size = stream.readinto(buffer)
+                with self._condition:
+                    if not size:
+                        self._spare_buffers.append(buffer)
                         part.is_done = True
                         self._condition.notify_all()
                         return
-                    self._condition.wait_for(lambda: self._is_stopping or self._may_add(index, len(chunk)))
+                    self._condition.wait_for(lambda: self._is_stopping or self._may_add(index, size))  # noqa: B023 - waited for here
                     if self._is_stopping:
                         return
-                    part.chunks.append(bytes(chunk))
-                    part.buffered_bytes += len(chunk)
-                    self._buffered_bytes += len(chunk)
+                    part.chunks.append((buffer, size))
+                    part.buffered_bytes += size
+                    self._buffered_bytes += size
                     self._condition.notify_all()
         except BaseException as error:  # noqa: BLE001 - raised by the reader of this part
             with self._condition:
@@ -148,9 +154,12 @@ class PartPrefetcher:
             self._condition.wait_for(lambda: bool(part.chunks) or part.is_done or part.error is not None
                                      or self._is_stopping)
             if part.chunks:
-                chunk = part.chunks.popleft()
-                part.buffered_bytes -= len(chunk)
-                self._buffered_bytes -= len(chunk)
+                buffer, size = part.chunks.popleft()
+                # A copy: the buffer goes back to the fetching threads, the bytes live on downstream.
+                chunk = bytes(memoryview(buffer)[:size])
+                self._spare_buffers.append(buffer)
+                part.buffered_bytes -= size
+                self._buffered_bytes -= size
                 self._condition.notify_all()
                 return chunk
             if part.error is not None:
@@ -165,6 +174,7 @@ class PartPrefetcher:
         with self._condition:
             self._buffered_bytes -= part.buffered_bytes
             part.buffered_bytes = 0
+            self._spare_buffers.extend(buffer for buffer, _ in part.chunks)
             part.chunks.clear()
             self._condition.notify_all()
 
@@ -178,6 +188,7 @@ class PartPrefetcher:
         self._buffered_bytes = 0
         for part in self._parts:
             part.chunks.clear()
+        self._spare_buffers.clear()
 
 
 class _PartReader(io.RawIOBase):
@@ -196,9 +207,12 @@ class _PartReader(io.RawIOBase):
         if size is None or size < 0:
             return self.readall()
         if not self._pending:
-            self._pending = memoryview(self._prefetcher._take(self._index))
+            chunk = self._prefetcher._take(self._index)
+            if size >= len(chunk):
+                return chunk  # the whole chunk, no copy
+            self._pending = memoryview(chunk)
         piece, self._pending = self._pending[:size], self._pending[size:]
-        return piece.obj if len(piece) == len(piece.obj) else bytes(piece)  # type: ignore[return-value]
+        return bytes(piece)
 
     def readinto(self, buffer: Any) -> int:
         chunk = self.read(len(buffer))
@@ -206,7 +220,7 @@ class _PartReader(io.RawIOBase):
         return len(chunk)
 
     def readall(self) -> bytes:
-        pieces = []
+        pieces: list[bytes] = []
         while True:
             piece = self.read(FETCH_CHUNK_BYTES)
             if not piece:

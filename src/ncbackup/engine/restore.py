@@ -608,7 +608,8 @@ def restore_set(
                     options=options.options_by_kind.get(stream.kind, {}),
                 )
                 restorer = restorer_for(stream.kind)
-                assert restorer is not None   # _uses_restorer said so
+                if restorer is None:  # _uses_restorer said there is one
+                    raise BackupError(f"no restorer for stream kind {stream.kind!r}; this is a bug")
                 stream_warnings = restorer(plain, request)
                 # A restorer may stop reading early (a --path match, tar's end blocks): check the rest.
                 while plain.read(READ_CHUNK_BYTES):

@@ -74,6 +74,11 @@ class _CountingStream(io.RawIOBase):
             self._store.bytes_handed_out += len(chunk)
         return chunk
 
+    def readinto(self, buffer) -> int:
+        chunk = self.read(len(buffer))
+        memoryview(buffer)[: len(chunk)] = chunk
+        return len(chunk)
+
     def close(self) -> None:
         if not self.closed:
             with self._store._lock:
