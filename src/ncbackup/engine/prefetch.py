@@ -112,7 +112,7 @@ class PartPrefetcher:
             while True:
                 with self._condition:
                     buffer = self._spare_buffers.pop() if self._spare_buffers else bytearray(self._chunk_bytes)
-                size = stream.readinto(buffer)
+                size = _read_into(stream, buffer)
                 with self._condition:
                     if not size:
                         self._spare_buffers.append(buffer)
@@ -189,6 +189,15 @@ class PartPrefetcher:
         for part in self._parts:
             part.chunks.clear()
         self._spare_buffers.clear()
+
+
+def _read_into(stream: BinaryIO, buffer: bytearray) -> int:
+    """Fill buffer from stream as far as one read goes; the number of bytes (0 at the end)."""
+    if isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):   # every storage's stream: no copy
+        return stream.readinto(buffer) or 0
+    data = stream.read(len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
 
 
 class _PartReader(io.RawIOBase):
