@@ -184,3 +184,21 @@ def test_closing_half_way_stops_the_fetching_threads():
     reader.close()
     assert store.open_now == 0
     assert not [t for t in threading.enumerate() if t.name.startswith("restore-fetch-")]
+
+
+def test_remote_backends_say_how_many_parts_to_fetch_at_once_and_retries_keep_it(tmp_path):
+    from ncbackup.storage.base import parallel_part_reads
+    from ncbackup.storage.local import LocalStorage
+    from ncbackup.storage.rclone import RcloneStorage
+    from ncbackup.storage.retry import with_retries
+    from ncbackup.storage.s3 import S3Storage
+
+    class Remote:
+        name = "remote"
+
+        def parallel_part_reads(self) -> int:
+            return 4
+
+    assert parallel_part_reads(with_retries(Remote(), attempts=2)) == 4  # type: ignore[arg-type]
+    assert parallel_part_reads(with_retries(LocalStorage(tmp_path), attempts=2)) == 1   # the disk reads ahead itself
+    assert S3Storage.parallel_part_reads is not None and RcloneStorage.parallel_part_reads is not None
