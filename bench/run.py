@@ -48,7 +48,9 @@ def log(message: str) -> None:
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=sorted(CASE_MODULES), default="files", help="what to back up (default files)")
-    parser.add_argument("--size", default="1GiB", help="corpus size, e.g. 100MiB, 1GiB, 4GiB (default 1GiB)")
+    parser.add_argument("--size", default="1GiB",
+                        help="corpus size, e.g. 100MiB, 1GiB, 4GiB (default 1GiB); several, comma-separated "
+                             "(512MiB,1GiB,4GiB), run one after the other, a table each")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of every measurement (default 3; medians need >= 3)")
     parser.add_argument("--seed", type=int, default=1, help="corpus seed (default 1); the corpus is cached per seed and size")
     parser.add_argument("--memory-sizes", default="4GiB",
@@ -63,7 +65,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     if arguments.runs < 1:
         parser.error("--runs must be at least 1")
     try:
-        arguments.size_bytes = parse_size(arguments.size)
+        arguments.sizes_bytes = [parse_size(text) for text in arguments.size.split(",") if text.strip()]
+        arguments.size_bytes = arguments.sizes_bytes[0]
         arguments.memory_sizes_bytes = [parse_size(s) for s in arguments.memory_sizes.split(",") if s.strip()]
     except ValueError as error:
         parser.error(str(error))
@@ -328,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     lock = wait_for_other_benchmarks(arguments.work_folder)
     try:
-        return _main(arguments)
+        statuses = [_main(argparse.Namespace(**{**vars(arguments), "size": size_label(size_bytes), "size_bytes": size_bytes}))
+                    for size_bytes in arguments.sizes_bytes]
+        return max(statuses)
     finally:
         lock.close()
 
@@ -401,6 +406,8 @@ def _main(arguments: argparse.Namespace) -> int:
         "scratch": "fresh loop-mounted ext4 image per measurement" if not arguments.no_loop else "plain folders (--no-loop)",
         "measurements": [m.to_json() for m in measurements],
         "ratios": report.ratios(measurements),
+        "run_ratios": report.run_ratios(measurements),
+        "worst_ratios": report.worst_ratios(measurements),
         "targets": vars(case.targets),
         "memory": [vars(probe) for probe in memory],
         "errors": errors,

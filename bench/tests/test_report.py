@@ -34,3 +34,28 @@ def test_table_escapes_pipes_shows_failures_and_the_case_targets():
     assert "| backup ncbackup over shell | n/a | <= 1.15 |" in table
     assert "not available: no run command" in table
     assert "peak RSS < 300 MiB" in table
+
+
+def test_every_run_is_shown_with_its_ratio_and_the_worst_run_is_named():
+    from bench.report import ROLE_RESTORE_BASELINE, ROLE_RESTORE_NCBACKUP, run_ratios, worst_ratios
+
+    shell = MeasurementResult("cat | age -d", ROLE_RESTORE_BASELINE,
+                              runs=[_run(2.0, load_average=0.5), _run(1.0), _run(2.0), _run(2.0)])
+    ncbackup = MeasurementResult("ncbackup restore", ROLE_RESTORE_NCBACKUP,
+                                 runs=[_run(2.2), _run(1.4), _run(0.1, failure="exited 2"), _run(2.0)])
+    assert run_ratios([shell, ncbackup]) == {"restore": [1.1, 1.4, None, 1.0]}
+    assert worst_ratios([shell, ncbackup]) == {"restore": 1.4}
+    table = markdown(measurements=[shell, ncbackup], memory=[], heading="### t")
+    assert "| 1 | 0.50 | 2.00 | 2.20 | 1.10 |" in table
+    assert "| 3 | 0.00 | 2.00 | failed | n/a |" in table
+    assert "| restore ncbackup over shell | 1.00 | 1.40 |" in table   # ratio of the medians (good runs), worst run
+
+
+def test_several_sizes_in_one_call(monkeypatch):
+    from bench import run
+
+    seen = []
+    monkeypatch.setattr(run, "wait_for_other_benchmarks", lambda folder: type("L", (), {"close": lambda self: None})())
+    monkeypatch.setattr(run, "_main", lambda arguments: seen.append((arguments.size, arguments.size_bytes)) or 0)
+    assert run.main(["--size", "512MiB,1GiB", "--runs", "5"]) == 0
+    assert seen == [("512MiB", 512 << 20), ("1GiB", 1 << 30)]

@@ -51,15 +51,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_UNUSABLE, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the command named only (so only its module is imported)."""
     parser = _Parser(prog="ncbackup", description="Streaming, encrypted server backups from one JSON config.")
     parser.add_argument("--version", action="version", version=f"ncbackup {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    for module_name in COMMANDS.values():
-        module = importlib.import_module(module_name)
-        module.add_parser(subparsers)
+    for command, module_name in COMMANDS.items():
+        if only is None or command == only:
+            module = importlib.import_module(module_name)
+            module.add_parser(subparsers)
     return parser
+
+
+def _command_of(arguments: list[str]) -> str | None:
+    """The subcommand the arguments name, when it comes first (options of the top level parser come before it)."""
+    for argument in arguments:
+        if not argument.startswith("-"):
+            return argument if argument in COMMANDS else None
+        if argument in ("-h", "--help"):
+            return None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         # package managers probe the install this way, and the imports are most of its time.
         print(f"ncbackup {__version__}")
         return EXIT_OK
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # Import only the named command's module: a restore must not pay for every other command's imports
+    # (pydantic models, HTTP clients); the top-level help and a wrong command still see them all.
+    parser = build_parser(_command_of(arguments))
+    args = parser.parse_args(arguments)
     return args.handler(args)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -32,3 +33,62 @@ def test_command_modules_and_storage_registry_leave_network_libraries_for_first_
     # requests is needed only to send a report, boto3 and paramiko only when an S3 / SFTP storage is built or used.
     code = "from ncbackup import cli\ncli.build_parser()\nimport ncbackup.storage.registry\nimport ncbackup.notify.registry"
     assert imported_after(code) & {"requests", "boto3", "botocore", "paramiko"} == set()
+
+
+# What a restore of files from local storage, and list, must not import: other commands' modules, the other storage
+# backends and their clients, the database sources. Each costs start-up CPU that a restore does not need (issue 14).
+NOT_FOR_A_LOCAL_FILES_RESTORE = (
+    "boto3", "botocore", "paramiko", "requests",
+    "ncbackup.storage.s3", "ncbackup.storage.sftp", "ncbackup.storage.rclone", "ncbackup.storage.rsync",
+    "ncbackup.storage.command",
+    "ncbackup.sources.registry", "ncbackup.sources.mysql", "ncbackup.sources.postgres", "ncbackup.sources.mongo",
+    "ncbackup.sources.sqlite",
+    "ncbackup.commands.run", "ncbackup.commands.init", "ncbackup.commands.check", "ncbackup.engine.plan",
+    "ncbackup.engine.run", "ncbackup.notify.registry", "ncbackup.retention.policy",
+)
+
+
+def loaded_after_cli(runs: list[list[str]]) -> set[str]:
+    """Which NOT_FOR_A_LOCAL_FILES_RESTORE modules a fresh interpreter has loaded after cli.main(args) for each of runs."""
+    probe = (
+        "import contextlib, io, sys\nfrom ncbackup import cli\n"
+        f"for arguments in {runs!r}:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n"
+        "            code = cli.main(arguments)\n"
+        "        except SystemExit as exit:\n"
+        "            code = exit.code\n"
+        "    assert code == 0, (arguments, code)\n"
+        f"print(' '.join(m for m in {NOT_FOR_A_LOCAL_FILES_RESTORE!r} if m in sys.modules))"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    return set(completed.stdout.split())
+
+
+def test_list_and_a_local_files_restore_import_only_what_they_use(tmp_path, ncbackup_cmd):
+    data = tmp_path / "data"
+    (data / "etc").mkdir(parents=True)
+    (data / "etc" / "app.conf").write_text("key = value\n")
+    key = tmp_path / "key.txt"
+    made = subprocess.run([*ncbackup_cmd, "keygen", "--output", str(key), "--signing-key", str(tmp_path / "signing.key")],
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    config = tmp_path / "conf.json"
+    config.write_text(json.dumps({
+        "GENERAL": {"HOSTNAME": "web1", "WORK_FOLDER": str(tmp_path / "work"), "LOG_FOLDER": str(tmp_path / "log"),
+                    "HOME_FOLDER": str(tmp_path)},
+        "FILESET": {"ACTION": "execute", "NAME": "filesbackup", "PARAMETERS": {"FILESET_INCLUDE": str(data)}},
+        "COMPRESSION": {"ACTION": "execute", "NAME": "compression", "PARAMETERS": {}},
+        "ENCRYPTION": {"ACTION": "execute", "NAME": "encryption", "PARAMETERS": {"KEY_FILE": str(key)}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage",
+                    "PARAMETERS": {"DESTINATION": "local", "ARGS_DICT": {"LOCAL_BACKUP": str(tmp_path / "backups")}}},
+    }))
+    made = subprocess.run([*ncbackup_cmd, "run", "-c", str(config)], capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stdout + made.stderr
+
+    assert loaded_after_cli([["list", "--help"], ["restore", "--help"]]) == set()
+    assert loaded_after_cli([["list", "-c", str(config)]]) == set()
+    restored = tmp_path / "restored"
+    assert loaded_after_cli([["restore", "-c", str(config), "--latest", "--target", str(restored)]]) == set()
+    assert (restored / str(data).lstrip("/") / "etc" / "app.conf").read_text() == "key = value\n"

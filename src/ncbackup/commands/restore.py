@@ -11,7 +11,9 @@ incomplete set has no manifest to check against: decrypt its parts by hand with
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ncbackup.commands.common import add_logging_argument, guarded, setup_console_logging
 from ncbackup.commands.setselect import (
@@ -57,17 +59,12 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=main)
 
 
-def source_options_by_kind(config: Config) -> dict[str, dict]:
-    """Each stream kind -> the parameters of the first config section that backs that kind up (credentials, binaries)."""
-    from ncbackup.engine.builtins import builtin_key
-    from ncbackup.sources.registry import SOURCE_KEY_BY_KIND
+def source_options_by_kind(config: Config, kinds: set[str]) -> dict[str, Mapping[str, Any]]:
+    """Each stream kind asked for -> the parameters of the first config section that backs that kind up (credentials,
+    binaries); only the sources of those kinds are imported."""
+    from ncbackup.sources.kinds import options_for_kinds
 
-    by_key: dict[str, dict] = {}
-    for section in config.sections:
-        key = builtin_key(section)
-        if key and key not in by_key:
-            by_key[key] = dict(section.parameters)
-    return {kind: by_key[key] for kind, key in SOURCE_KEY_BY_KIND.items() if key in by_key}
+    return options_for_kinds(list(config.sections), kinds)
 
 
 @guarded
@@ -93,7 +90,7 @@ def main(args) -> int:
         key_file=key_file,
         to_database=args.to_database,
         database=args.database,
-        options_by_kind=source_options_by_kind(configured.config),
+        options_by_kind=source_options_by_kind(configured.config, {stream.kind for stream in manifest.streams}),
         expected_cipher=cipher,
         allowed_ciphers=tuple(args.allow_ciphers),
     )

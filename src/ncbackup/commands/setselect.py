@@ -58,9 +58,9 @@ class ConfiguredStorage:
 
 
 def storage_sections(config: Config) -> list[SectionSettings]:
-    from ncbackup.engine.builtins import builtin_key
+    from ncbackup.engine.builtins import tool_key
 
-    return [section for section in config.sections if builtin_key(section) == "storage"]
+    return [section for section in config.sections if tool_key(section) == "storage"]
 
 
 def can_list(storage: Storage) -> bool:
@@ -206,9 +206,9 @@ def reading_key_file(config: Config, explicit: Path | None) -> tuple[Path | None
 
 def encryption_section(config: Config) -> SectionSettings | None:
     """The config's ENCRYPTION section (the first one), or None without one."""
-    from ncbackup.engine.builtins import builtin_key
+    from ncbackup.engine.builtins import tool_key
 
-    return next((section for section in config.sections if builtin_key(section) == "encryption"), None)
+    return next((section for section in config.sections if tool_key(section) == "encryption"), None)
 
 
 def default_key_file(config: Config) -> Path | None:

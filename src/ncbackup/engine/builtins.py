@@ -82,6 +82,18 @@ def roles() -> dict[str, Role]:
     return {**{key: Role.SOURCE for key in SOURCES}, **TOOL_ROLES}
 
 
+def tool_key(section: SectionSettings) -> str | None:
+    """The built-in key of a stage, storage or tool section ("storage", "size", ...); None for sources and the rest.
+
+    Answered without importing the sources (``list`` and ``restore`` look for STORAGE sections only)."""
+    module = (section.module or "").strip()
+    if section.action == "execute":
+        return STAGE_EXECUTE_NAMES.get(module)
+    if section.action == "load":
+        return TOOL_LOAD_CLASSES.get((module, (section.class_name or "").strip()))
+    return None
+
+
 def builtin_key(section: SectionSettings) -> str | None:
     """Return the built-in key of a section ("filesbackup", "postgres", "size", ...), or None if it is external."""
     module = (section.module or "").strip()

@@ -31,10 +31,11 @@ from typing import Any, BinaryIO, cast
 import zstandard
 
 from ncbackup import platform
+from ncbackup.engine.prefetch import PartPrefetcher
 from ncbackup.engine.readahead import ReadAhead
 from ncbackup.errors import BackupError, DecryptError, IntegrityError, StorageError
 from ncbackup.setformat import MANIFEST_NAME, SIGNATURE_NAME, Manifest, StreamInfo, is_safe_name, part_key
-from ncbackup.storage.base import Storage, as_binary
+from ncbackup.storage.base import Storage, as_binary, parallel_part_reads
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,13 @@ class PartsReader(io.RawIOBase):
     the end of the stream) is handed out; a part that grows past its size fails at once.
     """
 
-    def __init__(self, parts: Sequence[PartSource]) -> None:
+    def __init__(self, parts: Sequence[PartSource], *, parallel_parts: int = 1) -> None:
         super().__init__()
         self._parts = list(parts)
+        # Remote storages: the next parts are downloaded while this one is read (engine.prefetch); checked alike.
+        self._prefetcher: PartPrefetcher | None = None
+        if parallel_parts > 1 and len(self._parts) > 1:
+            self._prefetcher = PartPrefetcher([part.open for part in self._parts], workers=parallel_parts)
         self._index = -1
         self._current: BinaryIO | None = None
         self._hasher: Any = None       # a hashlib sha256 while reading a part whose hash is known
@@ -94,7 +99,7 @@ class PartsReader(io.RawIOBase):
             return False
         part = self._parts[self._index]
         try:
-            self._current = part.open()
+            self._current = self._prefetcher.open(self._index) if self._prefetcher is not None else part.open()
         except (StorageError, OSError) as error:
             raise IntegrityError(
                 f"{part.label} is missing or unreadable ({_one_line(error)}); "
@@ -207,11 +212,13 @@ class PartsReader(io.RawIOBase):
             total += len(piece)
 
     def close(self) -> None:
-        if self._current is not None:
-            try:
+        try:
+            if self._current is not None:
                 self._current.close()
-            finally:
-                self._current = None
+        finally:
+            self._current = None
+            if self._prefetcher is not None:
+                self._prefetcher.close()
         super().close()
 
 
@@ -287,7 +294,7 @@ def _usable_stream(manifest: Manifest, stream_name: str) -> StreamInfo:
 def open_stream(storage: Storage, manifest: Manifest, stream_name: str) -> PartsReader:
     """Return the stream's stored bytes (its parts concatenated), each part checked against the manifest."""
     stream = _usable_stream(manifest, stream_name)
-    return PartsReader(_stream_parts(storage, manifest, stream))
+    return PartsReader(_stream_parts(storage, manifest, stream), parallel_parts=parallel_part_reads(storage))
 
 
 @contextmanager
@@ -303,7 +310,7 @@ def open_plain_stream(
     from ncbackup.stages.registry import compression_for, decryption_for
 
     stream = _usable_stream(manifest, stream_name)
-    stored = PartsReader(_stream_parts(storage, manifest, stream))
+    stored = PartsReader(_stream_parts(storage, manifest, stream), parallel_parts=parallel_part_reads(storage))
     read_aheads: list[ReadAhead] = []
 
     def stop_threads() -> None:
@@ -530,9 +537,9 @@ def select_streams(manifest: Manifest, stream_names: Sequence[str]) -> tuple[lis
 
 
 def _uses_restorer(stream: StreamInfo, options: RestoreOptions) -> bool:
-    from ncbackup.sources.registry import RESTORERS
+    from ncbackup.sources.kinds import restorer_for
 
-    if stream.kind not in RESTORERS:
+    if restorer_for(stream.kind) is None:
         return False
     # Archives are always unpacked into the target; a dump goes to a server only when asked, else it is a plain file.
     return stream.kind in EXTRACTED_KINDS or options.to_database
@@ -566,7 +573,7 @@ def restore_set(
 ) -> RestoreReport:
     """Restore the chosen streams of a complete set (manifest from setformat.open_set); stops at the first error (raised)."""
     from ncbackup.sources.base import RestoreRequest
-    from ncbackup.sources.registry import RESTORERS
+    from ncbackup.sources.kinds import restorer_for
 
     if options.expected_cipher is not None:
         check_ciphers(manifest, options.expected_cipher, options.allowed_ciphers)
@@ -600,7 +607,10 @@ def restore_set(
                     force=options.force,
                     options=options.options_by_kind.get(stream.kind, {}),
                 )
-                stream_warnings = RESTORERS[stream.kind](plain, request)
+                restorer = restorer_for(stream.kind)
+                if restorer is None:  # _uses_restorer said there is one
+                    raise BackupError(f"no restorer for stream kind {stream.kind!r}; this is a bug")
+                stream_warnings = restorer(plain, request)
                 # A restorer may stop reading early (a --path match, tar's end blocks): check the rest.
                 while plain.read(READ_CHUNK_BYTES):
                     pass

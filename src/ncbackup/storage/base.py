@@ -123,3 +123,12 @@ def read_workers(storage: Storage) -> int:
     known to be thread-safe and says more through ``read_workers() -> int``."""
     query = getattr(storage, "read_workers", None)
     return max(1, int(query())) if query is not None else 1
+
+
+def parallel_part_reads(storage: Storage) -> int:
+    """How many parts of a stream a restore downloads at once (the one being read and those after it); 1 unless the
+    backend says more through ``parallel_part_reads() -> int`` (remote storages: parallel downloads hide each request's
+    latency and one connection's limit; a local disk gains nothing from it, and one SFTP session is not safe for
+    reads from several threads: its files are pipelined by paramiko's prefetch instead)."""
+    query = getattr(storage, "parallel_part_reads", None)
+    return max(1, int(query())) if query is not None else 1

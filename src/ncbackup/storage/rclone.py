@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COPY_CHUNK_BYTES = 1 << 20
+RESTORE_PARALLEL_PARTS = 4  # parts a restore downloads at once, each by its own `rclone cat`
 TEMP_MARKER = ".ncbackup-tmp-"
 EXIT_DIRECTORY_NOT_FOUND, EXIT_FILE_NOT_FOUND = 3, 4
 
@@ -184,6 +185,10 @@ class RcloneStorage:
             # rclone's deletefile says "is a directory or doesn't exist" for a missing object.
             return
         raise self._error(CommandFailed(completed.argv, completed.returncode, stderr), action="removal", key=key)
+
+    def parallel_part_reads(self) -> int:
+        """A restore downloads this many parts at once, one `rclone cat` each."""
+        return RESTORE_PARALLEL_PARTS
 
     def prune_support(self) -> str | None:
         """Prune works here: list is rclone lsjson, delete rclone deletefile."""

@@ -112,6 +112,9 @@ class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
     def read_workers(self) -> int:
         return base.read_workers(self.inner)
 
+    def parallel_part_reads(self) -> int:
+        return base.parallel_part_reads(self.inner)
+
     def host_storages(self) -> builtins.list[tuple[str, Storage]] | None:
         return base.host_storages(self.inner)
 

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 DELETE_BATCH_KEYS = 1000   # DeleteObjects takes at most 1000 keys a request
 READ_WORKERS = 16          # manifests read at once by list_sets (a boto3 client is thread-safe)
+RESTORE_PARALLEL_PARTS = 4  # parts a restore downloads at once (engine/prefetch.py bounds the memory they take)
 # S3 allows at most 10000 parts of at least 5 MiB (the last may be smaller); chunks grow after every
 # GROWTH_EVERY_PARTS parts so an unsplit stream of any size still fits.
 MIN_CHUNK_BYTES = 5 * MIB
@@ -598,6 +599,10 @@ class S3Storage:
     def read_workers(self) -> int:
         """A boto3 client is thread-safe: list_sets reads this many manifests at once."""
         return READ_WORKERS
+
+    def parallel_part_reads(self) -> int:
+        """A restore downloads this many parts at once: each GET's latency and one connection's speed are hidden."""
+        return RESTORE_PARALLEL_PARTS
 
     def retained_until(self, key: str) -> datetime | None:
         """The object's Object Lock retain-until date; None when it has none (or the bucket has no Object Lock)."""

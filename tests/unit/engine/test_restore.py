@@ -344,8 +344,15 @@ def test_restore_skips_failed_stream_with_a_warning_but_refuses_it_by_name(tmp_p
 # --- dispatch to the restorer of each kind ---------------------------------------------------------
 
 
+def _add_restorer(monkeypatch, kind, restorer):
+    """Make restore find restorer for stream kind (restore looks restorers up through sources/kinds.py)."""
+    from ncbackup.sources import kinds
+
+    real = kinds.restorer_for
+    monkeypatch.setattr(kinds, "restorer_for", lambda wanted: restorer if wanted == kind else real(wanted))
+
+
 def test_database_stream_goes_to_its_restorer_only_with_to_database(tmp_path, monkeypatch):
-    from ncbackup.sources import registry
 
     received = []
 
@@ -353,7 +360,7 @@ def test_database_stream_goes_to_its_restorer_only_with_to_database(tmp_path, mo
         received.append((reader.read(), request))
         return ["loaded"]
 
-    monkeypatch.setitem(registry.RESTORERS, "testdb", recording_restorer)
+    _add_restorer(monkeypatch, "testdb", recording_restorer)
     dump = _data(200_000)
     written = _write_set(tmp_path, streams=[BytesStream("testdb-main", dump, kind="testdb", suffix=".sql")])
     manifest = read_manifest(written.storage, written.set_id)
@@ -395,10 +402,9 @@ def test_sqlite_stream_without_to_database_is_a_valid_database_file(tmp_path):
 
 @pytest.mark.parametrize("cipher", ["none", "openssl-legacy"])
 def test_unauthenticated_stream_with_damaged_part_never_reaches_its_restorer(tmp_path, monkeypatch, cipher):
-    from ncbackup.sources import registry
 
     calls = []
-    monkeypatch.setitem(registry.RESTORERS, "testdb", lambda reader, request: calls.append(reader.read(10)) or [])
+    _add_restorer(monkeypatch, "testdb", lambda reader, request: calls.append(reader.read(10)) or [])
     written = _write_set(tmp_path, cipher=cipher, codec="none",
                          streams=[BytesStream("testdb-main", _data(300_000), kind="testdb", suffix=".sql")])
     last = written.parts("testdb-main")[-1]
