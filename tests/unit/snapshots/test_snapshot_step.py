@@ -80,8 +80,8 @@ class CloudLike:
 
 def test_the_sets_written_after_a_snapshot_name_it_in_their_manifest_and_the_run_result(tmp_path):
     from ncbackup.engine.plan import DataStep
-    from ncbackup.storage.local import LocalStorage
     from ncbackup.setformat import open_set
+    from ncbackup.storage.local import LocalStorage
     from tests.support import ensure_signing_key, trust_of
 
     (tmp_path / "www").mkdir()
@@ -102,7 +102,7 @@ def test_the_sets_written_after_a_snapshot_name_it_in_their_manifest_and_the_run
     snapshot_step.snapshot = CloudLike()
     result = RunResult(config_path=str(config_path), hostname="web1")
     execute_plan(plan, RunContext(config=config, result=result, logger=logging.getLogger("test")))
-    data = next(step for step, plan_step in zip(result.steps, plan.steps) if isinstance(plan_step, DataStep))
+    data = next(step for step, plan_step in zip(result.steps, plan.steps, strict=True) if isinstance(plan_step, DataStep))
     assert data.error is None and data.set_id
     assert result.steps[0].snapshots == ["aws-ebs:snap-0abc", "aws-ebs:snap-0def"]
     manifest = open_set(LocalStorage(tmp_path / "b" / "web1"), data.set_id, trust_of(config_path)).manifest
