@@ -213,6 +213,18 @@ class _Selection:
         return False
 
 
+def member_selector(patterns: Sequence[str]) -> Callable[[bytes], bool]:
+    """Whether a member name (as archived) is one extraction with these --path globs would consider: selected, or
+    refused (an unsafe name is refused whatever the globs say)."""
+    selection = _Selection(patterns)
+
+    def selects(raw: bytes) -> bool:
+        relative = safe_member_name(raw)
+        return relative is None or (bool(relative) and selection.selects(relative))
+
+    return selects
+
+
 class _NotRestorable(Exception):
     """A member's folder cannot be reached without going through a symlink or a file; the message says which."""
 
