@@ -13,7 +13,7 @@ import io
 import os
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import zstandard
 
@@ -119,7 +119,7 @@ class _SeekableWriter(io.RawIOBase):
     def __init__(self, compressor: zstandard.ZstdCompressor, sink: BinaryIO, frame_bytes: int) -> None:
         super().__init__()
         self._counter = _CountingSink(sink)
-        self._inner = compressor.stream_writer(self._counter, write_size=ZSTD_OUTPUT_CHUNK_BYTES, closefd=False)
+        self._inner = compressor.stream_writer(cast(BinaryIO, self._counter), write_size=ZSTD_OUTPUT_CHUNK_BYTES, closefd=False)
         self._frame_bytes = frame_bytes
         self._in_frame = 0
         self._frame_start = 0

@@ -154,7 +154,7 @@ def expected_cipher(key_file: Path | None) -> str:
 
 
 def compression_from_section(section: SectionSettings | None, general: GeneralSettings) -> Stage:
-    """The COMPRESSION section's codec (ALGORITHM zstd|gzip|none, LEVEL, THREADS, SEEK_FRAME_MB); no section = zstd level 3 on every core."""
+    """The COMPRESSION section's codec (ALGORITHM, LEVEL, THREADS, SEEK_FRAME_MB); no section = seekable zstd level 3 on every core."""
     if section is None:
         return ZstdStage(level=DEFAULT_ZSTD_LEVEL, threads=-1, seek_frame_bytes=DEFAULT_SEEK_FRAME_MB << 20)
     options = parse_options(CompressionOptions, section)
