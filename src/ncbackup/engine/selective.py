@@ -19,7 +19,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import zstandard
 
@@ -28,7 +28,7 @@ from ncbackup.archive.index import IndexEntry, read_index
 from ncbackup.errors import IntegrityError
 from ncbackup.setformat import Manifest, StreamInfo, part_key
 from ncbackup.stages.compress import SEEK_FOOTER, SeekFrame, parse_seek_table, seek_table_size
-from ncbackup.storage.base import Storage, get_range
+from ncbackup.storage.base import Storage, as_binary, get_range
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,8 @@ def open_selected(
         return None
     index_bytes = 0
     with open_plain_stream(storage, manifest, index_stream.name, key_file=key_file) as (plain, stored):
-        entries = list(read_index(plain))
+        # Buffered: iterating lines over the unbuffered plain reader would read a byte per call.
+        entries = list(read_index(as_binary(io.BufferedReader(cast(io.RawIOBase, plain), READ_CHUNK_BYTES))))
         while plain.read(READ_CHUNK_BYTES):
             pass
         stored.drain()
