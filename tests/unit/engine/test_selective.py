@@ -18,7 +18,7 @@ from ncbackup.archive.writer import write_tar
 from ncbackup.engine import selective
 from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set
 from ncbackup.engine.restore import RestoreOptions, open_plain_stream, restore_set
-from ncbackup.errors import DecryptError
+from ncbackup.errors import DecryptError, IntegrityError
 from ncbackup.sources.base import StreamReport
 from ncbackup.sources.files import FilesetOptions, FilesSource
 from ncbackup.stages.age import CHUNK_BYTES, SEALED_CHUNK_BYTES, AgeStage
@@ -242,6 +242,20 @@ def test_flipped_byte_in_a_chunk_the_selective_path_reads_is_detected(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(DecryptError, match="authentication failed"):
         _restore(written, tmp_path / "out", (_member(data, "b/link"),))
+
+
+def test_flipped_byte_in_a_part_read_whole_names_the_part(tmp_path):
+    data = tmp_path / "d"
+    _make_tree(data)
+    written = _backup(tmp_path, data, frame_bytes=65536, part_bytes=3000)   # a frame spans many small parts
+    # A part in the middle of the first frame's stored bytes: the selective read of the first file takes it whole.
+    victim = written.manifest.stream("files").parts[3]
+    path = written.storage.base / written.set_id / victim.name
+    raw = bytearray(path.read_bytes())
+    raw[100] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(IntegrityError, match=f"part {victim.name} .*SHA-256"):
+        _restore(written, tmp_path / "out", (_member(data, "a/f00"),))
 
 
 def test_sets_without_seek_frames_fall_back_to_the_full_read(tmp_path):
