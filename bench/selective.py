@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.corpus import ensure_corpus, parse_size  # noqa: E402
-from bench.ncbackup_cli import ncbackup_command  # noqa: E402
-from bench.s3_case import _MOTO_SCRIPT, FAKE_KEY_ID, FAKE_SECRET, REGION, _free_port  # noqa: E402
+from bench.corpus import ensure_corpus, parse_size
+from bench.ncbackup_cli import ncbackup_command
+from bench.s3_case import _MOTO_SCRIPT, FAKE_KEY_ID, FAKE_SECRET, REGION, _free_port
 
 HOST = "bench"
 BUCKET = "bench-selective"
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if made.returncode != 0:
         raise SystemExit(made.stderr)
     local = work / "backups"
-    local_config = _config(work / "local.json", work, corpus, key, {"DESTINATION": "local", "ARGS_DICT": repr({"LOCAL_BACKUP": str(local)})})
+    local_storage = {"DESTINATION": "local", "ARGS_DICT": repr({"LOCAL_BACKUP": str(local)})}
+    local_config = _config(work / "local.json", work, corpus, key, local_storage)
     print(f"load before the backup: {os.getloadavg()[0]:.2f}", flush=True)
     started = time.perf_counter()
     ran = _run([*command, "run", "-c", str(local_config)])
