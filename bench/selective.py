@@ -6,7 +6,7 @@ Backs the corpus up once with `ncbackup run` (default COMPRESSION: seekable zstd
 copies the set's objects into a local moto S3 server (its own process, spooling to the work folder), then
 times `ncbackup restore --latest --path <the file> --target <empty dir>` against the local folder and against
 S3, run after run, and reads back what each restore printed: stored bytes read against the set's size. Every
-restored file is compared with the corpus byte for byte. Timings are wall time of the whole CLI process.
+restored file is compared with the corpus byte for byte. Timings are wall time of the whole CLI process, and its CPU (user + system).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -56,11 +57,16 @@ def _one_megabyte_file(corpus: Path) -> Path:
     return Path(candidates[0][1])
 
 
-def _restore(command: list[str], config: Path, member: str, source: Path, target: Path) -> tuple[float, int, int, int, int]:
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _restore(command: list[str], config: Path, member: str, source: Path, target: Path) -> tuple[float, float, int, int, int, int]:
     shutil.rmtree(target, ignore_errors=True)
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _children_cpu_seconds()
     done = _run([*command, "restore", "-c", str(config), "--latest", "--path", member, "--target", str(target)])
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _children_cpu_seconds() - cpu_before
     if done.returncode != 0:
         raise SystemExit(f"restore failed: {done.stdout}{done.stderr}")
     if (target / member).read_bytes() != source.read_bytes():
@@ -69,7 +75,7 @@ def _restore(command: list[str], config: Path, member: str, source: Path, target
     if said is None:
         raise SystemExit(f"the restore did not say what it read (not a seekable set?): {done.stdout}")
     read, total, frames, all_frames = (int(value) for value in said.groups())
-    return seconds, read, total, frames, all_frames
+    return seconds, cpu, read, total, frames, all_frames
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             client.upload_file(str(path), BUCKET, f"{HOST}/{set_folder.name}/{path.name}")
         s3_config = _config(work / "s3.json", work, corpus, key, {"DESTINATION": "s3", "ARGS_DICT": repr({
             "BUCKET": BUCKET, "ENDPOINT_URL": endpoint, "REGION": REGION, "CREDENTIALS_FILE": str(credentials)})})
-        results: dict[str, list[tuple[float, int, int, int, int]]] = {"local": [], "moto S3": []}
+        results: dict[str, list[tuple[float, float, int, int, int, int]]] = {"local": [], "moto S3": []}
         loads = []
         for _ in range(args.runs):
             loads.append(os.getloadavg()[0])
@@ -134,12 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     part_bytes = max(path.stat().st_size for path in set_folder.glob("files.tar.zst.age.*"))
     print(f"\none file of {source.stat().st_size} bytes ({member}) from a {args.size} set, {args.runs} runs, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {min(loads):.2f}-{max(loads):.2f}\n")
-    print("| storage | runs s | median s | bytes read | set bytes | read / set | frames read | parts of 100 MiB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| storage | runs s | median s | median CPU s | bytes read | set bytes | read / set | frames read | parts of 100 MiB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for storage, runs in results.items():
         seconds = [run[0] for run in runs]
-        _, read, total, frames, all_frames = runs[0]
-        print(f"| {storage} | {', '.join(f'{s:.2f}' for s in seconds)} | {statistics.median(seconds):.2f} | {read:,} | {total:,} "
+        cpu = statistics.median(run[1] for run in runs)
+        _, _, read, total, frames, all_frames = runs[0]
+        print(f"| {storage} | {', '.join(f'{s:.2f}' for s in seconds)} | {statistics.median(seconds):.2f} | {cpu:.2f} | {read:,} | {total:,} "
               f"| {100 * read / total:.3f} % | {frames} of {all_frames} | {read / part_bytes:.3f} |")
     shutil.rmtree(work / "moto-spool", ignore_errors=True)
     return 0
