@@ -13,6 +13,7 @@ cipher than age with an X25519 identity) returns None: the caller reads the stre
 from __future__ import annotations
 
 import bisect
+import hashlib
 import io
 import logging
 import struct
@@ -53,6 +54,8 @@ class PartsRange:
 
     def __init__(self, storage: Storage, manifest: Manifest, stream: StreamInfo) -> None:
         self._storage = storage
+        self._parts = list(stream.parts)
+        self._where = f"set {manifest.set_id} on {storage.name}"
         self._keys = [part_key(manifest.set_id, part.name) for part in stream.parts]
         self._starts: list[int] = []
         total = 0
@@ -72,12 +75,24 @@ class PartsRange:
             if offset < part_end:
                 count = min(end, part_end) - offset
                 piece = get_range(self._storage, self._keys[index], offset - part_start, count)
+                if count == part_end - part_start:
+                    self._check_whole(index, piece)
                 pieces.append(piece)
                 offset += len(piece)
                 if len(piece) < count:
                     break   # the part is shorter than the manifest says: the caller reports the short read
             index += 1
         return b"".join(pieces)
+
+
+    def _check_whole(self, index: int, data: bytes) -> None:
+        """A part read whole is checked against its SHA-256, as a full read would."""
+        part = self._parts[index]
+        if part.sha256 and hashlib.sha256(data).hexdigest() != part.sha256:
+            raise IntegrityError(
+                f"part {part.name} of {self._where} does not match its SHA-256 in the manifest: it is damaged or comes "
+                "from another set; restore from another storage or another set"
+            )
 
 
 class _Frames:
