@@ -193,3 +193,16 @@ def test_parallel_list_sets_gives_what_a_sequential_one_does(storage: Storage) -
     parallel = list_sets(storage, TRUST)
     assert parallel == list_sets(OneAtATime(storage), TRUST)
     assert read_workers(storage) >= 1
+
+
+def test_get_range_returns_exactly_the_asked_bytes(storage: Storage) -> None:
+    """get_range (storage/base.py): native on local, S3, SFTP; read-and-skip elsewhere; same answer everywhere."""
+    from ncbackup.storage.base import get_range
+
+    data = bytes(range(256)) * 40
+    storage.put(f"{SET_ID}/ranged", io.BytesIO(data))
+    for start, length in ((0, 1), (0, len(data)), (255, 1000), (len(data) - 1, 1), (len(data) - 10, 100), (5000, 0)):
+        assert get_range(storage, f"{SET_ID}/ranged", start, length) == data[start:start + length], (start, length)
+    assert get_range(storage, f"{SET_ID}/ranged", len(data) + 5, 10) == b""
+    with pytest.raises(StorageError):
+        get_range(storage, f"{SET_ID}/missing", 0, 10)

@@ -276,8 +276,8 @@ def test_on_an_object_lock_bucket_prune_keeps_locked_sets_saying_so_and_removes_
     """Backups into a bucket with Object Lock (OBJECT_LOCK_DAYS 2); prune right after keeps the older sets
     because of the lock and says until when; a prune three days later (faketime) removes them, and the kept
     set still restores."""
-    s3_env.client().create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
-    storage = {"STORAGE": _storage("s3", {"BUCKET": "locked", "ENDPOINT_URL": s3_env.endpoint_url,
+    s3_env.client().create_bucket(Bucket="prune-locked", ObjectLockEnabledForBucket=True)
+    storage = {"STORAGE": _storage("s3", {"BUCKET": "prune-locked", "ENDPOINT_URL": s3_env.endpoint_url,
                                           "REGION": "us-east-1", "OBJECT_LOCK_DAYS": "2"})}
     plain = site.config(storage)
     for _ in range(3):
@@ -285,7 +285,7 @@ def test_on_an_object_lock_bucket_prune_keeps_locked_sets_saying_so_and_removes_
         assert ran.returncode == 0, ran.stdout + ran.stderr
     made = [item["set_id"] for item in _listed(site, plain)]
     assert len(made) == 3
-    head = s3_env.client().head_object(Bucket="locked", Key=f"web1/{made[0]}/manifest.json")
+    head = s3_env.client().head_object(Bucket="prune-locked", Key=f"web1/{made[0]}/manifest.json")
     assert head["ObjectLockMode"] == "GOVERNANCE"
 
     last_only = site.config(storage, cleanup={"KEEP": {"LAST": "1"}}, name="last.json")

@@ -199,6 +199,10 @@ class _Selection:
         cleaned = [pattern for pattern in cleaned if pattern]
         self._regex = re.compile("|".join(fnmatch.translate(pattern) for pattern in cleaned)) if cleaned else None
 
+    def matches(self, name: bytes) -> bool:
+        """Whether name itself (not a folder above it) matches a glob."""
+        return self._regex is None or self._regex.match(name.decode("utf-8", "surrogateescape")) is not None
+
     def selects(self, name: bytes) -> bool:
         if self._regex is None:
             return True
@@ -211,6 +215,32 @@ class _Selection:
                 return True
             position = text.find("/", position + 1)
         return False
+
+
+def member_selector(patterns: Sequence[str]) -> Callable[[bytes], bool]:
+    """Whether a member name (as archived) is one extraction with these --path globs would consider: selected, or
+    refused (an unsafe name is refused whatever the globs say)."""
+    selection = _Selection(patterns)
+    # A member below a selected folder is selected: remember folders, so a long index costs one match per name.
+    folders: dict[bytes, bool] = {}
+
+    def in_selected_folder(folder: bytes) -> bool:
+        known = folders.get(folder)
+        if known is None:
+            parent = folder.rpartition(b"/")[0]
+            known = folders[folder] = selection.matches(folder) or (bool(parent) and in_selected_folder(parent))
+        return known
+
+    def selects(raw: bytes) -> bool:
+        relative = safe_member_name(raw)
+        if relative is None:
+            return True
+        if not relative:
+            return False
+        parent = relative.rpartition(b"/")[0]
+        return selection.matches(relative) or (bool(parent) and in_selected_folder(parent))
+
+    return selects
 
 
 class _NotRestorable(Exception):

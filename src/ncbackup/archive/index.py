@@ -1,4 +1,8 @@
-"""The file index: one JSON line per tar member (path, type, size, mtime), stored as its own stream.
+"""The file index: one JSON line per tar member (path, type, size, mtime, offset), stored as its own stream.
+
+``offset`` is where the member's first header block (its pax header, if any) starts in the plain tar
+stream; with the files stream's zstd seek table it locates the frame to decompress for a selective
+restore. Indexes written before it have no offset (``IndexEntry.offset`` is None).
 
 A path is the member name as written in the tar (bytes, no trailing slash) decoded as UTF-8 with
 ``surrogateescape``: a byte that is not valid UTF-8 appears as a ``\\udcXX`` escape in the JSON text,
@@ -36,6 +40,7 @@ class IndexEntry:
     size: int                 # bytes of content (0 for everything but files)
     mtime: float              # seconds since the epoch
     link: str | None = None   # symlink target or hard link's first name
+    offset: int | None = None  # byte offset of the member's header in the plain tar; None in older indexes
 
     @property
     def path_bytes(self) -> bytes:
@@ -49,18 +54,21 @@ class IndexWriter:
         self._sink = sink
         self.count = 0
 
-    def add(self, name: bytes, *, kind: str, size: int, mtime_ns: int, link: bytes | None = None) -> None:
+    def add(
+        self, name: bytes, *, kind: str, size: int, mtime_ns: int, link: bytes | None = None, offset: int | None = None,
+    ) -> None:
+        tail = b"}\n" if offset is None else b',"offset":%d}\n' % offset
         if link is None and _is_plain(name):
             # Fast path for the common name that needs no JSON escaping: json.dumps per member was
             # as slow as building the member's tar headers.
-            line = b'{"path":"%s","type":"%s","size":%d,"mtime":%s}\n' % (name, kind.encode(), size, _seconds(mtime_ns))
+            line = b'{"path":"%s","type":"%s","size":%d,"mtime":%s' % (name, kind.encode(), size, _seconds(mtime_ns)) + tail
         else:
             record: dict[str, object] = {"path": bytes_to_text(name), "type": kind, "size": size}
             if link is not None:
                 record["link"] = bytes_to_text(link)
             # ensure_ascii keeps surrogate escapes as \\udcXX text, which json.loads turns back exactly.
             text = json.dumps(record, separators=(",", ":"))
-            line = text[:-1].encode("ascii") + b',"mtime":%s}\n' % _seconds(mtime_ns)
+            line = text[:-1].encode("ascii") + b',"mtime":%s' % _seconds(mtime_ns) + tail
         self._sink.write(line)
         self.count += 1
 
@@ -91,4 +99,5 @@ def read_index(reader: BinaryIO) -> Iterator[IndexEntry]:
             size=int(record.get("size", 0)),
             mtime=float(record.get("mtime", 0.0)),
             link=record.get("link"),
+            offset=int(record["offset"]) if "offset" in record else None,
         )

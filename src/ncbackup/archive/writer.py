@@ -276,6 +276,7 @@ class TarWriter:
         self._user_names: dict[int, bytes] = {}
         self._group_names: dict[int, bytes] = {}
         self.totals = TarTotals()
+        self._member_offset = 0   # where the last header written starts in the tar, for the index
         # Test seam: called with the path after a file is opened, before its bytes are read.
         self.before_read: Callable[[str], None] | None = None
 
@@ -380,6 +381,7 @@ class TarWriter:
 
     def _header(self, name: bytes, info: os.stat_result, *, typeflag: bytes, size: int = 0, linkname: bytes = b"") -> None:
         user, group = self._owner(info)
+        self._member_offset = self._out.written_bytes
         self._out.write(build_header(
             name, typeflag=typeflag, mode=info.st_mode, uid=info.st_uid, gid=info.st_gid, size=size,
             mtime_ns=info.st_mtime_ns, linkname=linkname, uname=user, gname=group,
@@ -389,7 +391,7 @@ class TarWriter:
     def _add_directory(self, name: bytes, info: os.stat_result) -> None:
         self._header(name + b"/", info, typeflag=DIR_TYPE)
         if self._index is not None:
-            self._index.add(name, kind=DIRECTORY, size=0, mtime_ns=info.st_mtime_ns)
+            self._index.add(name, kind=DIRECTORY, size=0, mtime_ns=info.st_mtime_ns, offset=self._member_offset)
 
     def _add_symlink(self, path: str, name: bytes, info: os.stat_result) -> None:
         try:
@@ -402,7 +404,7 @@ class TarWriter:
             return
         self._header(name, info, typeflag=SYMBOLIC, linkname=target)
         if self._index is not None:
-            self._index.add(name, kind=SYMLINK, size=0, mtime_ns=info.st_mtime_ns, link=target)
+            self._index.add(name, kind=SYMLINK, size=0, mtime_ns=info.st_mtime_ns, link=target, offset=self._member_offset)
 
     def _add_file(self, path: str, name: bytes, info: os.stat_result) -> None:
         link_key = (info.st_dev, info.st_ino) if info.st_nlink > 1 else None
@@ -411,7 +413,9 @@ class TarWriter:
             if first is not None:
                 self._header(name, info, typeflag=LINK, linkname=first)
                 if self._index is not None:
-                    self._index.add(name, kind=HARDLINK, size=0, mtime_ns=info.st_mtime_ns, link=first)
+                    self._index.add(
+                        name, kind=HARDLINK, size=0, mtime_ns=info.st_mtime_ns, link=first, offset=self._member_offset,
+                    )
                 return
         try:
             fd = os.open(path, _O_READ)
@@ -462,7 +466,7 @@ class TarWriter:
         self._out.zeros(-size % BLOCK_BYTES)
         self.totals.file_bytes += size
         if self._index is not None:
-            self._index.add(name, kind=FILE, size=size, mtime_ns=info.st_mtime_ns)
+            self._index.add(name, kind=FILE, size=size, mtime_ns=info.st_mtime_ns, offset=self._member_offset)
 
 
 def _special_kind(mode: int) -> str:

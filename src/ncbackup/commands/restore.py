@@ -98,6 +98,9 @@ def main(args) -> int:
     report = restore_set(configured.storage, manifest, options=options, on_stream=lambda name: print(f"  stream {name} ..."))
     for line in report.restored:
         print(f"restored {line}")
+    for read in report.selective:
+        print(f"  {read.stream_name}: read {read.bytes_read} of the set's {read.set_bytes} bytes "
+              f"({read.frames_read} of {read.frames_total} frames) for {read.members_selected} member(s)")
     for warning in report.warnings:
         print(f"ncbackup: warning: {warning}", file=sys.stderr)
     return EXIT_WARNINGS if report.warnings else EXIT_OK

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import zstandard
 
@@ -36,6 +36,10 @@ from ncbackup.engine.readahead import ReadAhead
 from ncbackup.errors import BackupError, DecryptError, IntegrityError, StorageError
 from ncbackup.setformat import MANIFEST_NAME, SIGNATURE_NAME, Manifest, StreamInfo, is_safe_name, part_key
 from ncbackup.storage.base import Storage, as_binary, parallel_part_reads
+
+if TYPE_CHECKING:
+    from ncbackup.engine.selective import SelectiveRead
+    from ncbackup.sources.base import Restorer, RestoreRequest
 
 log = logging.getLogger(__name__)
 
@@ -514,6 +518,7 @@ class RestoreReport:
     set_id: str
     restored: list[str] = field(default_factory=list)       # "stream -> where"
     warnings: list[str] = field(default_factory=list)
+    selective: list[SelectiveRead] = field(default_factory=list)   # streams restored by ranged reads (--path)
 
 
 def select_streams(manifest: Manifest, stream_names: Sequence[str]) -> tuple[list[StreamInfo], list[str]]:
@@ -571,9 +576,10 @@ def restore_set(
     options: RestoreOptions,
     on_stream: Callable[[str], None] | None = None,
 ) -> RestoreReport:
-    """Restore the chosen streams of a complete set (manifest from setformat.open_set); stops at the first error (raised)."""
-    from ncbackup.sources.base import RestoreRequest
-    from ncbackup.sources.kinds import restorer_for
+    """Restore the chosen streams of a complete set (manifest from setformat.open_set); stops at the first error (raised).
+
+    With --path, a seekable files stream is read by ranges, only where the selected members lie (engine/selective.py).
+    """
 
     if options.expected_cipher is not None:
         check_ciphers(manifest, options.expected_cipher, options.allowed_ciphers)
@@ -590,27 +596,15 @@ def restore_set(
     for stream in streams:
         if on_stream:
             on_stream(stream.name)
+        if options.paths and _uses_restorer(stream, options) and _restore_selected(storage, manifest, stream, options, report):
+            continue
         if stream.cipher not in AUTHENTICATED_CIPHERS:
             # Nothing downstream would notice a damaged byte before it is written: check every part first.
             with open_stream(storage, manifest, stream.name) as stored:
                 stored.drain()
         with open_plain_stream(storage, manifest, stream.name, key_file=options.key_file) as (plain, stored):
             if _uses_restorer(stream, options):
-                request = RestoreRequest(
-                    stream_name=stream.name,
-                    kind=stream.kind,
-                    metadata=stream.metadata,
-                    target=options.target,
-                    to_database=options.to_database,
-                    database=options.database,
-                    paths=tuple(options.paths),
-                    force=options.force,
-                    options=options.options_by_kind.get(stream.kind, {}),
-                )
-                restorer = restorer_for(stream.kind)
-                if restorer is None:  # _uses_restorer said there is one
-                    raise BackupError(f"no restorer for stream kind {stream.kind!r}; this is a bug")
-                stream_warnings = restorer(plain, request)
+                stream_warnings = _restorer(stream.kind)(plain, _restore_request(stream, options))
                 # A restorer may stop reading early (a --path match, tar's end blocks): check the rest.
                 while plain.read(READ_CHUNK_BYTES):
                     pass
@@ -630,6 +624,53 @@ def restore_set(
                     report.warnings.append(f"--path applies to file streams only; stream {stream.name} was restored whole")
         report.restored.append(f"{stream.name} -> {where}")
     return report
+
+
+def _restorer(kind: str) -> Restorer:
+    """The restorer of a stream kind, importing only that source's module (sources/kinds.py)."""
+    from ncbackup.sources.kinds import restorer_for
+
+    restorer = restorer_for(kind)
+    if restorer is None:  # _uses_restorer said there is one
+        raise BackupError(f"no restorer for stream kind {kind!r}; this is a bug")
+    return restorer
+
+
+def _restore_request(stream: StreamInfo, options: RestoreOptions) -> RestoreRequest:
+    from ncbackup.sources.base import RestoreRequest
+
+    return RestoreRequest(
+        stream_name=stream.name,
+        kind=stream.kind,
+        metadata=stream.metadata,
+        target=options.target,
+        to_database=options.to_database,
+        database=options.database,
+        paths=tuple(options.paths),
+        force=options.force,
+        options=options.options_by_kind.get(stream.kind, {}),
+    )
+
+
+def _restore_selected(storage: Storage, manifest: Manifest, stream: StreamInfo, options: RestoreOptions, report: RestoreReport) -> bool:
+    """Restore the --path members of a seekable files stream by ranged reads (engine/selective.py); False when the
+    stream is not seekable, and nothing was done."""
+    from ncbackup.engine.selective import open_selected
+
+    selected = open_selected(storage, manifest, stream, patterns=options.paths, key_file=options.key_file)
+    if selected is None:
+        return False
+    reader, outcome = selected
+    report.warnings.extend(_restorer(stream.kind)(as_binary(reader), _restore_request(stream, options)) or [])
+    read = outcome()
+    report.selective.append(read)
+    log.info(
+        "stream %s: %d member(s) restored from %d of %d frames; read %d of the set's %d bytes (%.2f %%)",
+        stream.name, read.members_selected, read.frames_read, read.frames_total, read.bytes_read, read.set_bytes,
+        100 * read.bytes_read / max(1, read.set_bytes),
+    )
+    report.restored.append(f"{stream.name} -> {options.target}")
+    return True
 
 
 def write_atomically(reader: BinaryIO, destination: Path, *, mode: int = 0o600) -> int:

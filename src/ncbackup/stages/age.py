@@ -5,6 +5,7 @@ implementation: the header with one X25519 stanza per recipient and its HMAC, th
 payload of 64 KiB ChaCha20-Poly1305 chunks. It is several times faster than pulling data through
 pyrage 8 KiB at a time, and it is tested against the real ``age`` binary in both directions. SSH
 recipients and identities (``ssh-ed25519``, ``ssh-rsa``) go through pyrage, fed by a thread.
+``SeekableReader`` decrypts any range of an X25519 payload alone: chunk N's nonce is its counter.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import io
 import os
 import queue
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Final
 
 from cryptography.exceptions import InvalidTag
@@ -158,11 +160,13 @@ class _DecryptingReader(io.RawIOBase):
         self._is_done = False
         self._held: Sealed | None = None  # last complete sealed chunk: final unless more bytes follow
         self._partial = bytearray()      # an incomplete sealed chunk, completed by the next read
+        self._source_bytes = 0           # read from source so far (while reading the header)
         file_key = self._read_header(identity_secrets)
         nonce = self._take(NONCE_BYTES)
         if len(nonce) < NONCE_BYTES:
             raise DecryptError(f"{where} is truncated inside the age header; the file is incomplete")
         self._aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
+        self.payload_offset = self._source_bytes - len(self._buffer)   # where the first sealed chunk starts
 
     def readable(self) -> bool:
         return True
@@ -172,6 +176,7 @@ class _DecryptingReader(io.RawIOBase):
         if not data:
             self._is_eof = True
             return False
+        self._source_bytes += len(data)
         self._buffer += data
         return True
 
@@ -364,6 +369,89 @@ class _DecryptingReader(io.RawIOBase):
         while piece := self.read(READ_BYTES):
             pieces.append(piece)
         return b"".join(pieces)
+
+
+# --- random access ---------------------------------------------------------------------------------
+
+# Reads stored bytes [offset, offset + length) of the encrypted file (fewer only at its end).
+RangeSource = Callable[[int, int], bytes]
+HEADER_PROBE_BYTES = 4096
+CACHED_CHUNKS = 4
+
+
+class SeekableReader:
+    """Random access to the plaintext of an age file of known size: the header is read once, then a
+    range costs only the sealed chunks that cover it, each authenticated (DecryptError if it fails).
+
+    The final chunk is opened with the final flag, so a file cut at a chunk boundary fails too.
+    """
+
+    def __init__(self, source: RangeSource, size_bytes: int, identity_secrets: Sequence[bytes], *, where: str) -> None:
+        self._source = source
+        self._where = where
+        self.bytes_read = 0
+        probe = HEADER_PROBE_BYTES
+        while True:
+            head = self._read_stored(0, min(probe, size_bytes))
+            try:
+                header = _DecryptingReader(io.BytesIO(head), identity_secrets, where=where)
+                break
+            except DecryptError:
+                # A header longer than the probe (many recipients) looks truncated: read more, up to the limit.
+                if len(head) >= size_bytes or probe >= MAX_HEADER_BYTES:
+                    raise
+                probe *= 4
+        self._aead = header._aead
+        self._payload_offset = header.payload_offset
+        payload = size_bytes - self._payload_offset
+        self._chunks = max(1, -(-payload // SEALED_CHUNK_BYTES))
+        last_sealed = payload - (self._chunks - 1) * SEALED_CHUNK_BYTES
+        if last_sealed < TAG_BYTES:
+            raise DecryptError(f"{where} is truncated inside its last chunk; the file is incomplete")
+        self.size_bytes = (self._chunks - 1) * CHUNK_BYTES + last_sealed - TAG_BYTES   # the plaintext's size
+        self._stored_size = size_bytes
+        self._cache: OrderedDict[int, bytes] = OrderedDict()   # opened chunks by counter, least recent first
+
+    def _read_stored(self, offset: int, length: int) -> bytes:
+        data = self._source(offset, length)
+        self.bytes_read += len(data)
+        if len(data) != length:
+            raise DecryptError(f"{self._where} is shorter than its recorded size; the file is incomplete")
+        return data
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Plaintext bytes [offset, offset + length), clipped to the end of the plaintext."""
+        end = min(offset + length, self.size_bytes)
+        if offset >= end:
+            return b""
+        first, last = offset // CHUNK_BYTES, (end - 1) // CHUNK_BYTES
+        missing = [counter for counter in range(first, last + 1) if counter not in self._cache]
+        if missing:
+            self._fetch(missing[0], missing[-1])
+        plain = b"".join(self._cache[counter] for counter in range(first, last + 1))
+        for counter in range(first, last + 1):
+            self._cache.move_to_end(counter)
+        while len(self._cache) > CACHED_CHUNKS:
+            self._cache.popitem(last=False)
+        skip = offset - first * CHUNK_BYTES
+        return plain[skip:skip + end - offset]
+
+    def _fetch(self, first: int, last: int) -> None:
+        """Read and open chunks first..last; the most recent ones stay cached (neighbouring frames share a chunk)."""
+        stored_start = self._payload_offset + first * SEALED_CHUNK_BYTES
+        stored_end = min(self._payload_offset + (last + 1) * SEALED_CHUNK_BYTES, self._stored_size)
+        sealed = memoryview(self._read_stored(stored_start, stored_end - stored_start))
+        for counter in range(first, last + 1):
+            chunk = sealed[(counter - first) * SEALED_CHUNK_BYTES:(counter - first + 1) * SEALED_CHUNK_BYTES]
+            nonce = _stream_nonce(counter, is_final=counter == self._chunks - 1)
+            try:
+                self._cache[counter] = self._aead.decrypt(nonce, chunk, None)
+            except InvalidTag:
+                raise DecryptError(
+                    f"{self._where} is corrupted near plaintext offset {counter * CHUNK_BYTES} (authentication failed); "
+                    "the data cannot be trusted"
+                ) from None
+
 
 
 # --- pyrage, for ssh recipients and identities ---------------------------------------------------
@@ -570,6 +658,14 @@ class AgeStage:
                     ) from None
             raw = _PyrageDecryptingReader(source, identities, where=where)
         return io.BufferedReader(raw, buffer_size=READ_BYTES) if buffered else raw  # type: ignore[return-value]
+
+    def seekable_reader(self, source: RangeSource, size_bytes: int, *, where: str) -> SeekableReader | None:
+        """Random access to an age file of size_bytes read through source; None when the identities are ssh keys
+        (pyrage does not hand out the file key: those files are read from the start)."""
+        x25519_secrets = [s for s in (parse_x25519_identity(i) for i in self._identities) if s is not None]
+        if not x25519_secrets:
+            return None
+        return SeekableReader(source, size_bytes, x25519_secrets, where=where)
 
     def describe(self) -> dict[str, object]:
         return {"cipher": self.name, "recipient_fingerprints": [recipient_fingerprint(r) for r in self.recipients]}

@@ -132,3 +132,33 @@ def parallel_part_reads(storage: Storage) -> int:
     reads from several threads: its files are pipelined by paramiko's prefetch instead)."""
     query = getattr(storage, "parallel_part_reads", None)
     return max(1, int(query())) if query is not None else 1
+
+
+def get_range(storage: Storage, key: str, start: int, length: int) -> bytes:
+    """Bytes [start, start + length) of the object (fewer only where it ends); StorageError if missing.
+
+    Uses the backend's ``get_range(key, start, length) -> bytes`` (local: a seek, S3: a Range GET,
+    SFTP: a seek on the remote file). Other backends fall back to reading the object from its start and
+    dropping the bytes before start: correct, but as slow as reading all of them.
+    """
+    ranged = getattr(storage, "get_range", None)
+    if ranged is not None:
+        return cast(bytes, ranged(key, start, length))
+    if length <= 0:
+        return b""
+    with storage.get(key) as reader:
+        remaining_skip = start
+        while remaining_skip:
+            skipped = len(reader.read(min(remaining_skip, 1 << 20)))
+            if not skipped:
+                return b""
+            remaining_skip -= skipped
+        pieces: list[bytes] = []
+        remaining = length
+        while remaining:
+            piece = reader.read(min(remaining, 1 << 20))
+            if not piece:
+                break
+            pieces.append(piece)
+            remaining -= len(piece)
+        return b"".join(pieces)

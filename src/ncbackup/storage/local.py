@@ -109,6 +109,12 @@ class LocalStorage:
             raise StorageError(f"cannot read {key} under {self.base}: {error.strerror}; check its permissions",
                                is_permanent=isinstance(error, PermissionError)) from None
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """Bytes [start, start + length) of key (fewer where it ends), read after a seek."""
+        with self.get(key) as reader:
+            reader.seek(start)
+            return reader.read(length)
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Yield objects whose key starts with prefix, in key order; temp files are never listed."""
         if not self.base.is_dir():

@@ -115,6 +115,9 @@ class with_retries:  # noqa: N801 - reads as a wrapper function at the call site
     def parallel_part_reads(self) -> int:
         return base.parallel_part_reads(self.inner)
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        return self._retry(f"download of {key} (bytes {start}+{length})", lambda: base.get_range(self.inner, key, start, length))
+
     def host_storages(self) -> builtins.list[tuple[str, Storage]] | None:
         return base.host_storages(self.inner)
 

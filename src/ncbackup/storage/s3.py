@@ -509,6 +509,22 @@ class S3Storage:
             raise self._error(error, action="download", key=key) from None
         return io.BufferedReader(_BodyReader(response["Body"], self, key), buffer_size=MIB)
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """Bytes [start, start + length) of key (fewer where it ends), by one Range GET."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if length <= 0:
+            return b""
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{start + length - 1}")
+            return bytes(response["Body"].read())
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""   # start is past the end of the object
+            raise self._error(error, action="download", key=key) from None
+        except BotoCoreError as error:
+            raise self._error(error, action="download", key=key) from None
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Yield the objects under the base prefix whose key starts with prefix."""
         from botocore.exceptions import BotoCoreError, ClientError

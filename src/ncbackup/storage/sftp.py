@@ -334,6 +334,26 @@ class SftpStorage:
                 raise self._io_error(error, action="download", path=path) from None
         return io.BufferedReader(_RemoteReader(remote, self, path), buffer_size=COPY_CHUNK_BYTES)
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """Bytes [start, start + length) of key (fewer where it ends), read after a seek on the remote file."""
+        path = self._path(key)
+        with self._lock:
+            sftp = self._connect()
+            try:
+                with sftp.open(path, "rb") as remote:
+                    remote.seek(start)
+                    pieces: list[bytes] = []
+                    remaining = length
+                    while remaining > 0:
+                        piece = remote.read(min(remaining, COPY_CHUNK_BYTES))
+                        if not piece:
+                            break
+                        pieces.append(piece)
+                        remaining -= len(piece)
+                    return b"".join(pieces)
+            except OSError as error:
+                raise self._io_error(error, action="download", path=path) from None
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Yield stored files under the base folder whose key starts with prefix (temp files skipped)."""
         with self._lock:

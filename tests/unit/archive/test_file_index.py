@@ -46,3 +46,25 @@ def test_names_needing_escapes_round_trip_to_the_exact_bytes():
     assert entries[0].mtime == -1_700_000_000.000000001
     assert os.fsencode(entries[-1].link) == b"target\xfe"
     assert len(buffer.getvalue().splitlines()) == len(names) + 1
+
+
+def test_index_offsets_point_at_each_members_first_header_block(source_tree):
+    """offset: where the member's headers (pax first, if any) start in the tar, as tarfile sees them."""
+    archive = io.BytesIO()
+    index = io.BytesIO()
+    write_tar(archive, [str(source_tree.root)], report=StreamReport(), index=IndexWriter(index))
+    entries = list(read_index(io.BytesIO(index.getvalue())))
+    with tarfile.open(fileobj=io.BytesIO(archive.getvalue())) as reader:
+        members = reader.getmembers()
+    for entry, member in zip(entries, members, strict=True):
+        # tarfile's offset is the member's own header; a pax header before it belongs to the member too.
+        assert entry.offset is not None and entry.offset <= member.offset < entry.offset + 512 * 8
+        if entry.offset < member.offset:
+            assert archive.getvalue()[entry.offset + 156:entry.offset + 157] == b"x"
+    assert entries[0].offset == 0
+
+
+def test_index_lines_written_before_offsets_still_read():
+    line = b'{"path":"etc/hosts","type":"file","size":12,"mtime":1700000000}\n'
+    (entry,) = read_index(io.BytesIO(line))
+    assert entry.path == "etc/hosts" and entry.offset is None
