@@ -200,8 +200,9 @@ class CloudSnapshotMethod:
         raise NotImplementedError
 
     def states(self, ids: list[str]) -> dict[str, str]:
-        """READY/PENDING/FAILED of each id (an id missing from the answer is still PENDING)."""
-        raise NotImplementedError
+        """READY/PENDING/FAILED of each id (an id missing from the answer is still PENDING); from list_own unless the
+        provider has a cheaper query by id (EBS)."""
+        return {snapshot.id: snapshot.state for snapshot in self.list_own() if snapshot.id in ids}
 
     def check(self) -> list[CheckLine]:
         """Read-only calls proving the credentials, region and sources; creates nothing."""

@@ -196,9 +196,6 @@ class AliyunEcsSnapshot(CloudSnapshotMethod):
             if "InvalidSnapshotId.NotFound" not in str(error):
                 raise
 
-    def states(self, ids: list[str]) -> dict[str, str]:
-        return {snapshot.id: snapshot.state for snapshot in self.list_own() if snapshot.id in ids}
-
     def check(self) -> list[CheckLine]:
         try:
             found = self.list_own()

@@ -120,9 +120,6 @@ class _UCloudMethod(CloudSnapshotMethod):
             fields["Zone"] = self.ucloud_options.zone
         return fields
 
-    def states(self, ids: list[str]) -> dict[str, str]:
-        return {snapshot.id: snapshot.state for snapshot in self.list_own() if snapshot.id in ids}
-
     def check(self) -> list[CheckLine]:
         try:
             found = self.list_own()
