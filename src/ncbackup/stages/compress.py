@@ -12,6 +12,9 @@ import gzip
 import io
 import os
 import struct
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, cast
 
@@ -95,34 +98,27 @@ def parse_seek_table(table: bytes) -> list[SeekFrame]:
     return frames
 
 
-class _CountingSink(io.RawIOBase):
-    """Forwards writes to sink and counts them (the compressed offset), leaving sink open."""
+class _SeekableWriter(io.RawIOBase):
+    """A new zstd frame every frame_bytes of plain data; close() ends the last one and appends the seek table.
 
-    def __init__(self, sink: BinaryIO) -> None:
+    The frames are independent, so they are compressed in parallel, each by a single-threaded compressor on a
+    worker thread (zstandard releases the GIL while it compresses), and written in order. zstd's own
+    multi-threading cannot help here: ending a frame waits for all of its jobs, and a frame is about one job.
+    At most 2 x threads frames are in flight, so memory stays bounded (~40 MiB more than one frame: 160-175 MiB
+    peak for the whole run on the 1 GiB bench corpus, against 127 MiB).
+    """
+
+    def __init__(self, parameters: zstandard.ZstdCompressionParameters, sink: BinaryIO, frame_bytes: int,
+                 threads: int) -> None:
         super().__init__()
         self._sink = sink
-        self.bytes_out = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: ReadableBuffer) -> int:
-        self._sink.write(data)
-        size = memoryview(data).nbytes
-        self.bytes_out += size
-        return size
-
-
-class _SeekableWriter(io.RawIOBase):
-    """A new zstd frame every frame_bytes of plain data; close() ends the last one and appends the seek table."""
-
-    def __init__(self, compressor: zstandard.ZstdCompressor, sink: BinaryIO, frame_bytes: int) -> None:
-        super().__init__()
-        self._counter = _CountingSink(sink)
-        self._inner = compressor.stream_writer(cast(BinaryIO, self._counter), write_size=ZSTD_OUTPUT_CHUNK_BYTES, closefd=False)
+        self._parameters = parameters
         self._frame_bytes = frame_bytes
-        self._in_frame = 0
-        self._frame_start = 0
+        self._buffer = bytearray()
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="zstd-frame") if threads > 1 else None
+        self._in_flight: deque[tuple[int, Future[bytes]]] = deque()
+        self._max_in_flight = 2 * max(1, threads)
         self.frames: list[tuple[int, int]] = []   # (compressed size, plain size)
 
     def writable(self) -> bool:
@@ -130,33 +126,51 @@ class _SeekableWriter(io.RawIOBase):
 
     def write(self, data: ReadableBuffer) -> int:
         view = memoryview(data).cast("B")
-        size = len(view)
-        while view:
-            room = self._frame_bytes - self._in_frame
-            piece = view[:room] if len(view) > room else view
-            self._inner.write(piece)
-            self._in_frame += len(piece)
-            view = view[len(piece):]
-            if self._in_frame == self._frame_bytes:
-                self._end_frame()
-        return size
+        self._buffer += view
+        while len(self._buffer) >= self._frame_bytes:
+            with memoryview(self._buffer) as whole:
+                frame = bytes(whole[:self._frame_bytes])
+            del self._buffer[:self._frame_bytes]
+            self._submit(frame)
+        return len(view)
 
-    def _end_frame(self) -> None:
-        # FLUSH_FRAME waits for every job of the frame, so the count is then exactly the frame's end.
-        self._inner.flush(zstandard.FLUSH_FRAME)
-        self.frames.append((self._counter.bytes_out - self._frame_start, self._in_frame))
-        self._frame_start = self._counter.bytes_out
-        self._in_frame = 0
+    def _compress(self, plain: bytes) -> bytes:
+        compressor = getattr(self._local, "compressor", None)
+        if compressor is None:   # a ZstdCompressor is not thread-safe: one per worker thread
+            compressor = self._local.compressor = zstandard.ZstdCompressor(compression_params=self._parameters)
+        return cast(bytes, compressor.compress(plain))
+
+    def _submit(self, plain: bytes) -> None:
+        if self._pool is None:
+            self._emit(len(plain), self._compress(plain))
+            return
+        self._in_flight.append((len(plain), self._pool.submit(self._compress, plain)))
+        while len(self._in_flight) >= self._max_in_flight:
+            self._emit_oldest()
+
+    def _emit_oldest(self) -> None:
+        plain_bytes, future = self._in_flight.popleft()
+        self._emit(plain_bytes, future.result())
+
+    def _emit(self, plain_bytes: int, compressed: bytes) -> None:
+        self._sink.write(compressed)
+        self.frames.append((len(compressed), plain_bytes))
 
     def close(self) -> None:
         if self.closed:
             return
         try:
-            if self._in_frame or not self.frames:
-                self._end_frame()
-            # Not self._inner.close(): it would append an empty frame after the table.
-            self._counter.write(seek_table_bytes(self.frames))
+            if self._buffer or not (self.frames or self._in_flight):
+                self._submit(bytes(self._buffer))
+                self._buffer.clear()
+            while self._in_flight:
+                self._emit_oldest()
+            self._sink.write(seek_table_bytes(self.frames))
         finally:
+            for _plain_bytes, future in self._in_flight:
+                future.cancel()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
             super().close()
 
 
@@ -181,9 +195,10 @@ class ZstdStage:
         parameters = zstandard.ZstdCompressionParameters.from_level(
             self.level, threads=self.threads, job_size=self._job_bytes(), write_checksum=1,
         )
-        compressor = zstandard.ZstdCompressor(compression_params=parameters)
         if self.seek_frame_bytes:
-            return _SeekableWriter(compressor, sink, self.seek_frame_bytes)  # type: ignore[return-value]
+            frame_parameters = zstandard.ZstdCompressionParameters.from_level(self.level, write_checksum=1)
+            return _SeekableWriter(frame_parameters, sink, self.seek_frame_bytes, self.threads)  # type: ignore[return-value]
+        compressor = zstandard.ZstdCompressor(compression_params=parameters)
         return compressor.stream_writer(sink, write_size=ZSTD_OUTPUT_CHUNK_BYTES, closefd=False)
 
     def _job_bytes(self) -> int:

@@ -75,3 +75,32 @@ def test_corrupted_zstd_stream_raises() -> None:
     compressed[len(compressed) // 2] ^= 0xFF
     with pytest.raises(Exception):  # noqa: B017 - zstandard.ZstdError; the restore layer turns it into IntegrityError
         ZstdStage().reader(io.BytesIO(bytes(compressed))).read()
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2, 4])
+def test_seekable_frames_compressed_in_parallel_come_out_in_order_each_decompressing_to_its_slice(threads):
+    import random
+
+    import zstandard
+
+    from ncbackup.stages.compress import parse_seek_table, seek_table_size
+
+    rng = random.Random(threads)
+    plain = b"".join(rng.choice([b"log line %d\n" % n, rng.randbytes(37)]) for n in range(20_000))
+    sink = io.BytesIO()
+    writer = ZstdStage(threads=threads, seek_frame_bytes=4096).writer(sink)
+    position = 0
+    while position < len(plain):          # odd-sized writes, across frame boundaries
+        step = rng.randint(1, 9000)
+        writer.write(plain[position:position + step])
+        position += step
+    writer.close()
+    stream = sink.getvalue()
+    assert ZstdStage().reader(io.BytesIO(stream)).read() == plain     # the whole stream, seek table skipped
+    table = stream[-seek_table_size(stream[-9:]):]
+    frames = parse_seek_table(table)
+    assert len(frames) == -(-len(plain) // 4096)
+    for frame in frames:
+        compressed = stream[frame.compressed_offset:frame.compressed_offset + frame.compressed_bytes]
+        assert zstandard.ZstdDecompressor().decompress(compressed) == plain[frame.plain_offset:frame.plain_offset + frame.plain_bytes]
+    assert frames[-1].compressed_offset + frames[-1].compressed_bytes == len(stream) - len(table)
