@@ -144,6 +144,14 @@ def is_set_id(text: str) -> bool:
     return SET_ID_PATTERN.match(text) is not None
 
 
+def set_order(set_id: str) -> tuple[str, int]:
+    """Sort key of set ids: by time, then by the -N suffix of sets started in the same second."""
+    match = SET_ID_PATTERN.match(set_id)
+    if match is None:
+        raise ValueError(f"not a set id: {set_id!r}")
+    return match.group(1), int(match.group(2) or 0)
+
+
 def set_time(set_id: str) -> datetime:
     """The UTC start time encoded in a set id."""
     match = SET_ID_PATTERN.match(set_id)
@@ -232,6 +240,13 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     ncbackup_version: str = __version__
     snapshots: tuple[str, ...] = ()      # "method:id" of each snapshot this run took before writing the set
+    parent: str | None = None            # incremental sets: the set this one is a change against
+    chain: tuple[str, ...] = ()          # incremental sets: every set it needs, oldest (the full) first, parent last
+
+    @property
+    def level(self) -> str:
+        """"full" or "incremental" (a set with a parent)."""
+        return "full" if self.parent is None else "incremental"
 
     @property
     def total_bytes_in(self) -> int:
@@ -273,6 +288,7 @@ class Manifest:
             "finished_at": _iso(self.finished_at),
             "streams": streams,
             **({"snapshots": list(self.snapshots)} if self.snapshots else {}),
+            **({"level": self.level, "parent": self.parent, "chain": list(self.chain)} if self.parent else {}),
             "totals": {
                 "streams": len(self.streams),
                 "failed_streams": len(self.failed_streams),
@@ -320,7 +336,10 @@ class Manifest:
             names: set[str] = set()
             for number, item in enumerate(check.items(raw, "streams")):
                 streams.append(check.stream(item, f"streams[{number}]", names))
+            parent, chain = check.chain(raw, set_id)
             return cls(
+                parent=parent,
+                chain=chain,
                 host=host,
                 set_id=set_id,
                 started_at=check.moment(raw, "started_at"),
@@ -398,6 +417,24 @@ class _Checker:
         if not isinstance(value, str) or value not in allowed:
             self.fail(field_name, value, f"is not one of {', '.join(sorted(allowed))}")
         return value
+
+    def chain(self, raw: dict, set_id: str) -> tuple[str | None, tuple[str, ...]]:
+        """parent and chain: set ids older than set_id, oldest first, the parent last; both or neither."""
+        parent = raw.get("parent")
+        chain = raw.get("chain") or []
+        if parent is None and not chain:
+            return None, ()
+        if not isinstance(chain, list) or not chain:
+            self.fail("chain", chain, "must list the sets an incremental set needs")
+        for number, item in enumerate(chain):
+            if not is_set_id(item):
+                self.fail(f"chain[{number}]", item, "is not a set id like 20261126T030000Z")
+        order = [set_order(item) for item in chain]
+        if order != sorted(set(order)) or order[-1] >= set_order(set_id):
+            self.fail("chain", chain, "must name older sets once each, oldest first")
+        if parent != chain[-1]:
+            self.fail("parent", parent, "must be the last set of the chain")
+        return parent, tuple(chain)
 
     def snapshot_label(self, value: object, field_name: str) -> str:
         if not isinstance(value, str) or SNAPSHOT_LABEL_PATTERN.fullmatch(value) is None:

@@ -41,6 +41,7 @@ class IndexEntry:
     mtime: float              # seconds since the epoch
     link: str | None = None   # symlink target or hard link's first name
     offset: int | None = None  # byte offset of the member's header in the plain tar; None in older indexes
+    set: str | None = None     # incremental sets: the set whose files stream holds the member (None: this set)
 
     @property
     def path_bytes(self) -> bytes:
@@ -56,8 +57,11 @@ class IndexWriter:
 
     def add(
         self, name: bytes, *, kind: str, size: int, mtime_ns: int, link: bytes | None = None, offset: int | None = None,
+        set_id: str | None = None,
     ) -> None:
         tail = b"}\n" if offset is None else b',"offset":%d}\n' % offset
+        if set_id is not None:
+            tail = b',"set":"%s"' % set_id.encode("ascii") + tail
         if link is None and _is_plain(name):
             # Fast path for the common name that needs no JSON escaping: json.dumps per member was
             # as slow as building the member's tar headers.
@@ -100,4 +104,5 @@ def read_index(reader: BinaryIO) -> Iterator[IndexEntry]:
             mtime=float(record.get("mtime", 0.0)),
             link=record.get("link"),
             offset=int(record["offset"]) if "offset" in record else None,
+            set=record.get("set"),
         )

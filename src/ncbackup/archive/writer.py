@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ncbackup import platform
+from ncbackup.archive.changes import ChangeTracker, walk_key
 from ncbackup.archive.index import DIRECTORY, FILE, HARDLINK, SYMLINK, IndexWriter
 from ncbackup.sources.base import StreamReport
 
@@ -266,8 +267,10 @@ class TarWriter:
         excludes: ExcludeRules | None = None,
         one_file_system: bool = False,
         index: IndexWriter | None = None,
+        tracker: ChangeTracker | None = None,
     ) -> None:
         self._out = _Out(sink)
+        self._tracker = tracker   # incremental streams: leaves unchanged members out (archive/changes.py)
         self._report = report
         self._excludes = excludes or ExcludeRules(())
         self._one_file_system = one_file_system
@@ -304,6 +307,10 @@ class TarWriter:
                     self._report.warn(f"{current} could not be read ({error.strerror}); skipped")
                     continue
             mode = info.st_mode
+            if self._tracker is not None and self._carry(name, info, mode):
+                if stat.S_ISDIR(mode):
+                    stack.extend(reversed(self._children(current, name)))
+                continue
             if stat.S_ISREG(mode):
                 self._add_file(current, name, info)
             elif stat.S_ISDIR(mode):
@@ -350,7 +357,7 @@ class TarWriter:
     def _children(self, path: str, name: bytes) -> list[tuple[str, bytes, None, os.DirEntry]]:
         try:
             with os.scandir(path) as listing:
-                entries = sorted(listing, key=lambda entry: entry.name)
+                entries = sorted(listing, key=lambda entry: walk_key(entry.name))
         except FileNotFoundError:
             self._report.warn(f"{path} vanished while it was read; its contents are missing")
             return []
@@ -388,10 +395,29 @@ class TarWriter:
         ))
         self.totals.members += 1
 
+    def _carry(self, name: bytes, info: os.stat_result, mode: int) -> bool:
+        """True when the tracker says the member is unchanged: its index entry points at the set holding it."""
+        kind = FILE if stat.S_ISREG(mode) else DIRECTORY if stat.S_ISDIR(mode) else SYMLINK if stat.S_ISLNK(mode) else None
+        if kind is None:
+            return False
+        carried = self._tracker.unchanged(name, info, kind)  # type: ignore[union-attr]  # only called with one
+        if carried is None:
+            return False
+        if self._index is not None:
+            self._index.add(name, kind=carried.kind, size=carried.size, mtime_ns=info.st_mtime_ns, link=carried.link,
+                            offset=carried.offset, set_id=carried.set_id)
+        return True
+
+    def _record(self, name: bytes, info: os.stat_result, *, kind: str, size: int = 0, link: bytes | None = None) -> None:
+        """A member just written at self._member_offset: into the index, and to the tracker."""
+        if self._index is not None:
+            self._index.add(name, kind=kind, size=size, mtime_ns=info.st_mtime_ns, link=link, offset=self._member_offset)
+        if self._tracker is not None:
+            self._tracker.stored(name, info, kind, self._member_offset, link)
+
     def _add_directory(self, name: bytes, info: os.stat_result) -> None:
         self._header(name + b"/", info, typeflag=DIR_TYPE)
-        if self._index is not None:
-            self._index.add(name, kind=DIRECTORY, size=0, mtime_ns=info.st_mtime_ns, offset=self._member_offset)
+        self._record(name, info, kind=DIRECTORY)
 
     def _add_symlink(self, path: str, name: bytes, info: os.stat_result) -> None:
         try:
@@ -403,8 +429,7 @@ class TarWriter:
             self._report.warn(f"{path} could not be read ({error.strerror}); skipped")
             return
         self._header(name, info, typeflag=SYMBOLIC, linkname=target)
-        if self._index is not None:
-            self._index.add(name, kind=SYMLINK, size=0, mtime_ns=info.st_mtime_ns, link=target, offset=self._member_offset)
+        self._record(name, info, kind=SYMLINK, link=target)
 
     def _add_file(self, path: str, name: bytes, info: os.stat_result) -> None:
         link_key = (info.st_dev, info.st_ino) if info.st_nlink > 1 else None
@@ -412,10 +437,7 @@ class TarWriter:
             first = self._hard_links.get(link_key)
             if first is not None:
                 self._header(name, info, typeflag=LINK, linkname=first)
-                if self._index is not None:
-                    self._index.add(
-                        name, kind=HARDLINK, size=0, mtime_ns=info.st_mtime_ns, link=first, offset=self._member_offset,
-                    )
+                self._record(name, info, kind=HARDLINK, link=first)
                 return
         try:
             fd = os.open(path, _O_READ)
@@ -465,8 +487,7 @@ class TarWriter:
                 self._report.warn(f"{path} changed while read; the stored copy may be inconsistent")
         self._out.zeros(-size % BLOCK_BYTES)
         self.totals.file_bytes += size
-        if self._index is not None:
-            self._index.add(name, kind=FILE, size=size, mtime_ns=info.st_mtime_ns, offset=self._member_offset)
+        self._record(name, info, kind=FILE, size=size)
 
 
 def _special_kind(mode: int) -> str:
