@@ -61,6 +61,7 @@ class PipelineSpec:
     signer: SecretKey | None = None      # signs the manifest; a set needs one, a folder (barrier) does not
     stop: threading.Event | None = None  # set when the run passed MAX_RUNTIME: stop writing, commit nothing
     snapshots: tuple[str, ...] = ()      # "method:id" of the snapshots this run took before the set: in its manifest
+    chain: tuple[str, ...] = ()          # incremental sets: the sets this one needs, oldest first, its parent last
 
 
 def stream_file_name(stream: Stream, spec: PipelineSpec) -> str:
@@ -261,6 +262,7 @@ def write_backup_set(
     manifest = Manifest(
         host=hostname, set_id=set_id, started_at=started_at, finished_at=utc_now().replace(microsecond=0),
         streams=tuple(_stream_info(result, spec) for result in results), snapshots=spec.snapshots,
+        parent=spec.chain[-1] if spec.chain else None, chain=spec.chain,
     )
     outcomes = [_commit(worker, manifest, spec.signer, set_error) for worker in workers]
     return SetResult(set_id=set_id, streams=results, storages=outcomes, manifest=manifest, error=set_error, repairs=repairs,
