@@ -30,6 +30,7 @@ from ncbackup.config.settings import Config
 from ncbackup.engine.restore import RestoreOptions, restore_set
 from ncbackup.errors import BackupError
 from ncbackup.exitcodes import EXIT_OK, EXIT_WARNINGS
+from ncbackup.setformat import open_set
 
 
 def add_parser(subparsers) -> None:
@@ -95,12 +96,16 @@ def main(args) -> int:
         allowed_ciphers=tuple(args.allow_ciphers),
     )
     print(f"restoring set {set_id} from {configured.storage.name}")
-    report = restore_set(configured.storage, manifest, options=options, on_stream=lambda name: print(f"  stream {name} ..."))
+    report = restore_set(configured.storage, manifest, options=options, on_stream=lambda name: print(f"  stream {name} ..."),
+                         open_manifest=lambda chain_set_id: open_set(configured.storage, chain_set_id, trust).manifest)
     for line in report.restored:
         print(f"restored {line}")
     for read in report.selective:
         print(f"  {read.stream_name}: read {read.bytes_read} of the set's {read.set_bytes} bytes "
               f"({read.frames_read} of {read.frames_total} frames) for {read.members_selected} member(s)")
+    for chain in report.chains:
+        print(f"  {chain.stream_name}: " + ", ".join(f"{count} member(s) from set {chain_set}"
+                                                  for chain_set, count in chain.members_by_set.items()))
     for warning in report.warnings:
         print(f"ncbackup: warning: {warning}", file=sys.stderr)
     return EXIT_WARNINGS if report.warnings else EXIT_OK

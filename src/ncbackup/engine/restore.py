@@ -38,6 +38,7 @@ from ncbackup.setformat import MANIFEST_NAME, SIGNATURE_NAME, Manifest, StreamIn
 from ncbackup.storage.base import Storage, as_binary, parallel_part_reads
 
 if TYPE_CHECKING:
+    from ncbackup.engine.chain import ChainRead, OpenManifest
     from ncbackup.engine.selective import SelectiveRead
     from ncbackup.sources.base import Restorer, RestoreRequest
 
@@ -519,6 +520,7 @@ class RestoreReport:
     restored: list[str] = field(default_factory=list)       # "stream -> where"
     warnings: list[str] = field(default_factory=list)
     selective: list[SelectiveRead] = field(default_factory=list)   # streams restored by ranged reads (--path)
+    chains: list[ChainRead] = field(default_factory=list)          # incremental streams: members taken from each set
 
 
 def select_streams(manifest: Manifest, stream_names: Sequence[str]) -> tuple[list[StreamInfo], list[str]]:
@@ -575,11 +577,14 @@ def restore_set(
     *,
     options: RestoreOptions,
     on_stream: Callable[[str], None] | None = None,
+    open_manifest: OpenManifest | None = None,
 ) -> RestoreReport:
     """Restore the chosen streams of a complete set (manifest from setformat.open_set); stops at the first error (raised).
 
     With --path, a seekable files stream is read by ranges, only where the selected members lie (engine/selective.py).
+    An incremental files stream is rebuilt from its chain (engine/chain.py), whose sets open_manifest opens.
     """
+    from ncbackup.engine.chain import is_incremental, restore_chain_stream
 
     if options.expected_cipher is not None:
         check_ciphers(manifest, options.expected_cipher, options.allowed_ciphers)
@@ -596,6 +601,13 @@ def restore_set(
     for stream in streams:
         if on_stream:
             on_stream(stream.name)
+        if is_incremental(stream):
+            chain_warnings, chain_read = restore_chain_stream(storage, manifest, stream, options=options,
+                                                              open_manifest=open_manifest)
+            report.warnings.extend(chain_warnings)
+            report.chains.append(chain_read)
+            report.restored.append(f"{stream.name} -> {options.target}")
+            continue
         if options.paths and _uses_restorer(stream, options) and _restore_selected(storage, manifest, stream, options, report):
             continue
         if stream.cipher not in AUTHENTICATED_CIPHERS:
