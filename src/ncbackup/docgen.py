@@ -34,7 +34,7 @@ _HEADER = "| key | meaning | default | allowed values |\n|---|---|---|---|\n"
 
 def tables() -> dict[str, type[BaseModel]]:
     """Block name -> the model whose fields it lists."""
-    from ncbackup.config.load import _GeneralKeys
+    from ncbackup.config.general import GeneralKeys
     from ncbackup.engine.plan import FolderOptions
     from ncbackup.notify.email import EmailOptions
     from ncbackup.notify.sections import NotifyOptions
@@ -48,14 +48,14 @@ def tables() -> dict[str, type[BaseModel]]:
     from ncbackup.sources.mysql import MysqlOptions
     from ncbackup.sources.postgres import PostgresOptions
     from ncbackup.sources.sqlite import SqliteOptions
-    from ncbackup.stages.registry import CompressionOptions, EncryptionOptions
+    from ncbackup.stages.options import CompressionOptions, EncryptionOptions
     from ncbackup.storage.command import CommandOptions
     from ncbackup.storage.rclone import RcloneOptions
     from ncbackup.storage.s3 import S3Options
     from ncbackup.storage.sftp import SshOptions
 
     return {
-        "GENERAL": _GeneralKeys,
+        "GENERAL": GeneralKeys,
         "FILESET": FilesetOptions,
         "MYSQL": MysqlOptions,
         "POSTGRES": PostgresOptions,
