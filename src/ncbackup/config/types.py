@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
+from ncbackup import platform
 from ncbackup.config.legacy import stringify_scalars
 from ncbackup.config.settings import Position, SectionSettings
 from ncbackup.errors import ConfigError
@@ -105,12 +106,22 @@ def clean_path_text(text: str) -> str:
     return text
 
 
+def _checked_path(text: str) -> Path:
+    """text as a Path; a Windows path (or any path on Windows) must follow Windows' rules (ValueError saying which)."""
+    text = clean_path_text(text)
+    if platform.IS_WINDOWS or platform.looks_like_windows_path(text):
+        problem = platform.windows_path_problem(text)
+        if problem is not None:
+            raise ValueError(f"not a usable Windows path: {problem}")
+    return Path(text)
+
+
 def _to_path(value: Any) -> Path:
     if isinstance(value, Path):
         return value
     if isinstance(value, str) and value.strip():
-        return Path(clean_path_text(value))
-    raise ValueError("expected a path such as \"/var/backup\"")
+        return _checked_path(value)
+    raise ValueError("expected a path such as \"/var/backup\" (on Windows \"c:\\\\backup\")")
 
 
 def _to_path_list(value: Any) -> list[Path]:
@@ -132,7 +143,7 @@ def _to_path_list(value: Any) -> list[Path]:
         if isinstance(word, Path):
             paths.append(word)
         elif word.strip():
-            paths.append(Path(clean_path_text(word)))
+            paths.append(_checked_path(word))
     return paths
 
 
