@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from pathlib import Path
 from typing import IO
@@ -23,8 +24,11 @@ def fsync_directory(path: Path) -> None:
 
 def open_private_for_append(path: Path, *, encoding: str | None = None, errors: str | None = None) -> IO[str]:
     """Open path for appending text, creating it 0600; an existing file readable by others is made 0600."""
+    is_new = not os.path.lexists(path)
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
+        if IS_WINDOWS and is_new:
+            _restrict_or_warn(path)
         if IS_POSIX and os.fstat(descriptor).st_mode & 0o077:
             os.fchmod(descriptor, 0o600)
         return os.fdopen(descriptor, "a", encoding=encoding, errors=errors)
@@ -34,7 +38,12 @@ def open_private_for_append(path: Path, *, encoding: str | None = None, errors: 
 
 
 def make_private(path: Path) -> None:
-    """Make an existing file readable by its owner only (0600); a missing file or a non-POSIX system: nothing."""
+    """Make an existing file readable by its owner only (0600; on Windows an owner-only ACL, a warning if refused);
+    a missing file: nothing."""
+    if IS_WINDOWS:
+        if os.path.exists(path):
+            _restrict_or_warn(path)
+        return
     if not IS_POSIX:
         return
     try:
@@ -49,6 +58,18 @@ def create_private_folder(path: Path) -> None:
     os.mkdir(path, 0o700)
     if IS_POSIX:
         os.chmod(path, 0o700)
+    elif IS_WINDOWS:
+        _restrict_or_warn(path, is_folder=True)
+
+
+def _restrict_or_warn(path: Path, *, is_folder: bool = False) -> None:
+    """restrict_to_owner for a file that is private by habit, not by need (a log): a refusal is a warning."""
+    from ncbackup.errors import BackupError
+
+    try:
+        restrict_to_owner(path, is_folder=is_folder)
+    except BackupError as error:
+        logging.getLogger(__name__).warning("could not make %s readable by its owner only: %s", path, error)
 
 
 def is_world_readable(path: Path) -> bool:
