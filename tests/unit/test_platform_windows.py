@@ -16,6 +16,7 @@ import pytest
 from ncbackup import platform, process
 from ncbackup.engine.lock import AlreadyRunning, single_instance
 from ncbackup.errors import BackupError, CommandFailed, ConfigError
+from tests.support import NOT_POSIX, need
 from tests.unit import windows_standins as standins
 
 POSIX_GROUP_OPTIONS = platform.new_process_group_options()
@@ -24,6 +25,7 @@ POSIX_GROUP_OPTIONS = platform.new_process_group_options()
 @pytest.fixture
 def on_windows(tmp_path, monkeypatch):
     """The Windows branches on, the stand-ins first on PATH; returns their call log."""
+    need(os.name == "posix", NOT_POSIX)
     folder = standins.install(tmp_path / "bin", sys.executable)
     log = tmp_path / "calls.jsonl"
     for key, value in standins.environment(folder, log).items():
@@ -162,6 +164,7 @@ def test_a_new_log_file_on_windows_is_made_private_and_a_refusal_only_warns(tmp_
 
 
 def test_on_posix_restrict_to_owner_is_mode_0600_and_runs_nothing(tmp_path):
+    need(os.name == "posix", NOT_POSIX)
     key = tmp_path / "key.txt"
     key.write_text("secret")
     key.chmod(0o644)

@@ -27,6 +27,9 @@ WINDOWS_CONFIG = {
 
 @pytest.fixture
 def windows_config(tmp_path, monkeypatch) -> Path:
+    # On a Windows runner too, this host plays a Linux one: the rules switch, the OS does not matter here.
+    monkeypatch.setattr(platform, "IS_WINDOWS", False)
+    monkeypatch.setattr(platform, "host_system_name", lambda: "Linux")
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)   # where a Windows path read as a POSIX one would become a folder

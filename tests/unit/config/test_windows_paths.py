@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import ntpath
+import os
 from pathlib import Path, PureWindowsPath
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from ncbackup import platform
 from ncbackup.config import loads_config
 from ncbackup.errors import ConfigError
+from tests.support import NOT_POSIX, need
 
 FILE = Path("conf.json")
 
@@ -82,6 +84,7 @@ def test_a_bad_windows_path_in_a_fileset_list_is_refused_naming_the_key(tmp_path
 
 
 def test_windows_paths_load_on_linux_as_written(monkeypatch, tmp_path):
+    need(os.name == "posix", NOT_POSIX)
     monkeypatch.chdir(tmp_path)
     general = loads_config(_config({"WORK_FOLDER": "c:\\backup", "LOCAL_BACKUP": "\\\\nas\\backups\\"}),
                            path=FILE).general
@@ -97,5 +100,6 @@ def test_on_windows_every_path_follows_windows_rules_even_without_a_drive(monkey
 
 
 def test_off_windows_a_drive_relative_looking_value_is_left_alone(monkeypatch, tmp_path):
+    need(os.name == "posix", NOT_POSIX)
     monkeypatch.chdir(tmp_path)
     assert str(loads_config(_config({"LOCAL_BACKUP": "s:bucket"}), path=FILE).general.local_backup) == "s:bucket"

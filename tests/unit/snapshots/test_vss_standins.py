@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ncbackup.engine.result import RunResult
 from ncbackup.engine.run import execute_plan
 from ncbackup.errors import BackupError, ConfigError
 from ncbackup.snapshots.vss import drive_of, parse_created
+from tests.support import NOT_POSIX, need
 from tests.unit import windows_standins as standins
 
 
@@ -33,6 +35,7 @@ def device(number: int) -> str:
 
 @pytest.fixture
 def stand(tmp_path, monkeypatch):
+    need(os.name == "posix", NOT_POSIX)
     folder = standins.install(tmp_path / "bin", sys.executable)
     log = tmp_path / "calls.jsonl"
     for key, value in standins.environment(folder, log).items():
