@@ -588,6 +588,7 @@ def open_folder(path: bytes) -> Folder:
 # --- Windows: path rules, the host's system, files for their owner only ------------------------------
 
 import ntpath  # noqa: E402
+import posixpath  # noqa: E402
 
 # "c:\backup", "D:/data", "c:" alone, or a share "\\server\share\folder".
 _WINDOWS_PATH = re.compile(r"(?:[A-Za-z]:(?:[\\/]|$)|\\\\[^\\/]+[\\/][^\\/]+)")
@@ -674,3 +675,16 @@ def restrict_to_owner(path: Path, *, is_folder: bool = False) -> None:
                     stderr_log_level=None)
         return
     os.chmod(path, 0o700 if is_folder else 0o600)
+
+
+def path_below(path: str, folder: str) -> str | None:
+    """What of path lies below folder ("" for folder itself), by the rules of the system the folder is written
+    for (Windows: any case, either separator); None when path is outside folder."""
+    rules = ntpath if IS_WINDOWS or looks_like_windows_path(folder) else posixpath
+    path, folder = rules.normpath(path), rules.normpath(folder)
+    if rules.normcase(path) == rules.normcase(folder):
+        return ""
+    prefix = folder if folder.endswith(rules.sep) else folder + rules.sep
+    if rules.normcase(path).startswith(rules.normcase(prefix)):
+        return path[len(prefix):]
+    return None

@@ -54,3 +54,13 @@ def test_restrict_to_owner_leaves_one_explicit_entry(tmp_path):
 def test_windows_paths_are_absolute_here():
     assert Path("c:\\backup").is_absolute() and Path("\\\\server\\share\\x").is_absolute()
     assert platform.host_system_name() == "Windows"
+
+
+def test_an_exclude_under_a_shadowed_volume_is_excluded_in_the_shadow_too():
+    from ncbackup.sources.files import SnapshotView, plan_reads
+
+    device = Path("\\\\?\\GLOBALROOT\\Device\\HarddiskVolumeShadowCopy3\\")
+    view = SnapshotView("SNAPSHOT", label="vss:{x}", mapping={Path("C:\\"): device})
+    plan = plan_reads([Path("c:\\inetpub")], ["c:\\inetpub\\logs"], [view])
+    assert plan.roots == [(device / "inetpub", Path("c:\\inetpub"))]
+    assert str(device / "inetpub\\logs") in plan.excludes

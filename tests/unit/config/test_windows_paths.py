@@ -103,3 +103,18 @@ def test_off_windows_a_drive_relative_looking_value_is_left_alone(monkeypatch, t
     need(os.name == "posix", NOT_POSIX)
     monkeypatch.chdir(tmp_path)
     assert str(loads_config(_config({"LOCAL_BACKUP": "s:bucket"}), path=FILE).general.local_backup) == "s:bucket"
+
+
+@pytest.mark.parametrize(("path", "folder", "below"), [
+    ("c:\\inetpub\\logs", "C:\\", "inetpub\\logs"),      # a FILESET_EXCLUDE under a shadowed volume
+    ("C:/inetpub/logs", "c:\\", "inetpub\\logs"),
+    ("c:\\INETPUB", "c:\\inetpub", ""),
+    ("d:\\data", "C:\\", None),
+    ("c:\\inetpubx", "c:\\inetpub", None),
+    ("/srv/data/cache", "/srv/data", "cache"),
+    ("/srv/data/*/cache", "/srv/data", "*/cache"),
+    ("/srv/database", "/srv/data", None),
+    ("/SRV/data", "/srv/data", None),                  # POSIX paths keep their case
+])
+def test_path_below_a_folder_follows_the_folders_system(path, folder, below):
+    assert platform.path_below(path, folder) == below
