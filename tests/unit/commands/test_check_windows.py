@@ -19,6 +19,7 @@ from ncbackup.config.host import host_mismatch
 WINDOWS_CONFIG = {
     "GENERAL": {"HOSTNAME": "winsrv1", "WORK_FOLDER": "c:\\backup", "LOG_FOLDER": "c:\\backup\\logs\\",
                 "LOCAL_BACKUP": "d:\\backups"},
+    "SNAPSHOT": {"ACTION": "execute", "NAME": "snapshot", "PARAMETERS": {"METHOD": "vss", "SOURCE": "C:"}},
     "FILESET": {"ACTION": "execute", "NAME": "filesbackup",
                 "PARAMETERS": {"FILESET_INCLUDE": ["c:\\inetpub", "c:\\Program Files\\App"]}},
     "STORAGE": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {"DESTINATION": "local"}},
@@ -44,9 +45,10 @@ def test_check_on_linux_says_the_paths_are_windows_paths_prints_the_plan_and_che
     first = out.splitlines()[1]
     assert first.startswith("  FAIL this config is written for Windows (GENERAL.WORK_FOLDER c:\\backup")
     assert "this host runs Linux, not Windows" in first and "run `ncbackup check` there" in first
-    assert "and 2 more are Windows paths" in first
+    assert "and 3 more are Windows paths" in first
     assert "not checked on this host" in out
     # The plan: what a run on the Windows server does.
+    assert "1. SNAPSHOT [snapshot]: takes a vss snapshot of C:" in out
     assert "reads FILESET: files c:\\inetpub c:\\Program Files\\App" in out and "d:\\backups" in out
     assert "does not exist" not in out   # no meaningless per-path checks against this host's folders
     assert "Traceback" not in out + err
