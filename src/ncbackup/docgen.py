@@ -43,6 +43,7 @@ def tables() -> dict[str, type[BaseModel]]:
     from ncbackup.snapshots.aws_ebs import AwsEbsOptions
     from ncbackup.snapshots.local import LocalSnapshotOptions
     from ncbackup.snapshots.ucloud import UCloudImageOptions, UCloudUDiskOptions
+    from ncbackup.snapshots.vss import VssOptions
     from ncbackup.sources.files import FilesetOptions
     from ncbackup.sources.mongo import MongoOptions
     from ncbackup.sources.mysql import MysqlOptions
@@ -79,6 +80,7 @@ def tables() -> dict[str, type[BaseModel]]:
         "SNAPSHOT_UCLOUD_IMAGE": UCloudImageOptions,
         "SNAPSHOT_UCLOUD_UDISK": UCloudUDiskOptions,
         "SNAPSHOT_ALIYUN_ECS": AliyunEcsOptions,
+        "SNAPSHOT_VSS": VssOptions,
     }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ncbackup import platform
 from ncbackup.config.legacy import stringify_scalars
 
 _TRUE_WORDS = frozenset({"true", "yes", "y", "on", "1"})
@@ -96,12 +97,22 @@ def clean_path_text(text: str) -> str:
     return text
 
 
+def _checked_path(text: str) -> Path:
+    """text as a Path; a Windows path (or any path on Windows) must follow Windows' rules (ValueError saying which)."""
+    text = clean_path_text(text)
+    if platform.IS_WINDOWS or platform.looks_like_windows_path(text):
+        problem = platform.windows_path_problem(text)
+        if problem is not None:
+            raise ValueError(f"not a usable Windows path: {problem}")
+    return Path(text)
+
+
 def to_path(value: Any) -> Path:
     if isinstance(value, Path):
         return value
     if isinstance(value, str) and value.strip():
-        return Path(clean_path_text(value))
-    raise ValueError("expected a path such as \"/var/backup\"")
+        return _checked_path(value)
+    raise ValueError("expected a path such as \"/var/backup\" (on Windows \"c:\\\\backup\")")
 
 
 def to_percent(value: Any) -> Any:
@@ -138,7 +149,7 @@ def to_path_list(value: Any) -> list[Path]:
         if isinstance(word, Path):
             paths.append(word)
         elif word.strip():
-            paths.append(Path(clean_path_text(word)))
+            paths.append(_checked_path(word))
     return paths
 
 
