@@ -45,6 +45,7 @@ def tables() -> dict[str, type[BaseModel]]:
     from ncbackup.snapshots.ucloud import UCloudImageOptions, UCloudUDiskOptions
     from ncbackup.sources.files import FilesetOptions
     from ncbackup.sources.mongo import MongoOptions
+    from ncbackup.sources.mssql import MssqlOptions
     from ncbackup.sources.mysql import MysqlOptions
     from ncbackup.sources.postgres import PostgresOptions
     from ncbackup.sources.sqlite import SqliteOptions
@@ -61,6 +62,7 @@ def tables() -> dict[str, type[BaseModel]]:
         "POSTGRES": PostgresOptions,
         "MONGODB": MongoOptions,
         "SQLITE": SqliteOptions,
+        "MSSQL": MssqlOptions,
         "COMPRESSION": CompressionOptions,
         "ENCRYPTION": EncryptionOptions,
         "FOLDERS": FolderOptions,
