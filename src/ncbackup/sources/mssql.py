@@ -176,10 +176,7 @@ def server_folder_path(folder: str) -> PurePath:
 
 def backup_sql(kind: str, database: str, server_path: str, *, compress: bool) -> str:
     """The BACKUP statement of one database (kind ``DATABASE``: COPY_ONLY full; ``LOG``: a log backup)."""
-    if kind == "DATABASE":
-        options = ["COPY_ONLY", "CHECKSUM"]
-    else:
-        options = ["CHECKSUM"]
+    options = ["COPY_ONLY", "CHECKSUM"] if kind == "DATABASE" else ["CHECKSUM"]
     if compress:
         options.append("COMPRESSION")
     return (f"BACKUP {kind} {quote_identifier(sql_safe_name(database))} TO DISK = {quote_string(server_path)} "
@@ -218,7 +215,7 @@ SERVER_INFO_SQL = (
     + hex_of("CONVERT(nvarchar(256), SERVERPROPERTY('InstanceDefaultLogPath'))")
 )
 LIST_DATABASES_SQL = (
-    f"SET NOCOUNT ON; SELECT {hex_of('name')}, state_desc, recovery_model_desc, "
+    f"SET NOCOUNT ON; SELECT {hex_of('name')}, state_desc, recovery_model_desc, "  # noqa: S608 - constant text
     "CASE WHEN source_database_id IS NULL THEN 0 ELSE 1 END FROM sys.databases ORDER BY name"
 )
 

@@ -14,7 +14,6 @@ import io
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,60 +23,31 @@ from ncbackup.sources.base import RestoreRequest
 from ncbackup.sources.mssql import MssqlOptions, MssqlSource, restore_mssql
 from ncbackup.sources.registry import RESTORERS, SOURCES
 from tests.integration.sources.dumping import backup_through_pipeline, dump_streams
+from tests.integration.sources.mssql_standin import (
+    DEVELOPER,
+    HOSTILE,
+    bak_bytes,
+    calls,
+    install,
+    statements,
+    update_state,
+)
 
 PASSWORD = "Sql p@ss: 'quoted' \"double\" $(x)"
-HOSTILE = "x]; DROP DATABASE y--"
-FAKE = Path(__file__).with_name("fake_sqlcmd.py")
 BASE_ARGV = ["-S", "localhost", "-d", "master", "-l", "10", "-b", "-r", "1", "-x", "-h", "-1", "-W", "-w", "65535",
              "-s", "|", "-U", "backup"]
-DEVELOPER = {"version": "16.0.4135.4", "engine_edition": 3, "edition": "Developer Edition (64-bit)",
-             "data": "D:\\SQLData\\", "log": "L:\\SQLLogs\\"}
 SERVER_FOLDER = "D:\\Backups O'Neil"
 
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch) -> Path:
     """A folder on PATH holding the stand-in ``sqlcmd`` and its state.json (a server with a few databases)."""
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    script = folder / "sqlcmd"
-    script.write_text(f"#!{sys.executable}\n" + FAKE.read_text(encoding="utf-8"), encoding="utf-8")
-    script.chmod(0o755)
     (tmp_path / "bak").mkdir()
-    write_state(folder, {
-        "server": DEVELOPER,
-        "databases": [["master", "ONLINE", "SIMPLE", False], ["tempdb", "ONLINE", "SIMPLE", False],
-                      ["model", "ONLINE", "FULL", False], ["msdb", "ONLINE", "SIMPLE", False],
-                      ["shop", "ONLINE", "FULL", False], [HOSTILE, "ONLINE", "SIMPLE", False],
-                      ["legacy", "ONLINE", "SIMPLE", False], ["old", "OFFLINE", "FULL", False],
-                      ["shop_snapshot", "ONLINE", "FULL", True]],
-        "folders": {SERVER_FOLDER: str(tmp_path / "bak")},
-        "file_list": [["shop", "C:\\Program Files\\MSSQL\\DATA\\shop.mdf", "D"],
-                      ["shop_log", "C:\\Program Files\\MSSQL\\DATA\\shop_log.ldf", "L"]],
-    })
+    folder = install(tmp_path / "bin", server_folder=SERVER_FOLDER, backup_folder=tmp_path / "bak")
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     for key in [key for key in os.environ if key.startswith("SQLCMD")]:
         monkeypatch.delenv(key)
     return folder
-
-
-def write_state(folder: Path, state: dict) -> None:
-    (folder / "state.json").write_text(json.dumps(state), encoding="utf-8")
-
-
-def update_state(folder: Path, **changes) -> None:
-    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-    state.update(changes)
-    write_state(folder, state)
-
-
-def calls(folder: Path) -> list[dict]:
-    path = folder / "calls.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
-
-
-def statements(folder: Path) -> list[str]:
-    return [call["sql"] for call in calls(folder)]
 
 
 def credentials(tmp_path: Path) -> Path:
@@ -96,11 +66,6 @@ def options(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def source(tmp_path: Path, **extra: str) -> MssqlSource:
     return MssqlSource(MssqlOptions.model_validate(options(tmp_path, **extra)), work_folder=tmp_path)
-
-
-def bak_bytes(database: str, kind: str = "DATABASE") -> bytes:
-    block = hashlib.sha256(f"{kind}:{database}".encode()).digest() * 2048
-    return (block * 40)[: 2 * 1024 * 1024 + 5]
 
 
 def bak_pattern(label: str, suffix: str = ".bak") -> str:
