@@ -237,8 +237,10 @@ class SqlcmdClient:
 
     def argv(self, sql: str) -> list[str]:
         """sqlcmd's command line for one batch: fail on error (-b), errors to stderr, no variables (-x), bare rows."""
-        argv = [self.options.sqlcmd, "-S", self.server, "-d", "master", "-l", str(LOGIN_TIMEOUT_SECONDS), "-b", "-r", "1",
-                "-x", "-h", "-1", "-W", "-w", "65535", "-s", COLUMN_SEPARATOR]
+        # -r1 and -h-1 attached: ODBC sqlcmd takes -r's value only when attached, and go-sqlcmd's parser could read
+        # a separate "-1" as an option.
+        argv = [self.options.sqlcmd, "-S", self.server, "-d", "master", "-l", str(LOGIN_TIMEOUT_SECONDS), "-b", "-r1",
+                "-x", "-h-1", "-W", "-w", "65535", "-s", COLUMN_SEPARATOR]
         argv += ["-E"] if self.options.is_integrated_auth else ["-U", str(self.options.user)]
         if self.options.is_trust_server_certificate:
             argv.append("-C")
@@ -292,6 +294,22 @@ def sqlcmd_reason(error: BackupError) -> str:
             if re.match(r"^Msg \d+, Level \d+", line):
                 return f"{str(error).split(': ', 1)[0]}: {lines[index + 1]}"
     return failure_reason(error)
+
+
+def leftover_files(folder: Path) -> list[Path]:
+    """Files ncbackup names ``ncbackup-*`` in BACKUP_FOLDER: a run or restore killed mid-way (or running now) left them."""
+    try:
+        return sorted(path for path in folder.glob("ncbackup-*") if path.suffix in (".bak", ".trn"))
+    except OSError:
+        return []
+
+
+def leftover_warning(folder: Path) -> str | None:
+    leftovers = leftover_files(folder)
+    if not leftovers:
+        return None
+    return (f"BACKUP_FOLDER {folder} holds {len(leftovers)} file(s) an interrupted backup or restore left there "
+            f"({leftovers[0].name}{', ...' if len(leftovers) > 1 else ''}); remove them while no backup or restore runs")
 
 
 def remove_quietly(path: Path) -> None:
@@ -411,7 +429,8 @@ class MssqlSource:
                 ),
             )
             return
-        for message in warnings:
+        leftovers = leftover_warning(self.options.backup_folder)
+        for message in warnings + ([leftovers] if leftovers else []):
             self.report.warn(message)
         for name in sorted(set(self.options.databases) - {row.name for row in chosen} - set(self.options.exclude_databases)):
             self.report.note(f"DATABASES names {name}, which is not an online database on {self.client.where}")
@@ -464,7 +483,8 @@ class MssqlSource:
             logged = ", ".join(shown_name(row.name) for row in chosen if row.recovery_model in LOGGED_RECOVERY_MODELS)
             lines.append(CheckLine(True, f"{where}: will back up the log of {logged or 'no database'}"))
         lines.append(CheckLine(True, f"{where}: excluded {', '.join(map(shown_name, skipped)) or 'nothing'} (tempdb always)"))
-        lines += [CheckLine(True, f"warning: {message}") for message in warnings]
+        leftovers = leftover_warning(self.options.backup_folder)
+        lines += [CheckLine(True, f"warning: {message}") for message in warnings + ([leftovers] if leftovers else [])]
         return lines
 
 

@@ -34,7 +34,7 @@ from tests.integration.sources.mssql_standin import (
 )
 
 PASSWORD = "Sql p@ss: 'quoted' \"double\" $(x)"
-BASE_ARGV = ["-S", "localhost", "-d", "master", "-l", "10", "-b", "-r", "1", "-x", "-h", "-1", "-W", "-w", "65535",
+BASE_ARGV = ["-S", "localhost", "-d", "master", "-l", "10", "-b", "-r1", "-x", "-h-1", "-W", "-w", "65535",
              "-s", "|", "-U", "backup"]
 SERVER_FOLDER = "D:\\Backups O'Neil"
 
@@ -124,6 +124,22 @@ def test_offline_databases_are_a_warning_and_system_databases_are_optional(fake,
     assert any("old" in warning and "OFFLINE" in warning for warning in chosen.report.warnings), chosen.report.warnings
     assert any("nowhere" in note for note in chosen.report.notes), chosen.report.notes
     assert not any("tempdb" in sql for sql in statements(fake))
+
+
+def test_files_an_interrupted_run_left_are_a_warning_not_touched(fake, tmp_path):
+    leftover = tmp_path / "bak" / "ncbackup-shop-0123456789ab.bak"
+    leftover.write_bytes(b"half a backup")
+    (tmp_path / "bak" / "someone-elses.bak").write_bytes(b"not ours")
+    chosen = source(tmp_path, DATABASES="shop")
+    outcomes = dump_streams(chosen, tmp_path / "set")
+    assert outcomes["mssql-1433-shop"].error is None
+    assert chosen.report.warnings == [
+        f"BACKUP_FOLDER {tmp_path / 'bak'} holds 1 file(s) an interrupted backup or restore left there "
+        "(ncbackup-shop-0123456789ab.bak); remove them while no backup or restore runs"
+    ]
+    assert leftover.read_bytes() == b"half a backup"
+    assert sorted(path.name for path in (tmp_path / "bak").iterdir()) == ["ncbackup-shop-0123456789ab.bak", "someone-elses.bak"]
+    assert any("interrupted backup" in line.text and line.ok for line in source(tmp_path).check())
 
 
 def test_log_backups_for_databases_in_full_recovery(fake, tmp_path):

@@ -52,7 +52,7 @@ def test_a_name_sqlcmd_would_split_is_refused(name):
 def test_sqlcmd_argv_with_a_login_and_with_integrated_auth():
     client = SqlcmdClient(options(USER="backup", CREDENTIALS_FILE="/etc/ncbackup/mssql.pass"))
     assert client.argv("SELECT 1") == [
-        "sqlcmd", "-S", "localhost", "-d", "master", "-l", "10", "-b", "-r", "1", "-x", "-h", "-1", "-W", "-w", "65535",
+        "sqlcmd", "-S", "localhost", "-d", "master", "-l", "10", "-b", "-r1", "-x", "-h-1", "-W", "-w", "65535",
         "-s", "|", "-U", "backup", "-Q", "SELECT 1",
     ]
     client = SqlcmdClient(options(INTEGRATED_AUTH="true", HOST="db1", INSTANCE="SQLEXPRESS", SQLCMD="C:\\Tools\\sqlcmd.exe",
