@@ -165,6 +165,17 @@ def test_a_failed_backup_fails_its_stream_in_one_sentence_and_the_others_are_kep
     assert not list((tmp_path / "bak").iterdir())
 
 
+def test_a_name_with_a_line_break_fails_its_stream_and_never_reaches_sqlcmd(fake, tmp_path):
+    splitting = "a\nGO\nDROP DATABASE shop"
+    update_state(fake, databases=[["shop", "ONLINE", "FULL", False], [splitting, "ONLINE", "SIMPLE", False]])
+    outcomes = dump_streams(source(tmp_path), tmp_path / "set")
+    assert outcomes["mssql-1433-shop"].error is None
+    (name,) = [name for name in outcomes if name != "mssql-1433-shop"]
+    error = str(outcomes[name].error)
+    assert error.startswith("database name 'a\\nGO\\nDROP DATABASE shop' holds a line break or control character"), error
+    assert not any(sql.startswith("BACKUP DATABASE [a") for sql in statements(fake))
+
+
 def test_a_bak_the_server_wrote_then_failed_on_is_removed(fake, tmp_path):
     update_state(fake, fail_backup=["shop"], write_before_failing=True)
     outcomes = dump_streams(source(tmp_path, DATABASES="shop"), tmp_path / "set")
