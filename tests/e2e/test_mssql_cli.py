@@ -100,3 +100,16 @@ def test_a_failed_backup_fails_the_run_in_one_sentence(tmp_path, ncbackup_cmd):
     assert "Traceback" not in output and PASSWORD not in output
     assert any(sql.startswith("BACKUP DATABASE [x]]; DROP DATABASE y--]") for sql in statements(fake))
     assert not list((tmp_path / "bak").iterdir())
+
+
+def test_a_login_without_its_password_file_is_a_config_error_naming_section_and_line(tmp_path, ncbackup_cmd):
+    config, _fake, env = setup(tmp_path)
+    data = json.loads(config.read_text())
+    data["SQLSERVER"] = data.pop("MSSQL")
+    del data["SQLSERVER"]["PARAMETERS"]["CREDENTIALS_FILE"]
+    config.write_text(json.dumps(data, indent=2))
+    for command in ("check", "run"):
+        code, output = cli(ncbackup_cmd, env, command, "-c", str(config))
+        assert code == 3, output
+        assert "conf.json, line " in output and "SQLSERVER.CREDENTIALS_FILE: USER needs CREDENTIALS_FILE" in output, output
+        assert "Traceback" not in output

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO, Literal
 
@@ -125,11 +125,11 @@ class MssqlOptions(BaseModel):
 def check_authentication(options: MssqlOptions) -> None:
     """Raise ConfigError unless exactly one way to log in is configured: USER with CREDENTIALS_FILE, or INTEGRATED_AUTH."""
     if options.is_integrated_auth and options.user:
-        raise ConfigError("USER and INTEGRATED_AUTH exclude each other; keep one", key="MSSQL.USER")
+        raise ConfigError("USER and INTEGRATED_AUTH exclude each other; keep one", key="USER")
     if not options.is_integrated_auth and not options.user:
-        raise ConfigError("set USER and CREDENTIALS_FILE, or INTEGRATED_AUTH true", key="MSSQL.USER")
+        raise ConfigError("set USER and CREDENTIALS_FILE, or INTEGRATED_AUTH true", key="USER")
     if options.user and options.credentials_file is None:
-        raise ConfigError("USER needs CREDENTIALS_FILE (a 0600 file holding the password); add it", key="MSSQL.CREDENTIALS_FILE")
+        raise ConfigError("USER needs CREDENTIALS_FILE (a 0600 file holding the password); add it", key="CREDENTIALS_FILE")
 
 
 def quote_identifier(name: str) -> str:
@@ -316,7 +316,7 @@ def remove_quietly(path: Path) -> None:
     try:
         path.unlink(missing_ok=True)
     except OSError:
-        pass  # the next run's file has a fresh name; the check reports a folder it cannot write
+        pass  # the server may still hold it (a killed BACKUP): the next run and check warn about leftovers
 
 
 @dataclass
@@ -329,7 +329,6 @@ class MssqlBackupStream:
     client: SqlcmdClient
     compress: bool
     metadata: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
     kind: str = "mssql"
     suffix: str = ".bak"
 
@@ -338,8 +337,6 @@ class MssqlBackupStream:
 
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         report.metadata.update(self.metadata)
-        for message in self.notes:
-            report.note(message)
         options = self.client.options
         name = self.file_name()
         local_path = options.backup_folder / name
@@ -373,16 +370,23 @@ class MssqlBackupStream:
 class MssqlSource:
     """The MSSQL section as a Source: one COPY_ONLY backup per database, plus log backups when asked."""
 
-    def __init__(self, options: MssqlOptions, *, work_folder: Path | None = None) -> None:
+    def __init__(self, options: MssqlOptions) -> None:
         check_authentication(options)
         self.options = options
-        self.work_folder = work_folder
         self.client = SqlcmdClient(options)
         self.report = StreamReport()          # about the source as a whole (sources/base.Source)
 
     @classmethod
     def from_section(cls, section, general) -> MssqlSource:
-        return cls(parse_options(MssqlOptions, section), work_folder=general.work_folder)
+        options = parse_options(MssqlOptions, section)
+        try:
+            return cls(options)
+        except ConfigError as error:
+            # Name the section and the line, as parse_options does for a wrong value.
+            key = error.key or "PARAMETERS"
+            position = section.parameter_positions.get(key) or section.key_positions.get("PARAMETERS") or section.position
+            raise ConfigError(error.reason, file=position.file if position else None, line=position.line if position else None,
+                              key=f"{section.name}.{key}") from None
 
     @property
     def label(self) -> str:

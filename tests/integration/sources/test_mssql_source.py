@@ -65,7 +65,7 @@ def options(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def source(tmp_path: Path, **extra: str) -> MssqlSource:
-    return MssqlSource(MssqlOptions.model_validate(options(tmp_path, **extra)), work_folder=tmp_path)
+    return MssqlSource(MssqlOptions.model_validate(options(tmp_path, **extra)))
 
 
 def bak_pattern(label: str, suffix: str = ".bak") -> str:
