@@ -46,6 +46,7 @@ def tables() -> dict[str, type[BaseModel]]:
     from ncbackup.snapshots.vss import VssOptions
     from ncbackup.sources.files import FilesetOptions
     from ncbackup.sources.mongo import MongoOptions
+    from ncbackup.sources.mssql import MssqlOptions
     from ncbackup.sources.mysql import MysqlOptions
     from ncbackup.sources.postgres import PostgresOptions
     from ncbackup.sources.sqlite import SqliteOptions
@@ -62,6 +63,7 @@ def tables() -> dict[str, type[BaseModel]]:
         "POSTGRES": PostgresOptions,
         "MONGODB": MongoOptions,
         "SQLITE": SqliteOptions,
+        "MSSQL": MssqlOptions,
         "COMPRESSION": CompressionOptions,
         "ENCRYPTION": EncryptionOptions,
         "FOLDERS": FolderOptions,
