@@ -16,6 +16,9 @@ from ncbackup.config.settings import Config
 # The GENERAL keys that are paths; a POSIX absolute path there on Windows would land on the current drive.
 GENERAL_PATH_KEYS = ("WORK_FOLDER", "LOG_FOLDER", "LOCAL_BACKUP", "HOME_FOLDER")
 SHOWN_PATHS = 3
+# Keys that name a path on another machine (the database server, the SFTP server, an rclone remote): a Windows
+# path there says nothing about the system ncbackup runs on.
+REMOTE_PATH_KEYS = frozenset({"SERVER_BACKUP_FOLDER", "REMOTE_DIR", "REMOTE"})
 
 
 def _strings(value: Any, key: str) -> Iterator[tuple[str, str]]:
@@ -36,7 +39,7 @@ def windows_paths(config: Config) -> list[tuple[str, str]]:
     for section in config.sections:
         for key, value in section.raw_parameters.items():
             found += [(f"{section.name}.{where}", text) for where, text in _strings(value, key)
-                      if platform.looks_like_windows_path(text)]
+                      if platform.looks_like_windows_path(text) and where.rpartition(".")[2].upper() not in REMOTE_PATH_KEYS]
     return found
 
 

@@ -78,3 +78,16 @@ def test_on_windows_a_windows_config_fits_and_posix_general_paths_are_named(tmp_
     text = host_mismatch(load_config(path))
     assert text is not None and "GENERAL.WORK_FOLDER /var/tmp/ncbackup" in text and "runs Windows" in text
     assert "LOCAL_BACKUP" not in text
+
+
+def test_a_windows_path_on_another_machine_does_not_make_the_config_a_windows_one() -> None:
+    from ncbackup.config import loads_config
+    from ncbackup.config.host import host_mismatch, windows_paths
+
+    config = loads_config(json.dumps({
+        "GENERAL": {"HOSTNAME": "web1", "WORK_FOLDER": "/var/tmp/nc"},
+        "MSSQL": {"ACTION": "execute", "NAME": "mssql_backup", "PARAMETERS": {"SERVER_BACKUP_FOLDER": "D:\\bak"}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {
+            "DESTINATION": "sftp", "ARGS_DICT": {"REMOTE_HOST": "win1", "REMOTE_DIR": "C:/backups"}}},
+    }))
+    assert windows_paths(config) == [] and host_mismatch(config) is None
