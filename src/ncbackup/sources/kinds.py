@@ -22,6 +22,7 @@ MODULE_BY_KIND: dict[str, str] = {
     "postgres-globals": "ncbackup.sources.postgres",
     "mongo": "ncbackup.sources.mongo",
     "sqlite": "ncbackup.sources.sqlite",
+    "ad": "ncbackup.sources.ad",
 }
 
 
