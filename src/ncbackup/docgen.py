@@ -43,6 +43,7 @@ def tables() -> dict[str, type[BaseModel]]:
     from ncbackup.snapshots.aws_ebs import AwsEbsOptions
     from ncbackup.snapshots.local import LocalSnapshotOptions
     from ncbackup.snapshots.ucloud import UCloudImageOptions, UCloudUDiskOptions
+    from ncbackup.sources.ad import AdOptions
     from ncbackup.sources.files import FilesetOptions
     from ncbackup.sources.mongo import MongoOptions
     from ncbackup.sources.mysql import MysqlOptions
@@ -61,6 +62,7 @@ def tables() -> dict[str, type[BaseModel]]:
         "POSTGRES": PostgresOptions,
         "MONGODB": MongoOptions,
         "SQLITE": SqliteOptions,
+        "AD": AdOptions,
         "COMPRESSION": CompressionOptions,
         "ENCRYPTION": EncryptionOptions,
         "FOLDERS": FolderOptions,
