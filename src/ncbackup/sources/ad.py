@@ -214,7 +214,8 @@ class AdStream:
             raise SourceError(f"{self._what()} could not start: {failure_reason(error)}") from error
 
     def _what(self) -> str:
-        return {"samba-offline": "samba-tool domain backup offline", "samba-online": f"samba-tool domain backup online of {self.options.server}",
+        return {"samba-offline": "samba-tool domain backup offline",
+                "samba-online": f"samba-tool domain backup online of {self.options.server}",
                 "ifm": "ntdsutil ifm", "systemstate": "wbadmin start systemstatebackup"}[self.options.method]
 
     def _hint(self) -> str:

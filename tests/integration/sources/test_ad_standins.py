@@ -158,7 +158,8 @@ def test_incomplete_sections_are_config_errors_naming_the_key(tmp_path, paramete
 
 def test_a_failing_samba_tool_fails_the_stream_with_its_reason(tmp_path):
     failing = tmp_path / "samba-tool"
-    failing.write_text(f"#!{sys.executable}\nimport sys\nprint('ERROR: Unable to open sam.ldb: permission denied', file=sys.stderr)\nsys.exit(255)\n")
+    failing.write_text(f"#!{sys.executable}\nimport sys\n"
+                       "print('ERROR: Unable to open sam.ldb: permission denied', file=sys.stderr)\nsys.exit(255)\n")
     failing.chmod(0o755)
     error = dump_streams(source(tmp_path, SAMBA_TOOL_BIN=str(failing)), tmp_path / "set")["ad"].error
     assert isinstance(error, SourceError)
