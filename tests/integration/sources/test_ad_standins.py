@@ -125,6 +125,16 @@ def test_online_password_reaches_samba_tool_only_in_a_0600_file_that_is_removed(
     assert list((tmp_path / "work").iterdir()) == []
 
 
+def test_only_the_password_is_masked_in_logs_not_the_user_or_domain(tmp_path):
+    from ncbackup.engine.logs import mask_secrets
+    from ncbackup.sources.ad import read_login
+
+    ad = source(tmp_path, MODE="online", SERVER="dc1", CREDENTIALS_FILE=str(credentials_file(tmp_path, domain="AD")))
+    assert read_login(ad.options).user == "AD\\backup-op"
+    line = f"section AD: backup-op failed with {PASSWORD}"
+    assert mask_secrets(line) == "section AD: backup-op failed with ***"
+
+
 def test_online_credentials_readable_by_others_are_refused_before_samba_tool_runs(tmp_path):
     program, log = stand_in(tmp_path / "bin", "samba-tool")
     ad = source(tmp_path, MODE="online", SERVER="dc1", SAMBA_TOOL_BIN=str(program),
