@@ -271,3 +271,17 @@ def test_to_dc_runs_samba_tool_restore_with_the_backup_file_and_removes_it(tmp_p
     assert call["argv"] == ["domain", "backup", "restore", f"--backup-file={backup_file}", "--newservername=dc2",
                             f"--targetdir={tmp_path / 'dcs' / 'dc2'}"]
     assert os.path.dirname(os.path.dirname(backup_file)) == str(tmp_path / "dcs") and not Path(backup_file).exists()
+
+
+def test_cli_run_and_check_refuse_a_credentials_file_others_can_read_in_one_sentence(tmp_path, ncbackup_cmd):
+    from tests.integration.sources.test_ad_samba import cli, write_config
+
+    program, log = stand_in(tmp_path / "bin", "samba-tool")
+    credentials = credentials_file(tmp_path, mode=0o644)
+    config = write_config(tmp_path, {"MODE": "online", "SERVER": "dc1", "SAMBA_TOOL_BIN": str(program),
+                                     "CREDENTIALS_FILE": str(credentials)})
+    code, output = cli(ncbackup_cmd, "run", "-c", str(config))
+    assert code == 2 and f"chmod 600 {credentials}" in output, output
+    assert "Traceback" not in output and PASSWORD not in output and calls(log) == []
+    code, output = cli(ncbackup_cmd, "check", "-c", str(config))
+    assert code != 0 and "can be read by other users" in output and PASSWORD not in output, output
