@@ -7,13 +7,13 @@ in a network namespace of its own, and ncbackup in the same namespace.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from ncbackup import platform
 from ncbackup.process import run
 from tests.integration.servers.samba_dc import (
     ADMIN_PASSWORD,
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def samba_dc(tmp_path_factory) -> SambaDC:
     need_binary("samba-tool")
-    need(os.geteuid() == 0, "provisioning and restoring a Samba DC needs root")
+    need(platform.is_root(), "provisioning and restoring a Samba DC needs root")
     return provision(tmp_path_factory.mktemp("samba") / "dc1")
 
 
