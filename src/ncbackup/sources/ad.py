@@ -403,6 +403,10 @@ def restore_ad(reader: BinaryIO, request: RestoreRequest) -> list[str]:
         except CommandFailed as error:
             raise BackupError(f"samba-tool domain backup restore into {dc_folder} failed ({failure_reason(error)}); "
                               "it must run as root, and the new server name must be a valid host name") from error
+    tls_folder = dc_folder / "private" / "tls"
+    if (dc_folder / "private").is_dir() and not tls_folder.exists():
+        # The backup leaves out private/tls; samba then fails to start its LDAP server ("Unable to save certificate").
+        platform.create_private_folder(tls_folder)
     log.info("restored DC in %s: check %s, stop the old DCs, then start samba -s %s (docs/ad.md)",
              dc_folder, dc_folder / "etc" / "smb.conf", dc_folder / "etc" / "smb.conf")
     return []

@@ -158,3 +158,28 @@ def test_online_backup_of_a_running_dc_with_the_password_only_in_a_file(samba_dc
     code, output = cli(ncbackup_cmd, "restore", "-c", str(config), "--stream", "ad", "--target", str(target))
     assert code == 0, output
     assert_domain_restored(restore_with_samba_tool(target / "ad.tar.bz2", tmp_path / "dc2"))
+
+
+def test_the_rebuilt_dc_starts_and_answers_ldap_with_the_restored_users(samba_dc, tmp_path, ncbackup_cmd):
+    for program in ("unshare", "nsenter", "ip", "samba", "ldbsearch"):
+        need_binary(program)
+    config = write_config(tmp_path, {"SMB_CONF": str(samba_dc.smb_conf)})
+    assert cli(ncbackup_cmd, "run", "-c", str(config))[0] in (0, 1)
+    code, output = cli(ncbackup_cmd, "restore", "-c", str(config), "--stream", "ad", "--to-dc", str(tmp_path / "dc2"),
+                       "--new-server-name", "dc2")
+    assert code == 0, output
+    rebuilt = SambaDC(tmp_path / "dc2")
+    authentication_file = tmp_path / "admin.auth"
+    authentication_file.write_text(f"username = Administrator\npassword = {ADMIN_PASSWORD}\ndomain = {DOMAIN}\n")
+    authentication_file.chmod(0o600)
+    daemon = start_in_namespace(rebuilt)
+    try:
+        done = subprocess.run(
+            ["nsenter", "-t", str(daemon.pid), "-n", "--", "ldbsearch", "-H", "ldap://127.0.0.1", "-A", str(authentication_file),
+             "-b", "DC=ncb,DC=test", f"(memberOf=CN={GROUP},CN=Users,DC=ncb,DC=test)", "sAMAccountName"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+    finally:
+        daemon.stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {line.split(": ", 1)[1] for line in done.stdout.splitlines() if line.startswith("sAMAccountName: ")} == set(USERS)
