@@ -44,6 +44,7 @@ def tables() -> dict[str, type[BaseModel]]:
     from ncbackup.snapshots.local import LocalSnapshotOptions
     from ncbackup.snapshots.ucloud import UCloudImageOptions, UCloudUDiskOptions
     from ncbackup.snapshots.vss import VssOptions
+    from ncbackup.sources.ad import AdOptions
     from ncbackup.sources.files import FilesetOptions
     from ncbackup.sources.mongo import MongoOptions
     from ncbackup.sources.mssql import MssqlOptions
@@ -64,6 +65,7 @@ def tables() -> dict[str, type[BaseModel]]:
         "MONGODB": MongoOptions,
         "SQLITE": SqliteOptions,
         "MSSQL": MssqlOptions,
+        "AD": AdOptions,
         "COMPRESSION": CompressionOptions,
         "ENCRYPTION": EncryptionOptions,
         "FOLDERS": FolderOptions,

@@ -53,6 +53,8 @@ INDEX_KINDS = frozenset({"files-index"})
 AUTHENTICATED_CIPHERS = frozenset({"age"})
 # Kinds whose restorer unpacks into --target (with or without --to-database).
 EXTRACTED_KINDS = frozenset({"files", "mysql-binlogs"})
+# Kinds --to-dc rebuilds a domain controller from.
+DC_KINDS = frozenset({"ad"})
 TEMP_PREFIX = ".ncbackup-partial-"
 # What codecs raise on damaged input; a plain OSError is not here: it may be the target disk's.
 DECODE_ERRORS: tuple[type[BaseException], ...] = (
@@ -512,6 +514,8 @@ class RestoreOptions:
     options_by_kind: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     expected_cipher: str | None = None           # what the key in use implies; None: not checked (tests, decrypt)
     allowed_ciphers: tuple[str, ...] = ()        # --allow-cipher
+    dc_folder: Path | None = None                # --to-dc: AD streams rebuild a domain controller there
+    new_server_name: str | None = None           # --new-server-name
 
 
 @dataclass
@@ -549,7 +553,7 @@ def _uses_restorer(stream: StreamInfo, options: RestoreOptions) -> bool:
     if restorer_for(stream.kind) is None:
         return False
     # Archives are always unpacked into the target; a dump goes to a server only when asked, else it is a plain file.
-    return stream.kind in EXTRACTED_KINDS or options.to_database
+    return stream.kind in EXTRACTED_KINDS or options.to_database or (options.dc_folder is not None and stream.kind in DC_KINDS)
 
 
 def _lands_in_target(stream: StreamInfo, options: RestoreOptions) -> bool:
@@ -622,7 +626,8 @@ def restore_set(
                     pass
                 stored.drain()
                 report.warnings.extend(stream_warnings or [])
-                where = str(options.target) if _lands_in_target(stream, options) else "its database server"
+                where = str(options.target) if _lands_in_target(stream, options) else (
+                    f"a new DC in {options.dc_folder}" if stream.kind in DC_KINDS and options.dc_folder else "its database server")
             else:
                 if options.target is None:
                     raise BackupError("restore needs --target DIR for these streams; add it")
@@ -661,6 +666,8 @@ def _restore_request(stream: StreamInfo, options: RestoreOptions) -> RestoreRequ
         paths=tuple(options.paths),
         force=options.force,
         options=options.options_by_kind.get(stream.kind, {}),
+        dc_folder=options.dc_folder,
+        new_server_name=options.new_server_name,
     )
 
 

@@ -23,6 +23,7 @@ MODULE_BY_KIND: dict[str, str] = {
     "mongo": "ncbackup.sources.mongo",
     "sqlite": "ncbackup.sources.sqlite",
     "mssql": "ncbackup.sources.mssql",
+    "ad": "ncbackup.sources.ad",
 }
 
 

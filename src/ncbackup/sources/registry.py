@@ -7,7 +7,7 @@ kind and which section's parameters it gets (engine/restore, commands/restore), 
 
 from __future__ import annotations
 
-from ncbackup.sources import files, mongo, mssql, mysql, postgres, sqlite
+from ncbackup.sources import ad, files, mongo, mssql, mysql, postgres, sqlite
 from ncbackup.sources.base import Restorer, SourceDescriptor
 
 DESCRIPTORS: tuple[SourceDescriptor, ...] = (
@@ -17,6 +17,7 @@ DESCRIPTORS: tuple[SourceDescriptor, ...] = (
     mongo.DESCRIPTOR,
     sqlite.DESCRIPTOR,
     mssql.DESCRIPTOR,
+    ad.DESCRIPTOR,
 )
 
 SOURCES: dict[str, SourceDescriptor] = {descriptor.key: descriptor for descriptor in DESCRIPTORS}
