@@ -19,6 +19,7 @@ from ncbackup.archive.changes import Carried
 from ncbackup.archive.index import FILE, HARDLINK, IndexWriter
 from ncbackup.archive.writer import TarWriter
 from ncbackup.engine.backupset import NamedStorage, PipelineSpec, write_backup_set
+from ncbackup.signing import SecretKey
 from ncbackup.sources.base import CheckLine, StreamReport
 from ncbackup.stages.age import AgeStage
 from ncbackup.stages.compress import ZstdStage
@@ -124,16 +125,17 @@ class ChainMaker:
     data: Path
     storage_folder: Path
     key_file: Path
+    signer: SecretKey = SIGNER
     set_ids: list[str] = field(default_factory=list)
     chains: dict[str, tuple[str, ...]] = field(default_factory=dict)   # set id -> its manifest chain
     _previous: dict[bytes, _Seen] | None = None
     _chain: tuple[str, ...] = ()
 
     @classmethod
-    def create(cls, tmp_path: Path, data: Path) -> ChainMaker:
+    def create(cls, tmp_path: Path, data: Path, *, signer: SecretKey = SIGNER) -> ChainMaker:
         key_file = tmp_path / "key.txt"
         write_identity_file(key_file)
-        return cls(data=data, storage_folder=tmp_path / "backups", key_file=key_file)
+        return cls(data=data, storage_folder=tmp_path / "backups", key_file=key_file, signer=signer)
 
     @property
     def storage(self) -> LocalStorage:
@@ -154,7 +156,7 @@ class ChainMaker:
         result = write_backup_set(
             PipelineSpec(sources=[_ChainSource(self.data, tracker, "incremental" if chain else "full")], compression=ZstdStage(threads=0),
                          encryption=AgeStage(recipients=[recipient]), part_size_bytes=PART_BYTES,
-                         storages=[NamedStorage("STORAGE", self.storage)], signer=SIGNER, chain=chain),
+                         storages=[NamedStorage("STORAGE", self.storage)], signer=self.signer, chain=chain),
             hostname=HOSTNAME, set_id=set_id,
         )
         assert result.manifest is not None and result.error is None, result
