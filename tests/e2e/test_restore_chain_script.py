@@ -201,3 +201,74 @@ def test_signatures_are_checked_with_minisign_when_asked(tmp_path, signed):
     write_signing_key(other)
     refused = restore(maker, newest, tmp_path / "bad", "--signer", str(other.with_name("signing.key.pub")))
     assert refused.returncode == 1 and "does not verify" in refused.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# Random sequences of changes (hypothesis): every point of the chain restores as the tree was.
+
+NAMES = ["a", "b", "d/x", "d/y", "e/f/z"]
+OPERATIONS = ["create", "modify", "delete", "rename", "chmod", "to_folder", "to_file", "symlink", "hard_link"]
+
+
+def _apply(data: Path, operation: str, name: str, other: str, seed: int) -> None:
+    """One change, when it makes sense for the tree as it is (else nothing)."""
+    path, target = data / name, data / other
+    if operation in ("create", "to_file", "symlink", "hard_link", "to_folder") and os.path.lexists(path):
+        if operation == "create":
+            return
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent.is_symlink() or not path.parent.is_dir():
+        return
+    if operation in ("create", "to_file"):
+        path.write_bytes(b"%d\n" % seed * (seed % 50 + 1))
+    elif operation == "modify" and path.is_file() and not path.is_symlink():
+        with path.open("ab") as file:
+            file.write(b"more %d\n" % seed)
+    elif operation == "delete" and os.path.lexists(path):
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    elif operation == "rename" and os.path.lexists(path) and not os.path.lexists(target) \
+            and not str(other).startswith(f"{name}/"):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent.is_dir() and not target.parent.is_symlink():
+            path.rename(target)
+    elif operation == "chmod" and os.path.lexists(path) and not path.is_symlink():
+        path.chmod(0o700 if seed % 2 else 0o640 if path.is_file() else 0o755)
+    elif operation == "to_folder":
+        path.mkdir()
+        (path / "inner").write_bytes(b"inner %d\n" % seed)
+    elif operation == "symlink":
+        os.symlink(other, path)
+    elif operation == "hard_link" and target.is_file() and not target.is_symlink() and target != path:
+        os.link(target, path)
+
+
+def test_random_changes_restore_at_every_point_with_stock_tools():
+    need_binary("age", "zstd", "tar")
+    import tempfile
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    change = st.tuples(st.sampled_from(OPERATIONS), st.sampled_from(NAMES), st.sampled_from(NAMES), st.integers(0, 999))
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.lists(change, min_size=1, max_size=4), min_size=1, max_size=5))
+    def check(nights):
+        with tempfile.TemporaryDirectory() as folder:
+            root = Path(folder)
+            data = root / "data"
+            data.mkdir()
+            (data / "base.txt").write_text("always here\n")
+            maker = ChainMaker.create(root, data)
+            expected = {maker.backup(): tree(data)}
+            for night in nights:
+                for operation, name, other, seed in night:
+                    _apply(data, operation, name, other, seed)
+                expected[maker.backup()] = tree(data)
+            for set_id, wanted in expected.items():
+                result = restore(maker, set_id, root / f"restored-{set_id}")
+                assert result.returncode == 0, result.stderr
+                assert tree(root / f"restored-{set_id}" / "data") == wanted, (set_id, nights)
+
+    check()
