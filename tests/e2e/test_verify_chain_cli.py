@@ -127,3 +127,29 @@ def test_a_damaged_part_of_the_full_fails_the_incremental_naming_the_part(ncback
     report = json.loads(result.stdout)
     assert [(item["set_id"], item["status"]) for item in report["sets"]] == [
         (full, "damaged"), (first, "not checked"), (second, "not checked")]
+
+
+def test_a_file_list_naming_a_set_outside_the_chain_fails_verify(tmp_path, ncbackup_cmd):
+    import dataclasses
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("a\n")
+    maker = ChainMaker.create(tmp_path, data, signer=read_secret_key(ensure_signing_key(tmp_path)))
+    maker.backup()
+    # A tracker gone wrong: it says the unchanged members are in a set that is no part of the chain.
+    assert maker._previous is not None
+    maker._previous = {name: dataclasses.replace(seen, carried=dataclasses.replace(seen.carried, set_id="20261129T000000Z"))
+                       for name, seen in maker._previous.items()}
+    (data / "b.txt").write_text("b\n")
+    newest = maker.backup()
+    config = tmp_path / "conf.json"
+    config.write_text(json.dumps({
+        "GENERAL": {"HOSTNAME": "web1", "WORK_FOLDER": str(tmp_path / "work"), "LOG_FOLDER": str(tmp_path / "log")},
+        "ENCRYPTION": {"ACTION": "execute", "NAME": "encryption", "PARAMETERS": {"KEY_FILE": str(maker.key_file)}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage",
+                    "PARAMETERS": {"DESTINATION": "local", "ARGS_DICT": f"{{'LOCAL_BACKUP': '{maker.storage_folder}'}}"}},
+    }))
+    result = verify(ncbackup_cmd, Chain(maker, config), "--set", newest)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"the file list files-index of set {newest} says 'data/a.txt' is stored in set 20261129T000000Z" in result.stderr

@@ -26,10 +26,10 @@ from ncbackup.commands.setselect import (
     reading_key_file,
     trust_for,
 )
-from ncbackup.engine.chainsets import ChainLink, chain_links, first_problem
-from ncbackup.engine.restore import VerifyReport, verify_set
+from ncbackup.engine.chainsets import ChainLink, chain_links, first_problem, outside_references
+from ncbackup.engine.restore import INDEX_KINDS, VerifyReport, verify_set
 from ncbackup.engine.result import human_size
-from ncbackup.errors import BackupError, ConfigError
+from ncbackup.errors import BackupError, ConfigError, IntegrityError
 from ncbackup.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE, EXIT_WARNINGS
 from ncbackup.setformat import Manifest
 
@@ -146,6 +146,12 @@ def _verify_each(storage, checked: list[_Checked], args, *, key_file: Path | Non
                 on_stream=lambda name: say(f"  stream {name} ..."),
                 expected_cipher=cipher, allowed_ciphers=tuple(args.allow_ciphers),
             )
+            decrypted_indexes = any(stream.kind in INDEX_KINDS and stream.name in report.decrypted_streams
+                                    for stream in manifest.streams)
+            # Every member its file list carries must come from a set of its chain, or no restore can find it.
+            problem = outside_references(storage, manifest, key_file=key_file) if decrypted_indexes else None
+            if problem is not None:
+                raise IntegrityError(problem)
         except BackupError as error:
             item.status, item.error = "damaged", str(error)
             if item.set_id == needed_by or isinstance(error, ConfigError):

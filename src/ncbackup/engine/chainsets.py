@@ -8,8 +8,12 @@ is one sentence: "set X needs set Y, which is not on storage Z".
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, cast
 
+from ncbackup.archive.index import read_index
 from ncbackup.errors import IntegrityError, StorageError
 from ncbackup.setformat import Manifest, OpenedSet, open_set
 from ncbackup.signing import SignatureError, Trust
@@ -69,6 +73,35 @@ def _link(storage: Storage, manifest: Manifest, trust: Trust, needed: str, *, ex
             f"{', '.join(found.chain) or 'none: a full'}; expected host {manifest.host}, chain "
             f"{', '.join(expected_chain) or 'none: a full'}); the sets were mixed up: do not trust this chain"))
     return ChainLink(needed, opened=opened)
+
+
+def outside_references(storage: Storage, manifest: Manifest, *, key_file: Path | None) -> str | None:
+    """Read the set's file lists (decrypting them): None when every carried member names a set of its chain, else
+    one sentence naming the first that does not (a restore could not find its bytes)."""
+    from ncbackup.engine.restore import INDEX_KINDS, open_plain_stream
+
+    allowed = set(manifest.chain)
+    for stream in manifest.streams:
+        if stream.kind not in INDEX_KINDS or not stream.is_ok:
+            continue
+        with open_plain_stream(storage, manifest, stream.name, key_file=key_file) as (plain, _stored):
+            # read_index only iterates its reader's lines.
+            for entry in read_index(cast(BinaryIO, _lines(plain))):
+                if entry.set is not None and entry.set not in allowed:
+                    return (f"the file list {stream.name} of set {manifest.set_id} says {entry.path!r} is stored in set "
+                            f"{entry.set}, which is not in its chain ({', '.join(manifest.chain) or 'none: a full'}); "
+                            "the set is damaged or forged: restore another set")
+    return None
+
+
+def _lines(reader: BinaryIO) -> Iterator[bytes]:
+    pending = b""
+    while chunk := reader.read(1 << 20):
+        pieces = (pending + chunk).split(b"\n")
+        pending = pieces.pop()
+        yield from pieces
+    if pending:
+        yield pending
 
 
 def _has_objects(storage: Storage, set_id: str) -> bool:
