@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, need_binary
+from ncbackup.engine.restore import RestoreOptions, restore_set
+from tests.support import REPO, need_binary, read_manifest
 from tests.support_chains import ChainMaker
 
 SCRIPT = REPO / "scripts" / "restore-chain"
@@ -127,6 +128,12 @@ def test_every_point_of_a_chain_restores_with_stock_tools_as_the_tree_was(tmp_pa
         assert result.returncode == 0, result.stderr
         assert tree(target / "data") == wanted, set_id
         assert sorted(os.listdir(target)) == ["data"]
+        # ncbackup's own restore of the chain (engine/chain.py) gives the same tree as the stock tools.
+        ours = tmp_path / f"ncbackup-{set_id}"
+        restore_set(maker.storage, read_manifest(maker.storage, set_id),
+                    options=RestoreOptions(target=ours, key_file=maker.key_file, stream_names=("files",)),
+                    open_manifest=lambda chain_set: read_manifest(maker.storage, chain_set))
+        assert tree(ours / "data") == wanted, set_id
 
 
 def test_an_incremental_set_really_stores_only_what_changed(tmp_path):
@@ -138,8 +145,6 @@ def test_an_incremental_set_really_stores_only_what_changed(tmp_path):
         step()
     maker.backup()
     second = maker.backup()
-    from tests.support import read_manifest
-
     files = read_manifest(maker.storage, second).stream("files")
     assert files.metadata["members"] == 0 and files.metadata["level"] == "incremental"
 
