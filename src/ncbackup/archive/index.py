@@ -49,16 +49,33 @@ class IndexEntry:
 
 
 class IndexWriter:
-    """Appends one JSON line per member to a binary file."""
+    """Appends one JSON line per member to a binary file (``add_plain_file`` lines once ``flush`` is called)."""
 
     def __init__(self, sink: BinaryIO) -> None:
         self._sink = sink
+        self._pending: list[bytes] = []
         self.count = 0
+
+    def add_plain_file(self, name: bytes, *, size: int, mtime_text: bytes, offset: int) -> None:
+        """A regular file whose name needs no JSON escaping (printable ASCII but " and \\) and whose mtime is
+        already written as the index writes it; kept until flush: one write per batch instead of per member."""
+        pending = self._pending
+        self.count += 1
+        pending.append(b'{"path":"%s","type":"file","size":%d,"mtime":%s,"offset":%d}\n' % (name, size, mtime_text, offset))
+        if len(pending) >= _PENDING_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the lines add_plain_file kept."""
+        if self._pending:
+            self._sink.write(b"".join(self._pending))
+            self._pending = []
 
     def add(
         self, name: bytes, *, kind: str, size: int, mtime_ns: int, link: bytes | None = None, offset: int | None = None,
         set_id: str | None = None,
     ) -> None:
+        self.flush()
         tail = b"}\n" if offset is None else b',"offset":%d}\n' % offset
         if set_id is not None:
             tail = b',"set":"%s"' % set_id.encode("ascii") + tail
@@ -77,6 +94,7 @@ class IndexWriter:
         self.count += 1
 
 
+_PENDING_LINES = 1024
 _PLAIN = re.compile(rb'[ !#-\[\]-~]*')  # printable ASCII without " and \\
 
 

@@ -41,6 +41,11 @@ _O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK",
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 REGULAR, LINK, SYMBOLIC, DIR_TYPE, PAX_TYPE = b"0", b"1", b"2", b"5", b"x"
+# Regular files up to this size are read with one read call and stored by _add_small_file.
+SMALL_FILE_BYTES = 64 << 10
+# Bytes a name may hold to go into a ustar header and an index line as they are (printable ASCII but " and \\).
+_PLAIN_BYTES = bytes(byte for byte in range(32, 127) if byte not in b'"\\')
+_PADDING = tuple(bytes(count) for count in range(BLOCK_BYTES))
 
 
 def member_name(path: str, *, windows: bool = os.name == "nt") -> bytes:
@@ -176,6 +181,15 @@ class ExcludeRules:
         return self._full is not None and self._full.match(path) is not None
 
 
+@dataclass(frozen=True)
+class _Template:
+    """A regular file's ustar header around its name, size and mtime, for one mode and owner."""
+
+    head: bytes       # mode, uid, gid fields (after the name)
+    tail: bytes       # typeflag to the end of the block (after the checksum field)
+    checksum: int     # the byte sum of head, tail and the blank checksum field
+
+
 @dataclass
 class TarTotals:
     members: int = 0
@@ -278,6 +292,7 @@ class TarWriter:
         self._hard_links: dict[tuple[int, int], bytes] = {}
         self._user_names: dict[int, bytes] = {}
         self._group_names: dict[int, bytes] = {}
+        self._templates: dict[tuple[int, int, int], _Template | None] = {}
         self.totals = TarTotals()
         self._member_offset = 0   # where the last header written starts in the tar, for the index
         # Test seam: called with the path after a file is opened, before its bytes are read.
@@ -312,7 +327,8 @@ class TarWriter:
                     stack.extend(reversed(self._children(current, name)))
                 continue
             if stat.S_ISREG(mode):
-                self._add_file(current, name, info)
+                if info.st_nlink != 1 or info.st_size > SMALL_FILE_BYTES or not self._add_small_file(current, name, info):
+                    self._add_file(current, name, info)
             elif stat.S_ISDIR(mode):
                 self._add_directory(name, info)
                 if self._one_file_system and info.st_dev != root_device:
@@ -349,6 +365,8 @@ class TarWriter:
         self._out.write(bytes(2 * BLOCK_BYTES))
         self._out.zeros(-self._out.written_bytes % RECORD_BYTES)
         self._out.flush()
+        if self._index is not None:
+            self._index.flush()
         self.totals.archive_bytes = self._out.total_bytes
         return self.totals
 
@@ -431,6 +449,106 @@ class TarWriter:
         self._header(name, info, typeflag=SYMBOLIC, linkname=target)
         self._record(name, info, kind=SYMLINK, link=target)
 
+    def _file_template(self, info: os.stat_result) -> _Template | None:
+        """The constant parts of a regular file's ustar header for its mode and owner; None when they need pax."""
+        key = (info.st_mode & 0o7777, info.st_uid, info.st_gid)
+        if key in self._templates:
+            return self._templates[key]
+        user, group = self._owner(info)
+        template = None
+        if info.st_uid <= _MAX_OCTAL_7 and info.st_gid <= _MAX_OCTAL_7 and len(user) <= 32 and len(group) <= 32 \
+                and user.isascii() and group.isascii():
+            header = build_header(b"", typeflag=REGULAR, mode=key[0], uid=key[1], gid=key[2], size=0, mtime_ns=0,
+                                  uname=user, gname=group)
+            # Checksum of everything but name, size and mtime, with the checksum field as eight blanks.
+            template = _Template(header[100:124], header[156:], sum(header[100:124]) + sum(header[156:]) + 8 * 32)
+        self._templates[key] = template
+        return template
+
+    def _add_small_file(self, path: str, name: bytes, info: os.stat_result) -> bool:
+        """Store a small regular file of one link with one read call and a header from its template: the
+        per-file cost of trees of millions of tiny files. False (nothing done) when it needs _add_file."""
+        mtime_ns = info.st_mtime_ns
+        seconds, fraction = divmod(mtime_ns, 1_000_000_000)
+        template = self._file_template(info)
+        if template is None or len(name) > 100 or name.translate(None, _PLAIN_BYTES) or not 0 <= seconds <= _MAX_OCTAL_11:
+            return False
+        fd = self._open(path)
+        if fd is None:
+            return True
+        size = info.st_size
+        try:
+            if self.before_read is not None:
+                self.before_read(path)
+            # One byte more than the header promises: a shorter answer proves the file ends at size, so the
+            # data is exactly what the header says, with no fstat or second read. A file rewritten in place
+            # since the walk's lstat is stored as read (one read call: one version of it) under the older
+            # mtime, and an incremental run sees the newer one and stores it again.
+            data = os.read(fd, size + 1)
+        except OSError as error:
+            self._store_unread(path, name, info, error)
+            return True
+        finally:
+            os.close(fd)
+        if len(data) != size:
+            self._store_unread(path, name, info, None, data)
+            return True
+        out = self._out
+        offset = out.written_bytes
+        numbers = b"%011o\0%011o\0" % (size, seconds)
+        checksum = template.checksum + (zlib.adler32(name) & 0xFFFF) + (zlib.adler32(numbers) & 0xFFFF) - 2
+        header = name.ljust(100, b"\0") + template.head + numbers + b"%06o\0 " % checksum + template.tail
+        if fraction:
+            # The same pax mtime record build_header writes; its length prefix always has two digits.
+            mtime_text = b"%d.%s" % (seconds, (b"%09d" % fraction).rstrip(b"0"))
+            record = b" mtime=%s\n" % mtime_text
+            record = b"%d%s" % (len(record) + 2, record)
+            out.write(b"".join((_pax_header_block(len(record)), record, _PADDING[-len(record) % BLOCK_BYTES],
+                                header, data, _PADDING[-size % BLOCK_BYTES])))
+        else:
+            mtime_text = b"%d" % seconds
+            out.write(b"".join((header, data, _PADDING[-size % BLOCK_BYTES])))
+        totals = self.totals
+        totals.members += 1
+        totals.file_bytes += size
+        self._member_offset = offset
+        if self._index is not None:
+            self._index.add_plain_file(name, size=size, mtime_text=mtime_text, offset=offset)
+        if self._tracker is not None:
+            self._tracker.stored(name, info, FILE, offset, None)
+        return True
+
+    def _store_unread(self, path: str, name: bytes, info: os.stat_result, error: OSError | None, data: bytes = b"") -> None:
+        """A small file whose one read did not give its size: store what there was, as _copy_file would."""
+        size = info.st_size
+        self._header(name, info, typeflag=REGULAR, size=size)
+        self._out.write(data[:size])
+        self._out.zeros(size - min(len(data), size))
+        if error is not None:
+            self._report.warn(f"{path} could not be read to the end ({error.strerror}); stored zero-padded to {size} bytes")
+        elif len(data) > size:
+            self._report.warn(f"{path} grew while read; stored its first {size} bytes")
+        else:
+            self._report.warn(f"{path} shrank while read (from {size} to {len(data)} bytes); stored zero-padded to {size} bytes")
+        self._out.zeros(-size % BLOCK_BYTES)
+        self.totals.file_bytes += size
+        self._record(name, info, kind=FILE, size=size)
+
+    def _open(self, path: str) -> int | None:
+        """Open a file to read it; a file gone, unreadable or turned into a symlink is a warning and None."""
+        try:
+            return os.open(path, _O_READ)
+        except FileNotFoundError:
+            self._report.warn(f"{path} vanished before it could be read; skipped")
+        except PermissionError:
+            self._report.warn(f"{path} could not be read (permission denied); skipped")
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                self._report.warn(f"{path} was replaced by a symlink while read; skipped")
+            else:
+                self._report.warn(f"{path} could not be read ({error.strerror}); skipped")
+        return None
+
     def _add_file(self, path: str, name: bytes, info: os.stat_result) -> None:
         link_key = (info.st_dev, info.st_ino) if info.st_nlink > 1 else None
         if link_key is not None:
@@ -439,19 +557,8 @@ class TarWriter:
                 self._header(name, info, typeflag=LINK, linkname=first)
                 self._record(name, info, kind=HARDLINK, link=first)
                 return
-        try:
-            fd = os.open(path, _O_READ)
-        except FileNotFoundError:
-            self._report.warn(f"{path} vanished before it could be read; skipped")
-            return
-        except PermissionError:
-            self._report.warn(f"{path} could not be read (permission denied); skipped")
-            return
-        except OSError as error:
-            if error.errno == errno.ELOOP:
-                self._report.warn(f"{path} was replaced by a symlink while read; skipped")
-            else:
-                self._report.warn(f"{path} could not be read ({error.strerror}); skipped")
+        fd = self._open(path)
+        if fd is None:
             return
         with io.FileIO(fd, "rb", closefd=True) as file:
             if self.before_read is not None:

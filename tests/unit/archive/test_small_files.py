@@ -1,0 +1,118 @@
+"""The small-file path of the tar walk: the same archive and index bytes as the general path, fewer calls per file."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from ncbackup import platform
+from ncbackup.archive import writer as writer_module
+from ncbackup.archive.index import IndexWriter, read_index
+from ncbackup.archive.writer import SMALL_FILE_BYTES, TarWriter
+from ncbackup.process import run
+from ncbackup.sources.base import StreamReport
+from tests.support import need, need_binary
+
+
+def _write(path: Path, data: bytes, *, mode: int = 0o644, mtime_ns: int | None = None) -> None:
+    path.write_bytes(data)
+    os.chmod(path, mode)
+    if mtime_ns is not None:
+        os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def _varied_tree(root: Path) -> None:
+    """Files at every edge the small-file path decides on: sizes, name lengths, characters, times, modes, owners."""
+    root.mkdir()
+    base = len(os.fsencode(root).strip(b"/")) + 1      # the member name's length before the file's own name
+    for size in (0, 1, 40, 511, 512, 513, 4096, SMALL_FILE_BYTES - 1, SMALL_FILE_BYTES, SMALL_FILE_BYTES + 1):
+        _write(root / f"size-{size}", bytes(range(256)) * (size // 256) + b"s" * (size % 256))
+    for length in (99, 100, 101):
+        if length - base > 0:
+            _write(root / ("n" * (length - base)), b"name length\n")
+    for name in ('quote"d', "back\\slash", "tab\there", "unicode-é", "space d", "new\nline"):
+        _write(root / name, b"odd name\n")
+    with open(os.fsencode(root) + b"/latin-\xe9", "wb") as handle:
+        handle.write(b"not utf-8\n")
+    for label, mtime_ns in (("whole", 1_700_000_000 * 10**9), ("nanos", 1_700_000_000_123_456_789),
+                            ("tenth", 1_700_000_000_100_000_000), ("epoch", 0), ("before-epoch", -1_500_000_000),
+                            ("far-future", 8**11 * 10**9 + 5), ("short-record", 5)):
+        _write(root / f"mtime-{label}", b"time\n", mtime_ns=mtime_ns)
+    for mode in (0o600, 0o755, 0o4755, 0o1777, 0o000):
+        _write(root / f"mode-{mode:o}", b"mode\n", mode=mode)
+    _write(root / "hard-a", b"two names\n")
+    os.link(root / "hard-a", root / "hard-b")
+    if platform.is_root():
+        for label, uid, gid in (("nobody", 65534, 65534), ("no-name", 4242, 4343), ("big-ids", 3_000_000, 4_000_000)):
+            _write(root / f"owner-{label}", b"owner\n")
+            os.chown(root / f"owner-{label}", uid, gid)
+    (root / "sub").mkdir()
+    _write(root / "sub" / "inner", b"inner\n", mtime_ns=1_600_000_000_000_000_001)
+
+
+def _archive(root: Path, *, small_file_bytes: int, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, bytes, StreamReport]:
+    monkeypatch.setattr(writer_module, "SMALL_FILE_BYTES", small_file_bytes)
+    sink, index_sink, report = io.BytesIO(), io.BytesIO(), StreamReport()
+    writer = TarWriter(sink, report=report, index=IndexWriter(index_sink))
+    writer.add_tree(str(root))
+    writer.close()
+    return sink.getvalue(), index_sink.getvalue(), report
+
+
+def test_small_file_path_writes_the_same_archive_and_index_bytes_as_the_general_path(tmp_path, monkeypatch):
+    root = tmp_path / "tree"
+    _varied_tree(root)
+    fast_tar, fast_index, fast_report = _archive(root, small_file_bytes=SMALL_FILE_BYTES, monkeypatch=monkeypatch)
+    general_tar, general_index, _ = _archive(root, small_file_bytes=-1, monkeypatch=monkeypatch)
+    assert fast_index == general_index
+    assert fast_tar == general_tar
+    assert fast_report.warnings == []
+    entries = list(read_index(io.BytesIO(fast_index)))
+    assert len(entries) == sum(1 for _ in root.rglob("*")) + 1
+
+
+def test_gnu_tar_compares_a_tree_of_small_files_equal_to_the_live_tree(tmp_path, monkeypatch):
+    tar = need_binary("tar")
+    root = tmp_path / "tree"
+    _varied_tree(root)
+    archive, _, _ = _archive(root, small_file_bytes=SMALL_FILE_BYTES, monkeypatch=monkeypatch)
+    (tmp_path / "out.tar").write_bytes(archive)
+    run([tar, "--compare", "-f", tmp_path / "out.tar", "-C", "/"])
+
+
+def test_a_small_file_costs_one_open_one_read_and_no_fstat(tmp_path, monkeypatch):
+    root = tmp_path / "tree"
+    root.mkdir()
+    for number in range(50):
+        _write(root / f"f{number:02d}", b"small file %d\n" % number, mtime_ns=1_700_000_000_000_000_001 + number)
+    calls: dict[str, int] = {"open": 0, "read": 0, "fstat": 0}
+
+    def counted(name, real):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return call
+
+    for name in calls:
+        monkeypatch.setattr(writer_module.os, name, counted(name, getattr(os, name)))
+    archive, _, report = _archive(root, small_file_bytes=SMALL_FILE_BYTES, monkeypatch=monkeypatch)
+    assert calls == {"open": 50, "read": 50, "fstat": 0}
+    assert report.warnings == []
+    assert archive.count(b"small file 7\n") == 1
+
+
+def test_owner_lookups_happen_once_per_owner_not_per_file(tmp_path, monkeypatch):
+    need(platform.is_root(), "giving files other owners needs root")
+    root = tmp_path / "tree"
+    root.mkdir()
+    for number in range(30):
+        _write(root / f"f{number}", b"x")
+        os.chown(root / f"f{number}", 65534 if number % 2 else 0, 0)
+    looked_up: list[int] = []
+    real_lookup = platform.user_name_for_uid
+    monkeypatch.setattr(platform, "user_name_for_uid", lambda uid: looked_up.append(uid) or real_lookup(uid))
+    _archive(root, small_file_bytes=SMALL_FILE_BYTES, monkeypatch=monkeypatch)
+    assert sorted(looked_up) == sorted({0, 65534, os.stat(root).st_uid})
