@@ -26,11 +26,11 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path[0] = str(Path(__file__).resolve().parent.parent)  # as in bench/run.py
 
-from bench.case import RunDirs  # noqa: E402
-from bench.measure import Pipeline, Watch, run_checked, run_measured  # noqa: E402
-from bench.ncbackup_cli import write_config  # noqa: E402
-from bench.run import BENCH_FOLDER, ensure_keys, log, machine_facts, wait_for_other_benchmarks  # noqa: E402
-from bench.scratch import _unmount, scratch_filesystem, sync_filesystem  # noqa: E402
+from bench.case import RunDirs
+from bench.measure import Pipeline, Watch, run_checked, run_measured
+from bench.ncbackup_cli import write_config
+from bench.run import BENCH_FOLDER, ensure_keys, log, machine_facts, wait_for_other_benchmarks
+from bench.scratch import _unmount, scratch_filesystem, sync_filesystem
 
 GENERATOR_VERSION = 2
 MIB = 1 << 20

@@ -16,8 +16,9 @@ import os
 import re
 import stat
 import struct
+import sys
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -46,6 +47,9 @@ SMALL_FILE_BYTES = 64 << 10
 # Bytes a name may hold to go into a ustar header and an index line as they are (printable ASCII but " and \\).
 _PLAIN_BYTES = bytes(byte for byte in range(32, 127) if byte not in b'"\\')
 _PADDING = tuple(bytes(count) for count in range(BLOCK_BYTES))
+# Folders held open at once while walking down (one per level); deeper ones are listed by path.
+MAX_FOLDER_DESCRIPTORS = 64
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
 def member_name(path: str, *, windows: bool = os.name == "nt") -> bytes:
@@ -144,6 +148,14 @@ def _pax_header_block(size: int) -> bytes:
     )))
 
 
+def _walk_order(entry: os.DirEntry) -> str:
+    return walk_key(entry.name)
+
+
+# (folder descriptor or None, folder path ending in a separator, member name prefix, children left to store)
+_Frame = tuple["int | None", str, bytes, Iterator[os.DirEntry]]
+
+
 class ExcludeRules:
     """FILESET_EXCLUDE: absolute paths (the path and all below it) and glob patterns.
 
@@ -172,6 +184,7 @@ class ExcludeRules:
                 base.append(fnmatch.translate(pattern))
         self._full = re.compile("|".join(full)) if full else None
         self._base = re.compile("|".join(base)) if base else None
+        self.is_empty = not (self.exact_paths or full or base)
 
     def is_excluded(self, path: str, name: str) -> bool:
         if path in self.exact_paths:
@@ -306,39 +319,72 @@ class TarWriter:
         info = self._lstat(path)
         if info is None:
             return
+        name = member_name(path) if name is None else name
         root_device = info.st_dev
-        stack: list[tuple[str, bytes, os.stat_result | None, os.DirEntry | None]] = [
-            (path, member_name(path) if name is None else name, info, None)
-        ]
-        while stack:
-            current, name, info, entry = stack.pop()
-            if info is None:
-                try:
-                    info = entry.stat(follow_symlinks=False)  # type: ignore[union-attr]  # only the root has no entry
-                except FileNotFoundError:
-                    self._report.warn(f"{current} vanished before it could be read; skipped")
-                    continue
-                except OSError as error:
-                    self._report.warn(f"{current} could not be read ({error.strerror}); skipped")
-                    continue
-            mode = info.st_mode
-            if self._tracker is not None and self._carry(name, info, mode):
-                if stat.S_ISDIR(mode):
-                    stack.extend(reversed(self._children(current, name)))
-                continue
-            if stat.S_ISREG(mode):
-                if info.st_nlink != 1 or info.st_size > SMALL_FILE_BYTES or not self._add_small_file(current, name, info):
-                    self._add_file(current, name, info)
-            elif stat.S_ISDIR(mode):
-                self._add_directory(name, info)
-                if self._one_file_system and info.st_dev != root_device:
-                    self._report.note(f"{current} is another file system; only the mount point was stored")
-                    continue
-                stack.extend(reversed(self._children(current, name)))
-            elif stat.S_ISLNK(mode):
-                self._add_symlink(current, name, info)
-            else:
-                self._report.note(f"{current} is a {_special_kind(mode)}; skipped")
+        if not self._add_member(path, name, info, root_device=root_device):
+            return
+        # Pre-order, depth first: a frame is a folder whose children are being stored; a child folder's
+        # frame goes on top and the parent's iteration resumes when that whole subtree is done.
+        frames: list[_Frame] = []
+        excludes = None if self._excludes.is_empty else self._excludes
+        try:
+            frame = self._listing(path, name, by_descriptor=True)
+            if frame is not None:
+                frames.append(frame)
+            while frames:
+                folder_fd, folder_path, prefix, entries = frames[-1]
+                for entry in entries:
+                    base = entry.name
+                    child = folder_path + base
+                    if excludes is not None and excludes.is_excluded(child, base):
+                        continue
+                    child_name = prefix + base.encode(_FS_ENCODING, _FS_ERRORS)
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        self._report.warn(f"{child} vanished before it could be read; skipped")
+                        continue
+                    except OSError as error:
+                        self._report.warn(f"{child} could not be read ({error.strerror}); skipped")
+                        continue
+                    # Most members of a big tree are small files: straight to their path, no dispatch.
+                    if (self._tracker is None and info.st_nlink == 1 and info.st_size <= SMALL_FILE_BYTES
+                            and stat.S_ISREG(info.st_mode) and self._add_small_file(child, child_name, info, folder_fd, base)):
+                        continue
+                    if self._add_member(child, child_name, info, root_device=root_device, folder_fd=folder_fd, base=base):
+                        frame = self._listing(child, child_name, by_descriptor=len(frames) < MAX_FOLDER_DESCRIPTORS)
+                        if frame is not None:
+                            frames.append(frame)
+                            break
+                else:
+                    frames.pop()
+                    if folder_fd is not None:
+                        os.close(folder_fd)
+        finally:
+            for frame in frames:
+                if frame[0] is not None:
+                    os.close(frame[0])
+
+    def _add_member(self, path: str, name: bytes, info: os.stat_result, *, root_device: int,
+                    folder_fd: int | None = None, base: str | None = None) -> bool:
+        """Store one member, or carry it when the tracker says it is unchanged; True for a folder to descend into."""
+        mode = info.st_mode
+        if self._tracker is not None and self._carry(name, info, mode):
+            return stat.S_ISDIR(mode)
+        if stat.S_ISREG(mode):
+            if info.st_nlink != 1 or info.st_size > SMALL_FILE_BYTES or not self._add_small_file(path, name, info, folder_fd, base):
+                self._add_file(path, name, info)
+        elif stat.S_ISDIR(mode):
+            self._add_directory(name, info)
+            if self._one_file_system and info.st_dev != root_device:
+                self._report.note(f"{path} is another file system; only the mount point was stored")
+                return False
+            return True
+        elif stat.S_ISLNK(mode):
+            self._add_symlink(path, name, info)
+        else:
+            self._report.note(f"{path} is a {_special_kind(mode)}; skipped")
+        return False
 
     def add_file(self, path: str, *, name: str) -> None:
         """Add one regular file under a member name the caller chooses (flat binary log names, say)."""
@@ -372,25 +418,24 @@ class TarWriter:
 
     # --- members -----------------------------------------------------------------------------
 
-    def _children(self, path: str, name: bytes) -> list[tuple[str, bytes, None, os.DirEntry]]:
+    def _listing(self, path: str, name: bytes, *, by_descriptor: bool) -> _Frame | None:
+        """The folder's children in walk order, with the folder open by descriptor where the platform allows it
+        (its files are then looked up in it: no path walk per file); None, with a warning, when it cannot be listed."""
+        folder_fd = None
         try:
-            with os.scandir(path) as listing:
-                entries = sorted(listing, key=lambda entry: walk_key(entry.name))
-        except FileNotFoundError:
-            self._report.warn(f"{path} vanished while it was read; its contents are missing")
-            return []
+            if by_descriptor:
+                folder_fd = platform.open_folder_to_list(path)
+            with os.scandir(path if folder_fd is None else folder_fd) as listing:
+                entries = sorted(listing, key=_walk_order)
         except OSError as error:
-            self._report.warn(f"{path} could not be listed ({error.strerror}); its contents are missing")
-            return []
-        prefix = name + b"/" if name else b""
-        children = []
-        excludes = self._excludes
-        for entry in entries:
-            child = entry.path
-            if excludes.is_excluded(child, entry.name):
-                continue
-            children.append((child, prefix + os.fsencode(entry.name), None, entry))
-        return children
+            if folder_fd is not None:
+                os.close(folder_fd)
+            if isinstance(error, FileNotFoundError):
+                self._report.warn(f"{path} vanished while it was read; its contents are missing")
+            else:
+                self._report.warn(f"{path} could not be listed ({error.strerror}); its contents are missing")
+            return None
+        return folder_fd, path if path.endswith(os.sep) else path + os.sep, name + b"/" if name else b"", iter(entries)
 
     def _owner(self, info: os.stat_result) -> tuple[bytes, bytes]:
         uid, gid = info.st_uid, info.st_gid
@@ -465,7 +510,8 @@ class TarWriter:
         self._templates[key] = template
         return template
 
-    def _add_small_file(self, path: str, name: bytes, info: os.stat_result) -> bool:
+    def _add_small_file(self, path: str, name: bytes, info: os.stat_result, folder_fd: int | None = None,
+                        base: str | None = None) -> bool:
         """Store a small regular file of one link with one read call and a header from its template: the
         per-file cost of trees of millions of tiny files. False (nothing done) when it needs _add_file."""
         mtime_ns = info.st_mtime_ns
@@ -473,7 +519,7 @@ class TarWriter:
         template = self._file_template(info)
         if template is None or len(name) > 100 or name.translate(None, _PLAIN_BYTES) or not 0 <= seconds <= _MAX_OCTAL_11:
             return False
-        fd = self._open(path)
+        fd = self._open(path, folder_fd, base)
         if fd is None:
             return True
         size = info.st_size
@@ -534,9 +580,12 @@ class TarWriter:
         self.totals.file_bytes += size
         self._record(name, info, kind=FILE, size=size)
 
-    def _open(self, path: str) -> int | None:
-        """Open a file to read it; a file gone, unreadable or turned into a symlink is a warning and None."""
+    def _open(self, path: str, folder_fd: int | None = None, base: str | None = None) -> int | None:
+        """Open a file to read it (as base in the folder open as folder_fd, when given); a file gone, unreadable or
+        turned into a symlink is a warning and None."""
         try:
+            if folder_fd is not None:
+                return os.open(base, _O_READ, dir_fd=folder_fd)  # type: ignore[arg-type]  # given with folder_fd
             return os.open(path, _O_READ)
         except FileNotFoundError:
             self._report.warn(f"{path} vanished before it could be read; skipped")

@@ -99,7 +99,8 @@ def test_a_small_file_costs_one_open_one_read_and_no_fstat(tmp_path, monkeypatch
     for name in calls:
         monkeypatch.setattr(writer_module.os, name, counted(name, getattr(os, name)))
     archive, _, report = _archive(root, small_file_bytes=SMALL_FILE_BYTES, monkeypatch=monkeypatch)
-    assert calls == {"open": 50, "read": 50, "fstat": 0}
+    folder_opens = 1 if platform.HAS_RELATIVE_LISTING else 0   # the folder, to open its files by name in it
+    assert calls == {"open": 50 + folder_opens, "read": 50, "fstat": 0}
     assert report.warnings == []
     assert archive.count(b"small file 7\n") == 1
 
@@ -116,3 +117,57 @@ def test_owner_lookups_happen_once_per_owner_not_per_file(tmp_path, monkeypatch)
     monkeypatch.setattr(platform, "user_name_for_uid", lambda uid: looked_up.append(uid) or real_lookup(uid))
     _archive(root, small_file_bytes=SMALL_FILE_BYTES, monkeypatch=monkeypatch)
     assert sorted(looked_up) == sorted({0, 65534, os.stat(root).st_uid})
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_tree_deeper_than_the_open_folder_limit_is_archived_whole_with_no_folder_left_open(tmp_path, monkeypatch):
+    need(Path("/proc/self/fd").is_dir(), "counting open descriptors needs /proc")
+    root = tmp_path / "deep"
+    folder = root
+    for level in range(8):
+        folder.mkdir()
+        _write(folder / f"file-{level}", b"level %d\n" % level)
+        _write(folder / f"z-after-{level}", b"after the subfolder %d\n" % level)
+        folder = folder / f"level-{level}"
+    before = _open_descriptors()
+    unlimited, unlimited_index, _ = _archive(root, small_file_bytes=SMALL_FILE_BYTES, monkeypatch=monkeypatch)
+    monkeypatch.setattr(writer_module, "MAX_FOLDER_DESCRIPTORS", 3)
+    sink, index_sink, report = io.BytesIO(), io.BytesIO(), StreamReport()
+    writer = TarWriter(sink, report=report, index=IndexWriter(index_sink))
+    during: list[int] = []
+    writer.before_read = lambda path: during.append(_open_descriptors())
+    writer.add_tree(str(root))
+    writer.close()
+    limited, limited_index = sink.getvalue(), index_sink.getvalue()
+    assert _open_descriptors() == before
+    assert max(during) <= before + 3 + 1    # three folders and the file being read
+    assert (limited, limited_index) == (unlimited, unlimited_index)
+    assert report.warnings == []
+    names = [entry.path.rsplit("/", 1)[-1] for entry in read_index(io.BytesIO(limited_index))]
+    # Pre-order: a folder's whole subtree comes before its next sibling.
+    assert names[:5] == ["deep", "file-0", "level-0", "file-1", "level-1"]
+    assert names[-2:] == ["z-after-1", "z-after-0"]
+
+
+def test_a_walk_that_fails_midway_leaves_no_folder_open(tmp_path):
+    need(Path("/proc/self/fd").is_dir(), "counting open descriptors needs /proc")
+    root = tmp_path / "tree"
+    (root / "a" / "b").mkdir(parents=True)
+    for number in range(3000):
+        _write(root / "a" / "b" / f"f{number}", b"%d" % number * 40)
+
+    class BrokenSink(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data) -> int:
+            raise OSError(28, "No space left on device")
+
+    before = _open_descriptors()
+    writer = TarWriter(BrokenSink(), report=StreamReport())
+    with pytest.raises(OSError):
+        writer.add_tree(str(root))
+    assert _open_descriptors() == before
