@@ -47,6 +47,7 @@ SMALL_FILE_BYTES = 64 << 10
 # Bytes a name may hold to go into a ustar header and an index line as they are (printable ASCII but " and \\).
 _PLAIN_BYTES = bytes(byte for byte in range(32, 127) if byte not in b'"\\')
 _PADDING = tuple(bytes(count) for count in range(BLOCK_BYTES))
+_UNKNOWN = object()
 # Folders held open at once while walking down (one per level); deeper ones are listed by path.
 MAX_FOLDER_DESCRIPTORS = 64
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
@@ -230,6 +231,18 @@ class _Out:
                 return
         self._view[self._position:self._position + size] = data
         self._position += size
+
+    def append(self, data: bytes) -> int:
+        """write(data) and return where it starts in the archive."""
+        position = self._position
+        size = len(data)
+        if position + size > OUT_BUFFER_BYTES:
+            offset = self.written_bytes
+            self.write(data)
+            return offset
+        self._view[position:position + size] = data
+        self._position = position + size
+        return self.total_bytes + position
 
     def zeros(self, count: int) -> None:
         while count:
@@ -514,13 +527,16 @@ class TarWriter:
                         base: str | None = None) -> bool:
         """Store a small regular file of one link with one read call and a header from its template: the
         per-file cost of trees of millions of tiny files. False (nothing done) when it needs _add_file."""
-        mtime_ns = info.st_mtime_ns
-        seconds, fraction = divmod(mtime_ns, 1_000_000_000)
-        template = self._file_template(info)
+        seconds, fraction = divmod(info.st_mtime_ns, 1_000_000_000)
+        template = self._templates.get((info.st_mode & 0o7777, info.st_uid, info.st_gid), _UNKNOWN)
+        if template is _UNKNOWN:
+            template = self._file_template(info)
         if template is None or len(name) > 100 or name.translate(None, _PLAIN_BYTES) or not 0 <= seconds <= _MAX_OCTAL_11:
             return False
-        fd = self._open(path, folder_fd, base)
-        if fd is None:
+        try:
+            fd = os.open(path, _O_READ) if folder_fd is None else os.open(base, _O_READ, dir_fd=folder_fd)  # type: ignore[arg-type]
+        except OSError as error:
+            self._warn_unopened(path, error)
             return True
         size = info.st_size
         try:
@@ -539,21 +555,24 @@ class TarWriter:
         if len(data) != size:
             self._store_unread(path, name, info, None, data)
             return True
-        out = self._out
-        offset = out.written_bytes
         numbers = b"%011o\0%011o\0" % (size, seconds)
         checksum = template.checksum + (zlib.adler32(name) & 0xFFFF) + (zlib.adler32(numbers) & 0xFFFF) - 2
-        header = name.ljust(100, b"\0") + template.head + numbers + b"%06o\0 " % checksum + template.tail
         if fraction:
             # The same pax mtime record build_header writes; its length prefix always has two digits.
             mtime_text = b"%d.%s" % (seconds, (b"%09d" % fraction).rstrip(b"0"))
             record = b" mtime=%s\n" % mtime_text
             record = b"%d%s" % (len(record) + 2, record)
-            out.write(b"".join((_pax_header_block(len(record)), record, _PADDING[-len(record) % BLOCK_BYTES],
-                                header, data, _PADDING[-size % BLOCK_BYTES])))
+            offset = self._out.append(b"".join((
+                _pax_header_block(len(record)), record, _PADDING[-len(record) % BLOCK_BYTES],
+                name.ljust(100, b"\0"), template.head, numbers, b"%06o\0 " % checksum, template.tail,
+                data, _PADDING[-size % BLOCK_BYTES],
+            )))
         else:
             mtime_text = b"%d" % seconds
-            out.write(b"".join((header, data, _PADDING[-size % BLOCK_BYTES])))
+            offset = self._out.append(b"".join((
+                name.ljust(100, b"\0"), template.head, numbers, b"%06o\0 " % checksum, template.tail,
+                data, _PADDING[-size % BLOCK_BYTES],
+            )))
         totals = self.totals
         totals.members += 1
         totals.file_bytes += size
@@ -580,23 +599,23 @@ class TarWriter:
         self.totals.file_bytes += size
         self._record(name, info, kind=FILE, size=size)
 
-    def _open(self, path: str, folder_fd: int | None = None, base: str | None = None) -> int | None:
-        """Open a file to read it (as base in the folder open as folder_fd, when given); a file gone, unreadable or
-        turned into a symlink is a warning and None."""
+    def _open(self, path: str) -> int | None:
+        """Open a file to read it; a file gone, unreadable or turned into a symlink is a warning and None."""
         try:
-            if folder_fd is not None:
-                return os.open(base, _O_READ, dir_fd=folder_fd)  # type: ignore[arg-type]  # given with folder_fd
             return os.open(path, _O_READ)
-        except FileNotFoundError:
-            self._report.warn(f"{path} vanished before it could be read; skipped")
-        except PermissionError:
-            self._report.warn(f"{path} could not be read (permission denied); skipped")
         except OSError as error:
-            if error.errno == errno.ELOOP:
-                self._report.warn(f"{path} was replaced by a symlink while read; skipped")
-            else:
-                self._report.warn(f"{path} could not be read ({error.strerror}); skipped")
+            self._warn_unopened(path, error)
         return None
+
+    def _warn_unopened(self, path: str, error: OSError) -> None:
+        if isinstance(error, FileNotFoundError):
+            self._report.warn(f"{path} vanished before it could be read; skipped")
+        elif isinstance(error, PermissionError):
+            self._report.warn(f"{path} could not be read (permission denied); skipped")
+        elif error.errno == errno.ELOOP:
+            self._report.warn(f"{path} was replaced by a symlink while read; skipped")
+        else:
+            self._report.warn(f"{path} could not be read ({error.strerror}); skipped")
 
     def _add_file(self, path: str, name: bytes, info: os.stat_result) -> None:
         link_key = (info.st_dev, info.st_ino) if info.st_nlink > 1 else None
