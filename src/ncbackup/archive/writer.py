@@ -47,7 +47,6 @@ SMALL_FILE_BYTES = 64 << 10
 # Bytes a name may hold to go into a ustar header and an index line as they are (printable ASCII but " and \\).
 _PLAIN_BYTES = bytes(byte for byte in range(32, 127) if byte not in b'"\\')
 _PADDING = tuple(bytes(count) for count in range(BLOCK_BYTES))
-_UNKNOWN = object()
 # Folders held open at once while walking down (one per level); deeper ones are listed by path.
 MAX_FOLDER_DESCRIPTORS = 64
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
@@ -202,6 +201,9 @@ class _Template:
     head: bytes       # mode, uid, gid fields (after the name)
     tail: bytes       # typeflag to the end of the block (after the checksum field)
     checksum: int     # the byte sum of head, tail and the blank checksum field
+
+
+_UNKNOWN = _Template(b"", b"", -1)   # no template made yet for a mode and owner
 
 
 @dataclass
