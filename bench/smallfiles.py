@@ -288,18 +288,14 @@ def main(argv: list[str] | None = None) -> int:
         lock.close()
 
 
-def _main(arguments: argparse.Namespace) -> int:
-    started = datetime.now(timezone.utc)
-    bench = Bench(arguments)
-    facts = machine_facts()
-    memory: list[dict] = []
+def _timed_runs(bench: Bench, arguments: argparse.Namespace) -> None:
+    """The side-by-side runs on the main tree, interleaved run by run so a burst of load hits every tool alike."""
     with small_tree(arguments.work_folder, files=arguments.files, folders=arguments.folders) as tree:
         count, seconds = warm_up(tree)
         log(f"warm-up: read {count} files in {seconds:.1f} s")
         for run_index in range(arguments.runs):
             log(f"run {run_index + 1}/{arguments.runs}")
-            steps = [(SHELL, bench.shell), (NCBACKUP, bench.ncbackup_run)]
-            for label, step in steps:
+            for label, step in ((SHELL, bench.shell), (NCBACKUP, bench.ncbackup_run)):
                 run = step(tree)
                 bench.series[label].runs.append(run)
                 log(f"  {label}: {run.wall_seconds:.2f} s, peak RSS {run.max_rss_bytes / MIB:.0f} MiB"
@@ -309,9 +305,19 @@ def _main(arguments: argparse.Namespace) -> int:
                 bench.series[RESTIC_FIRST].runs.append(first)
                 bench.series[RESTIC_AGAIN].runs.append(again)
                 log(f"  restic: {first.wall_seconds:.2f} s first, {again.wall_seconds:.2f} s again")
+
+
+def _main(arguments: argparse.Namespace) -> int:
+    started = datetime.now(timezone.utc)
+    bench = Bench(arguments)
+    facts = machine_facts()
+    memory: list[dict] = []
+    if arguments.runs:
+        _timed_runs(bench, arguments)
     for files in arguments.memory_counts:
         with small_tree(arguments.work_folder, files=files, folders=arguments.folders) as tree:
-            warm_up(tree)
+            count, seconds = warm_up(tree)
+            log(f"warm-up: read {count} files in {seconds:.1f} s")
             run = bench.ncbackup_run(tree, images_label="smallfiles-memory")
         memory.append({"files": files, **asdict(run)})
         log(f"memory probe, {files} files: {run.wall_seconds:.2f} s, peak RSS {run.max_rss_bytes / MIB:.0f} MiB"
