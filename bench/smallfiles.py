@@ -37,8 +37,8 @@ MIB = 1 << 20
 BASE_MTIME_SECONDS = 1_700_000_000
 MARKER = "smallfiles.json"   # in the image's root, written last: the tree is complete
 PART_SIZE_MIB = 100
-SHELL, NCBACKUP, RESTIC_FIRST, RESTIC_AGAIN = (
-    "shell: tar | zstd -T0 -3 | age", "ncbackup run (local, zstd 3, age)",
+SHELL, NCBACKUP, BEFORE, RESTIC_FIRST, RESTIC_AGAIN = (
+    "shell: tar | zstd -T0 -3 | age", "ncbackup run (local, zstd 3, age)", "ncbackup run, --compare-source code",
     "restic backup (first)", "restic backup (again, no change)",
 )
 
@@ -186,7 +186,7 @@ class Bench:
         self.keys = ensure_keys(arguments.work_folder / "keys")
         self.images = arguments.work_folder / "scratch"
         self.ncbackup = [sys.executable, "-m", "ncbackup.cli"]   # this checkout's code, as bench/ncbackup_cli does
-        self.series: dict[str, Series] = {label: Series(label) for label in (SHELL, NCBACKUP, RESTIC_FIRST, RESTIC_AGAIN)}
+        self.series: dict[str, Series] = {label: Series(label) for label in (SHELL, NCBACKUP, BEFORE, RESTIC_FIRST, RESTIC_AGAIN)}
 
     def scratch(self, label: str):
         return scratch_filesystem(self.images, label, size_bytes=image_size_bytes(self.arguments.files))
@@ -200,12 +200,14 @@ class Bench:
             ], stdout_path=root / "files.tar.zst.age")
             return measured(pipeline, root)
 
-    def ncbackup_run(self, tree: Path, *, images_label: str = "smallfiles-ncbackup") -> Run:
+    def ncbackup_run(self, tree: Path, *, images_label: str = "smallfiles-ncbackup", source: Path | None = None) -> Run:
         with self.scratch(images_label) as root:
             dirs = RunDirs.under(root)
             config = write_config(root / "conf.json", dirs=dirs,
                                   sections=ncbackup_sections(tree, dirs, self.keys.recipients_file))
-            run = measured(Pipeline([[*self.ncbackup, "run", "-c", str(config)]], ok_exit_codes=(0, 1)), root)
+            # Another checkout's src/ first on the path: its ncbackup package instead of this one's.
+            env = {"PYTHONPATH": str(source)} if source is not None else None
+            run = measured(Pipeline([[*self.ncbackup, "run", "-c", str(config)]], ok_exit_codes=(0, 1), env=env), root)
             sets = list(dirs.local_backup.rglob("manifest.json"))
             if run.failure is None and len(sets) != 1:
                 run.failure = f"no complete set was written ({len(sets)} manifests)"
@@ -240,6 +242,9 @@ def summary_markdown(series: list[Series]) -> str:
     shell, ours = by_label[SHELL].median_seconds(), by_label[NCBACKUP].median_seconds()
     if shell and ours:
         lines += ["", f"ncbackup / shell pipeline (medians): {ours / shell:.2f} (target <= 1.5)"]
+    before = by_label[BEFORE].median_seconds() if BEFORE in by_label else None
+    if shell and before:
+        lines += ["", f"--compare-source ncbackup / shell pipeline (medians): {before / shell:.2f}"]
     lines += ["", "Every run (interleaved):", "",
               "| run | load | " + " | ".join(item.label.replace("|", "\\|") + " s" for item in series) + " | ncbackup/shell |",
               "|---|---:|" + "---:|" * (len(series) + 1)]
@@ -265,6 +270,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="extra tree sizes (comma-separated file counts, e.g. 100000,1000000) for one ncbackup "
                              "run each: its peak RSS (the trees are made once and kept)")
     parser.add_argument("--skip-peers", action="store_true", help="do not time restic")
+    parser.add_argument("--compare-source", type=Path,
+                        help="another checkout's src/ folder (e.g. the code before a change, from git archive): "
+                             "its ncbackup is timed too, in the same interleaved runs")
     parser.add_argument("--work-folder", type=Path, default=BENCH_FOLDER / "work")
     parser.add_argument("--results-folder", type=Path, default=BENCH_FOLDER / "results")
     arguments = parser.parse_args(argv)
@@ -295,7 +303,10 @@ def _timed_runs(bench: Bench, arguments: argparse.Namespace) -> None:
         log(f"warm-up: read {count} files in {seconds:.1f} s")
         for run_index in range(arguments.runs):
             log(f"run {run_index + 1}/{arguments.runs}")
-            for label, step in ((SHELL, bench.shell), (NCBACKUP, bench.ncbackup_run)):
+            steps = [(SHELL, bench.shell), (NCBACKUP, bench.ncbackup_run)]
+            if arguments.compare_source is not None:
+                steps.append((BEFORE, lambda tree: bench.ncbackup_run(tree, source=arguments.compare_source)))
+            for label, step in steps:
                 run = step(tree)
                 bench.series[label].runs.append(run)
                 log(f"  {label}: {run.wall_seconds:.2f} s, peak RSS {run.max_rss_bytes / MIB:.0f} MiB"
@@ -322,7 +333,7 @@ def _main(arguments: argparse.Namespace) -> int:
         memory.append({"files": files, **asdict(run)})
         log(f"memory probe, {files} files: {run.wall_seconds:.2f} s, peak RSS {run.max_rss_bytes / MIB:.0f} MiB"
             + (f" FAILED {run.failure}" if run.failure else ""))
-    series = [bench.series[label] for label in (SHELL, NCBACKUP, RESTIC_FIRST, RESTIC_AGAIN)
+    series = [bench.series[label] for label in (SHELL, NCBACKUP, BEFORE, RESTIC_FIRST, RESTIC_AGAIN)
               if bench.series[label].runs]
     finished = datetime.now(timezone.utc)
     table = (f"### {arguments.files} files of ~40 bytes in {arguments.folders} folders, {arguments.runs} runs, "

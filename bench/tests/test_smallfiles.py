@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from bench import smallfiles
 from tests.support import need, need_binary
@@ -15,10 +16,12 @@ def test_tiny_small_files_benchmark_runs_every_measurement_and_reuses_its_tree(t
         need_binary(tool)
     arguments = ["--files", "300", "--folders", "3", "--runs", "1", "--memory-files", "200",
                  "--work-folder", str(tmp_path / "work"), "--results-folder", str(tmp_path / "results")]
-    assert smallfiles.main(arguments) == 0
+    source = Path(smallfiles.__file__).resolve().parent.parent / "src"
+    assert smallfiles.main([*arguments, "--compare-source", str(source)]) == 0
     document = json.loads(next((tmp_path / "results").glob("smallfiles-*.json")).read_text())
     labels = {series["label"]: series for series in document["series"]}
-    assert set(labels) == {smallfiles.SHELL, smallfiles.NCBACKUP, smallfiles.RESTIC_FIRST, smallfiles.RESTIC_AGAIN}
+    assert set(labels) == {smallfiles.SHELL, smallfiles.NCBACKUP, smallfiles.BEFORE, smallfiles.RESTIC_FIRST,
+                           smallfiles.RESTIC_AGAIN}
     for series in labels.values():
         assert [run["failure"] for run in series["runs"]] == [None]
         assert series["runs"][0]["max_rss_bytes"] > 0
