@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -171,3 +173,36 @@ def test_a_walk_that_fails_midway_leaves_no_folder_open(tmp_path):
     with pytest.raises(OSError):
         writer.add_tree(str(root))
     assert _open_descriptors() == before
+
+
+def test_walk_memory_does_not_grow_with_the_number_of_files(tmp_path):
+    """Ten times the paths (the same tree under ten names), the same peak: nothing is kept per file."""
+    root = tmp_path / "tree"
+    for folder in range(4):
+        (root / f"d{folder}").mkdir(parents=True)
+        for number in range(500):
+            _write(root / f"d{folder}" / f"file-{number:04d}.txt", b"%040d" % number, mtime_ns=1_700_000_000_000_000_007)
+
+    def peak_bytes(copies: int) -> int:
+        index_sink = tempfile.TemporaryFile()   # on disk, as the files source spools a big index
+        writer = TarWriter(_NullSink(), report=StreamReport(), index=IndexWriter(index_sink))
+        tracemalloc.start()
+        try:
+            for copy in range(copies):
+                writer.add_tree(str(root), name=b"copy-%d" % copy)
+            writer.close()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            index_sink.close()
+
+    one, ten = peak_bytes(1), peak_bytes(10)
+    assert ten - one < 256 << 10, f"{one} bytes at peak for 2,000 files, {ten} for 20,000"
+
+
+class _NullSink(io.RawIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        return len(data)
