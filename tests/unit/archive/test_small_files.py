@@ -184,17 +184,16 @@ def test_walk_memory_does_not_grow_with_the_number_of_files(tmp_path):
             _write(root / f"d{folder}" / f"file-{number:04d}.txt", b"%040d" % number, mtime_ns=1_700_000_000_000_000_007)
 
     def peak_bytes(copies: int) -> int:
-        index_sink = tempfile.TemporaryFile()   # on disk, as the files source spools a big index
-        writer = TarWriter(_NullSink(), report=StreamReport(), index=IndexWriter(index_sink))
-        tracemalloc.start()
-        try:
-            for copy in range(copies):
-                writer.add_tree(str(root), name=b"copy-%d" % copy)
-            writer.close()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-            index_sink.close()
+        with tempfile.TemporaryFile() as index_sink:   # on disk, as the files source spools a big index
+            writer = TarWriter(_NullSink(), report=StreamReport(), index=IndexWriter(index_sink))
+            tracemalloc.start()
+            try:
+                for copy in range(copies):
+                    writer.add_tree(str(root), name=b"copy-%d" % copy)
+                writer.close()
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
 
     one, ten = peak_bytes(1), peak_bytes(10)
     assert ten - one < 256 << 10, f"{one} bytes at peak for 2,000 files, {ten} for 20,000"
