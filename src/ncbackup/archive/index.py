@@ -12,7 +12,6 @@ and ``entry.path_bytes`` gives the exact original bytes back.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -95,11 +94,12 @@ class IndexWriter:
 
 
 _PENDING_LINES = 1024
-_PLAIN = re.compile(rb'[ !#-\[\]-~]*')  # printable ASCII without " and \\
+# The bytes a name may hold to go into a line as it is: printable ASCII without " and \\.
+PLAIN_NAME_BYTES = bytes(byte for byte in range(32, 127) if byte not in b'"\\')
 
 
 def _is_plain(name: bytes) -> bool:
-    return _PLAIN.fullmatch(name) is not None
+    return not name.translate(None, PLAIN_NAME_BYTES)   # nothing left once every plain byte is deleted
 
 
 def _seconds(ns: int) -> bytes:

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from ncbackup import platform
 from ncbackup.archive.changes import ChangeTracker, walk_key
-from ncbackup.archive.index import DIRECTORY, FILE, HARDLINK, SYMLINK, IndexWriter
+from ncbackup.archive.index import DIRECTORY, FILE, HARDLINK, PLAIN_NAME_BYTES, SYMLINK, IndexWriter
 from ncbackup.sources.base import StreamReport
 
 BLOCK_BYTES = 512
@@ -44,8 +44,6 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 REGULAR, LINK, SYMBOLIC, DIR_TYPE, PAX_TYPE = b"0", b"1", b"2", b"5", b"x"
 # Regular files up to this size are read with one read call and stored by _add_small_file.
 SMALL_FILE_BYTES = 64 << 10
-# Bytes a name may hold to go into a ustar header and an index line as they are (printable ASCII but " and \\).
-_PLAIN_BYTES = bytes(byte for byte in range(32, 127) if byte not in b'"\\')
 _PADDING = tuple(bytes(count) for count in range(BLOCK_BYTES))
 # Folders held open at once while walking down (one per level); deeper ones are listed by path.
 MAX_FOLDER_DESCRIPTORS = 64
@@ -533,7 +531,7 @@ class TarWriter:
         template = self._templates.get((info.st_mode & 0o7777, info.st_uid, info.st_gid), _UNKNOWN)
         if template is _UNKNOWN:
             template = self._file_template(info)
-        if template is None or len(name) > 100 or name.translate(None, _PLAIN_BYTES) or not 0 <= seconds <= _MAX_OCTAL_11:
+        if template is None or len(name) > 100 or name.translate(None, PLAIN_NAME_BYTES) or not 0 <= seconds <= _MAX_OCTAL_11:
             return False
         try:
             fd = os.open(path, _O_READ) if folder_fd is None else os.open(base, _O_READ, dir_fd=folder_fd)  # type: ignore[arg-type]
