@@ -417,6 +417,19 @@ HAS_DESCRIPTOR_WALK = (
 )
 
 
+# The tar walk: a folder listed by descriptor, its entries stat'ed and its files opened relative to it.
+HAS_RELATIVE_LISTING = IS_POSIX and hasattr(os, "O_DIRECTORY") and os.scandir in os.supports_fd \
+    and {os.open, os.stat} <= os.supports_dir_fd
+
+
+def open_folder_to_list(path: str) -> int | None:
+    """A descriptor of the folder at path (not following a symlink there) to list it and open its files by
+    name in it, saving a path lookup per file; None where the platform has no such calls (the caller uses paths)."""
+    if not HAS_RELATIVE_LISTING:  # pragma: no cover - Windows
+        return None
+    return os.open(path, _O_FOLDER)
+
+
 class NotAFolder(Exception):
     """The name exists but is a symlink or a file, so it cannot be entered as a folder."""
 
