@@ -11,10 +11,11 @@ timeout test can see the program end.
 
 from __future__ import annotations
 
-import json
-import os
-import stat
 from pathlib import Path
+
+from tests.unit.snapshots.standins import calls, environment, install_programs
+
+__all__ = ["calls", "environment", "install"]
 
 PROGRAMS = ("taskkill", "whoami", "icacls", "vssadmin", "schtasks")
 
@@ -52,19 +53,4 @@ sys.stdout.write(output or "")
 
 
 def install(folder: Path, python: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for program in PROGRAMS:
-        path = folder / program
-        path.write_text(SCRIPT.replace("{python}", python))
-        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return folder
-
-
-def calls(log: Path) -> list[list[str]]:
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines()]
-
-
-def environment(folder: Path, log: Path, **extra: str) -> dict[str, str]:
-    return {"PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}", "STANDIN_LOG": str(log), **extra}
+    return install_programs(folder, PROGRAMS, SCRIPT.replace("{python}", python))

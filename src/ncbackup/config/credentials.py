@@ -5,14 +5,19 @@ Used by NOTIFY sections and the cloud snapshot methods; the config itself never 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from ncbackup.engine.logs import add_secret
 from ncbackup.errors import ConfigError
 
 
-def read_credentials(path: Path, *, section_name: str, config_file: Path | None = None) -> dict[str, str]:
-    """KEY=value lines of a 0600 file (``#`` comments, blank lines); every value registered as a secret."""
+def read_credentials(
+    path: Path, *, section_name: str, config_file: Path | None = None, secret_names: Collection[str] | None = None,
+) -> dict[str, str]:
+    """KEY=value lines of a 0600 file (``#`` comments, blank lines); every value registered as a secret, or only
+    those of secret_names (compared case-blind) when given: a domain ``AD`` or a user ``Administrator`` masked
+    everywhere would blank those words out of every log line."""
     from ncbackup.stages.keys import refuse_if_readable_by_others
 
     key = f"{section_name}.CREDENTIALS_FILE"
@@ -37,6 +42,7 @@ def read_credentials(path: Path, *, section_name: str, config_file: Path | None 
             raise ConfigError(f"line {number} of the credentials file {path} is not KEY=value; write one "
                               "KEY=value per line (# starts a comment)", key=key, file=config_file)
         values[name.strip()] = value.strip()
-        if value.strip():
+        is_secret = secret_names is None or name.strip().lower() in {each.lower() for each in secret_names}
+        if value.strip() and is_secret:
             add_secret(value.strip(), where=f"{name.strip()} in {path}")
     return values

@@ -27,13 +27,12 @@ from typing import Any, BinaryIO, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ncbackup import platform
+from ncbackup.config.credentials import read_credentials
 from ncbackup.config.types import LegacyPath, parse_options
-from ncbackup.engine.logs import add_secret
 from ncbackup.errors import BackupError, CommandFailed, ConfigError, SourceError
 from ncbackup.process import child_env, run, which
 from ncbackup.sources._dbsupport import copy_stream, drop_blank_values, failure_reason, secret_file
 from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport
-from ncbackup.stages.keys import refuse_if_readable_by_others
 
 log = logging.getLogger(__name__)
 
@@ -114,45 +113,14 @@ class SambaLogin:
     password: str
 
 
-def _credential_values(path: Path, *, key: str) -> dict[str, str]:
-    """``name = value`` lines of the smbclient-style credentials file, names lower-cased; only the password is masked.
-
-    Not config/credentials.read_credentials: that masks every value, and a domain such as ``AD`` or a user such
-    as ``Administrator`` would then vanish from every log line.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"the credentials file {path} does not exist; create it (username = ..., password = ..., "
-                          "domain = ... lines, mode 0600) or fix CREDENTIALS_FILE", key=key) from None
-    except (OSError, UnicodeDecodeError) as error:
-        problem = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
-        raise ConfigError(f"the credentials file {path} cannot be read ({problem}); fix its permissions or content",
-                          key=key) from None
-    refuse_if_readable_by_others(path, "credentials file", key=key)
-    values: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        name, separator, value = stripped.partition("=")
-        if not separator or not name.strip():
-            # The line may be a bare password: never quote it.
-            raise ConfigError(f"line {number} of the credentials file {path} is not `name = value`; write username, "
-                              "password and domain lines", key=key)
-        values[name.strip().lower()] = value.strip()
-    if values.get("password"):
-        add_secret(values["password"], where=f"the password in {path}")
-    return values
-
-
 def read_login(options: AdOptions, *, section_name: str = "AD") -> SambaLogin:
     """The online login from CREDENTIALS_FILE (0600, else ConfigError); the password is masked in logs."""
     key = f"{section_name}.CREDENTIALS_FILE"
     if options.credentials_file is None:
         raise ConfigError(f"section {section_name}: MODE online needs CREDENTIALS_FILE; add it", key=key)
     path = options.credentials_file.expanduser()
-    values = _credential_values(path, key=key)
+    values = {name.lower(): value for name, value in
+              read_credentials(path, section_name=section_name, secret_names=("password",)).items()}
     user, password, domain = values.get("username", ""), values.get("password", ""), values.get("domain", "")
     if not user or not password:
         raise ConfigError(f"the credentials file {path} of section {section_name} needs `username = ...` and "

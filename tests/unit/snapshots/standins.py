@@ -26,10 +26,15 @@ sys.stdout.write(os.environ.get("STANDIN_" + program.upper() + "_OUTPUT", ""))
 
 
 def install(folder: Path, python: str) -> Path:
+    return install_programs(folder, PROGRAMS, SCRIPT.format(python=python))
+
+
+def install_programs(folder: Path, programs: tuple[str, ...], script: str) -> Path:
+    """Write script as each of programs in folder, executable (the stand-in modules share this)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for program in PROGRAMS:
+    for program in programs:
         path = folder / program
-        path.write_text(SCRIPT.format(python=python))
+        path.write_text(script)
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return folder
 
