@@ -97,6 +97,11 @@ def _to_duration_seconds(value: Any) -> float:
     return seconds
 
 
+def duration_seconds(value: Any) -> float:
+    """A positive duration in seconds from "86400", "90m", "24h", "2d"; ValueError otherwise."""
+    return _to_duration_seconds(value)
+
+
 def clean_path_text(text: str) -> str:
     """Strip blanks and trailing separators ("/etc/" -> "/etc"), keeping "/" and a drive root like "c:\\"."""
     text = text.strip()
