@@ -308,7 +308,7 @@ class TarWriter:
                     continue
             mode = info.st_mode
             if self._tracker is not None and self._carry(name, info, mode):
-                if stat.S_ISDIR(mode):
+                if stat.S_ISDIR(mode) and not (self._one_file_system and info.st_dev != root_device):
                     stack.extend(reversed(self._children(current, name)))
                 continue
             if stat.S_ISREG(mode):
