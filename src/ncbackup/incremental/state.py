@@ -150,13 +150,18 @@ def read_records(path: Path, info: StateInfo) -> Iterator[Record]:
         count = 0
         header_size = _RECORD.size
         unpack = _RECORD.unpack_from
+        is_file_done = False
         while True:
             if len(buffer) - position < header_size + 2 * 0xFFFF and not inflater.eof:
-                chunk = file.read(CHUNK_BYTES)
-                buffer = buffer[position:] + (inflater.decompress(chunk) if chunk else inflater.flush())
-                position = 0
-                if not chunk and not inflater.eof:
+                # Inflate at most a chunk at a time: a well-compressed state must not expand whole into memory.
+                data = inflater.unconsumed_tail
+                if not data and not is_file_done:
+                    data = file.read(CHUNK_BYTES)
+                    is_file_done = not data
+                if not data:
                     raise StateDamaged("its records are cut")
+                buffer = buffer[position:] + inflater.decompress(data, CHUNK_BYTES)
+                position = 0
                 continue
             if len(buffer) - position < header_size:
                 if position != len(buffer):
