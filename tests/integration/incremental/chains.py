@@ -39,7 +39,7 @@ class Chain:
         parameters = {"FILESET_INCLUDE": str(self.data), "INCREMENTAL": "true", **fileset}
         config: dict[str, object] = {
             "GENERAL": {"HOSTNAME": "web1", "WORK_FOLDER": str(self.root / "work"),
-                        "STATE_FOLDER": str(self.root / "state")},
+                        "STATE_FOLDER": str(self.root / "state"), "LOG_FOLDER": str(self.root / "run.log")},
             "FILESET": {"ACTION": "execute", "NAME": "filesbackup", "PARAMETERS": parameters},
             "COMPRESSION": {"ACTION": "execute", "NAME": "compression"},
             "ENCRYPTION": {"ACTION": "execute", "NAME": "encryption", "PARAMETERS": {"KEY_FILE": str(self.key)}},
@@ -87,6 +87,9 @@ class Chain:
         prefix = str(self.data).lstrip("/")
         with tarfile.open(fileobj=io.BytesIO(self.decrypt(set_id, "files.tar.zst")), mode="r:") as archive:
             return [member.name[len(prefix):].lstrip("/") or "." for member in archive.getmembers()]
+
+    def log(self) -> str:
+        return (self.root / "run.log").read_text()
 
     def state_files(self) -> list[Path]:
         return sorted((self.root / "state").glob("*.state"))
