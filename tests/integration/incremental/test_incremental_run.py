@@ -195,3 +195,27 @@ def test_a_storage_that_missed_the_set_makes_the_next_run_full(tmp_path):
     latest = chain.set_ids(0)[-1]
     assert chain.manifest(latest).level == "full"
     assert f"does not hold set {complete_on_first}" in chain.files_metadata(latest)["full_reason"]
+
+
+def test_list_shows_each_sets_level_and_parent(tmp_path):
+    import json
+    import subprocess
+
+    from tests.integration.incremental.chains import CLI
+
+    need_binary("age", "zstd")
+    chain = Chain.make(tmp_path)
+    _tree(chain)
+    chain.run()
+    _next_second()
+    chain.run()
+    full, incremental = chain.set_ids()
+    listed = subprocess.run([*CLI, "list", "-c", str(chain.config), "--json"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["set_id"]: row for row in json.loads(listed.stdout)}
+    assert (rows[full]["level"], rows[full]["parent"]) == ("full", None)
+    assert (rows[incremental]["level"], rows[incremental]["parent"], rows[incremental]["chain"]) == (
+        "incremental", full, [full])
+    table = subprocess.run([*CLI, "list", "-c", str(chain.config)], capture_output=True, text=True, timeout=120).stdout
+    assert "LEVEL" in table
+    assert any(line.startswith(incremental) and f"incr of {full}" in line for line in table.splitlines()), table
