@@ -24,7 +24,7 @@ from ncbackup.config.settings import GeneralSettings, SectionSettings
 from ncbackup.config.types import LegacyBool, LegacyInt, PathList, WordList, parse_options
 from ncbackup.errors import BackupError, SourceError
 from ncbackup.incremental.schedule import FullEvery, to_full_every
-from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport
+from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport, check_writable_folder
 
 if TYPE_CHECKING:
     from ncbackup.incremental.run import StreamState
@@ -246,8 +246,9 @@ class FilesIndexStream:
 class FilesSource:
     """A FILESET section: include paths (minus excludes) as a tar stream and an index stream."""
 
-    def __init__(self, options: FilesetOptions, *, section_name: str = "FILESET") -> None:
+    def __init__(self, options: FilesetOptions, *, section_name: str = "FILESET", state_folder: Path | None = None) -> None:
         self.report = StreamReport()          # about the source as a whole (sources/base.Source)
+        self.state_folder = state_folder      # GENERAL STATE_FOLDER as configured (None: the platform's default)
         self.options = options
         self.section_name = section_name
         self.stream_name = stream_name_for(section_name)
@@ -256,7 +257,7 @@ class FilesSource:
 
     @classmethod
     def from_section(cls, section: SectionSettings, general: GeneralSettings) -> FilesSource:
-        return cls(parse_options(FilesetOptions, section), section_name=section.name)
+        return cls(parse_options(FilesetOptions, section), section_name=section.name, state_folder=general.state_folder)
 
     @property
     def is_default_include(self) -> bool:
@@ -369,6 +370,11 @@ class FilesSource:
                 lines.append(CheckLine(True, f"exclude pattern {pattern} applies to every include path"))
         if self.options.tar_command:
             lines.append(CheckLine(True, "TAR_COMMAND is ignored: ncbackup writes the tar archive itself"))
+        if self.options.incremental:
+            from ncbackup import platform
+
+            lines.append(check_writable_folder(self.state_folder or platform.default_state_folder(),
+                                               "incremental state folder (GENERAL STATE_FOLDER)"))
         return lines
 
 

@@ -120,3 +120,16 @@ def test_bad_values_are_one_sentence_naming_section_and_key(tmp_path, key, value
         parse_options(FilesetOptions, section)
     text = str(raised.value)
     assert "FILESET" in text and key in text and words in text and "\n" not in text
+
+
+def test_check_says_whether_the_state_folder_can_be_written(tmp_path):
+    from ncbackup.sources.files import FilesSource
+
+    options = FilesetOptions.model_validate({"FILESET_INCLUDE": str(tmp_path), "INCREMENTAL": "yes"})
+    good = FilesSource(options, state_folder=tmp_path / "state").check()[-1]
+    assert good.ok and "state folder" in good.text and "will be created" in good.text
+    (tmp_path / "blocker").write_text("a file where the folder's parent should be")
+    bad = FilesSource(options, state_folder=tmp_path / "blocker" / "state").check()[-1]
+    assert not bad.ok and "is not a folder" in bad.text
+    plain = FilesetOptions.model_validate({"FILESET_INCLUDE": str(tmp_path)})
+    assert not any("state folder" in line.text for line in FilesSource(plain).check())
