@@ -80,6 +80,9 @@ def decide(
     if state.fingerprint != fingerprint:
         return Decision(LEVEL_FULL, "what the stream reads changed since the last set (FILESET_INCLUDE, "
                                     "FILESET_EXCLUDE, ONE_FILE_SYSTEM or the snapshots)")
+    if set_time(state.set_id) > now:
+        # The new set's id would sort before its parent's: a reader would refuse the chain.
+        return Decision(LEVEL_FULL, f"the clock is behind the time of the last set {state.set_id}")
     needed = state.sets
     for name, listing in listings.items():
         if listing.error is not None:

@@ -133,3 +133,9 @@ def test_check_says_whether_the_state_folder_can_be_written(tmp_path):
     assert not bad.ok and "is not a folder" in bad.text
     plain = FilesetOptions.model_validate({"FILESET_INCLUDE": str(tmp_path)})
     assert not any("state folder" in line.text for line in FilesSource(plain).check())
+
+
+def test_full_when_the_clock_went_back_before_the_last_set():
+    decision = _decide(now=datetime(2026, 11, 3, 1, 0, tzinfo=timezone.utc))
+    assert not decision.is_incremental and "clock is behind" in (decision.reason or "")
+    assert _decide(now=datetime(2026, 11, 3, 2, 0, tzinfo=timezone.utc)).is_incremental   # same second: id gets -2
