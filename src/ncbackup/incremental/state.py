@@ -184,16 +184,17 @@ def read_records(path: Path, info: StateInfo) -> Iterator[Record]:
             raise StateDamaged(f"it holds {count} records, not {info.records}")
 
 
-def _common_prefix_length(first: bytes, second: bytes) -> int:
-    # Binary search over slice comparisons: each is one C call, where a byte loop would be one per byte.
-    # Names in walk order mostly share their folder with the previous one: start the search past it.
-    low, high = 0, min(len(first), len(second), 0xFFFF)
-    folder = first.rfind(b"/", 0, high) + 1
-    if folder and first[:folder] == second[:folder]:
-        low = folder
+def _shared_prefix_length(name: bytes, previous: bytes) -> int:
+    """A prefix the two names share (not always the longest: any shared prefix decodes the same)."""
+    # In walk order a name mostly shares its folder with the previous one; one slice comparison finds that.
+    folder = name.rfind(b"/") + 1
+    if folder and folder <= 0xFFFF and previous[:folder] == name[:folder]:
+        return folder
+    # Else (a folder's first child, another root): a binary search over slice comparisons, one C call each.
+    low, high = 0, min(len(name), len(previous), 0xFFFF)
     while low < high:
         middle = (low + high + 1) // 2
-        if first[:middle] == second[:middle]:
+        if name[:middle] == previous[:middle]:
             low = middle
         else:
             high = middle - 1
@@ -233,13 +234,11 @@ class StateWriter:
         self._add(name, ROOT, 0, 0, 0, 0, 0, 0, 0, None)
 
     def add(self, record: Record) -> None:
-        self._add(record.name, record.kind, record.size, record.mtime_ns, record.ctime_ns, record.ino, record.dev,
-                  record.set_index, record.offset, record.link)
+        self._add(*record)
 
     def _add(self, name: bytes, kind: str, size: int, mtime_ns: int, ctime_ns: int, ino: int, dev: int,
              set_index: int, offset: int, link: bytes | None) -> None:
-        previous = self._previous
-        shared = _common_prefix_length(name, previous)
+        shared = _shared_prefix_length(name, self._previous)
         suffix = name[shared:]
         data = _RECORD.pack(_KIND_CODES[kind], shared, len(suffix), NO_LINK if link is None else len(link), set_index,
                             size, mtime_ns, ctime_ns, ino, dev, offset) + suffix
