@@ -12,6 +12,7 @@ from ncbackup.archive.writer import TarWriter, member_name
 from ncbackup.incremental.state import Record, StateWriter, read_info, read_records
 from ncbackup.incremental.tracker import StateTracker, walk_order_key
 from ncbackup.sources.base import StreamReport
+from tests.support import small_tmpfs
 
 SETS = ["20261101T000000Z", "20261102T000000Z", "20261103T000000Z", "20261104T000000Z", "20261105T000000Z"]
 
@@ -24,14 +25,16 @@ class Backups:
         self.roots = list(roots)
         self.made: list[str] = []
 
-    def run(self, *, check_device: bool = True, roots: list[Path] | None = None) -> dict[str, tuple[str, str | None]]:
+    def run(self, *, check_device: bool = True, roots: list[Path] | None = None,
+            one_file_system: bool = False) -> dict[str, tuple[str, str | None]]:
         """One set: returns {member name: (type, set holding it or None)} and remembers what the tar stored."""
         previous = read_info(self.state) if self.made else None
         writer = StateWriter(self.state)
         tracker = StateTracker(writer, previous=previous,
                                records=read_records(self.state, previous) if previous else None, check_device=check_device)
         index_bytes = io.BytesIO()
-        tar = TarWriter(io.BytesIO(), report=StreamReport(), index=IndexWriter(index_bytes), tracker=tracker)
+        tar = TarWriter(io.BytesIO(), report=StreamReport(), index=IndexWriter(index_bytes), tracker=tracker,
+                        one_file_system=one_file_system)
         for root in roots or self.roots:
             name = member_name(str(root))
             tracker.begin_root(name)
@@ -219,3 +222,15 @@ def test_a_deletion_inside_a_folder_does_not_disturb_the_members_after_it(tmp_pa
     assert "a.txt" not in index
     assert backups.stored == {"sub"}
     assert index["sub.txt"] == ("file", SETS[0]) and index["link"] == ("symlink", SETS[0])
+
+
+def test_a_carried_mount_point_is_not_descended_with_one_file_system(tmp_path):
+    root = tmp_path / "data"
+    _tree(root)
+    with small_tmpfs(root / "mnt", size_bytes=1 << 20) as mount:
+        (mount / "other-fs.txt").write_text("on another file system")
+        backups = Backups(tmp_path, root)
+        first = backups.run(one_file_system=True)
+        assert "mnt" in first and "other-fs.txt" not in first
+        second = backups.run(one_file_system=True)
+        assert second["mnt"] == ("dir", SETS[0]) and "other-fs.txt" not in second
