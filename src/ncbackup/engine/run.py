@@ -171,7 +171,12 @@ def _prepare_incremental(group: DataGroup, context: RunContext, storages: list[N
     if not sources:
         return []
     folder = context.general.state_folder or platform.default_state_folder()
-    prepare_folder(folder)
+    try:
+        prepare_folder(folder)
+    except BackupError as error:
+        # Never worse than before INCREMENTAL: the set is full, and the run says why.
+        result.warn(f"{error}; the files streams are full sets until then")
+        return []
     listings = list_storages(storages)
     now = datetime.now(timezone.utc)
     states: list[StreamState] = []

@@ -20,6 +20,7 @@ from ncbackup.engine.setresult import SetResult
 from ncbackup.engine.tee import NamedStorage
 from ncbackup.errors import BackupError
 from ncbackup.incremental.decide import (
+    LEVEL_FULL,
     Decision,
     Policy,
     StorageListing,
@@ -60,9 +61,18 @@ class StreamState:
     _writer: StateWriter | None = field(default=None, repr=False)
     is_walk_done: bool = False
 
-    def open_tracker(self, *, check_device: bool) -> StateTracker:
-        """The tracker the tar walk asks (archive/changes.py); it writes the next state into a temporary file."""
-        self._writer = StateWriter(self.path)
+    def open_tracker(self, *, check_device: bool) -> StateTracker | None:
+        """The tracker the tar walk asks (archive/changes.py); it writes the next state into a temporary file.
+
+        None when that file cannot be created: the stream is then a full one, without a new state, and says why.
+        """
+        try:
+            self._writer = StateWriter(self.path)
+        except OSError as error:
+            log.warning("%s: the state file cannot be written in %s (%s)", self.stream_name, self.path.parent,
+                        error.strerror)
+            self.decision = Decision(LEVEL_FULL, f"the state folder cannot be written ({error.strerror})")
+            return None
         previous = self.decision.previous
         records = read_records(self.path, previous) if previous is not None else None
         self.tracker = StateTracker(self._writer, previous=previous, records=records, check_device=check_device)

@@ -11,6 +11,7 @@ of members. A new state is written to a temporary file beside the old one and re
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -94,7 +95,8 @@ def ensure_folder(folder: Path) -> None:
     try:
         platform.create_private_folder(folder)
     except FileExistsError:
-        pass
+        if not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder)) from None
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -221,12 +223,18 @@ class StateWriter:
         self._roots: list[bytes] = []
         self.records = 0
         self._is_closed = False
+        # A write that fails (a full disk) must not fail the backup: the set is right without the new state,
+        # and the old state still describes a complete set. Remembered here, raised by commit.
+        self.error: OSError | None = None
         self._emit(MAGIC)
 
     def _emit(self, data: bytes) -> None:
-        if data:
+        if data and self.error is None:
             self._digest.update(data)
-            self._file.write(data)
+            try:
+                self._file.write(data)
+            except OSError as error:
+                self.error = error
 
     def add_root(self, name: bytes) -> None:
         """The members that follow belong to the root walked under this member name."""
@@ -257,7 +265,10 @@ class StateWriter:
         self._pending_bytes = 0
 
     def commit(self, *, set_id: str, chain: tuple[str, ...], fingerprint: str, storages: tuple[str, ...]) -> None:
-        """Finish the file and rename it over the state: from now on it describes set_id."""
+        """Finish the file and rename it over the state: from now on it describes set_id. OSError: nothing changed."""
+        if self.error is not None:
+            self.discard()
+            raise self.error
         self._drain()
         self._emit(self._deflater.flush())
         trailer = json.dumps({
@@ -265,19 +276,28 @@ class StateWriter:
             "storages": list(storages), "roots": [os.fsdecode(root) for root in self._roots], "records": self.records,
         }).encode("utf-8", "surrogateescape")
         self._emit(trailer)
-        self._file.write(_TAIL.pack(len(trailer), self._digest.digest()))
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._is_closed = True
-        os.replace(self._temp, self.path)
+        try:
+            if self.error is not None:
+                raise self.error
+            self._file.write(_TAIL.pack(len(trailer), self._digest.digest()))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._is_closed = True
+            os.replace(self._temp, self.path)
+        except OSError:
+            self.discard()
+            raise
         platform.fsync_directory(self.path.parent)
 
     def discard(self) -> None:
         """Drop the new state (the set did not complete): the old one stays."""
         if not self._is_closed:
-            self._file.close()
             self._is_closed = True
+            try:
+                self._file.close()
+            except OSError:
+                pass    # a buffered write that cannot be flushed: the file goes anyway
         try:
             self._temp.unlink()
         except FileNotFoundError:

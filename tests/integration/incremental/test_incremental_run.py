@@ -219,3 +219,14 @@ def test_list_shows_each_sets_level_and_parent(tmp_path):
     table = subprocess.run([*CLI, "list", "-c", str(chain.config)], capture_output=True, text=True, timeout=120).stdout
     assert "LEVEL" in table
     assert any(line.startswith(incremental) and f"incr of {full}" in line for line in table.splitlines()), table
+
+
+def test_a_state_folder_that_cannot_be_made_gives_full_sets_and_a_warning(tmp_path):
+    need_binary("age", "zstd")
+    chain = Chain.make(tmp_path)
+    _tree(chain)
+    (tmp_path / "state").write_text("a file where the state folder should be")
+    output = chain.run(expect_code=1)
+    assert "the state folder" in output and "cannot be created" in output, output
+    (only,) = chain.set_ids()
+    assert chain.manifest(only).level == "full" and chain.tar_names(only)

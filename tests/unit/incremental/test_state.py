@@ -127,3 +127,21 @@ def test_reading_streams_records_without_holding_them(tmp_path):
     assert count == 200_001
     assert peak < 16 << 20, peak
     assert os.path.getsize(path) < 200_000 * 16
+
+
+def test_a_full_disk_while_writing_keeps_the_old_state_and_raises_only_at_commit(tmp_path):
+    from tests.support import small_tmpfs
+
+    with small_tmpfs(tmp_path / "small", size_bytes=256 << 10) as folder:
+        path = folder / "files.state"
+        _write(path, _records(10))
+        before = path.read_bytes()
+        writer = StateWriter(path)
+        writer.add_root(b"srv/data")
+        for n in range(200_000):    # far more than 256 KiB, even compressed
+            writer.add(Record(os.urandom(40).hex().encode(), "file", n, n, n, n, 1, 0, n, None))
+        assert writer.error is not None
+        with pytest.raises(OSError):
+            writer.commit(set_id="20261201T010000Z", chain=(), fingerprint="f", storages=("s",))
+        assert path.read_bytes() == before
+        assert list(folder.iterdir()) == [path]
