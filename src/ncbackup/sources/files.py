@@ -184,7 +184,7 @@ class FilesStream:
             paths = source.paths_to_archive(report)
             reads = source.plan_reads(paths, report)
             # Read from a snapshot, a file's device number is the snapshot's, new every run: compare the rest.
-            tracker = incremental.open_tracker(check_device=not reads.snapshot_labels) if incremental else None
+            tracker = incremental.open_tracker(check_device=not reads.snapshot_labels) if incremental is not None else None
             writer = TarWriter(sink, report=report, excludes=ExcludeRules(reads.excludes),
                                one_file_system=source.options.one_file_system, index=index, tracker=tracker)
             for read_path, live_path in reads.roots:
