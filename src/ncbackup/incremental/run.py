@@ -32,8 +32,8 @@ from ncbackup.incremental.state import (
     StateInfo,
     StateWriter,
     ensure_folder,
+    read_encoded,
     read_info,
-    read_records,
 )
 from ncbackup.incremental.tracker import StateTracker
 from ncbackup.setformat import set_order
@@ -74,7 +74,7 @@ class StreamState:
             self.decision = Decision(LEVEL_FULL, f"the state folder cannot be written ({error.strerror})")
             return None
         previous = self.decision.previous
-        records = read_records(self.path, previous) if previous is not None else None
+        records = read_encoded(self.path, previous) if previous is not None else None
         self.tracker = StateTracker(self._writer, previous=previous, records=records, check_device=check_device)
         return self.tracker
 

@@ -141,6 +141,12 @@ def read_info(path: Path) -> StateInfo:
 
 def read_records(path: Path, info: StateInfo) -> Iterator[Record]:
     """The records of a state whose trailer read_info returned, in walk order, decompressed as they are needed."""
+    for record, _encoded, _before in read_encoded(path, info):
+        yield record
+
+
+def read_encoded(path: Path, info: StateInfo) -> Iterator[tuple[Record, bytes, bytes]]:
+    """Each record with its encoded bytes and the name they are front-coded against (``StateWriter.add_encoded``)."""
     sets = len(info.sets)
     with open(path, "rb") as file:
         file.seek(len(MAGIC))
@@ -168,6 +174,7 @@ def read_records(path: Path, info: StateInfo) -> Iterator[Record]:
                 if position != len(buffer):
                     raise StateDamaged("its last record is cut")
                 break
+            start = position
             (code, shared, suffix_length, link_length, set_index,
              size, mtime_ns, ctime_ns, ino, dev, offset) = unpack(buffer, position)
             position += header_size
@@ -179,9 +186,10 @@ def read_records(path: Path, info: StateInfo) -> Iterator[Record]:
                 position += link_length
             if position > len(buffer) or code >= len(KINDS) or set_index >= sets or shared > len(previous):
                 raise StateDamaged("a record is invalid")
-            previous = name
             count += 1
-            yield Record(name, KINDS[code], size, mtime_ns, ctime_ns, ino, dev, set_index, offset, link)
+            yield (Record(name, KINDS[code], size, mtime_ns, ctime_ns, ino, dev, set_index, offset, link),
+                   buffer[start:position], previous)
+            previous = name
         if count != info.records:
             raise StateDamaged(f"it holds {count} records, not {info.records}")
 
@@ -243,6 +251,19 @@ class StateWriter:
 
     def add(self, record: Record) -> None:
         self._add(*record)
+
+    def add_encoded(self, record: Record, encoded: bytes, before: bytes) -> None:
+        """Add a record read from a state (``read_encoded``) unchanged: its bytes as they were, when they were
+        front-coded against the name written last here (a no-change run: nearly always), else encoded anew."""
+        if before != self._previous:
+            self._add(*record)
+            return
+        self._previous = record.name
+        self.records += 1
+        self._pending.append(encoded)
+        self._pending_bytes += len(encoded)
+        if self._pending_bytes >= CHUNK_BYTES:
+            self._drain()
 
     def _add(self, name: bytes, kind: str, size: int, mtime_ns: int, ctime_ns: int, ino: int, dev: int,
              set_index: int, offset: int, link: bytes | None) -> None:

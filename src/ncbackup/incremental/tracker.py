@@ -33,7 +33,7 @@ class StateTracker:
         writer: StateWriter,
         *,
         previous: StateInfo | None = None,
-        records: Iterator[Record] | None = None,
+        records: Iterator[tuple[Record, bytes, bytes]] | None = None,
         check_device: bool = True,
     ) -> None:
         self._writer = writer
@@ -44,6 +44,8 @@ class StateTracker:
         self._records = records if records is not None else iter(())
         self._check_device = check_device
         self._current: Record | None = None
+        self._encoded = b""          # the current record's bytes in the previous state, and the name they follow
+        self._before = b""
         self._current_key: tuple[str, ...] | None = None
         self._root_at = -1          # ordinal of the previous root whose records the cursor is in
         self._entered = -1          # ordinal of the previous root the walk entered last
@@ -53,11 +55,14 @@ class StateTracker:
         self._advance()
 
     def _advance(self) -> None:
-        current = next(self._records, None)
+        item = next(self._records, None)
+        current = None
+        if item is not None:
+            current, self._encoded, self._before = item
+            if current.kind == ROOT:
+                self._root_at += 1
         self._current = current
         self._current_key = None
-        if current is not None and current.kind == ROOT:
-            self._root_at += 1
 
     def begin_root(self, name: bytes) -> None:
         """The walk starts the root stored under this member name: move the cursor to its records, if any."""
@@ -75,8 +80,9 @@ class StateTracker:
             self._entered = ordinal
             self._advance()
 
-    def _find(self, name: bytes) -> Record | None:
-        """The previous record of name, consuming the records before it (deleted since); None when it is new."""
+    def _find(self, name: bytes) -> tuple[Record, bytes, bytes] | None:
+        """The previous record of name (with its encoding), consuming the records before it (deleted since);
+        None when it is new."""
         current = self._current
         if current is None or not self._is_root_matched:
             return None
@@ -91,21 +97,23 @@ class StateTracker:
                 current = self._current
             if current is None or current.kind == ROOT or current.name != name:
                 return None
+        found = (current, self._encoded, self._before)
         self._advance()
-        return current
+        return found
 
     def unchanged(self, name: bytes, info: os.stat_result, kind: str) -> Carried | None:
-        record = self._find(name)
-        if record is None:
+        found = self._find(name)
+        if found is None:
             return None
+        record, encoded, before = found
         if (record.kind not in _SAME_KIND.get(kind, (kind,)) or record.size != info.st_size
                 or record.mtime_ns != info.st_mtime_ns or record.ctime_ns != info.st_ctime_ns
                 or record.ino != info.st_ino or (self._check_device and record.dev != info.st_dev)):
             return None
         if record.dev != info.st_dev:
-            record = Record(record.name, record.kind, record.size, record.mtime_ns, record.ctime_ns, record.ino,
-                            info.st_dev, record.set_index, record.offset, record.link)
-        self._writer.add(record)
+            self._writer.add(record._replace(dev=info.st_dev))
+        else:
+            self._writer.add_encoded(record, encoded, before)
         self.carried += 1
         return Carried(set_id=self._sets[record.set_index], kind=record.kind, offset=record.offset,
                        size=record.size if record.kind == FILE else 0, link=record.link)
