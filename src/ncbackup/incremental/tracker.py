@@ -9,12 +9,15 @@ the walk still descends into it.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
 from ncbackup.archive.changes import Carried, walk_key
 from ncbackup.archive.index import FILE, HARDLINK
-from ncbackup.incremental.state import ROOT, Record, StateInfo, StateWriter
+from ncbackup.incremental.state import ROOT, Record, StateDamaged, StateInfo, StateWriter
+
+log = logging.getLogger(__name__)
 
 # The kinds a walk member may have been stored as: a regular file may have been a hard link's second name.
 _SAME_KIND = {FILE: (FILE, HARDLINK)}
@@ -55,7 +58,13 @@ class StateTracker:
         self._advance()
 
     def _advance(self) -> None:
-        item = next(self._records, None)
+        try:
+            item = next(self._records, None)
+        except StateDamaged as error:
+            # Checked whole before the walk, so only a file changed under us gets here: the rest is stored again.
+            log.warning("the previous state became unreadable during the walk (%s); the rest of the walk is stored", error)
+            self._records = iter(())
+            item = None
         current = None
         if item is not None:
             current, self._encoded, self._before = item

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ncbackup.archive.index import IndexWriter, read_index
 from ncbackup.archive.writer import TarWriter, member_name
-from ncbackup.incremental.state import Record, StateWriter, read_encoded, read_info, read_records
+from ncbackup.incremental.state import Record, StateDamaged, StateWriter, read_encoded, read_info, read_records
 from ncbackup.incremental.tracker import StateTracker, walk_order_key
 from ncbackup.sources.base import StreamReport
 from tests.support import small_tmpfs
@@ -240,3 +240,25 @@ def test_a_carried_mount_point_is_not_descended_with_one_file_system(tmp_path):
         assert "mnt" in first and "other-fs.txt" not in first
         second = backups.run(one_file_system=True)
         assert second["mnt"] == ("dir", SETS[0]) and "other-fs.txt" not in second
+
+
+def test_a_state_that_turns_unreadable_during_the_walk_stores_the_rest(tmp_path):
+    root = tmp_path / "data"
+    _tree(root)
+    backups = Backups(tmp_path, root)
+    backups.run()
+    info = read_info(backups.state)
+
+    def cut_after_three():
+        for number, item in enumerate(read_encoded(backups.state, info)):
+            if number == 3:
+                raise StateDamaged("its records are cut")
+            yield item
+
+    writer = StateWriter(tmp_path / "next.state")
+    tracker = StateTracker(writer, previous=info, records=cut_after_three())
+    tar = TarWriter(io.BytesIO(), report=StreamReport(), index=IndexWriter(io.BytesIO()), tracker=tracker)
+    tracker.begin_root(member_name(str(root)))
+    tar.add_tree(str(root), name=member_name(str(root)))
+    tar.close()
+    assert tracker.carried == 2 and tracker.stored_count == 5     # "data", "b.txt" carried; the other five stored
