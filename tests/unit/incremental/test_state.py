@@ -145,3 +145,32 @@ def test_a_full_disk_while_writing_keeps_the_old_state_and_raises_only_at_commit
             writer.commit(set_id="20261201T010000Z", chain=(), fingerprint="f", storages=("s",))
         assert path.read_bytes() == before
         assert list(folder.iterdir()) == [path]
+
+
+def test_default_state_folder_is_system_wide_for_root_else_the_users(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from ncbackup import platform
+
+    monkeypatch.setattr(platform, "is_root", lambda: True)
+    assert platform.default_state_folder() == Path("/var/lib/ncbackup")
+    monkeypatch.setattr(platform, "is_root", lambda: False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert platform.default_state_folder() == tmp_path / "xdg" / "ncbackup"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert platform.default_state_folder() == tmp_path / "home" / ".local" / "state" / "ncbackup"
+
+
+def test_state_folder_key_is_read_and_a_root_refused(tmp_path):
+    import json
+
+    from ncbackup.config import load_config
+    from ncbackup.errors import ConfigError
+
+    config = tmp_path / "conf.json"
+    config.write_text(json.dumps({"GENERAL": {"HOSTNAME": "web1", "STATE_FOLDER": str(tmp_path / "state")}}))
+    assert load_config(config).general.state_folder == tmp_path / "state"
+    config.write_text(json.dumps({"GENERAL": {"HOSTNAME": "web1", "STATE_FOLDER": "/"}}))
+    with pytest.raises(ConfigError, match="STATE_FOLDER"):
+        load_config(config)
