@@ -288,7 +288,8 @@ class FilesSource:
         if self.options.one_file_system:
             text += " (one file system)"
         if self.options.incremental:
-            text += " (incremental)"
+            every = f", full every {self.options.full_every}" if self.options.full_every is not None else ""
+            text += f" (incremental{every}, at most {self.options.max_chain} after a full)"
         return text
 
     def paths_to_archive(self, report: StreamReport) -> list[Path]:
