@@ -40,8 +40,14 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Run argv; (wall seconds, its peak RSS in bytes); fails loudly on a non-zero exit."""
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, float]:
+    """Run argv; (wall seconds, its peak RSS in bytes, its CPU seconds); fails loudly on a non-zero exit."""
     started = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,  # noqa: S603 - argument list
                              env={**os.environ, **(env or {})})
@@ -51,7 +57,7 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, in
     stderr = child.stderr.read().decode("utf-8", "replace") if child.stderr else ""
     if child.returncode != 0:
         raise SystemExit(f"bench: {' '.join(argv[:4])} ... exited {child.returncode}: {stderr.strip()[-500:]}")
-    return wall, usage.ru_maxrss * 1024
+    return wall, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.diagnose_arenas:
             variants["s3, 4 parts, MALLOC_ARENA_MAX=1"] = variants["s3, 4 parts at once"]
         results: dict[str, list[tuple[float, int, float]]] = {name: [] for name in variants}
+        # CPU seconds of the restore itself and of the moto server while it ran: both share this machine's cores.
+        cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
         images = work / "images"
         images.mkdir(exist_ok=True)
         for run in range(arguments.runs):
@@ -125,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
                 with scratch_filesystem(images, "restore-s3", size_bytes=size_bytes * 2 + (1 << 30)) as mount:
                     load = os.getloadavg()[0]
                     env = {"MALLOC_ARENA_MAX": "1"} if "MALLOC_ARENA_MAX" in name else None
-                    wall, rss = timed([*argv, "--key-file", str(keys.identity_file), "--target", str(mount / "t")], env)
+                    server_before = process_cpu_seconds(moto.pid)
+                    wall, rss, own_cpu = timed([*argv, "--key-file", str(keys.identity_file), "--target", str(mount / "t")], env)
+                    server_cpu = process_cpu_seconds(moto.pid) - server_before
                 results[name].append((wall, rss, load))
-                log(f"run {run + 1} {name}: {wall:.2f} s, peak RSS {rss / (1 << 20):.0f} MiB, load {load:.2f}")
+                cpu[name].append((own_cpu, server_cpu))
+                log(f"run {run + 1} {name}: {wall:.2f} s, peak RSS {rss / (1 << 20):.0f} MiB, load {load:.2f}, "
+                    f"CPU {own_cpu:.2f} s + server {server_cpu:.2f} s")
     finally:
         if moto is not None:
             moto.terminate()
@@ -145,9 +157,11 @@ def main(argv: list[str] | None = None) -> int:
               + f" | {walls[1] / walls[0]:.2f} | {walls[2] / walls[0]:.2f} |")
     medians = {name: statistics.median(w for w, _, _ in values) for name, values in results.items()}
     peaks = {name: max(r for _, r, _ in values) for name, values in results.items()}
-    print("\n| restore | median s | peak RSS MiB (largest process) |\n|---|---:|---:|")
+    print("\n| restore | median s | peak RSS MiB (largest process) | median CPU s, restore | median CPU s, S3 server |"
+          "\n|---|---:|---:|---:|---:|")
     for name in variants:
-        print(f"| {name} | {medians[name]:.2f} | {peaks[name] / (1 << 20):.0f} |")
+        print(f"| {name} | {medians[name]:.2f} | {peaks[name] / (1 << 20):.0f} | "
+              f"{statistics.median(c for c, _ in cpu[name]):.2f} | {statistics.median(s for _, s in cpu[name]):.2f} |")
     print(f"\nS3 over local (medians): {medians['s3, 4 parts at once'] / medians['local']:.2f}x "
           f"(one part at a time: {medians['s3, one part at a time'] / medians['local']:.2f}x)")
     return 0

@@ -34,7 +34,7 @@ _HEADER = "| key | meaning | default | allowed values |\n|---|---|---|---|\n"
 
 def tables() -> dict[str, type[BaseModel]]:
     """Block name -> the model whose fields it lists."""
-    from ncbackup.config.load import _GeneralKeys
+    from ncbackup.config.general import GeneralKeys
     from ncbackup.engine.plan import FolderOptions
     from ncbackup.notify.email import EmailOptions
     from ncbackup.notify.sections import NotifyOptions
@@ -43,24 +43,29 @@ def tables() -> dict[str, type[BaseModel]]:
     from ncbackup.snapshots.aws_ebs import AwsEbsOptions
     from ncbackup.snapshots.local import LocalSnapshotOptions
     from ncbackup.snapshots.ucloud import UCloudImageOptions, UCloudUDiskOptions
+    from ncbackup.snapshots.vss import VssOptions
+    from ncbackup.sources.ad import AdOptions
     from ncbackup.sources.files import FilesetOptions
     from ncbackup.sources.mongo import MongoOptions
+    from ncbackup.sources.mssql import MssqlOptions
     from ncbackup.sources.mysql import MysqlOptions
     from ncbackup.sources.postgres import PostgresOptions
     from ncbackup.sources.sqlite import SqliteOptions
-    from ncbackup.stages.registry import CompressionOptions, EncryptionOptions
+    from ncbackup.stages.options import CompressionOptions, EncryptionOptions
     from ncbackup.storage.command import CommandOptions
     from ncbackup.storage.rclone import RcloneOptions
     from ncbackup.storage.s3 import S3Options
     from ncbackup.storage.sftp import SshOptions
 
     return {
-        "GENERAL": _GeneralKeys,
+        "GENERAL": GeneralKeys,
         "FILESET": FilesetOptions,
         "MYSQL": MysqlOptions,
         "POSTGRES": PostgresOptions,
         "MONGODB": MongoOptions,
         "SQLITE": SqliteOptions,
+        "MSSQL": MssqlOptions,
+        "AD": AdOptions,
         "COMPRESSION": CompressionOptions,
         "ENCRYPTION": EncryptionOptions,
         "FOLDERS": FolderOptions,
@@ -79,6 +84,7 @@ def tables() -> dict[str, type[BaseModel]]:
         "SNAPSHOT_UCLOUD_IMAGE": UCloudImageOptions,
         "SNAPSHOT_UCLOUD_UDISK": UCloudUDiskOptions,
         "SNAPSHOT_ALIYUN_ECS": AliyunEcsOptions,
+        "SNAPSHOT_VSS": VssOptions,
     }
 
 

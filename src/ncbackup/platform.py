@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from pathlib import Path
 from typing import IO
@@ -23,8 +24,11 @@ def fsync_directory(path: Path) -> None:
 
 def open_private_for_append(path: Path, *, encoding: str | None = None, errors: str | None = None) -> IO[str]:
     """Open path for appending text, creating it 0600; an existing file readable by others is made 0600."""
+    is_new = not os.path.lexists(path)
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
+        if IS_WINDOWS and is_new:
+            _restrict_or_warn(path)
         if IS_POSIX and os.fstat(descriptor).st_mode & 0o077:
             os.fchmod(descriptor, 0o600)
         return os.fdopen(descriptor, "a", encoding=encoding, errors=errors)
@@ -34,7 +38,12 @@ def open_private_for_append(path: Path, *, encoding: str | None = None, errors: 
 
 
 def make_private(path: Path) -> None:
-    """Make an existing file readable by its owner only (0600); a missing file or a non-POSIX system: nothing."""
+    """Make an existing file readable by its owner only (0600; on Windows an owner-only ACL, a warning if refused);
+    a missing file: nothing."""
+    if IS_WINDOWS:
+        if os.path.exists(path):
+            _restrict_or_warn(path)
+        return
     if not IS_POSIX:
         return
     try:
@@ -49,6 +58,18 @@ def create_private_folder(path: Path) -> None:
     os.mkdir(path, 0o700)
     if IS_POSIX:
         os.chmod(path, 0o700)
+    elif IS_WINDOWS:
+        _restrict_or_warn(path, is_folder=True)
+
+
+def _restrict_or_warn(path: Path, *, is_folder: bool = False) -> None:
+    """restrict_to_owner for a file that is private by habit, not by need (a log): a refusal is a warning."""
+    from ncbackup.errors import BackupError
+
+    try:
+        restrict_to_owner(path, is_folder=is_folder)
+    except BackupError as error:
+        logging.getLogger(__name__).warning("could not make %s readable by its owner only: %s", path, error)
 
 
 def is_world_readable(path: Path) -> bool:
@@ -82,17 +103,24 @@ class LockHeld(Exception):
     """Another process holds the lock."""
 
 
+# Windows locks byte ranges, and a locked byte cannot be read by another process: lock one byte far past
+# the holder record (a range past the end is allowed), so a second run can still read who holds the lock.
+WINDOWS_LOCK_OFFSET = 1 << 20
+
+
 def try_lock_file(handle: IO) -> None:
     """Take an exclusive, non-blocking OS lock on an open file; raise LockHeld if another process has it.
 
     The OS releases the lock when the process dies, so a crash never leaves a stale lock.
     """
-    if IS_WINDOWS:  # pragma: no cover
+    if IS_WINDOWS:
         try:
-            handle.seek(0)
+            handle.seek(WINDOWS_LOCK_OFFSET)
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
         except OSError:
             raise LockHeld() from None
+        finally:
+            handle.seek(0)
         return
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -102,9 +130,9 @@ def try_lock_file(handle: IO) -> None:
 
 def unlock_file(handle: IO) -> None:
     """Release a lock taken with try_lock_file (closing the file does it too)."""
-    if IS_WINDOWS:  # pragma: no cover
+    if IS_WINDOWS:
         try:
-            handle.seek(0)
+            handle.seek(WINDOWS_LOCK_OFFSET)
             msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
         except OSError:
             pass
@@ -261,13 +289,24 @@ def is_writable_by_others(path: Path) -> bool:
     return bool(Path(path).stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
+# subprocess.CREATE_NEW_PROCESS_GROUP, spelled out: the constant exists only in Windows builds of Python.
+CREATE_NEW_PROCESS_GROUP = 0x00000200
+
+
 def new_process_group_options() -> dict:
     """Popen keyword arguments that start a child in its own process group, so it can be killed whole."""
-    if IS_WINDOWS:  # pragma: no cover
-        import subprocess  # noqa: TID251 - only the creation flag constant
-
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    if IS_WINDOWS:
+        return {"creationflags": CREATE_NEW_PROCESS_GROUP}
     return {"start_new_session": True}
+
+
+def tree_kill_argv(pid: int) -> list[str] | None:
+    """The command that kills a child and every process it started (Windows: taskkill /T /F); None where a
+    process group signal does it (POSIX: kill_process_group)."""
+    if IS_WINDOWS:
+        # Windows has no process group signal that kills: taskkill walks the tree by parent process id.
+        return ["taskkill", "/T", "/F", "/PID", str(pid)]
+    return None
 
 
 def kill_process_group(pid: int) -> None:
@@ -386,6 +425,19 @@ HAS_DESCRIPTOR_WALK = (
     and {os.chmod, os.chown, os.utime, os.stat} <= os.supports_fd
     and {os.chown, os.utime, os.link} <= os.supports_follow_symlinks
 )
+
+
+# The tar walk: a folder listed by descriptor, its entries stat'ed and its files opened relative to it.
+HAS_RELATIVE_LISTING = IS_POSIX and hasattr(os, "O_DIRECTORY") and os.scandir in os.supports_fd \
+    and {os.open, os.stat} <= os.supports_dir_fd
+
+
+def open_folder_to_list(path: str) -> int | None:
+    """A descriptor of the folder at path (not following a symlink there) to list it and open its files by
+    name in it, saving a path lookup per file; None where the platform has no such calls (the caller uses paths)."""
+    if not HAS_RELATIVE_LISTING:  # pragma: no cover - Windows
+        return None
+    return os.open(path, _O_FOLDER)
 
 
 class NotAFolder(Exception):
@@ -554,3 +606,108 @@ def open_folder(path: bytes) -> Folder:
             raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
         return _PathFolder(os.path.abspath(path))
     return Folder(os.open(path, os.O_RDONLY | os.O_DIRECTORY))
+
+
+# --- Windows: path rules, the host's system, files for their owner only ------------------------------
+
+import ntpath  # noqa: E402
+import posixpath  # noqa: E402
+
+# "c:\backup", "D:/data", "c:" alone, or a share "\\server\share\folder".
+_WINDOWS_PATH = re.compile(r"(?:[A-Za-z]:(?:[\\/]|$)|\\\\[^\\/]+[\\/][^\\/]+)")
+_WINDOWS_DRIVE_RELATIVE = re.compile(r"[A-Za-z]:[^\\/]")
+_WINDOWS_FORBIDDEN_CHARACTERS = frozenset('<>:"|?*') | frozenset(chr(code) for code in range(32))
+_WINDOWS_DEVICE_NAMES = frozenset({"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+                                  | {f"{prefix}{number}" for prefix in ("COM", "LPT") for number in range(1, 10)})
+
+
+def looks_like_windows_path(text: str) -> bool:
+    """True for a path only Windows reads as absolute: a drive ("c:\\backup", "D:/data") or a share ("\\\\server\\share")."""
+    text = text.strip()
+    # Not "c:backup" (drive-relative): elsewhere "s:bucket" may well be a remote's name.
+    return bool(_WINDOWS_PATH.match(text)) or text.startswith("\\\\")
+
+
+def windows_path_problem(text: str) -> str | None:
+    """Why Windows cannot use text as a path (ntpath rules), as one phrase; None when it can."""
+    text = text.strip()
+    if _WINDOWS_DRIVE_RELATIVE.match(text):
+        return (f"{text[:2]} without a backslash means the current folder of drive {text[:2]}, which depends on "
+                f"who starts ncbackup; write {text[:2]}\\{text[2:]}")
+    rest = ntpath.splitdrive(text)[1]
+    if text.startswith(("\\\\", "//")) and not _WINDOWS_PATH.match(text):
+        return "a network path needs a server and a share, as in \\\\server\\share\\folder"
+    for name in re.split(r"[\\/]", rest):
+        if not name or name in (".", ".."):
+            continue
+        bad = sorted({character for character in name if character in _WINDOWS_FORBIDDEN_CHARACTERS})
+        if bad:
+            shown = " ".join(repr(character) for character in bad)
+            return f"the name {name!r} holds {shown}, which Windows does not allow in a file name"
+        if name.split(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICE_NAMES:
+            return f"{name!r} is a device name on Windows ({name.split('.')[0].upper()}), not a file or folder"
+        if name[-1] in " .":
+            return f"the name {name!r} ends with {'a space' if name[-1] == ' ' else 'a dot'}, which Windows drops"
+    return None
+
+
+def host_system_name() -> str:
+    """The running system as a user calls it: "Windows", "Linux", "macOS", ..."""
+    if IS_WINDOWS:
+        return "Windows"
+    return {"linux": "Linux", "darwin": "macOS"}.get(sys.platform, sys.platform)
+
+
+# The current user's security identifier, once asked (whoami), for the owner-only ACLs below.
+_own_sid: str | None = None
+_SID = re.compile(r"S-1-[0-9-]+")
+
+
+def _current_user_sid() -> str:
+    """The SID of the user running ncbackup (Windows), from ``whoami /user``: unlike a name it is never localised
+    and also works for a service running as SYSTEM."""
+    global _own_sid
+    if _own_sid is None:
+        from ncbackup import process
+
+        listing = process.run(["whoami", "/user", "/fo", "csv", "/nh"], timeout_seconds=60).text
+        found = _SID.findall(listing)
+        if not found:
+            from ncbackup.errors import BackupError
+
+            raise BackupError(f"whoami /user did not print a security identifier (it printed {listing.strip()!r}); "
+                              "ncbackup cannot restrict its key files to their owner")
+        _own_sid = found[-1]
+    return _own_sid
+
+
+def owner_only_acl_argv(path: Path, sid: str, *, is_folder: bool = False) -> list[str]:
+    """The icacls command that leaves path readable by its owner (sid) alone: inherited entries removed, full
+    control granted to the owner (inherited by what a folder holds)."""
+    grant = f"*{sid}:(OI)(CI)F" if is_folder else f"*{sid}:F"
+    return ["icacls", str(path), "/inheritance:r", "/grant:r", grant]
+
+
+def restrict_to_owner(path: Path, *, is_folder: bool = False) -> None:
+    """Let only the running user read and write path: mode 0600 (0700 for a folder) on POSIX, an ACL granting
+    the owner alone on Windows (icacls). BackupError (from process) when Windows refuses."""
+    if IS_WINDOWS:
+        from ncbackup import process
+
+        process.run(owner_only_acl_argv(path, _current_user_sid(), is_folder=is_folder), timeout_seconds=60,
+                    stderr_log_level=None)
+        return
+    os.chmod(path, 0o700 if is_folder else 0o600)
+
+
+def path_below(path: str, folder: str) -> str | None:
+    """What of path lies below folder ("" for folder itself), by the rules of the system the folder is written
+    for (Windows: any case, either separator); None when path is outside folder."""
+    rules = ntpath if IS_WINDOWS or looks_like_windows_path(folder) else posixpath
+    path, folder = rules.normpath(path), rules.normpath(folder)
+    if rules.normcase(path) == rules.normcase(folder):
+        return ""
+    prefix = folder if folder.endswith(rules.sep) else folder + rules.sep
+    if rules.normcase(path).startswith(rules.normcase(prefix)):
+        return path[len(prefix):]
+    return None

@@ -95,9 +95,27 @@ def _wait(proc: subprocess.Popen, timeout_seconds: float | None = None) -> int:
     return code
 
 
+# How long taskkill (Windows) may take to end a program's tree before ncbackup stops waiting for it.
+TREE_KILL_TIMEOUT_SECONDS = 30.0
+
+
+def _kill_tree(argv: list[str]) -> None:
+    """Run the platform's tree-killing command (taskkill on Windows); a failure changes nothing: the kill below follows."""
+    try:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,  # noqa: S603 - argument list
+                       stderr=subprocess.DEVNULL, timeout=TREE_KILL_TIMEOUT_SECONDS, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        log.warning("could not end the programs %s started (%s: %s)", argv[-1], argv[0], error)
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     """Kill the program's whole process group, grandchildren included."""
-    platform.kill_process_group(proc.pid)
+    tree_kill = platform.tree_kill_argv(proc.pid)
+    if tree_kill is not None:
+        # Windows: no group signal kills; taskkill /T walks the tree while the program still holds it together.
+        _kill_tree(tree_kill)
+    else:
+        platform.kill_process_group(proc.pid)
     # The program itself too, should it have moved to a group of its own (Popen never signals a reaped pid).
     try:
         proc.kill()

@@ -66,6 +66,23 @@ def loaded_after_cli(runs: list[list[str]]) -> set[str]:
     return set(completed.stdout.split())
 
 
+def loaded_when_work_begins(arguments: list[str]) -> set[str]:
+    """Which HEAVY_MODULES and NOT_FOR_A_LOCAL_FILES_RESTORE modules are loaded when the command first lists its
+    storage (where its work begins)."""
+    watched = HEAVY_MODULES[:1] + NOT_FOR_A_LOCAL_FILES_RESTORE
+    probe = (
+        "import os, sys\nfrom ncbackup.storage import local\n"
+        "def probe(self, *args, **kwargs):\n"
+        f"    print(' '.join(m for m in {watched!r} if m in sys.modules), flush=True)\n"
+        "    os._exit(0)\n"
+        "local.LocalStorage.list = probe\n"
+        f"from ncbackup import cli\ncli.main({arguments!r})\nprint('never listed')\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0 and "never listed" not in completed.stdout, completed.stdout + completed.stderr
+    return set(completed.stdout.split())
+
+
 def test_list_and_a_local_files_restore_import_only_what_they_use(tmp_path, ncbackup_cmd):
     data = tmp_path / "data"
     (data / "etc").mkdir(parents=True)
@@ -89,6 +106,13 @@ def test_list_and_a_local_files_restore_import_only_what_they_use(tmp_path, ncba
 
     assert loaded_after_cli([["list", "--help"], ["restore", "--help"]]) == set()
     assert loaded_after_cli([["list", "-c", str(config)]]) == set()
+    # Reading GENERAL and the key paths takes no pydantic (config/values.read_plain): list never loads it, and a
+    # restore loads it only once work has begun (the files restorer's module), not before the first listing.
+    assert loaded_when_work_begins(["list", "-c", str(config)]) == set()
+    assert loaded_when_work_begins(["restore", "-c", str(config), "--latest", "--target", str(tmp_path / "r2")]) == set()
+    assert "pydantic" not in imported_after(
+        f"import contextlib, io\nfrom ncbackup import cli\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    cli.main(['list', '-c', {str(config)!r}])")
     restored = tmp_path / "restored"
     assert loaded_after_cli([["restore", "-c", str(config), "--latest", "--target", str(restored)]]) == set()
     assert (restored / str(data).lstrip("/") / "etc" / "app.conf").read_text() == "key = value\n"

@@ -21,11 +21,11 @@ import re
 import stat
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, NoReturn, TypeVar
 
 from ncbackup import platform
 from ncbackup.errors import BackupError, IntegrityError
@@ -255,6 +255,35 @@ class _DelayedLink:
     placeholder: tuple[int, int]
 
 
+class WantedMembers:
+    """The members to extract from one stream of a chain: their header offsets, ascending (from the newest index)."""
+
+    def __init__(self, offsets: Sequence[int], *, where: str) -> None:
+        self._offsets = offsets
+        self._next = 0
+        self._where = where
+
+    def take(self, offset: int, name: bytes) -> bool:
+        """Whether the member whose first header is at offset is wanted; a wanted offset passed by is an error."""
+        offsets, position = self._offsets, self._next
+        if position < len(offsets) and offsets[position] == offset:
+            self._next = position + 1
+            return True
+        if position < len(offsets) and offsets[position] < offset:
+            self._missing(offsets[position])
+        return False
+
+    def finish(self) -> None:
+        if self._next < len(self._offsets):
+            self._missing(self._offsets[self._next])
+
+    def _missing(self, offset: int) -> NoReturn:
+        raise IntegrityError(
+            f"the index says a member starts at byte {offset} of {self._where}, but none does; "
+            "the chain is damaged: restore an older set, or verify the chain with `ncbackup verify`"
+        )
+
+
 class _Extractor:
     def __init__(self, target: Path, *, patterns: Sequence[str], restore_owners: bool) -> None:
         self._target = os.fsencode(os.path.abspath(target))
@@ -274,17 +303,28 @@ class _Extractor:
         self.warnings: list[str] = []
         self.refused: list[str] = []
         self.restored = 0
+        self._wanted: WantedMembers | None = None
 
     # --- reading ----------------------------------------------------------------------------
 
     def run(self, raw: BinaryIO) -> list[str]:
+        return self.run_many([(raw, None)])
+
+    def run_many(self, streams: Iterable[tuple[BinaryIO, WantedMembers | None]]) -> list[str]:
+        """Extract several tar streams into the target as one restore (an incremental chain, oldest first):
+        each member once, symlinks and folder metadata at the very end. A stream's WantedMembers, when given,
+        says which members of it to extract (by offset); the others are skipped."""
         try:
             os.makedirs(self._target, exist_ok=True)
             self._root = platform.open_folder(self._target)
         except OSError as error:
             raise _target_error(b"the target folder", error, self._target) from None
         try:
-            self._read(_Input(raw))
+            for raw, wanted in streams:
+                self._wanted = wanted
+                self._read(_Input(raw))
+                if wanted is not None:
+                    wanted.finish()
         except Exception:
             # Still make the symlinks and folder metadata of what was restored (as GNU tar does), so no
             # placeholder is left under a symlink's name; the first error is the one reported.
@@ -304,8 +344,11 @@ class _Extractor:
         long_name: bytes | None = None
         long_link: bytes | None = None
         last_name = b""
+        member_offset = 0
         while True:
             header_offset = source.offset
+            if not pax and long_name is None and long_link is None:
+                member_offset = header_offset   # a member's first header (its pax header, if any)
             block = source.read_exact(BLOCK_BYTES)
             if not block:
                 self.warnings.append("the files archive has no end marker; it may be truncated after the last member restored")
@@ -335,6 +378,10 @@ class _Extractor:
             member = self._parsed(partial(self._member, block, records, long_name, long_link), header_offset)
             pax, long_name, long_link = {}, None, None
             last_name = member.name
+            if self._wanted is not None and not self._wanted.take(member_offset, member.name):
+                if member.typeflag not in (b"1", b"2", b"5", b"3", b"4", b"6"):
+                    self._skip_data(member, source)
+                continue
             try:
                 self._handle(member, source)
             except OSError as error:
@@ -776,6 +823,27 @@ def extract_tar(
         target, patterns=patterns, restore_owners=platform.is_root() if restore_owners is None else restore_owners,
     )
     warnings = extractor.run(reader)
+    _raise_refused(extractor, target)
+    return warnings
+
+
+def extract_chain(
+    streams: Iterable[tuple[BinaryIO, WantedMembers]],
+    target: Path,
+    *,
+    restore_owners: bool | None = None,
+) -> list[str]:
+    """Extract the wanted members of each tar stream (an incremental chain, oldest first) into target as one
+    restore; return warnings; raise IntegrityError for refused, corrupt or missing members."""
+    extractor = _Extractor(
+        target, patterns=(), restore_owners=platform.is_root() if restore_owners is None else restore_owners,
+    )
+    warnings = extractor.run_many(streams)
+    _raise_refused(extractor, target)
+    return warnings
+
+
+def _raise_refused(extractor: _Extractor, target: Path) -> None:
     if extractor.refused:
         shown = "; ".join(extractor.refused[:_SHOWN_REFUSALS])
         more = len(extractor.refused) - _SHOWN_REFUSALS
@@ -784,4 +852,3 @@ def extract_tar(
             + (f" and {more} more" if more > 0 else "")
             + "; the other members were restored; the archive was not made by ncbackup or was tampered with"
         )
-    return warnings

@@ -12,7 +12,6 @@ and ``entry.path_bytes`` gives the exact original bytes back.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -49,16 +48,33 @@ class IndexEntry:
 
 
 class IndexWriter:
-    """Appends one JSON line per member to a binary file."""
+    """Appends one JSON line per member to a binary file (``add_plain_file`` lines once ``flush`` is called)."""
 
     def __init__(self, sink: BinaryIO) -> None:
         self._sink = sink
+        self._pending: list[bytes] = []
         self.count = 0
+
+    def add_plain_file(self, name: bytes, *, size: int, mtime_text: bytes, offset: int) -> None:
+        """A regular file whose name needs no JSON escaping (printable ASCII but " and \\) and whose mtime is
+        already written as the index writes it; kept until flush: one write per batch instead of per member."""
+        pending = self._pending
+        self.count += 1
+        pending.append(b'{"path":"%s","type":"file","size":%d,"mtime":%s,"offset":%d}\n' % (name, size, mtime_text, offset))
+        if len(pending) >= _PENDING_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the lines add_plain_file kept."""
+        if self._pending:
+            self._sink.write(b"".join(self._pending))
+            self._pending = []
 
     def add(
         self, name: bytes, *, kind: str, size: int, mtime_ns: int, link: bytes | None = None, offset: int | None = None,
         set_id: str | None = None,
     ) -> None:
+        self.flush()
         tail = b"}\n" if offset is None else b',"offset":%d}\n' % offset
         if set_id is not None:
             tail = b',"set":"%s"' % set_id.encode("ascii") + tail
@@ -77,11 +93,13 @@ class IndexWriter:
         self.count += 1
 
 
-_PLAIN = re.compile(rb'[ !#-\[\]-~]*')  # printable ASCII without " and \\
+_PENDING_LINES = 1024
+# The bytes a name may hold to go into a line as it is: printable ASCII without " and \\.
+PLAIN_NAME_BYTES = bytes(byte for byte in range(32, 127) if byte not in b'"\\')
 
 
 def _is_plain(name: bytes) -> bool:
-    return _PLAIN.fullmatch(name) is not None
+    return not name.translate(None, PLAIN_NAME_BYTES)   # nothing left once every plain byte is deleted
 
 
 def _seconds(ns: int) -> bytes:

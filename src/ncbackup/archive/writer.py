@@ -16,14 +16,15 @@ import os
 import re
 import stat
 import struct
+import sys
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ncbackup import platform
 from ncbackup.archive.changes import ChangeTracker, walk_key
-from ncbackup.archive.index import DIRECTORY, FILE, HARDLINK, SYMLINK, IndexWriter
+from ncbackup.archive.index import DIRECTORY, FILE, HARDLINK, PLAIN_NAME_BYTES, SYMLINK, IndexWriter
 from ncbackup.sources.base import StreamReport
 
 BLOCK_BYTES = 512
@@ -41,6 +42,12 @@ _O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK",
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 REGULAR, LINK, SYMBOLIC, DIR_TYPE, PAX_TYPE = b"0", b"1", b"2", b"5", b"x"
+# Regular files up to this size are read with one read call and stored by _add_small_file.
+SMALL_FILE_BYTES = 64 << 10
+_PADDING = tuple(bytes(count) for count in range(BLOCK_BYTES))
+# Folders held open at once while walking down (one per level); deeper ones are listed by path.
+MAX_FOLDER_DESCRIPTORS = 64
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
 def member_name(path: str, *, windows: bool = os.name == "nt") -> bytes:
@@ -139,6 +146,14 @@ def _pax_header_block(size: int) -> bytes:
     )))
 
 
+def _walk_order(entry: os.DirEntry) -> str:
+    return walk_key(entry.name)
+
+
+# (folder descriptor or None, folder path ending in a separator, member name prefix, children left to store)
+_Frame = tuple["int | None", str, bytes, Iterator[os.DirEntry]]
+
+
 class ExcludeRules:
     """FILESET_EXCLUDE: absolute paths (the path and all below it) and glob patterns.
 
@@ -167,6 +182,7 @@ class ExcludeRules:
                 base.append(fnmatch.translate(pattern))
         self._full = re.compile("|".join(full)) if full else None
         self._base = re.compile("|".join(base)) if base else None
+        self.is_empty = not (self.exact_paths or full or base)
 
     def is_excluded(self, path: str, name: str) -> bool:
         if path in self.exact_paths:
@@ -174,6 +190,18 @@ class ExcludeRules:
         if self._base is not None and self._base.match(name):
             return True
         return self._full is not None and self._full.match(path) is not None
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A regular file's ustar header around its name, size and mtime, for one mode and owner."""
+
+    head: bytes       # mode, uid, gid fields (after the name)
+    tail: bytes       # typeflag to the end of the block (after the checksum field)
+    checksum: int     # the byte sum of head, tail and the blank checksum field
+
+
+_UNKNOWN = _Template(b"", b"", -1)   # no template made yet for a mode and owner
 
 
 @dataclass
@@ -203,6 +231,18 @@ class _Out:
                 return
         self._view[self._position:self._position + size] = data
         self._position += size
+
+    def append(self, data: bytes) -> int:
+        """write(data) and return where it starts in the archive."""
+        position = self._position
+        size = len(data)
+        if position + size > OUT_BUFFER_BYTES:
+            offset = self.written_bytes
+            self.write(data)
+            return offset
+        self._view[position:position + size] = data
+        self._position = position + size
+        return self.total_bytes + position
 
     def zeros(self, count: int) -> None:
         while count:
@@ -278,6 +318,7 @@ class TarWriter:
         self._hard_links: dict[tuple[int, int], bytes] = {}
         self._user_names: dict[int, bytes] = {}
         self._group_names: dict[int, bytes] = {}
+        self._templates: dict[tuple[int, int, int], _Template | None] = {}
         self.totals = TarTotals()
         self._member_offset = 0   # where the last header written starts in the tar, for the index
         # Test seam: called with the path after a file is opened, before its bytes are read.
@@ -291,38 +332,72 @@ class TarWriter:
         info = self._lstat(path)
         if info is None:
             return
+        name = member_name(path) if name is None else name
         root_device = info.st_dev
-        stack: list[tuple[str, bytes, os.stat_result | None, os.DirEntry | None]] = [
-            (path, member_name(path) if name is None else name, info, None)
-        ]
-        while stack:
-            current, name, info, entry = stack.pop()
-            if info is None:
-                try:
-                    info = entry.stat(follow_symlinks=False)  # type: ignore[union-attr]  # only the root has no entry
-                except FileNotFoundError:
-                    self._report.warn(f"{current} vanished before it could be read; skipped")
-                    continue
-                except OSError as error:
-                    self._report.warn(f"{current} could not be read ({error.strerror}); skipped")
-                    continue
-            mode = info.st_mode
-            if self._tracker is not None and self._carry(name, info, mode):
-                if stat.S_ISDIR(mode) and not (self._one_file_system and info.st_dev != root_device):
-                    stack.extend(reversed(self._children(current, name)))
-                continue
-            if stat.S_ISREG(mode):
-                self._add_file(current, name, info)
-            elif stat.S_ISDIR(mode):
-                self._add_directory(name, info)
-                if self._one_file_system and info.st_dev != root_device:
-                    self._report.note(f"{current} is another file system; only the mount point was stored")
-                    continue
-                stack.extend(reversed(self._children(current, name)))
-            elif stat.S_ISLNK(mode):
-                self._add_symlink(current, name, info)
-            else:
-                self._report.note(f"{current} is a {_special_kind(mode)}; skipped")
+        if not self._add_member(path, name, info, root_device=root_device):
+            return
+        # Pre-order, depth first: a frame is a folder whose children are being stored; a child folder's
+        # frame goes on top and the parent's iteration resumes when that whole subtree is done.
+        frames: list[_Frame] = []
+        excludes = None if self._excludes.is_empty else self._excludes
+        try:
+            frame = self._listing(path, name, by_descriptor=True)
+            if frame is not None:
+                frames.append(frame)
+            while frames:
+                folder_fd, folder_path, prefix, entries = frames[-1]
+                for entry in entries:
+                    base = entry.name
+                    child = folder_path + base
+                    if excludes is not None and excludes.is_excluded(child, base):
+                        continue
+                    child_name = prefix + base.encode(_FS_ENCODING, _FS_ERRORS)
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        self._report.warn(f"{child} vanished before it could be read; skipped")
+                        continue
+                    except OSError as error:
+                        self._report.warn(f"{child} could not be read ({error.strerror}); skipped")
+                        continue
+                    # Most members of a big tree are small files: straight to their path, no dispatch.
+                    if (self._tracker is None and info.st_nlink == 1 and info.st_size <= SMALL_FILE_BYTES
+                            and stat.S_ISREG(info.st_mode) and self._add_small_file(child, child_name, info, folder_fd, base)):
+                        continue
+                    if self._add_member(child, child_name, info, root_device=root_device, folder_fd=folder_fd, base=base):
+                        frame = self._listing(child, child_name, by_descriptor=len(frames) < MAX_FOLDER_DESCRIPTORS)
+                        if frame is not None:
+                            frames.append(frame)
+                            break
+                else:
+                    frames.pop()
+                    if folder_fd is not None:
+                        os.close(folder_fd)
+        finally:
+            for frame in frames:
+                if frame[0] is not None:
+                    os.close(frame[0])
+
+    def _add_member(self, path: str, name: bytes, info: os.stat_result, *, root_device: int,
+                    folder_fd: int | None = None, base: str | None = None) -> bool:
+        """Store one member, or carry it when the tracker says it is unchanged; True for a folder to descend into."""
+        mode = info.st_mode
+        if self._tracker is not None and self._carry(name, info, mode):
+            return stat.S_ISDIR(mode) and not (self._one_file_system and info.st_dev != root_device)
+        if stat.S_ISREG(mode):
+            if info.st_nlink != 1 or info.st_size > SMALL_FILE_BYTES or not self._add_small_file(path, name, info, folder_fd, base):
+                self._add_file(path, name, info)
+        elif stat.S_ISDIR(mode):
+            self._add_directory(name, info)
+            if self._one_file_system and info.st_dev != root_device:
+                self._report.note(f"{path} is another file system; only the mount point was stored")
+                return False
+            return True
+        elif stat.S_ISLNK(mode):
+            self._add_symlink(path, name, info)
+        else:
+            self._report.note(f"{path} is a {_special_kind(mode)}; skipped")
+        return False
 
     def add_file(self, path: str, *, name: str) -> None:
         """Add one regular file under a member name the caller chooses (flat binary log names, say)."""
@@ -349,30 +424,31 @@ class TarWriter:
         self._out.write(bytes(2 * BLOCK_BYTES))
         self._out.zeros(-self._out.written_bytes % RECORD_BYTES)
         self._out.flush()
+        if self._index is not None:
+            self._index.flush()
         self.totals.archive_bytes = self._out.total_bytes
         return self.totals
 
     # --- members -----------------------------------------------------------------------------
 
-    def _children(self, path: str, name: bytes) -> list[tuple[str, bytes, None, os.DirEntry]]:
+    def _listing(self, path: str, name: bytes, *, by_descriptor: bool) -> _Frame | None:
+        """The folder's children in walk order, with the folder open by descriptor where the platform allows it
+        (its files are then looked up in it: no path walk per file); None, with a warning, when it cannot be listed."""
+        folder_fd = None
         try:
-            with os.scandir(path) as listing:
-                entries = sorted(listing, key=lambda entry: walk_key(entry.name))
-        except FileNotFoundError:
-            self._report.warn(f"{path} vanished while it was read; its contents are missing")
-            return []
+            if by_descriptor:
+                folder_fd = platform.open_folder_to_list(path)
+            with os.scandir(path if folder_fd is None else folder_fd) as listing:
+                entries = sorted(listing, key=_walk_order)
         except OSError as error:
-            self._report.warn(f"{path} could not be listed ({error.strerror}); its contents are missing")
-            return []
-        prefix = name + b"/" if name else b""
-        children = []
-        excludes = self._excludes
-        for entry in entries:
-            child = entry.path
-            if excludes.is_excluded(child, entry.name):
-                continue
-            children.append((child, prefix + os.fsencode(entry.name), None, entry))
-        return children
+            if folder_fd is not None:
+                os.close(folder_fd)
+            if isinstance(error, FileNotFoundError):
+                self._report.warn(f"{path} vanished while it was read; its contents are missing")
+            else:
+                self._report.warn(f"{path} could not be listed ({error.strerror}); its contents are missing")
+            return None
+        return folder_fd, path if path.endswith(os.sep) else path + os.sep, name + b"/" if name else b"", iter(entries)
 
     def _owner(self, info: os.stat_result) -> tuple[bytes, bytes]:
         uid, gid = info.st_uid, info.st_gid
@@ -431,6 +507,116 @@ class TarWriter:
         self._header(name, info, typeflag=SYMBOLIC, linkname=target)
         self._record(name, info, kind=SYMLINK, link=target)
 
+    def _file_template(self, info: os.stat_result) -> _Template | None:
+        """The constant parts of a regular file's ustar header for its mode and owner; None when they need pax."""
+        key = (info.st_mode & 0o7777, info.st_uid, info.st_gid)
+        if key in self._templates:
+            return self._templates[key]
+        user, group = self._owner(info)
+        template = None
+        if info.st_uid <= _MAX_OCTAL_7 and info.st_gid <= _MAX_OCTAL_7 and len(user) <= 32 and len(group) <= 32 \
+                and user.isascii() and group.isascii():
+            header = build_header(b"", typeflag=REGULAR, mode=key[0], uid=key[1], gid=key[2], size=0, mtime_ns=0,
+                                  uname=user, gname=group)
+            # Checksum of everything but name, size and mtime, with the checksum field as eight blanks.
+            template = _Template(header[100:124], header[156:], sum(header[100:124]) + sum(header[156:]) + 8 * 32)
+        self._templates[key] = template
+        return template
+
+    def _add_small_file(self, path: str, name: bytes, info: os.stat_result, folder_fd: int | None = None,
+                        base: str | None = None) -> bool:
+        """Store a small regular file of one link with one read call and a header from its template: the
+        per-file cost of trees of millions of tiny files. False (nothing done) when it needs _add_file."""
+        seconds, fraction = divmod(info.st_mtime_ns, 1_000_000_000)
+        template = self._templates.get((info.st_mode & 0o7777, info.st_uid, info.st_gid), _UNKNOWN)
+        if template is _UNKNOWN:
+            template = self._file_template(info)
+        if template is None or len(name) > 100 or name.translate(None, PLAIN_NAME_BYTES) or not 0 <= seconds <= _MAX_OCTAL_11:
+            return False
+        try:
+            fd = os.open(path, _O_READ) if folder_fd is None else os.open(base, _O_READ, dir_fd=folder_fd)  # type: ignore[arg-type]
+        except OSError as error:
+            self._warn_unopened(path, error)
+            return True
+        size = info.st_size
+        try:
+            if self.before_read is not None:
+                self.before_read(path)
+            # One byte more than the header promises: a shorter answer proves the file ends at size, so the
+            # data is exactly what the header says, with no fstat or second read. A file rewritten in place
+            # since the walk's lstat is stored as read (one read call: one version of it) under the older
+            # mtime, and an incremental run sees the newer one and stores it again.
+            data = os.read(fd, size + 1)
+        except OSError as error:
+            self._store_unread(path, name, info, error)
+            return True
+        finally:
+            os.close(fd)
+        if len(data) != size:
+            self._store_unread(path, name, info, None, data)
+            return True
+        numbers = b"%011o\0%011o\0" % (size, seconds)
+        checksum = template.checksum + (zlib.adler32(name) & 0xFFFF) + (zlib.adler32(numbers) & 0xFFFF) - 2
+        if fraction:
+            # The same pax mtime record build_header writes; its length prefix always has two digits.
+            mtime_text = b"%d.%s" % (seconds, (b"%09d" % fraction).rstrip(b"0"))
+            record = b" mtime=%s\n" % mtime_text
+            record = b"%d%s" % (len(record) + 2, record)
+            offset = self._out.append(b"".join((
+                _pax_header_block(len(record)), record, _PADDING[-len(record) % BLOCK_BYTES],
+                name.ljust(100, b"\0"), template.head, numbers, b"%06o\0 " % checksum, template.tail,
+                data, _PADDING[-size % BLOCK_BYTES],
+            )))
+        else:
+            mtime_text = b"%d" % seconds
+            offset = self._out.append(b"".join((
+                name.ljust(100, b"\0"), template.head, numbers, b"%06o\0 " % checksum, template.tail,
+                data, _PADDING[-size % BLOCK_BYTES],
+            )))
+        totals = self.totals
+        totals.members += 1
+        totals.file_bytes += size
+        self._member_offset = offset
+        if self._index is not None:
+            self._index.add_plain_file(name, size=size, mtime_text=mtime_text, offset=offset)
+        if self._tracker is not None:
+            self._tracker.stored(name, info, FILE, offset, None)
+        return True
+
+    def _store_unread(self, path: str, name: bytes, info: os.stat_result, error: OSError | None, data: bytes = b"") -> None:
+        """A small file whose one read did not give its size: store what there was, as _copy_file would."""
+        size = info.st_size
+        self._header(name, info, typeflag=REGULAR, size=size)
+        self._out.write(data[:size])
+        self._out.zeros(size - min(len(data), size))
+        if error is not None:
+            self._report.warn(f"{path} could not be read to the end ({error.strerror}); stored zero-padded to {size} bytes")
+        elif len(data) > size:
+            self._report.warn(f"{path} grew while read; stored its first {size} bytes")
+        else:
+            self._report.warn(f"{path} shrank while read (from {size} to {len(data)} bytes); stored zero-padded to {size} bytes")
+        self._out.zeros(-size % BLOCK_BYTES)
+        self.totals.file_bytes += size
+        self._record(name, info, kind=FILE, size=size)
+
+    def _open(self, path: str) -> int | None:
+        """Open a file to read it; a file gone, unreadable or turned into a symlink is a warning and None."""
+        try:
+            return os.open(path, _O_READ)
+        except OSError as error:
+            self._warn_unopened(path, error)
+        return None
+
+    def _warn_unopened(self, path: str, error: OSError) -> None:
+        if isinstance(error, FileNotFoundError):
+            self._report.warn(f"{path} vanished before it could be read; skipped")
+        elif isinstance(error, PermissionError):
+            self._report.warn(f"{path} could not be read (permission denied); skipped")
+        elif error.errno == errno.ELOOP:
+            self._report.warn(f"{path} was replaced by a symlink while read; skipped")
+        else:
+            self._report.warn(f"{path} could not be read ({error.strerror}); skipped")
+
     def _add_file(self, path: str, name: bytes, info: os.stat_result) -> None:
         link_key = (info.st_dev, info.st_ino) if info.st_nlink > 1 else None
         if link_key is not None:
@@ -439,19 +625,8 @@ class TarWriter:
                 self._header(name, info, typeflag=LINK, linkname=first)
                 self._record(name, info, kind=HARDLINK, link=first)
                 return
-        try:
-            fd = os.open(path, _O_READ)
-        except FileNotFoundError:
-            self._report.warn(f"{path} vanished before it could be read; skipped")
-            return
-        except PermissionError:
-            self._report.warn(f"{path} could not be read (permission denied); skipped")
-            return
-        except OSError as error:
-            if error.errno == errno.ELOOP:
-                self._report.warn(f"{path} was replaced by a symlink while read; skipped")
-            else:
-                self._report.warn(f"{path} could not be read ({error.strerror}); skipped")
+        fd = self._open(path)
+        if fd is None:
             return
         with io.FileIO(fd, "rb", closefd=True) as file:
             if self.before_read is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from ncbackup import process
 from ncbackup.commands.common import add_logging_argument, guarded
 from ncbackup.config import load_config
+from ncbackup.config.host import host_mismatch
 from ncbackup.config.settings import Config
 from ncbackup.engine.diskspace import Level, check_space
 from ncbackup.engine.logs import SHORT_SECRET_CHARS, mask_secrets, short_secret_sources
@@ -43,6 +44,12 @@ def add_parser(subparsers) -> None:
 
 def general_checks(config: Config) -> list[CheckLine]:
     general = config.general
+    mismatch = host_mismatch(config)
+    if mismatch is not None:
+        # Another system's paths mean other folders here: checking them would say nothing true.
+        return [CheckLine(False, mismatch),
+                CheckLine(True, f"not checked on this host: WORK_FOLDER {general.work_folder}, the log, free space, "
+                                "and every step's paths, programs and servers; the plan below is what a run there does")]
     lines = [check_writable_folder(Path(general.work_folder), "WORK_FOLDER")]
     if general.log_file is not None:
         log_file = Path(general.log_file)
@@ -185,9 +192,10 @@ def print_plan(plan: Plan, config: Config) -> bool:
     for line in general_checks(config):
         is_ok &= line.ok
         say(f"  {'ok  ' if line.ok else 'FAIL'} {line.text}")
+    is_other_systems = host_mismatch(config) is not None
     for number, step in enumerate(plan.steps, start=1):
         say(f"{number}. {step.name} [{step.kind.value}]: {step.description}")
-        for line in step_checks(step, config):
+        for line in [] if is_other_systems else step_checks(step, config):
             is_ok &= line.ok
             say(f"     {'ok  ' if line.ok else 'FAIL'} {line.text}")
     for note in plan.notes:

@@ -30,6 +30,7 @@ from ncbackup.config.settings import Config
 from ncbackup.engine.restore import RestoreOptions, restore_set
 from ncbackup.errors import BackupError
 from ncbackup.exitcodes import EXIT_OK, EXIT_WARNINGS
+from ncbackup.setformat import open_set
 
 
 def add_parser(subparsers) -> None:
@@ -55,6 +56,9 @@ def add_parser(subparsers) -> None:
                         help="identity or key file (default: the config's ENCRYPTION KEY_FILE)")
     parser.add_argument("--to-database", action="store_true", help="load database dumps into their server instead of writing files")
     parser.add_argument("--database", metavar="NAME", help="with --to-database: restore under this database name")
+    parser.add_argument("--to-dc", type=Path, metavar="DIR",
+                        help="AD streams (Samba): rebuild a new domain controller in DIR with samba-tool domain backup restore")
+    parser.add_argument("--new-server-name", metavar="NAME", help="with --to-dc: the new DC's host name")
     add_logging_argument(parser)
     parser.set_defaults(handler=main)
 
@@ -70,6 +74,8 @@ def source_options_by_kind(config: Config, kinds: set[str]) -> dict[str, Mapping
 @guarded
 def main(args) -> int:
     setup_console_logging(args.logging_level)
+    if (args.to_dc is None) != (args.new_server_name is None):
+        raise BackupError("--to-dc DIR and --new-server-name NAME go together; give both (docs/ad.md)")
     configured = open_configured_storage(args.config, args.storage)
     trust = trust_for(configured.config, args.trust_signers, allow_unsigned=args.allow_unsigned)
     chosen = choose_set(configured.storage, args.set_id, trust, stream_names=tuple(args.streams))
@@ -93,14 +99,20 @@ def main(args) -> int:
         options_by_kind=source_options_by_kind(configured.config, {stream.kind for stream in manifest.streams}),
         expected_cipher=cipher,
         allowed_ciphers=tuple(args.allow_ciphers),
+        dc_folder=args.to_dc,
+        new_server_name=args.new_server_name,
     )
     print(f"restoring set {set_id} from {configured.storage.name}")
-    report = restore_set(configured.storage, manifest, options=options, on_stream=lambda name: print(f"  stream {name} ..."))
+    report = restore_set(configured.storage, manifest, options=options, on_stream=lambda name: print(f"  stream {name} ..."),
+                         open_manifest=lambda chain_set_id: open_set(configured.storage, chain_set_id, trust).manifest)
     for line in report.restored:
         print(f"restored {line}")
     for read in report.selective:
         print(f"  {read.stream_name}: read {read.bytes_read} of the set's {read.set_bytes} bytes "
               f"({read.frames_read} of {read.frames_total} frames) for {read.members_selected} member(s)")
+    for chain in report.chains:
+        print(f"  {chain.stream_name}: " + ", ".join(f"{count} member(s) from set {chain_set}"
+                                                  for chain_set, count in chain.members_by_set.items()))
     for warning in report.warnings:
         print(f"ncbackup: warning: {warning}", file=sys.stderr)
     return EXIT_WARNINGS if report.warnings else EXIT_OK

@@ -11,6 +11,7 @@ from pathlib import Path
 from ncbackup import process
 from ncbackup.commands.common import add_logging_argument, guarded
 from ncbackup.config import load_config
+from ncbackup.config.host import host_mismatch
 from ncbackup.config.settings import Config
 from ncbackup.engine.builtins import Role, role_of
 from ncbackup.engine.context import RunContext
@@ -182,6 +183,10 @@ def duration_text(seconds: float) -> str:
 @guarded
 def main(args) -> int:
     config = load_config(args.config)
+    mismatch = host_mismatch(config)
+    if mismatch is not None:
+        # Before the log opens: a log at c:\\logs on Linux would be a new folder named so in the current one.
+        raise ConfigError(mismatch, file=config.path)
     result = run_config(config, level=args.logging_level)
     if args.json:
         print(result.to_json())

@@ -105,10 +105,10 @@ def open_configured_storage(config_path: Path, section_name: str | None) -> Conf
 def trust_for(config: Config, extra_files: list[Path], *, allow_unsigned: bool) -> Trust:
     """The keys whose sets are accepted: SIGNING_KEY.pub of the config (or the public half of SIGNING_KEY when
     the .pub is gone), every TRUSTED_SIGNERS file, and --trust-signer files."""
-    from ncbackup.stages.registry import encryption_options, signing_key_path
+    from ncbackup.stages.registry import encryption_keys, signing_key_path
 
     section = encryption_section(config)
-    files = [Path(name) for name in encryption_options(section).trusted_signers] + list(extra_files)
+    files = [Path(name) for name in encryption_keys(section).trusted_signers] + list(extra_files)
     trust = trust_from_files(files, allow_unsigned=allow_unsigned)
     secret_path = signing_key_path(section, config.path)
     own = public_key_path(secret_path)
@@ -213,7 +213,7 @@ def encryption_section(config: Config) -> SectionSettings | None:
 
 def default_key_file(config: Config) -> Path | None:
     """The KEY_FILE of the config's ENCRYPTION section (its default path when unset), or None without one."""
-    from ncbackup.stages.registry import encryption_options
+    from ncbackup.stages.registry import encryption_keys
 
     section = encryption_section(config)
-    return Path(encryption_options(section).key_file) if section is not None else None
+    return Path(encryption_keys(section).key_file) if section is not None else None

@@ -14,20 +14,24 @@ import re
 import socket
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from types import SimpleNamespace
+from typing import Any
 
 from ncbackup.config.legacy import is_comment_key, normalise_keys, scalar_text, stringify_scalars
 from ncbackup.config.secret_values import register_config_secrets
 from ncbackup.config.settings import Config, GeneralSettings, Position, SectionSettings
-from ncbackup.config.types import (
-    DurationSeconds,
-    LegacyBool,
-    LegacyFloat,
-    LegacyPath,
+from ncbackup.config.values import (
+    Reader,
     clean_path_text,
-    validate_values,
+    positive,
+    read_plain,
+    to_bool,
+    to_duration_seconds,
+    to_float,
+    to_method,
+    to_path,
+    to_percent,
+    to_text,
 )
 from ncbackup.errors import ConfigError
 
@@ -301,91 +305,28 @@ def parse_json(text: str, *, path: Path) -> tuple[Any, list[str]]:
 # GENERAL
 
 
-def _to_percent(value: Any) -> Any:
-    # "20%" reads as 20: the unit is already percent.
-    if isinstance(value, str):
-        return value.strip().removesuffix("%")
-    return value
+def _within_percent(number: float) -> float:
+    if not 0 <= number <= 100:
+        raise ValueError("expected a percentage")
+    return number
 
 
-def _to_method(value: Any) -> str:
-    method = str(value).strip().lower() or "post"
-    if method not in ("post", "email", "sms", "wechat"):
-        raise ValueError('expected "post", "email", "sms" or "wechat" (email, sms and wechat take their settings from '
-                         'a NOTIFY section of that METHOD: see docs/notify.md)')
-    return method
-
-
-class _GeneralKeys(BaseModel):
-    """The GENERAL keys ncbackup itself reads; every entry is also kept as a string in ``entries``."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    hostname: str | None = Field(
-        None, alias="HOSTNAME", json_schema_extra={"shown_default": "the machine's host name"},
-        description="the server's name; every storage puts this server's backups under `HOSTNAME/`, so it may "
-                    "not contain `/` or `\\` or be `..`",
-    )
-    work_folder: LegacyPath | None = Field(
-        None, alias="WORK_FOLDER",
-        json_schema_extra={"shown_default": "the system temp folder + `/ncbackup` (e.g. `/tmp/ncbackup`)"},
-        description="scratch space. ncbackup streams, so a pure built-in pipeline leaves it empty; it is used when "
-                    "an external script sits between data sections and needs files on disk, by `rsync` and "
-                    "staged `custom_command` storages (one part at a time) and by SQLite copies. A file system "
-                    "root (`/`, `c:\\`) is refused",
-    )
-    home_folder: LegacyPath | None = Field(
-        None, alias="HOME_FOLDER", json_schema_extra={"shown_default": "not set (only external scripts and plugins need it)"},
-        description="the install folder of the original tool: where `execute` programs (`HOME_FOLDER/NAME/EXECUTABLE`) "
-                    "and `load` plugins (`HOME_FOLDER/FROM/FILENAME.py`) are found",
-    )
-    log_folder: LegacyPath | None = Field(
-        None, alias="LOG_FOLDER", json_schema_extra={"shown_default": "no log file (stderr only)"},
-        description="the log: a **file** path (`/var/log/nc-backup-py/ncbackup.log`), or a **folder** (an existing "
-                    "folder, or a path written with a trailing `/`): then `ncbackup.log` inside it. A missing log "
-                    "folder is created by the first run (mode 0700, said once in the log); its parent must exist",
-    )
-    local_backup: LegacyPath | None = Field(
-        None, alias="LOCAL_BACKUP",
-        description="folder for local copies; the default base folder of a `local` storage",
-    )
-    is_disk_space_check_on: LegacyBool = Field(
-        True, alias="DISK_SPACE_CHECK", description="the free-space guard on WORK_FOLDER's file system",
-    )
-    disk_space_threshold_percent: Annotated[LegacyFloat, BeforeValidator(_to_percent)] = Field(
-        20.0, ge=0, le=100, alias="DISK_SPACE_THRESHOLD",
-        description="percent of free space on WORK_FOLDER's file system under which the guard warns (below half "
-                    "of it: critical; below a tenth: the run stops); `\"20%\"` is read as 20",
-    )
-    report_url: str | None = Field(
-        None, alias="MESSAGE_CONFIG_COMMAND", json_schema_extra={"shown_default": "no report"},
-        description="URL that receives the run report (form POST: `srvname`, `result`, `bckmethod`, `size`, `log`, "
-                    "`error`, `destination`)",
-    )
-    report_method: Annotated[str, BeforeValidator(_to_method)] = Field(
-        "post", alias="MESSAGE_CONFIG_METHOD", json_schema_extra={"allowed": "`post`, `email`, `sms`, `wechat`"},
-        description="how the report is sent: `post` sends the form POST to MESSAGE_CONFIG_COMMAND; `email`, `sms` "
-                    "and `wechat` need a NOTIFY section of that METHOD holding their settings (docs/notify.md)",
-    )
-    max_runtime_seconds: DurationSeconds = Field(
-        24 * 3600, alias="MAX_RUNTIME", json_schema_extra={"shown_default": "`24h`"},
-        description="a run that lasts longer is stopped: its running step is interrupted (programs killed), the "
-                    "remaining steps are skipped, no set is marked complete, undo commands still run and the run "
-                    "fails (exit 2); a run that finds the lock held by a run older than this fails naming the "
-                    "holder; seconds, or `90m`, `24h`, `2d`",
-    )
-    alert_after_hours: LegacyFloat = Field(
-        26.0, gt=0, alias="ALERT_AFTER_HOURS",
-        description="when a run starts and the newest complete set on a storage is older than this many hours, "
-                    "the run warns (even if it then succeeds); `ncbackup status` flags such hosts",
-    )
-    state_folder: LegacyPath | None = Field(
-        None, alias="STATE_FOLDER",
-        json_schema_extra={"shown_default": "`/var/lib/ncbackup` for root, else `~/.local/state/ncbackup`"},
-        description="local state of incremental file backups (docs/incremental.md): one small file per config and "
-                    "files stream, written after each complete set; created with mode 0700. A file system root is "
-                    "refused",
-    )
+# GENERAL key -> its reader: what config/general.GeneralKeys says, without pydantic (config/values.read_plain).
+# tests/unit/config/test_plain_readers.py checks it against the model, key by key and on random input.
+GENERAL_READERS: dict[str, Reader] = {
+    "HOSTNAME": ("hostname", to_text, None),
+    "WORK_FOLDER": ("work_folder", to_path, None),
+    "HOME_FOLDER": ("home_folder", to_path, None),
+    "LOG_FOLDER": ("log_folder", to_path, None),
+    "LOCAL_BACKUP": ("local_backup", to_path, None),
+    "DISK_SPACE_CHECK": ("is_disk_space_check_on", to_bool, True),
+    "DISK_SPACE_THRESHOLD": ("disk_space_threshold_percent", lambda value: _within_percent(to_float(to_percent(value))), 20.0),
+    "MESSAGE_CONFIG_COMMAND": ("report_url", to_text, None),
+    "MESSAGE_CONFIG_METHOD": ("report_method", to_method, "post"),
+    "MAX_RUNTIME": ("max_runtime_seconds", to_duration_seconds, 24 * 3600),
+    "ALERT_AFTER_HOURS": ("alert_after_hours", lambda value: positive(to_float(value)), 26.0),
+    "STATE_FOLDER": ("state_folder", to_path, None),
+}
 
 
 def _general_entries(general: JsonObject) -> dict[str, str]:
@@ -423,14 +364,21 @@ def resolve_log_file(text: str, *, position: Position | None) -> Path:
 
 def build_general(general: JsonObject, *, position: Position | None) -> GeneralSettings:
     """GENERAL -> GeneralSettings, with the defaults of COMPAT.md section 2."""
-    keys = validate_values(
-        _GeneralKeys,
-        general,
-        section_name="GENERAL",
-        positions=general.key_positions,
-        fallback=position,
-        container="GENERAL",
-    )
+    fields = read_plain(general, GENERAL_READERS)
+    keys: Any = SimpleNamespace(**fields) if fields is not None else None
+    if keys is None:
+        # Some value is not plainly valid: the model reads it, and says what is wrong in its one sentence.
+        from ncbackup.config.general import GeneralKeys
+        from ncbackup.config.types import validate_values
+
+        keys = validate_values(
+            GeneralKeys,
+            general,
+            section_name="GENERAL",
+            positions=general.key_positions,
+            fallback=position,
+            container="GENERAL",
+        )
     entries = _general_entries(general)
     log_file = None
     if keys.log_folder is not None:

@@ -38,6 +38,7 @@ from ncbackup.setformat import MANIFEST_NAME, SIGNATURE_NAME, Manifest, StreamIn
 from ncbackup.storage.base import Storage, as_binary, parallel_part_reads
 
 if TYPE_CHECKING:
+    from ncbackup.engine.chain import ChainRead, OpenManifest
     from ncbackup.engine.selective import SelectiveRead
     from ncbackup.sources.base import Restorer, RestoreRequest
 
@@ -52,6 +53,8 @@ INDEX_KINDS = frozenset({"files-index"})
 AUTHENTICATED_CIPHERS = frozenset({"age"})
 # Kinds whose restorer unpacks into --target (with or without --to-database).
 EXTRACTED_KINDS = frozenset({"files", "mysql-binlogs"})
+# Kinds --to-dc rebuilds a domain controller from.
+DC_KINDS = frozenset({"ad"})
 TEMP_PREFIX = ".ncbackup-partial-"
 # What codecs raise on damaged input; a plain OSError is not here: it may be the target disk's.
 DECODE_ERRORS: tuple[type[BaseException], ...] = (
@@ -511,6 +514,8 @@ class RestoreOptions:
     options_by_kind: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     expected_cipher: str | None = None           # what the key in use implies; None: not checked (tests, decrypt)
     allowed_ciphers: tuple[str, ...] = ()        # --allow-cipher
+    dc_folder: Path | None = None                # --to-dc: AD streams rebuild a domain controller there
+    new_server_name: str | None = None           # --new-server-name
 
 
 @dataclass
@@ -519,6 +524,7 @@ class RestoreReport:
     restored: list[str] = field(default_factory=list)       # "stream -> where"
     warnings: list[str] = field(default_factory=list)
     selective: list[SelectiveRead] = field(default_factory=list)   # streams restored by ranged reads (--path)
+    chains: list[ChainRead] = field(default_factory=list)          # incremental streams: members taken from each set
 
 
 def select_streams(manifest: Manifest, stream_names: Sequence[str]) -> tuple[list[StreamInfo], list[str]]:
@@ -547,7 +553,7 @@ def _uses_restorer(stream: StreamInfo, options: RestoreOptions) -> bool:
     if restorer_for(stream.kind) is None:
         return False
     # Archives are always unpacked into the target; a dump goes to a server only when asked, else it is a plain file.
-    return stream.kind in EXTRACTED_KINDS or options.to_database
+    return stream.kind in EXTRACTED_KINDS or options.to_database or (options.dc_folder is not None and stream.kind in DC_KINDS)
 
 
 def _lands_in_target(stream: StreamInfo, options: RestoreOptions) -> bool:
@@ -575,11 +581,14 @@ def restore_set(
     *,
     options: RestoreOptions,
     on_stream: Callable[[str], None] | None = None,
+    open_manifest: OpenManifest | None = None,
 ) -> RestoreReport:
     """Restore the chosen streams of a complete set (manifest from setformat.open_set); stops at the first error (raised).
 
     With --path, a seekable files stream is read by ranges, only where the selected members lie (engine/selective.py).
+    An incremental files stream is rebuilt from its chain (engine/chain.py), whose sets open_manifest opens.
     """
+    from ncbackup.engine.chain import is_incremental, restore_chain_stream
 
     if options.expected_cipher is not None:
         check_ciphers(manifest, options.expected_cipher, options.allowed_ciphers)
@@ -596,6 +605,13 @@ def restore_set(
     for stream in streams:
         if on_stream:
             on_stream(stream.name)
+        if is_incremental(stream):
+            chain_warnings, chain_read = restore_chain_stream(storage, manifest, stream, options=options,
+                                                              open_manifest=open_manifest)
+            report.warnings.extend(chain_warnings)
+            report.chains.append(chain_read)
+            report.restored.append(f"{stream.name} -> {options.target}")
+            continue
         if options.paths and _uses_restorer(stream, options) and _restore_selected(storage, manifest, stream, options, report):
             continue
         if stream.cipher not in AUTHENTICATED_CIPHERS:
@@ -610,7 +626,8 @@ def restore_set(
                     pass
                 stored.drain()
                 report.warnings.extend(stream_warnings or [])
-                where = str(options.target) if _lands_in_target(stream, options) else "its database server"
+                where = str(options.target) if _lands_in_target(stream, options) else (
+                    f"a new DC in {options.dc_folder}" if stream.kind in DC_KINDS and options.dc_folder else "its database server")
             else:
                 if options.target is None:
                     raise BackupError("restore needs --target DIR for these streams; add it")
@@ -649,6 +666,8 @@ def _restore_request(stream: StreamInfo, options: RestoreOptions) -> RestoreRequ
         paths=tuple(options.paths),
         force=options.force,
         options=options.options_by_kind.get(stream.kind, {}),
+        dc_folder=options.dc_folder,
+        new_server_name=options.new_server_name,
     )
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ncbackup.config.types import duration_seconds
+from ncbackup.config.values import to_duration_seconds
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -50,6 +50,6 @@ def to_full_every(value: Any) -> FullEvery | None:
         if text == name or (len(text) >= 3 and name.startswith(text)):
             return FullEvery(weekday=number)
     try:
-        return FullEvery(seconds=duration_seconds(value))
+        return FullEvery(seconds=to_duration_seconds(value))
     except ValueError:
         raise ValueError('expected a duration such as "7d" or "36h", or a weekday such as "sunday"') from None

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from ncbackup.errors import StorageError
 from ncbackup.retention.policy import Policy
-from ncbackup.retention.rules import Candidate, Decision, Kind, decide
+from ncbackup.retention.rules import Candidate, Decision, Kind, decide, removal_rounds
 from ncbackup.setformat import (
     MANIFEST_NAME,
     SIGNATURE_NAME,
@@ -170,7 +170,10 @@ def candidate_for(info: SetInfo, *, hostname: str) -> Candidate:
         note = f"signed by key {info.signer}, not trusted: left alone; --trust-signer lets prune judge it"
     else:
         note = "damaged (its manifest or signature is invalid): left alone"
-    return Candidate(set_id=info.set_id, started_at=info.started_at, kind=kind, size_bytes=info.size_bytes, note=note)
+    # An incremental set needs every set of its chain: the rules keep them with it (docs/retention.md).
+    depends_on = info.manifest.chain if info.manifest is not None else ()
+    return Candidate(set_id=info.set_id, started_at=info.started_at, kind=kind, size_bytes=info.size_bytes, note=note,
+                     depends_on=depends_on)
 
 
 def prune_storage(
@@ -222,8 +225,9 @@ def prune_storage(
     outcome.decisions = decisions
     if dry_run:
         return outcome
-    doomed = [d.set_id for d in decisions if not d.keep and d.set_id not in unknown_locks]
-    _remove_sets(storage, {set_id: keys_of.get(set_id, []) for set_id in doomed}, outcome)
+    rounds = removal_rounds(decisions)
+    _remove_sets(storage, rounds, {d.set_id: keys_of.get(d.set_id, []) for d in decisions if not d.keep}, outcome,
+                 held=unknown_locks, depends_on={d.set_id: d.candidate.depends_on for d in decisions if d.candidate})
     return outcome
 
 
@@ -235,20 +239,35 @@ def _lock_key(set_id: str, objects: list[ObjectInfo]) -> str | None:
     return keys[0] if keys else None
 
 
-def _remove_sets(storage: Storage, objects_of: dict[str, list[ObjectInfo]], outcome: PruneOutcome) -> None:
-    """Every set's signature and manifest first (one batch: 1000 keys a request on S3); then, for the sets whose
-    two went, their other objects (a second batch). Interrupted in between, each set is merely incomplete."""
+def _remove_sets(
+    storage: Storage, rounds: list[list[str]], objects_of: dict[str, list[ObjectInfo]], outcome: PruneOutcome, *,
+    held: set[str], depends_on: dict[str, tuple[str, ...]],
+) -> None:
+    """Every set's signature and manifest first, in rounds (removal_rounds: a set after every set that depends on
+    it, one batch a round: 1000 keys a request on S3); then, for the sets whose two went, their other objects (one
+    more batch). Interrupted anywhere, each set is merely incomplete, and no complete set is left without a set of
+    its chain. A set held back (its lock unknown, a failed delete) holds back the sets it depends on too."""
     size_of = {info.key: info.size_bytes for objects in objects_of.values() for info in objects}
-    markers = {set_id: [key for key in (signature_key(set_id), manifest_key(set_id)) if key in size_of]
-               for set_id in objects_of}
-    rest = {set_id: [info.key for info in objects if info.key.partition("/")[2] not in (SIGNATURE_NAME, MANIFEST_NAME)]
-            for set_id, objects in objects_of.items()}
-    failed_sets: set[str] = set()
-    for phase in (markers, rest):
-        keys = [key for set_id, keys in phase.items() if set_id not in failed_sets for key in keys]
+    failed_sets: set[str] = set(held)
+    dependents: dict[str, list[str]] = {}
+    for set_id, chain in depends_on.items():
+        for needed in chain:
+            dependents.setdefault(needed, []).append(set_id)
+
+    def delete(keys_by_set: dict[str, list[str]]) -> None:
+        keys = [key for keys in keys_by_set.values() for key in keys]
         failures = delete_keys(storage, keys) if keys else {}
         outcome.freed_bytes += sum(size_of[key] for key in keys if key not in failures)
         for key, why in failures.items():
             outcome.warnings.append(f"could not delete {key} on {storage.name} ({why}); the next prune retries it")
             failed_sets.add(key.partition("/")[0])
+
+    for chosen in rounds:
+        for set_id in chosen:
+            if any(dependent in failed_sets for dependent in dependents.get(set_id, ())):
+                failed_sets.add(set_id)   # a set of its chain stays complete: so does this one
+        delete({set_id: [key for key in (signature_key(set_id), manifest_key(set_id)) if key in size_of]
+                for set_id in chosen if set_id not in failed_sets})
+    delete({set_id: [info.key for info in objects if info.key.partition("/")[2] not in (SIGNATURE_NAME, MANIFEST_NAME)]
+            for set_id, objects in objects_of.items() if set_id not in failed_sets})
     outcome.removed.extend(set_id for set_id in objects_of if set_id not in failed_sets)

@@ -62,6 +62,7 @@ class Decision:
 
 
 PeriodKey = Callable[[datetime], tuple[object, ...]]
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -249,21 +250,37 @@ def _own_reasons(
     return False, f"remove: incomplete, older than {limit}"
 
 
+def parent_reason(child: str) -> str:
+    """The reason a set is kept because a kept set is an incremental change against it."""
+    return f"kept: parent of {child}"
+
+
 def _keep_chains(reasons: dict[str, list[str]], keep: dict[str, bool], by_id: dict[str, Candidate]) -> None:
-    """Every set a kept set depends on (transitively) is kept too: a chain goes only as a whole."""
+    """Every set a kept set depends on (transitively) is kept too: a chain goes only as a whole.
+
+    A set is told "kept: parent of <child>" for each kept set whose parent it is; one kept only through a longer
+    chain (its child missing, say) is told "kept: in the chain of <set id>"."""
     pending = [set_id for set_id, is_kept in keep.items() if is_kept]
+    through_chain: dict[str, str] = {}
     while pending:
         set_id = pending.pop()
-        for needed in by_id[set_id].depends_on:
+        depends_on = by_id[set_id].depends_on
+        for needed in depends_on:
             if needed not in by_id or needed == set_id:
                 continue
-            reason = f"needed by {set_id}"
-            if reason not in reasons[needed]:
-                reasons[needed].append(reason)
+            if needed == depends_on[-1]:
+                reason = parent_reason(set_id)
+                if reason not in reasons[needed]:
+                    reasons[needed].append(reason)
+            else:
+                through_chain.setdefault(needed, set_id)
             if not keep[needed]:
                 keep[needed] = True
                 reasons[needed] = [text for text in reasons[needed] if not text.startswith("remove")]
                 pending.append(needed)
+    for needed, child in through_chain.items():
+        if not reasons[needed]:
+            reasons[needed].append(f"kept: in the chain of {child}")
 
 
 def decide(
@@ -316,3 +333,27 @@ def decide(
         Decision(set_id=item.set_id, keep=keep[item.set_id], reasons=tuple(reasons[item.set_id]), candidate=item)
         for item in candidates
     ]
+
+
+def removal_rounds(decisions: Sequence[Decision]) -> list[list[str]]:
+    """The sets to remove in rounds, each round's newest first: a set is in a round only after every set to remove
+    that depends on it, so a prune interrupted between rounds never leaves a set whose chain lost a set."""
+    going = [decision for decision in decisions if not decision.keep]
+    doomed = {decision.set_id: decision.candidate.depends_on if decision.candidate else () for decision in going}
+    order = {decision.set_id: (_order(decision.candidate) if decision.candidate else (_EPOCH, decision.set_id))
+             for decision in going}
+    waiting_for: dict[str, set[str]] = {set_id: set() for set_id in doomed}   # set -> doomed sets depending on it
+    for set_id, depends_on in doomed.items():
+        for needed in depends_on:
+            if needed in waiting_for and needed != set_id:
+                waiting_for[needed].add(set_id)
+    rounds: list[list[str]] = []
+    remaining = set(doomed)
+    while remaining:
+        ready = [set_id for set_id in remaining if not waiting_for[set_id] & remaining]
+        if not ready:   # a cycle: manifests name older sets only, so it cannot happen; never loop forever
+            ready = list(remaining)
+        rounds.append(sorted(ready, key=order.__getitem__, reverse=True))
+        remaining.difference_update(ready)
+    return rounds
+

@@ -11,6 +11,7 @@ from ncbackup.snapshots.aws_ebs import AwsEbsSnapshot
 from ncbackup.snapshots.btrfs import BtrfsSnapshot
 from ncbackup.snapshots.lvm import LvmSnapshot
 from ncbackup.snapshots.ucloud import UCloudImageSnapshot, UCloudUDiskSnapshot
+from ncbackup.snapshots.vss import VssSnapshot
 from ncbackup.snapshots.zfs import ZfsSnapshot
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ SNAPSHOTS: dict[str, type[SnapshotFactory]] = {
     "btrfs": BtrfsSnapshot,
     "lvm": LvmSnapshot,
     "zfs": ZfsSnapshot,
+    "vss": VssSnapshot,
     "aws-ebs": AwsEbsSnapshot,
     "ucloud-image": UCloudImageSnapshot,
     "ucloud-udisk": UCloudUDiskSnapshot,

@@ -107,6 +107,8 @@ class RestoreRequest:
     paths: tuple[str, ...] = ()            # globs, for file streams
     force: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)  # the source section's parameters, if any
+    dc_folder: Path | None = None          # --to-dc: rebuild a domain controller here (AD streams)
+    new_server_name: str | None = None     # --new-server-name: the rebuilt DC's host name
 
 
 class Restorer(Protocol):

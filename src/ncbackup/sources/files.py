@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from ncbackup import platform
 from ncbackup.archive.extract import extract_tar
 from ncbackup.archive.index import IndexWriter
 from ncbackup.archive.writer import ExcludeRules, TarWriter, member_name
@@ -148,8 +149,9 @@ def plan_reads(paths: list[Path], excludes: list[str], views: list[SnapshotView]
     for pattern in excludes:
         text = pattern.strip().rstrip("/") or pattern
         for live, readable, _label in mappings:
-            if text == str(live) or text.startswith(f"{live}/"):
-                extra.append(str(readable) + text[len(str(live)):])
+            below = platform.path_below(text, str(live))   # by the live path's rules (Windows: any case, / or \\)
+            if below is not None:
+                extra.append(str(readable / below) if below else str(readable))
     return ReadPlan(roots=roots, excludes=list(excludes) + extra, snapshot_labels=sorted(set(used)))
 
 

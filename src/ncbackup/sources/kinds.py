@@ -22,6 +22,8 @@ MODULE_BY_KIND: dict[str, str] = {
     "postgres-globals": "ncbackup.sources.postgres",
     "mongo": "ncbackup.sources.mongo",
     "sqlite": "ncbackup.sources.sqlite",
+    "mssql": "ncbackup.sources.mssql",
+    "ad": "ncbackup.sources.ad",
 }
 
 

@@ -7,7 +7,7 @@ kind and which section's parameters it gets (engine/restore, commands/restore), 
 
 from __future__ import annotations
 
-from ncbackup.sources import files, mongo, mysql, postgres, sqlite
+from ncbackup.sources import ad, files, mongo, mssql, mysql, postgres, sqlite
 from ncbackup.sources.base import Restorer, SourceDescriptor
 
 DESCRIPTORS: tuple[SourceDescriptor, ...] = (
@@ -16,6 +16,8 @@ DESCRIPTORS: tuple[SourceDescriptor, ...] = (
     postgres.DESCRIPTOR,
     mongo.DESCRIPTOR,
     sqlite.DESCRIPTOR,
+    mssql.DESCRIPTOR,
+    ad.DESCRIPTOR,
 )
 
 SOURCES: dict[str, SourceDescriptor] = {descriptor.key: descriptor for descriptor in DESCRIPTORS}

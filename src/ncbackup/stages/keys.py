@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ncbackup import platform
-from ncbackup.errors import ConfigError
+from ncbackup.errors import BackupError, ConfigError
 
 KIND_AGE_IDENTITY = "age-identity"
 KIND_SSH_IDENTITY = "ssh-identity"
@@ -269,6 +269,14 @@ def create_private_file(path: Path, content: bytes, *, what: str, config_key: st
         ) from None
     except OSError as error:
         raise ConfigError(f"cannot create {what} {path} ({error.strerror}); choose a writable location", key=config_key) from None
+    try:
+        # Windows ignores the mode: an ACL for the owner alone, set while the file is still empty.
+        platform.restrict_to_owner(path)
+    except BackupError as error:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise ConfigError(f"cannot make {what} {path} readable by its owner only ({error}); create it where the "
+                          "running user may change permissions", key=config_key) from None
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(content)

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from ncbackup.config.settings import GeneralSettings, SectionSettings
-from ncbackup.config.types import LegacyFloat, LegacyInt, LegacyPath, WordList, parse_options
+from ncbackup.config.values import Reader, read_plain, to_path, to_word_list
 from ncbackup.errors import ConfigError, DecryptError
 from ncbackup.stages.age import AgeStage
 from ncbackup.stages.base import Stage
@@ -63,75 +61,39 @@ class EncryptionChoice:
     warnings: tuple[str, ...] = ()
 
 
-class CompressionOptions(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, frozen=True)
+@dataclass(frozen=True)
+class EncryptionKeys:
+    """The ENCRYPTION keys a reading command needs (config/values.read_plain; EncryptionOptions words any error)."""
 
-    algorithm: str = Field(
-        "zstd", alias="ALGORITHM", json_schema_extra={"allowed": list(ALGORITHMS)},
-        description="(new) the codec; `none` stores the data as it is",
-    )
-    level: LegacyInt | None = Field(
-        None, alias="LEVEL",
-        json_schema_extra={
-            "shown_default": f"zstd {DEFAULT_ZSTD_LEVEL}, gzip {DEFAULT_GZIP_LEVEL}",
-            "allowed": "zstd -7 to 22, gzip 1 to 9",
-        },
-        description="(new) the compression level: higher is smaller and slower",
-    )
-    threads: LegacyInt = Field(
-        -1, alias="THREADS", description="(new) zstd worker threads; `-1`: one per core, `0`: none (compress on the "
-                                         "reading thread)",
-    )
-    seek_frame_mb: LegacyInt = Field(
-        DEFAULT_SEEK_FRAME_MB, alias="SEEK_FRAME_MB", ge=0, le=1024,
-        description="(new) zstd starts a new frame every this many MiB of plain data and ends the stream with a "
-                    "seek table (stock `zstd -d` reads it as usual), so `restore --path` reads only the frames "
-                    "holding the chosen files; `0`: one frame, not seekable",
-    )
-
-    @field_validator("algorithm")
-    @classmethod
-    def _known_algorithm(cls, value: str) -> str:
-        value = value.strip().lower()
-        if value not in ALGORITHMS:
-            raise ValueError('expected "zstd", "gzip" or "none"')
-        return value
+    key_file: Path = DEFAULT_KEY_FILE
+    signing_key: Path | None = None
+    trusted_signers: tuple[str, ...] = ()
 
 
-class EncryptionOptions(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, frozen=True)
-
-    key_file: LegacyPath = Field(
-        DEFAULT_KEY_FILE, alias="KEY_FILE",
-        description="an age identity (`AGE-SECRET-KEY-...`), a recipients file (`age1...` or ssh public keys: the "
-                    "server can write backups it cannot read), or a legacy passphrase key file of the original. When "
-                    "missing, a new age identity is created there (mode 0600) and the run warns loudly: **copy it "
-                    "somewhere safe**. A file holding a secret (identity, ssh private key, passphrase) that group or "
-                    "others may read is refused (exit 3: `chmod 600` it)",
-    )
-    file_size_mb: LegacyFloat = Field(
-        DEFAULT_FILE_SIZE_MB, alias="FILE_SIZE", description="MB (MiB, as `split -b <N>M`) per part; below 1: one "
-                                                             "part, no split",
-    )
-    signing_key: LegacyPath | None = Field(
-        None, alias="SIGNING_KEY",
-        json_schema_extra={"shown_default": f"`{DEFAULT_SIGNING_KEY_NAME}` beside `KEY_FILE`"},
-        description="the key that signs every set's manifest (minisign Ed25519, unencrypted, mode 0600; group- or "
-                    "world-readable is refused). When missing, it is created (with `SIGNING_KEY.pub` beside it) and "
-                    "the run warns loudly: **keep a copy of the .pub**. Not needed to restore. Without an "
-                    f"ENCRYPTION section: `{DEFAULT_SIGNING_KEY_NAME}` beside the config file",
-    )
-    trusted_signers: WordList = Field(
-        default_factory=list, alias="TRUSTED_SIGNERS",
-        description="public key files (`.pub`) of other signers whose sets `list`, `verify` and `restore` also "
-                    "accept, besides this config's own `SIGNING_KEY.pub`",
-    )
+ENCRYPTION_READERS: dict[str, Reader] = {
+    "KEY_FILE": ("key_file", to_path, DEFAULT_KEY_FILE),
+    "SIGNING_KEY": ("signing_key", to_path, None),
+    "TRUSTED_SIGNERS": ("trusted_signers", lambda value: tuple(to_word_list(value)), ()),
+}
 
 
+def encryption_keys(section: SectionSettings | None) -> EncryptionKeys:
+    """The ENCRYPTION keys that decide where the keys are; the defaults when the config has no such section.
 
-def encryption_options(section: SectionSettings | None) -> EncryptionOptions:
-    """The ENCRYPTION section's options; its defaults when the config has none."""
-    return parse_options(EncryptionOptions, section) if section is not None else EncryptionOptions()
+    Read without pydantic when every value is plainly valid (reading commands start faster); otherwise the
+    section goes through EncryptionOptions, whose ConfigError names the key and line."""
+    if section is None:
+        return EncryptionKeys()
+    fields = read_plain({key: value for key, value in section.parameters.items() if key in ENCRYPTION_READERS},
+                        ENCRYPTION_READERS)
+    if fields is None:
+        from ncbackup.config.types import parse_options
+        from ncbackup.stages.options import EncryptionOptions
+
+        options = parse_options(EncryptionOptions, section)
+        fields = {"key_file": options.key_file, "signing_key": options.signing_key,
+                  "trusted_signers": tuple(options.trusted_signers)}
+    return EncryptionKeys(**fields)
 
 
 def signing_key_path(section: SectionSettings | None, config_path: Path) -> Path:
@@ -139,7 +101,7 @@ def signing_key_path(section: SectionSettings | None, config_path: Path) -> Path
     (sets are signed even when they are not encrypted, and nothing is written to /etc unasked)."""
     if section is None:
         return Path(config_path).resolve().parent / DEFAULT_SIGNING_KEY_NAME
-    options = encryption_options(section)
+    options = encryption_keys(section)
     return Path(options.signing_key) if options.signing_key else Path(options.key_file).parent / DEFAULT_SIGNING_KEY_NAME
 
 
@@ -157,6 +119,9 @@ def compression_from_section(section: SectionSettings | None, general: GeneralSe
     """The COMPRESSION section's codec (ALGORITHM, LEVEL, THREADS, SEEK_FRAME_MB); no section = seekable zstd level 3 on every core."""
     if section is None:
         return ZstdStage(level=DEFAULT_ZSTD_LEVEL, threads=-1, seek_frame_bytes=DEFAULT_SEEK_FRAME_MB << 20)
+    from ncbackup.config.types import parse_options
+    from ncbackup.stages.options import CompressionOptions
+
     options = parse_options(CompressionOptions, section)
     if options.algorithm == "zstd":
         level = DEFAULT_ZSTD_LEVEL if options.level is None else options.level
@@ -196,6 +161,9 @@ def encryption_from_section(section: SectionSettings | None, general: GeneralSet
             part_size_bytes=None,
             warnings=("there is no ENCRYPTION section: backups are stored unencrypted; add one (see `ncbackup keygen`)",),
         )
+    from ncbackup.config.types import parse_options
+    from ncbackup.stages.options import EncryptionOptions
+
     options = parse_options(EncryptionOptions, section)
     part_size_bytes = part_size_from_mb(options.file_size_mb)
     key_file = Path(options.key_file)

@@ -19,6 +19,10 @@ class Background:
     def __init__(self, proc: subprocess.Popen) -> None:
         self._proc = proc
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def is_running(self) -> bool:
         return self._proc.poll() is None
 

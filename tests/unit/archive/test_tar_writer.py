@@ -200,7 +200,7 @@ def test_unreadable_file_is_a_warning_with_its_path(tmp_path, monkeypatch):
         real_open = os.open
 
         def refusing_open(path, flags, *args, **kwargs):
-            if str(path) == str(locked):
+            if os.path.basename(path) == locked.name:   # opened by full path or by name in its open folder
                 raise PermissionError(13, "Permission denied", str(path))
             return real_open(path, flags, *args, **kwargs)
 

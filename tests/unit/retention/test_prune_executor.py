@@ -40,7 +40,7 @@ POLICY = Policy(rules=Rules(last=1))      # keep the newest complete set only
 
 
 def make_set(storage: Storage, started: datetime, *, host: str = "web1", failed: bool = False,
-             signed: bool = True, format_version: int = 2, parts: int = 2) -> str:
+             signed: bool = True, format_version: int = 2, parts: int = 2, chain: tuple[str, ...] = ()) -> str:
     """A set of one stream with `parts` small parts, its manifest and (unless signed=False) its signature."""
     set_id = set_id_for(started)
     infos = []
@@ -52,7 +52,8 @@ def make_set(storage: Storage, started: datetime, *, host: str = "web1", failed:
     stream = StreamInfo(name="files", kind="files", file_name="files.tar.zst.age", codec="zstd", cipher="age",
                         status="failed" if failed else "ok", error="tar failed" if failed else None, parts=tuple(infos))
     manifest = Manifest(host=host, set_id=set_id, started_at=started, finished_at=started + timedelta(minutes=5),
-                        streams=(stream,), format_version=format_version)
+                        streams=(stream,), format_version=format_version,
+                        parent=chain[-1] if chain else None, chain=chain)
     if signed:
         write_manifest(storage, manifest, SIGNER)
     else:
@@ -216,6 +217,133 @@ def test_locked_sets_are_kept_and_only_sets_to_remove_are_asked_about_their_lock
     (decision,) = [d for d in outcome.decisions if d.set_id == locked]
     assert decision.keep and "object lock until 2026-12-10" in "; ".join(decision.reasons)
     assert set(states(storage)) == {locked, newest}
+
+
+# --------------------------------------------------------------------------------------------------
+# Incremental chains
+
+
+def make_chain(storage: Storage, *days: float) -> list[str]:
+    """A full made days[0] ago, then one incremental on the one before for each further day."""
+    made: list[str] = []
+    for day in days:
+        made.append(make_set(storage, days_ago(day), chain=tuple(made)))
+    return made
+
+
+class Interrupted(Exception):
+    """Not a StorageError: the prune dies here, as when the machine goes down."""
+
+
+class DiesAfter(Recording):
+    """A storage that deletes in batches like S3 (in no promised order: here the reverse) and dies after a number
+    of deletes."""
+
+    def __init__(self, inner: Storage, deletes: int) -> None:
+        super().__init__(inner)
+        self.left = deletes
+        self.batches: list[list[str]] = []
+
+    def delete_many(self, keys: list[str]) -> dict[str, str]:
+        self.batches.append(list(keys))
+        for key in reversed(keys):
+            if self.left == 0:
+                raise Interrupted(key)
+            self.left -= 1
+            self.delete(key)
+        return {}
+
+
+def broken_chains(storage: Storage) -> list[str]:
+    """Complete sets that need a set which is no longer complete (what an interrupted prune must never leave)."""
+    found = {info.set_id: info for info in list_sets(storage, TRUST)}
+    return [f"{set_id} needs {needed}" for set_id, info in found.items() if info.manifest is not None
+            for needed in info.manifest.chain
+            if needed not in found or found[needed].manifest is None]
+
+
+def test_the_manifest_chain_feeds_the_candidates_so_a_kept_incremental_keeps_its_chain(storage) -> None:
+    older = make_set(storage, days_ago(9))
+    full, first, second = make_chain(storage, 3, 2, 1)
+    outcome = prune(storage)
+    assert outcome.removed == [older]
+    reasons = {d.set_id: d.reasons for d in outcome.decisions}
+    assert reasons[second] == ("newest complete", "last 1/1")
+    assert reasons[first] == (f"kept: parent of {second}",)
+    assert reasons[full] == (f"kept: parent of {first}",)
+    assert list(states(storage)) == [full, first, second]
+
+
+def test_a_chain_goes_as_a_whole_newest_first(storage) -> None:
+    full, first, second = make_chain(storage, 5, 4, 3)
+    newest = make_set(storage, days_ago(1))
+    recording = Recording(storage)
+    outcome = prune(recording)
+    assert outcome.removed == [full, first, second]
+    markers = [key.partition("/")[0] for key in recording.deleted if key.endswith(("manifest.json", ".minisig"))]
+    assert markers == [second, second, first, first, full, full]
+    # Every commit marker still goes before any part.
+    assert all(key.endswith(("manifest.json", ".minisig")) for key in recording.deleted[:6])
+    assert list(states(storage)) == [newest]
+
+
+def test_each_round_of_a_chain_is_one_batch_of_commit_markers(storage) -> None:
+    full, first, second = make_chain(storage, 5, 4, 3)
+    alone = make_set(storage, days_ago(4.5))
+    make_set(storage, days_ago(1))
+    batching = DiesAfter(storage, 1000)
+    prune(batching)
+    assert [sorted({key.partition("/")[0] for key in batch}) for batch in batching.batches] == [
+        sorted([second, alone]), [first], [full], sorted([full, first, second, alone])]
+
+
+@pytest.mark.parametrize("deletes", range(0, 9))
+def test_a_prune_interrupted_anywhere_never_leaves_a_set_whose_chain_lost_a_set(storage, deletes) -> None:
+    make_chain(storage, 6, 5, 4, 3)
+    make_set(storage, days_ago(1))
+    with pytest.raises(Interrupted):
+        prune(DiesAfter(storage, deletes))
+    assert broken_chains(storage) == []
+    # The next prune finishes the job (the sets left incomplete are old enough to go).
+    prune(storage)
+    assert broken_chains(storage) == [] and len(states(storage)) == 1
+
+
+def test_a_failed_delete_in_a_chain_holds_back_the_sets_it_needs(storage) -> None:
+    full, first, second = make_chain(storage, 5, 4, 3)
+    newest = make_set(storage, days_ago(1))
+    flaky = Recording(storage, refuse=lambda key: key == signature_key(second))
+    outcome = prune(flaky)
+    assert outcome.removed == [] and len(outcome.warnings) == 1
+    assert not any(key.startswith((f"{full}/", f"{first}/")) for key in flaky.deleted)
+    assert states(storage) == {full: STATE_COMPLETE, first: STATE_COMPLETE, second: STATE_INCOMPLETE,
+                               newest: STATE_COMPLETE}
+    assert broken_chains(storage) == []
+    assert prune(storage).removed == [full, first, second]
+
+
+def test_a_set_whose_lock_is_unknown_holds_back_its_chain(storage) -> None:
+    full, first = make_chain(storage, 5, 4)
+    newest = make_set(storage, days_ago(1))
+
+    class LockUnknown(Recording):
+        def retained_until(self, key: str) -> datetime | None:
+            if key.startswith(f"{first}/"):
+                raise StorageError("HEAD failed: timeout")
+            return None
+
+    outcome = prune(LockUnknown(storage))
+    assert outcome.removed == []
+    assert set(states(storage)) == {full, first, newest}
+
+
+def test_dry_run_shows_the_parent_reason(storage) -> None:
+    from ncbackup.commands.prune import render_outcome
+
+    full, first = make_chain(storage, 2, 1)
+    text = render_outcome(prune(storage, dry_run=True), "STORAGE")
+    line = next(line for line in text.splitlines() if full in line)
+    assert "keep" in line and f"kept: parent of {first}" in line
 
 
 class CannotDelete(Recording):

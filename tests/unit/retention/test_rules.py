@@ -320,12 +320,12 @@ def test_no_sets_no_decisions():
 def test_a_kept_set_keeps_the_sets_it_depends_on_transitively():
     full = whole(at(2026, 11, 1))
     first = whole(at(2026, 11, 2), depends_on=(full.set_id,))
-    second = whole(at(2026, 11, 3), depends_on=(first.set_id,))
+    second = whole(at(2026, 11, 3), depends_on=(full.set_id, first.set_id))   # a manifest's chain: oldest first
     unrelated = whole(at(2026, 10, 30))
     decisions = decide([unrelated, full, first, second], Rules(last=1), now=NOW, tz=UTC)
     assert kept(decisions) == [full.set_id, first.set_id, second.set_id]
-    assert by_id(decisions)[first.set_id].reasons == (f"needed by {second.set_id}",)
-    assert by_id(decisions)[full.set_id].reasons == (f"needed by {first.set_id}",)
+    assert by_id(decisions)[first.set_id].reasons == (f"kept: parent of {second.set_id}",)
+    assert by_id(decisions)[full.set_id].reasons == (f"kept: parent of {first.set_id}",)
     assert by_id(decisions)[unrelated.set_id].reasons == ("remove: no rule keeps it",)
 
 
@@ -335,6 +335,31 @@ def test_a_chain_goes_only_as_a_whole_when_nothing_keeps_its_tip():
     newest = whole(at(2026, 11, 5))
     decisions = decide([full, increment, newest], Rules(last=1), now=NOW, tz=UTC)
     assert removed(decisions) == [full.set_id, increment.set_id]
+
+
+def test_a_set_kept_by_a_rule_also_says_whose_parent_it_is():
+    full = whole(at(2026, 11, 1))
+    increment = whole(at(2026, 11, 2), depends_on=(full.set_id,))
+    decisions = decide([full, increment], Rules(last=2), now=NOW, tz=UTC)
+    assert by_id(decisions)[full.set_id].reasons == ("last 2/2", f"kept: parent of {increment.set_id}")
+
+
+def test_a_set_needed_only_through_a_longer_chain_says_so():
+    # The middle set of the chain is gone (pruned elsewhere, or never uploaded here): the full is still needed.
+    full = whole(at(2026, 11, 1))
+    second = whole(at(2026, 11, 3), depends_on=(full.set_id, set_id_for(at(2026, 11, 2))))
+    decisions = decide([full, second], Rules(last=1), now=NOW, tz=UTC)
+    assert by_id(decisions)[full.set_id].keep
+    assert by_id(decisions)[full.set_id].reasons == (f"kept: in the chain of {second.set_id}",)
+
+
+def test_a_partial_set_newer_than_the_newest_complete_keeps_its_chain():
+    full = whole(at(2026, 11, 1))
+    increment = whole(at(2026, 11, 2), depends_on=(full.set_id,))
+    partial = of(Kind.PARTIAL, at(2026, 11, 3), depends_on=(full.set_id, increment.set_id))
+    decisions = decide([whole(at(2026, 10, 1)), full, increment, partial], Rules(last=1), now=NOW, tz=UTC)
+    assert kept(decisions) == [full.set_id, increment.set_id, partial.set_id]
+    assert by_id(decisions)[increment.set_id].reasons == ("newest complete", "last 1/1", f"kept: parent of {partial.set_id}")
 
 
 def test_a_locked_set_is_kept_until_its_lock_expires():
@@ -351,7 +376,7 @@ def test_a_locked_set_keeps_what_it_depends_on():
     full = whole(at(2026, 11, 1))
     increment = whole(at(2026, 11, 2), depends_on=(full.set_id,), locked_until=NOW + timedelta(days=1))
     decisions = decide([full, increment, whole(at(2026, 11, 5))], Rules(last=1), now=NOW, tz=UTC)
-    assert by_id(decisions)[full.set_id].reasons == (f"needed by {increment.set_id}",)
+    assert by_id(decisions)[full.set_id].reasons == (f"kept: parent of {increment.set_id}",)
 
 
 def test_decide_reads_no_clock():

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ncbackup.retention.rules import Candidate, Decision, Kind, Period, Rules, decide
+from ncbackup.retention.rules import Candidate, Decision, Kind, Period, Rules, decide, removal_rounds
 from ncbackup.setformat import set_id_for
 
 UTC = timezone.utc
@@ -50,11 +50,19 @@ def histories(draw: st.DrawFn) -> list[Candidate]:
     # Per-set details come from one seeded generator: drawing them one by one makes hypothesis slow.
     chance = draw(st.randoms(use_true_random=False))
     candidates: list[Candidate] = []
+    chain: tuple[str, ...] = ()        # the chain the next incremental set extends (as a manifest lists it)
     for moment in sorted(moments):
         kind = chance.choice(KIND_WEIGHTS)
         depends_on: tuple[str, ...] = ()
-        if candidates and chance.random() < 0.1:
-            depends_on = (chance.choice(candidates).set_id,)
+        roll = chance.random()
+        if kind is Kind.INCOMPLETE:
+            pass                        # no manifest: nothing known of a chain
+        elif candidates and roll < 0.05:
+            depends_on = (chance.choice(candidates).set_id,)   # odd data: any older set
+        elif chain and roll < 0.7 and len(chain) <= 13:
+            depends_on = chain          # an incremental on the last set
+        if kind is not Kind.INCOMPLETE:
+            chain = (*depends_on, set_id_for(moment)) if depends_on == chain else (set_id_for(moment),)
         locked_until = None
         if chance.random() < 0.05:
             locked_until = moment + timedelta(days=chance.randint(1, 400))
@@ -135,6 +143,31 @@ def check_a_kept_set_keeps_everything_it_depends_on(case, decisions, now):
             assert set(item.candidate.depends_on) <= kept_ids
 
 
+def check_a_kept_parent_says_whose_parent_it_is(case, decisions, now):
+    by_id = {item.set_id: item for item in decisions}
+    # When nothing may be removed (no complete set newer than the removals), every set says only that.
+    guarded = any(reason.startswith("no complete set is newer") for item in decisions for reason in item.reasons)
+    for item in decisions:
+        if item.keep and item.candidate and item.candidate.depends_on and not guarded:
+            parent = by_id.get(item.candidate.depends_on[-1])
+            if parent is not None and parent.set_id != item.set_id:
+                assert f"kept: parent of {item.set_id}" in parent.reasons, (parent, item)
+
+
+def check_removal_in_rounds_never_leaves_a_set_whose_chain_lost_a_set(case, decisions, now):
+    rounds = removal_rounds(decisions)
+    assert sorted(set_id for chosen in rounds for set_id in chosen) == sorted(d.set_id for d in decisions if not d.keep)
+    depends_on = {item.set_id: set(item.candidate.depends_on) - {item.set_id} for item in decisions if item.candidate}
+    for chosen in rounds:   # one batch, deleted in any order: no set in it may need another in it
+        assert not any(depends_on.get(set_id, set()) & set(chosen) for set_id in chosen), chosen
+    removed: set[str] = set()
+    for chosen in rounds:   # a prune interrupted after any round
+        removed.update(chosen)
+        for item in decisions:
+            if item.set_id not in removed and item.candidate:
+                assert not removed & (set(item.candidate.depends_on) - {item.set_id}), item
+
+
 def check_deciding_again_on_the_survivors_removes_nothing_more(case, decisions, now):
     candidates, rules, tz, _, may_remove_incomplete = case
     survivors = [item.candidate for item in decisions if item.keep and item.candidate]
@@ -162,6 +195,8 @@ INVARIANTS = (
     check_no_foreign_set_is_ever_removed,
     check_nothing_is_removed_unless_a_whole_set_newer_than_every_removal_remains,
     check_a_kept_set_keeps_everything_it_depends_on,
+    check_a_kept_parent_says_whose_parent_it_is,
+    check_removal_in_rounds_never_leaves_a_set_whose_chain_lost_a_set,
     check_deciding_again_on_the_survivors_removes_nothing_more,
     check_incomplete_sets_go_only_when_old_and_no_run_holds_the_lock,
     check_no_locked_set_is_removed,
