@@ -1,6 +1,7 @@
 """Property: after any sequence of file operations, each with a backup after it, every set of the chain
-describes the tree exactly as it was then: its index lists every path with its type, and reading each
-member from the set that holds it gives the content, mode and link target the tree had."""
+describes the tree exactly as it was then: its index lists every path with its type, reading each member
+from the set that holds it gives the content, mode and link target the tree had, and `ncbackup restore`
+of that set rebuilds that tree."""
 
 from __future__ import annotations
 
@@ -160,3 +161,9 @@ def test_every_set_of_a_chain_describes_the_tree_as_it_was(tmp_path_factory, ope
     reader = ChainReader(chain)
     for set_id, tree in zip(set_ids, expected, strict=True):
         assert reader.tree(set_id) == tree, set_id
+    for number, (set_id, tree) in enumerate(zip(set_ids, expected, strict=True)):
+        target = tmp_path / f"restored-{number}"
+        with redirect_stdout(io.StringIO()) as said:
+            code = main(["restore", "-c", str(chain.config), "--set", set_id, "--target", str(target)])
+        assert code == 0, said.getvalue()
+        assert tree_of(target / str(chain.data).lstrip("/")) == tree, set_id
