@@ -3,10 +3,12 @@ lists, when a run is full and why, and that a failed run keeps the state of the 
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import time
 
-from tests.integration.incremental.chains import Chain
+from tests.integration.incremental.chains import CLI, Chain
 from tests.support import need_binary
 
 
@@ -42,6 +44,14 @@ def test_no_change_incremental_stores_only_the_index(tmp_path):
     assert {where for _type, where in index.values()} == {full}
     assert manifest.stream("files").bytes_in <= 10240     # the end-of-archive record only
     assert "files: incremental on top of set " + full in chain.log()
+    verified = subprocess.run([*CLI, "verify", "-c", str(chain.config), "--latest", "--key-file", str(chain.key)],
+                              capture_output=True, text=True, timeout=300)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    target = tmp_path / "restored"
+    restored = subprocess.run([*CLI, "restore", "-c", str(chain.config), "--latest", "--target", str(target)],
+                              capture_output=True, text=True, timeout=300)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert (target / str(chain.data).lstrip("/") / "www" / "page7.html").read_text() == "<p>7</p>" * 200
 
 
 def test_a_changed_file_is_stored_and_a_deleted_one_leaves_the_index(tmp_path):
@@ -198,11 +208,6 @@ def test_a_storage_that_missed_the_set_makes_the_next_run_full(tmp_path):
 
 
 def test_list_shows_each_sets_level_and_parent(tmp_path):
-    import json
-    import subprocess
-
-    from tests.integration.incremental.chains import CLI
-
     need_binary("age", "zstd")
     chain = Chain.make(tmp_path)
     _tree(chain)
