@@ -220,6 +220,16 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
+def default_state_folder() -> Path:
+    """Where local state (incremental backups) lives by default: /var/lib/ncbackup for root, else the user's state dir."""
+    if IS_WINDOWS:  # pragma: no cover
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "ncbackup" / "state"
+    if is_root():
+        return Path("/var/lib/ncbackup")
+    base = os.environ.get("XDG_STATE_HOME", "").strip()
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state") / "ncbackup"
+
+
 def current_user_name() -> str:
     """The name of the user running this process."""
     if IS_WINDOWS:  # pragma: no cover

@@ -383,7 +383,7 @@ class TarWriter:
         """Store one member, or carry it when the tracker says it is unchanged; True for a folder to descend into."""
         mode = info.st_mode
         if self._tracker is not None and self._carry(name, info, mode):
-            return stat.S_ISDIR(mode)
+            return stat.S_ISDIR(mode) and not (self._one_file_system and info.st_dev != root_device)
         if stat.S_ISREG(mode):
             if info.st_nlink != 1 or info.st_size > SMALL_FILE_BYTES or not self._add_small_file(path, name, info, folder_fd, base):
                 self._add_file(path, name, info)

@@ -49,6 +49,9 @@ def set_as_dict(info: SetInfo) -> dict:
         "objects": info.object_count,
         "signer": info.signer,
         "snapshots": list(manifest.snapshots) if manifest else [],
+        "level": manifest.level if manifest else None,
+        "parent": manifest.parent if manifest else None,
+        "chain": list(manifest.chain) if manifest else [],
         "streams": [
             {"name": s.name, "kind": s.kind, "status": s.status, "codec": s.codec, "cipher": s.cipher,
              "bytes_in": s.bytes_in, "bytes_out": s.bytes_out, "parts": len(s.parts)}
@@ -61,17 +64,18 @@ def set_as_dict(info: SetInfo) -> dict:
 def render_table(sets: list[SetInfo], storage_name: str) -> str:
     if not sets:
         return f"no backup sets on {storage_name}"
-    rows = [("SET", "STATUS", "STARTED (UTC)", "SIZE", "STREAMS")]
+    rows = [("SET", "STATUS", "STARTED (UTC)", "SIZE", "LEVEL", "STREAMS")]
     for info in sets:
         manifest = info.manifest
         if manifest is not None:
             streams = ", ".join(s.name if s.is_ok else f"{s.name} (FAILED)" for s in manifest.streams)
+            level = "full" if manifest.parent is None else f"incr of {manifest.parent}"
         else:
-            streams = short_problem(info)
+            streams, level = short_problem(info), "-"
         rows.append((info.set_id, set_status(info), info.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-                     human_size(info.size_bytes), streams))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] for row in rows]
+                     human_size(info.size_bytes), level, streams))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5] for row in rows]
     return f"sets on {storage_name}:\n" + "\n".join(line.rstrip() for line in lines)
 
 

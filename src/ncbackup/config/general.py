@@ -78,3 +78,10 @@ class GeneralKeys(BaseModel):
         description="when a run starts and the newest complete set on a storage is older than this many hours, "
                     "the run warns (even if it then succeeds); `ncbackup status` flags such hosts",
     )
+    state_folder: LegacyPath | None = Field(
+        None, alias="STATE_FOLDER",
+        json_schema_extra={"shown_default": "`/var/lib/ncbackup` for root, else `~/.local/state/ncbackup`"},
+        description="local state of incremental file backups (docs/incremental.md): one small file per config and "
+                    "files stream, written after each complete set; created with mode 0700. A file system root is "
+                    "refused",
+    )

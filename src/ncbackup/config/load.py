@@ -325,6 +325,7 @@ GENERAL_READERS: dict[str, Reader] = {
     "MESSAGE_CONFIG_METHOD": ("report_method", to_method, "post"),
     "MAX_RUNTIME": ("max_runtime_seconds", to_duration_seconds, 24 * 3600),
     "ALERT_AFTER_HOURS": ("alert_after_hours", lambda value: positive(to_float(value)), 26.0),
+    "STATE_FOLDER": ("state_folder", to_path, None),
 }
 
 
@@ -396,6 +397,12 @@ def build_general(general: JsonObject, *, position: Position | None) -> GeneralS
             "a file system root cannot be the scratch folder; use a folder such as /var/tmp/ncbackup",
             key="GENERAL.WORK_FOLDER",
         )
+    if keys.state_folder is not None and _FILE_SYSTEM_ROOT.fullmatch(str(keys.state_folder)):
+        raise _error_at(
+            general.key_positions.get("STATE_FOLDER"),
+            "a file system root cannot be the state folder; use a folder such as /var/lib/ncbackup",
+            key="GENERAL.STATE_FOLDER",
+        )
     report_url = (keys.report_url or "").strip() or None
     return GeneralSettings(
         hostname=hostname,
@@ -409,6 +416,7 @@ def build_general(general: JsonObject, *, position: Position | None) -> GeneralS
         report_method=keys.report_method,
         max_runtime_seconds=keys.max_runtime_seconds,
         alert_after_hours=keys.alert_after_hours,
+        state_folder=keys.state_folder,
         entries=entries,
         position=position,
     )

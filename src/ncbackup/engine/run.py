@@ -38,11 +38,15 @@ from ncbackup.engine.plan import (
 )
 from ncbackup.engine.result import Status, StepResult
 from ncbackup.errors import BackupError
+from ncbackup.incremental.run import finish as finish_incremental
+from ncbackup.incremental.run import set_chain
 
 if TYPE_CHECKING:
     from ncbackup.config.settings import SectionSettings
     from ncbackup.engine.setresult import SetResult
+    from ncbackup.engine.tee import NamedStorage
     from ncbackup.hooks.commands import CommandRunner
+    from ncbackup.incremental.run import StreamState
     from ncbackup.retention.policy import Policy
     from ncbackup.signing import SecretKey, Trust
     from ncbackup.stages.base import Stage
@@ -128,15 +132,23 @@ def run_backup_set(step: DataStep, context: RunContext, *, result: StepResult) -
 
     group = step.group
     compression, encryption, part_size_bytes = _stages_for(group, context, is_set=True, result=result)
+    storages = [NamedStorage(section.name, storage) for section, storage in group.storages]
+    incremental = _prepare_incremental(group, context, storages, result)
     spec = PipelineSpec(
         sources=group.all_sources, compression=compression, encryption=encryption,
-        part_size_bytes=part_size_bytes,
-        storages=[NamedStorage(section.name, storage) for section, storage in group.storages],
+        part_size_bytes=part_size_bytes, storages=storages,
         signer=_signer_for(group, context, result), stop=context.stop, snapshots=tuple(context.snapshots),
+        chain=set_chain(incremental),
     )
     result.destinations = [_destination_label(section) for section, _storage in group.storages]
-    with context.progress_factory(step.name) as on_progress:
-        set_result = write_backup_set(spec, hostname=context.general.hostname, on_progress=on_progress)
+    try:
+        with context.progress_factory(step.name) as on_progress:
+            set_result = write_backup_set(spec, hostname=context.general.hostname, on_progress=on_progress)
+    except BaseException:
+        for state in incremental:
+            state.discard()
+        raise
+    result.notes.extend(finish_incremental(incremental, set_result))
     result.set_id = set_result.set_id
     _absorb_set_result(set_result, result)
     if not set_result.is_complete and result.error is None:
@@ -144,6 +156,48 @@ def run_backup_set(step: DataStep, context: RunContext, *, result: StepResult) -
     context.last_set_bytes_out = result.bytes_out
     _prune_after_set(group, set_result, context, result)
     _remove_inputs(group, context, result)
+
+
+def _prepare_incremental(group: DataGroup, context: RunContext, storages: list[NamedStorage],
+                         result: StepResult) -> list[StreamState]:
+    """Decide each INCREMENTAL files stream of the set (full or incremental, and why full); hand it its tracker's state."""
+    from ncbackup import platform
+    from ncbackup.incremental.decide import Policy
+    from ncbackup.incremental.run import list_storages, prepare_folder, prepare_stream
+    from ncbackup.incremental.state import state_path
+    from ncbackup.sources.files import FilesSource
+
+    sources = [source for source in group.all_sources if isinstance(source, FilesSource) and source.options.incremental]
+    if not sources:
+        return []
+    folder = context.general.state_folder or platform.default_state_folder()
+    try:
+        prepare_folder(folder)
+    except BackupError as error:
+        # Never worse than before INCREMENTAL: the set is full, and the run says why.
+        result.warn(f"{error}; the files streams are full sets until then")
+        return []
+    listings = list_storages(storages)
+    now = datetime.now(timezone.utc)
+    states: list[StreamState] = []
+    for source in sources:
+        options = source.options
+        state = prepare_stream(
+            stream_name=source.stream_name,
+            path=state_path(folder, context.config.path, source.section_name, source.stream_name),
+            policy=Policy(is_incremental=True, full_every=options.full_every, max_chain=options.max_chain),
+            stream_fingerprint=source.fingerprint(), listings=listings, now=now,
+        )
+        source.incremental = state
+        states.append(state)
+        decision = state.decision
+        if decision.is_incremental:
+            line = f"{source.stream_name}: incremental on top of set {decision.chain[-1]}"
+        else:
+            line = f"{source.stream_name}: full because {decision.reason}"
+        log.info("%s", line)
+        result.notes.append(line)
+    return states
 
 
 def _prune_after_set(group: DataGroup, set_result: SetResult, context: RunContext, result: StepResult) -> None:

@@ -13,18 +13,22 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, Annotated, BinaryIO, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ncbackup import platform
 from ncbackup.archive.extract import extract_tar
 from ncbackup.archive.index import IndexWriter
 from ncbackup.archive.writer import ExcludeRules, TarWriter, member_name
 from ncbackup.config.settings import GeneralSettings, SectionSettings
-from ncbackup.config.types import LegacyBool, PathList, WordList, parse_options
+from ncbackup.config.types import LegacyBool, LegacyInt, PathList, WordList, parse_options
 from ncbackup.errors import BackupError, SourceError
-from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport
+from ncbackup.incremental.schedule import FullEvery, to_full_every
+from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport, check_writable_folder
+
+if TYPE_CHECKING:
+    from ncbackup.incremental.run import StreamState
 
 DEFAULT_INCLUDE = (Path("/etc"), Path("/opt/ncscripts"), Path("/var/spool/cron"))
 # The index stays in memory up to this size, then spills to a private temporary file.
@@ -57,6 +61,20 @@ class FilesetOptions(BaseModel):
     tar_command: str | None = Field(
         default=None, alias="TAR_COMMAND",
         description="accepted and ignored: ncbackup archives in-process (no sudo tar)",
+    )
+    incremental: LegacyBool = Field(
+        default=False, alias="INCREMENTAL",
+        description="store only what changed since the last complete set (docs/incremental.md); off: every set is full",
+    )
+    full_every: Annotated[FullEvery | None, BeforeValidator(to_full_every)] = Field(
+        default=None, alias="FULL_EVERY", json_schema_extra={"shown_default": "none (only MAX_CHAIN starts a new chain)"},
+        description="with INCREMENTAL: make a full set when this long has passed since the chain's full (`7d`, "
+                    "`36h`), or once a week from this weekday on (`sunday`)",
+    )
+    max_chain: LegacyInt = Field(
+        default=13, ge=0, alias="MAX_CHAIN",
+        description="with INCREMENTAL: at most this many incremental sets after a full; then the next set is full "
+                    "(0: always full)",
     )
 
     @field_validator("include")
@@ -163,22 +181,36 @@ class FilesStream:
         spool = self._spool
         spool.file = tempfile.SpooledTemporaryFile(max_size=INDEX_SPOOL_MEMORY_BYTES)  # noqa: SIM115 - closed after the index stream
         index = IndexWriter(cast(BinaryIO, spool.file))   # a SpooledTemporaryFile is a binary file
+        incremental = source.incremental
         try:
             paths = source.paths_to_archive(report)
             reads = source.plan_reads(paths, report)
+            # Read from a snapshot, a file's device number is the snapshot's, new every run: compare the rest.
+            tracker = incremental.open_tracker(check_device=not reads.snapshot_labels) if incremental is not None else None
             writer = TarWriter(sink, report=report, excludes=ExcludeRules(reads.excludes),
-                               one_file_system=source.options.one_file_system, index=index)
+                               one_file_system=source.options.one_file_system, index=index, tracker=tracker)
             for read_path, live_path in reads.roots:
-                writer.add_tree(str(read_path), name=member_name(str(live_path)))
+                name = member_name(str(live_path))
+                if tracker is not None:
+                    tracker.begin_root(name)
+                writer.add_tree(str(read_path), name=name)
             totals = writer.close()
         except BaseException as error:
             spool.failure = str(error) or type(error).__name__
             spool.file.close()
+            if incremental is not None:
+                incremental.discard()
             raise
         finally:
             spool.entries = index.count
         spool.is_done = True
         report.metadata.update({"format": "pax", "members": totals.members, "file_bytes": totals.file_bytes})
+        if incremental is not None:
+            incremental.is_walk_done = True
+            decision = incremental.decision
+            report.metadata["level"] = decision.level
+            if decision.reason is not None:
+                report.metadata["full_reason"] = decision.reason
         if reads.snapshot_labels:
             report.metadata["snapshot"] = " ".join(reads.snapshot_labels)
 
@@ -216,16 +248,18 @@ class FilesIndexStream:
 class FilesSource:
     """A FILESET section: include paths (minus excludes) as a tar stream and an index stream."""
 
-    def __init__(self, options: FilesetOptions, *, section_name: str = "FILESET") -> None:
+    def __init__(self, options: FilesetOptions, *, section_name: str = "FILESET", state_folder: Path | None = None) -> None:
         self.report = StreamReport()          # about the source as a whole (sources/base.Source)
+        self.state_folder = state_folder      # GENERAL STATE_FOLDER as configured (None: the platform's default)
         self.options = options
         self.section_name = section_name
         self.stream_name = stream_name_for(section_name)
         self.snapshots: list[SnapshotView] = []   # the SNAPSHOT sections before this one (engine/plan.py links them)
+        self.incremental: StreamState | None = None   # INCREMENTAL: set by the run before the set is written
 
     @classmethod
     def from_section(cls, section: SectionSettings, general: GeneralSettings) -> FilesSource:
-        return cls(parse_options(FilesetOptions, section), section_name=section.name)
+        return cls(parse_options(FilesetOptions, section), section_name=section.name, state_folder=general.state_folder)
 
     @property
     def is_default_include(self) -> bool:
@@ -240,12 +274,24 @@ class FilesSource:
         yield FilesStream(self, spool)
         yield FilesIndexStream(self, spool)
 
+    def fingerprint(self) -> str:
+        """What decides this source's walk (incremental/run.py): a changed fingerprint makes the next set full."""
+        from ncbackup.incremental.run import fingerprint
+
+        snapshots = [(view.label.split(":")[0], str(live)) for view in self.snapshots if view.label
+                     for live in view.mapping]
+        return fingerprint(includes=[str(path) for path in self.includes], excludes=list(self.options.exclude),
+                           one_file_system=self.options.one_file_system, snapshots=snapshots)
+
     def describe(self) -> str:
         text = f"files {' '.join(str(path) for path in self.includes)}"
         if self.options.exclude:
             text += f" excluding {' '.join(self.options.exclude)}"
         if self.options.one_file_system:
             text += " (one file system)"
+        if self.options.incremental:
+            every = f", full every {self.options.full_every}" if self.options.full_every is not None else ""
+            text += f" (incremental{every}, at most {self.options.max_chain} after a full)"
         return text
 
     def paths_to_archive(self, report: StreamReport) -> list[Path]:
@@ -327,6 +373,11 @@ class FilesSource:
                 lines.append(CheckLine(True, f"exclude pattern {pattern} applies to every include path"))
         if self.options.tar_command:
             lines.append(CheckLine(True, "TAR_COMMAND is ignored: ncbackup writes the tar archive itself"))
+        if self.options.incremental:
+            from ncbackup import platform
+
+            lines.append(check_writable_folder(self.state_folder or platform.default_state_folder(),
+                                               "incremental state folder (GENERAL STATE_FOLDER)"))
         return lines
 
 

@@ -73,7 +73,9 @@ class _Chain:
 
     def backup(self) -> str:
         tracker = DictTracker(self.state) if self.state is not None else None
-        self.monkeypatch.setattr(files_module, "TarWriter", functools.partial(TarWriter, tracker=tracker))
+        # The test's tracker replaces the one FilesStream passes (None: the source is not INCREMENTAL here).
+        self.monkeypatch.setattr(files_module, "TarWriter",
+                                 lambda *args, **keywords: TarWriter(*args, **{**keywords, "tracker": tracker}))
         source = FilesSource(FilesetOptions(include=[self.data]))
         if tracker is not None:
             source.streams = functools.partial(_incremental_streams, source)  # type: ignore[method-assign]
