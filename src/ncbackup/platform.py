@@ -192,6 +192,15 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
+def default_state_folder() -> Path:
+    """Where incremental state lives unless GENERAL STATE_FOLDER says: /var/lib/ncbackup for root, else the user's state folder."""
+    if IS_WINDOWS:  # pragma: no cover
+        return Path(os.environ.get("LOCALAPPDATA", str(Path.home()))) / "ncbackup" / "state"
+    if is_root():
+        return Path("/var/lib/ncbackup")
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "ncbackup"
+
+
 def current_user_name() -> str:
     """The name of the user running this process."""
     if IS_WINDOWS:  # pragma: no cover

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from ncbackup import platform
 from ncbackup.config.legacy import is_comment_key, normalise_keys, scalar_text, stringify_scalars
 from ncbackup.config.secret_values import register_config_secrets
 from ncbackup.config.settings import Config, GeneralSettings, Position, SectionSettings
@@ -379,6 +380,12 @@ class _GeneralKeys(BaseModel):
         description="when a run starts and the newest complete set on a storage is older than this many hours, "
                     "the run warns (even if it then succeeds); `ncbackup status` flags such hosts",
     )
+    state_folder: LegacyPath | None = Field(
+        None, alias="STATE_FOLDER",
+        json_schema_extra={"shown_default": "`/var/lib/ncbackup` (root), else `~/.local/state/ncbackup`"},
+        description="where incremental runs keep what the last set held (created 0700): without it the next "
+                    "run is a full",
+    )
 
 
 def _general_entries(general: JsonObject) -> dict[str, str]:
@@ -455,6 +462,7 @@ def build_general(general: JsonObject, *, position: Position | None) -> GeneralS
         report_method=keys.report_method,
         max_runtime_seconds=keys.max_runtime_seconds,
         alert_after_hours=keys.alert_after_hours,
+        state_folder=keys.state_folder or platform.default_state_folder(),
         entries=entries,
         position=position,
     )

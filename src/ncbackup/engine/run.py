@@ -133,6 +133,7 @@ def run_backup_set(step: DataStep, context: RunContext, *, result: StepResult) -
         part_size_bytes=part_size_bytes,
         storages=[NamedStorage(section.name, storage) for section, storage in group.storages],
         signer=_signer_for(group, context, result), stop=context.stop, snapshots=tuple(context.snapshots),
+        chain=_begin_chains(group),
     )
     result.destinations = [_destination_label(section) for section, _storage in group.storages]
     with context.progress_factory(step.name) as on_progress:
@@ -141,9 +142,35 @@ def run_backup_set(step: DataStep, context: RunContext, *, result: StepResult) -
     _absorb_set_result(set_result, result)
     if not set_result.is_complete and result.error is None:
         result.fail("the backup set is incomplete (no storage received every part)")
+    if set_result.is_complete and set_result.set_id is not None:
+        _end_chains(group, set_result, result)
     context.last_set_bytes_out = result.bytes_out
     _prune_after_set(group, set_result, context, result)
     _remove_inputs(group, context, result)
+
+
+def _begin_chains(group: DataGroup) -> tuple[str, ...]:
+    """The sets this set's incremental streams need (sources/base.ChainedSource), oldest first."""
+    from ncbackup.setformat import set_order
+    from ncbackup.sources.base import ChainedSource
+
+    storages = {section.name: storage for section, storage in group.storages}
+    now = datetime.now(timezone.utc)
+    needed = {set_id for source in group.all_sources if isinstance(source, ChainedSource)
+              for set_id in source.begin_set(storages, now=now)}
+    return tuple(sorted(needed, key=set_order))
+
+
+def _end_chains(group: DataGroup, set_result: SetResult, result: StepResult) -> None:
+    """The set is complete on every storage: chained sources keep where it ended (their state for the next run)."""
+    from ncbackup.sources.base import ChainedSource
+
+    storages = [outcome.section_name for outcome in set_result.storages]
+    failed = [stream.name for stream in set_result.failed_streams]
+    for source in group.all_sources:
+        if isinstance(source, ChainedSource) and set_result.set_id is not None:
+            for warning in source.end_set(set_result.set_id, storages=storages, failed_streams=failed):
+                result.warn(warning)
 
 
 def _prune_after_set(group: DataGroup, set_result: SetResult, context: RunContext, result: StepResult) -> None:

@@ -12,8 +12,9 @@ import configparser
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -21,9 +22,23 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ncbackup.archive.extract import extract_tar
 from ncbackup.archive.writer import TarWriter
-from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
+from ncbackup.config.types import FullEverySetting, LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout, which
+from ncbackup.setformat import safe_stream_name, set_order, signature_key
+from ncbackup.sources._binlogchain import (
+    BINLOG_NAME,
+    BinlogPosition,
+    ChainSettings,
+    ChainState,
+    Decision,
+    StateProblem,
+    decide,
+    logs_since,
+    read_state,
+    state_path,
+    write_state,
+)
 from ncbackup.sources._dbsupport import (
     FailedStream,
     copy_stream,
@@ -92,6 +107,27 @@ class MysqlOptions(BaseModel):
     binlog_days: LegacyInt | None = Field(
         None, alias="BINLOG_DAYS", json_schema_extra={"shown_default": "no binlog stream"},
         description="copy the closed binary logs modified in the last N days as one tar stream. `0`: no binlog stream",
+    )
+    is_incremental: LegacyBool = Field(
+        False, alias="INCREMENTAL",
+        description="(new) after a full run (the dumps), each run copies only the binary logs written since the "
+                    "last set (`mysql-<instance>-binlogs`, kind `mysql-binlog-chain`), from the position it ended at; "
+                    "needs binary logging and ncbackup on the database host. See \"Incremental\" below",
+    )
+    full_every: FullEverySetting | None = Field(
+        None, alias="FULL_EVERY", json_schema_extra={"shown_default": "no time limit",
+                                                     "allowed": "a duration (`7d`, `36h`) or a weekday (`sunday`)"},
+        description="(new) with `INCREMENTAL`: dump again (a full) once the last full is this old, or on the first "
+                    "run of that weekday",
+    )
+    max_chain: LegacyInt = Field(
+        13, ge=0, alias="MAX_CHAIN",
+        description="(new) with `INCREMENTAL`: at most this many incrementals after a full; then the run dumps again",
+    )
+    binlog_binary: str | None = Field(
+        None, alias="MYSQLBINLOG_BINARY",
+        json_schema_extra={"shown_default": "`mariadb-binlog` or `mysqlbinlog` on PATH"},
+        description="(new, restore only) the program that decodes binary logs for `restore --to-database`",
     )
     dump_binary: str | None = Field(
         None, alias="MYSQL_DUMP_BINARY", json_schema_extra={"shown_default": "`mariadb-dump` or `mysqldump` on PATH"},
@@ -372,6 +408,35 @@ class BinlogStream:
 
 
 @dataclass
+class BinlogChainStream:
+    """An incremental run's only stream per instance: the binary logs from the parent set's position to this run's flush."""
+
+    name: str
+    folder: Path
+    files: list[str]
+    metadata: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    kind: str = "mysql-binlog-chain"
+    suffix: str = ".tar"
+
+    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
+        report.metadata.update(self.metadata)
+        tell(report, warnings=self.warnings, notes=self.notes)
+        # A log the writer would skip (gone, unreadable) is a warning for a file tree, but a hole in the chain here.
+        own = StreamReport()
+        writer = TarWriter(sink, report=own)
+        for file_name in self.files:
+            writer.add_file(str(self.folder / file_name), name=file_name)
+            if own.warnings:
+                raise SourceError(f"binary log {file_name} could not be copied ({own.warnings[0]}), so the incremental "
+                                  "would miss changes; run ncbackup on the database host with read access to the binary "
+                                  "logs (BINLOG_PATH), and keep them until the next backup")
+        writer.close()
+        tell(report, warnings=[], notes=own.notes)
+
+
+@dataclass
 class PhysicalStream:
     """``mariadb-backup --backup --stream=xbstream`` of a whole instance."""
 
@@ -410,7 +475,7 @@ class PhysicalStream:
                     ) from error
 
 
-MysqlStream = MysqlDumpStream | BinlogStream | PhysicalStream
+MysqlStream = MysqlDumpStream | BinlogStream | BinlogChainStream | PhysicalStream
 
 
 @dataclass(frozen=True)
@@ -449,20 +514,104 @@ def backup_option_file(credential_path: Path | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-class MysqlSource:
-    """The MYSQL section as a Source: per instance, binlogs (if asked), one dump per database, physical (if asked)."""
+@dataclass(frozen=True)
+class ChainPlace:
+    """Where INCREMENTAL keeps its state: GENERAL STATE_FOLDER, and the host and section that name the files."""
 
-    def __init__(self, options: MysqlOptions, *, work_folder: Path) -> None:
+    folder: Path
+    hostname: str
+    section: str
+
+    def state_file(self, instance: MysqlInstance) -> Path:
+        return state_path(self.folder, hostname=self.hostname, section=self.section, instance_label=instance.spec)
+
+
+@dataclass(frozen=True)
+class PendingState:
+    """What an instance's state becomes once this set is complete, if none of its streams failed."""
+
+    path: Path
+    parent: ChainState | None
+    position: BinlogPosition
+    stream_names: tuple[str, ...]
+
+
+class MysqlSource:
+    """The MYSQL section as a Source: per instance, binlogs (if asked), one dump per database, physical (if asked);
+    with INCREMENTAL, a run after a full copies only the binary logs since the last set."""
+
+    def __init__(self, options: MysqlOptions, *, work_folder: Path, chain_place: ChainPlace | None = None) -> None:
         self.report = StreamReport()          # about the source as a whole (sources/base.Source)
         self.options = options
         self.work_folder = work_folder
+        self.chain_place = chain_place
         register_option_file_passwords(options.credential_path, where=f"the password in CREDENTIAL_PATH {options.credential_path}")
         self.dump_program = self._dump_program()
         self.excluded_tables = parse_exclude_tables(options.exclude_tables)
+        self.decisions: dict[str, Decision] = {}        # instance spec -> full or incremental (begin_set)
+        self.pending: dict[str, PendingState] = {}      # instance spec -> its state once the set is complete
 
     @classmethod
     def from_section(cls, section, general) -> MysqlSource:
-        return cls(parse_options(MysqlOptions, section), work_folder=general.work_folder)
+        from ncbackup import platform
+
+        place = ChainPlace(general.state_folder or platform.default_state_folder(), general.hostname, section.name)
+        return cls(parse_options(MysqlOptions, section), work_folder=general.work_folder, chain_place=place)
+
+    @property
+    def chain_settings(self) -> ChainSettings:
+        return ChainSettings(self.options.is_incremental, self.options.full_every, self.options.max_chain)
+
+    def begin_set(self, storages: Mapping[str, Any], *, now: datetime) -> tuple[str, ...]:
+        """Decide full or incremental per instance (sources/base.ChainedSource); return the sets the incrementals need."""
+        if not self.options.is_incremental:
+            return ()
+        chain: set[str] = set()
+        for instance in self.instances():
+            decision = self._decide(MysqlClient(self.options, instance), instance, storages, now=now)
+            self.decisions[instance.spec] = decision
+            if decision.parent is not None:
+                chain.update(decision.parent.chain)
+        return tuple(sorted(chain, key=set_order))
+
+    def _decide(self, client: MysqlClient, instance: MysqlInstance, storages: Mapping[str, Any], *, now: datetime) -> Decision:
+        if self.chain_place is None:
+            return Decision(None, "no STATE_FOLDER is known to this run")
+        try:
+            info = server_info(client)
+            logs = [row[0] for row in client.query("SHOW BINARY LOGS") if row] if info.is_binlog_on else []
+        except BackupError as error:
+            return Decision(None, f"instance {instance.spec} could not be asked for its binary logs ({failure_reason(error)})")
+        path = self.chain_place.state_file(instance)
+        state: ChainState | StateProblem
+        try:
+            state = read_state(path)
+        except StateProblem as problem:
+            state = problem
+        lacking = [] if isinstance(state, StateProblem) else storages_lacking(state, storages)
+        folder, _prefix = self._binlog_folder(info)
+        return decide(self.chain_settings, state, instance=instance.spec, is_binlog_on=info.is_binlog_on, binlog_files=logs,
+                      readable_folder=folder, storages_lacking_parent=lacking, now=now)
+
+    def end_set(self, set_id: str, *, storages: Sequence[str], failed_streams: Sequence[str]) -> list[str]:
+        """The set is complete: each instance whose streams all succeeded now ends at this set's position."""
+        warnings: list[str] = []
+        failed = set(failed_streams)
+        for spec, pending in sorted(self.pending.items()):
+            broken = sorted(failed.intersection(pending.stream_names))
+            if broken:
+                warnings.append(f"instance {spec}: stream {', '.join(broken)} failed, so the next run continues from "
+                                f"set {pending.parent.set_id if pending.parent else 'nothing (a full)'}")
+                continue
+            chain = (pending.parent.chain if pending.parent is not None else ()) + (set_id,)
+            state = ChainState(set_id=set_id, chain=chain, position=pending.position, storages=tuple(sorted(storages)))
+            try:
+                write_state(pending.path, state)
+            except OSError as error:
+                warnings.append(f"instance {spec}: the incremental state {pending.path} could not be written "
+                                f"({error.strerror or error}); the next run makes a full. Check GENERAL STATE_FOLDER")
+        self.pending.clear()
+        return warnings
 
     def _dump_program(self) -> str:
         configured = self.options.dump_binary
@@ -516,16 +665,79 @@ class MysqlSource:
         base_metadata: dict[str, Any] = {
             "instance": instance.spec, "server_flavour": probe.info.flavour, "server_version": probe.info.version,
         }
+        decision = self.decisions.pop(instance.spec, None)
+        if decision is None:   # begin_set did not run (a barrier folder, a test): no storage to check
+            decision = (self._decide(client, instance, {}, now=datetime.now().astimezone()) if self.options.is_incremental
+                        else Decision(None))
         position = self._binlog_position(client, instance, probe.info, messages)
         if position is not None:
             base_metadata["binlog_position"] = position
+        if decision.parent is not None:
+            chain_stream = self._chain_stream(client, instance, probe.info, decision.parent, position, base_metadata)
+            if isinstance(chain_stream, BinlogChainStream):
+                messages.notes.append(f"instance {instance.spec}: incremental, {len(chain_stream.files)} binary log(s) "
+                                      f"since set {decision.parent.set_id}")
+                self._remember(instance, decision.parent, position, [chain_stream])
+                yield chain_stream
+                return
+            decision = Decision(None, chain_stream)
         streams: list[MysqlStream] = []
+        if self.options.is_incremental:
+            base_metadata["level"] = "full"
+            if decision.full_reason:
+                base_metadata["full_reason"] = decision.full_reason
+                messages.notes.append(f"instance {instance.spec}: full dump because {decision.full_reason}")
         streams += self._binlog_streams(client, instance, probe.info, base_metadata, messages)
         if self.options.is_logical:
             streams += self._dump_streams(instance, probe, base_metadata, messages)
         if self.options.is_physical:
             streams.append(self._physical_stream(instance, probe.info, base_metadata))
+        if self.options.is_incremental:
+            self._remember(instance, None, position, streams)
         yield from streams
+
+    def _remember(self, instance: MysqlInstance, parent: ChainState | None, position: dict[str, Any] | None,
+                  streams: Sequence[MysqlStream]) -> None:
+        """Keep what the instance's state becomes when the set completes (nothing without a position to continue from)."""
+        if self.chain_place is None or position is None:
+            return
+        try:
+            end = BinlogPosition.from_metadata(position)
+        except ValueError:
+            return
+        self.pending[instance.spec] = PendingState(
+            path=self.chain_place.state_file(instance), parent=parent, position=end,
+            stream_names=tuple(safe_stream_name(stream.name) for stream in streams),
+        )
+
+    def _chain_stream(
+        self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo, parent: ChainState,
+        position: dict[str, Any] | None, base_metadata: dict[str, Any],
+    ) -> BinlogChainStream | str:
+        """The binary logs from parent's position to the flush just done; a string saying why not (then: a full)."""
+        folder, _prefix = self._binlog_folder(info)
+        if position is None or folder is None:
+            return f"the binary logs of instance {instance.spec} could not be flushed or located"
+        try:
+            end = BinlogPosition.from_metadata(position)
+            logs = [row[0] for row in client.query("SHOW BINARY LOGS") if row]
+            files = logs_since(logs, parent.position, end)
+        except (ValueError, BackupError) as error:
+            return f"the binary logs since set {parent.set_id} cannot be copied ({failure_reason(error)})"
+        metadata = dict(
+            base_metadata, level="incremental", parent=parent.set_id, start_position=parent.position.as_metadata(),
+            binlog_file_names=files,
+        )
+        return BinlogChainStream(name=f"mysql-{instance.label}-binlogs", folder=folder, files=files, metadata=metadata)
+
+    def _binlog_folder(self, info: ServerInfo) -> tuple[Path | None, str]:
+        """The folder of the binary logs and their name prefix (BINLOG_PATH, BINLOG_FILE_PREFIX, else the server's)."""
+        folder = self.options.binlog_path
+        prefix = self.options.binlog_file_prefix
+        if info.binlog_basename:
+            folder = folder or Path(info.binlog_basename).parent
+            prefix = prefix or Path(info.binlog_basename).name
+        return folder, prefix or "mysql-bin"
 
     def _probe(self, client: MysqlClient) -> InstanceProbe:
         """Ask the instance what its streams need; raise BackupError when it cannot be read."""
@@ -622,14 +834,9 @@ class MysqlSource:
     def _binlog_stream(
         self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo, base_metadata: dict[str, Any],
     ) -> BinlogStream | None:
-        folder = self.options.binlog_path
-        prefix = self.options.binlog_file_prefix
-        if info.binlog_basename:
-            folder = folder or Path(info.binlog_basename).parent
-            prefix = prefix or Path(info.binlog_basename).name
+        folder, prefix = self._binlog_folder(info)
         if folder is None:
             return None
-        prefix = prefix or "mysql-bin"
         logs = [row[0] for row in client.query("SHOW BINARY LOGS") if row]
         active = logs[-1] if logs else None
         cutoff = time.time() - (self.options.binlog_days or 0) * SECONDS_PER_DAY
@@ -690,6 +897,22 @@ class MysqlSource:
         return lines
 
 
+def storages_lacking(state: ChainState, storages: Mapping[str, Any]) -> list[str]:
+    """The storage sections of this run that do not hold state's set complete (never got it, or pruned it since)."""
+    lacking = []
+    for name, storage in sorted(storages.items()):
+        if name not in state.storages:
+            lacking.append(name)
+            continue
+        key = signature_key(state.set_id)   # the commit marker: written last, removed first by prune
+        try:
+            if not any(info.key == key for info in storage.list(key)):
+                lacking.append(name)
+        except BackupError:
+            lacking.append(name)
+    return lacking
+
+
 def restore_instance(options: MysqlOptions, request: RestoreRequest) -> MysqlInstance:
     """The configured instance to restore into: RESTORE_INSTANCE, else the MY_INSTANCES entry the stream came from, else the only one."""
     # The manifest may only pick among the configured instances: a port or socket it names is never used as such.
@@ -748,8 +971,63 @@ def restore_mysql_binlogs(reader: BinaryIO, request: RestoreRequest) -> list[str
     return warnings
 
 
+def chain_metadata(metadata: Mapping[str, Any], stream_name: str) -> tuple[BinlogPosition, list[str]]:
+    """The start position and binary log names an incremental stream recorded; BackupError when they are unusable."""
+    names = metadata.get("binlog_file_names")
+    try:
+        start = BinlogPosition.from_metadata(metadata.get("start_position"))
+        if not isinstance(names, list) or not all(isinstance(name, str) and BINLOG_NAME.fullmatch(name) and ".." not in name
+                                                  for name in names):
+            raise ValueError("its binary log names are not plain file names")
+    except ValueError as error:
+        raise BackupError(f"stream {stream_name} does not say which binary logs it holds ({error}); restore it with "
+                          "--target and replay it by hand") from None
+    if names and names[0] != start.file:
+        raise BackupError(f"stream {stream_name} starts at {start.file} but holds {names[0]} first; restore it with "
+                          "--target and replay it by hand")
+    return start, names
+
+
+def restore_mysql_binlog_chain(reader: BinaryIO, request: RestoreRequest) -> list[str]:
+    """Replay an incremental set's binary logs into the server (``--to-database``), from the parent set's position.
+
+    Restore the chain in order, the full set's dumps first: each incremental continues where the one before ended.
+    """
+    if request.database:
+        raise BackupError(
+            f"stream {request.stream_name} holds binary logs, which replay into the databases they name; restore it "
+            "without --database, or with --target to get the logs as files"
+        )
+    start, names = chain_metadata(request.metadata, request.stream_name)
+    client = _restore_client(request)
+    decoder = find_program(client.options.binlog_binary, "mariadb-binlog", "mysqlbinlog")
+    folder = request.target if request.target is not None and request.target.is_dir() else None
+    with tempfile.TemporaryDirectory(prefix=".ncbackup-binlogs-", dir=folder) as unpacked:
+        warnings = extract_tar(reader, Path(unpacked))
+        missing = [name for name in names if not (Path(unpacked) / name).is_file()]
+        if missing:
+            raise BackupError(f"stream {request.stream_name} lacks the binary log {missing[0]} its manifest names; "
+                              "the set is damaged, use another set")
+        if not names:
+            return warnings + [f"{request.stream_name}: no binary log to replay"]
+        # --start-position applies to the first log only: the parent set ended there; the others replay whole.
+        decode_argv = [decoder, f"--start-position={start.position}", "--", *(str(Path(unpacked) / name) for name in names)]
+        apply_argv = client.base_args() + ["--binary-mode"]
+        try:
+            with stream_stdout(decode_argv) as decoded, stream_stdin(apply_argv) as applied:
+                copy_stream(decoded, applied)
+        except CommandFailed as error:
+            raise BackupError(
+                f"replaying the binary logs of {request.stream_name} into instance {client.instance.spec} failed "
+                f"({failure_reason(error)}); restore the chain in order (the full set's dumps first) into a server "
+                "whose user may replay binary logs (BINLOG REPLAY or SUPER)"
+            ) from error
+    return warnings
+
+
 DESCRIPTOR = SourceDescriptor(
     key="mysql_backup", factory=MysqlSource,
-    restorers={"mysql": restore_mysql, "mysql-binlogs": restore_mysql_binlogs},
+    restorers={"mysql": restore_mysql, "mysql-binlogs": restore_mysql_binlogs,
+               "mysql-binlog-chain": restore_mysql_binlog_chain},
     execute_names=("mysql_backup",), dump_folder="mydump", secret_file_keys=("CREDENTIAL_PATH",),
 )
