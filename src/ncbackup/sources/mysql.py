@@ -675,8 +675,9 @@ class MysqlSource:
         if decision.parent is not None:
             chain_stream = self._chain_stream(client, instance, probe.info, decision.parent, position, base_metadata)
             if isinstance(chain_stream, BinlogChainStream):
-                messages.notes.append(f"instance {instance.spec}: incremental, {len(chain_stream.files)} binary log(s) "
-                                      f"since set {decision.parent.set_id}")
+                note = f"instance {instance.spec}: incremental, {len(chain_stream.files)} binary log(s) since set {decision.parent.set_id}"
+                log.info("%s", note)
+                messages.notes.append(note)
                 self._remember(instance, decision.parent, position, [chain_stream])
                 yield chain_stream
                 return
@@ -686,6 +687,7 @@ class MysqlSource:
             base_metadata["level"] = "full"
             if decision.full_reason:
                 base_metadata["full_reason"] = decision.full_reason
+                log.info("instance %s: full dump because %s", instance.spec, decision.full_reason)
                 messages.notes.append(f"instance {instance.spec}: full dump because {decision.full_reason}")
         streams += self._binlog_streams(client, instance, probe.info, base_metadata, messages)
         if self.options.is_logical:

@@ -1,0 +1,207 @@
+"""MYSQL INCREMENTAL against real MariaDB servers: a full, then binary logs since the parent set, restored in order
+into a fresh server with `ncbackup restore --to-database`; and each reason a run makes a full instead."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from ncbackup.process import run
+from ncbackup.sources._binlogchain import BinlogPosition, ChainState, read_state, write_state
+from ncbackup.sources.mysql import ChainPlace, MysqlInstance, MysqlOptions, MysqlSource
+from ncbackup.storage.local import LocalStorage
+from tests.integration.servers.mariadb import MariaDB, remove_socket_folder, start_mariadb
+from tests.support import ensure_signing_key, need_binary
+
+pytestmark = pytest.mark.integration
+
+ROWS = "SELECT id, note, HEX(amount) FROM ledger.entries ORDER BY id"
+
+
+@pytest.fixture(scope="module")
+def source_server(tmp_path_factory) -> MariaDB:
+    """A MariaDB of its own (binary logging on): the binary logs replayed hold only this module's changes."""
+    need_binary("mariadbd")
+    need_binary("mariadb-install-db")
+    need_binary("mariadb-binlog")
+    server = start_mariadb(tmp_path_factory.mktemp("inc-source"), name="incsrc")
+    yield server
+    server.stop()
+    remove_socket_folder(server)
+
+
+@pytest.fixture
+def target_server(tmp_path_factory) -> MariaDB:
+    """A fresh, empty MariaDB to restore into."""
+    need_binary("mariadbd")
+    server = start_mariadb(tmp_path_factory.mktemp("inc-target"), name="inctgt", is_binlog_on=False)
+    yield server
+    server.stop()
+    remove_socket_folder(server)
+
+
+def write_config(tmp_path: Path, server: MariaDB, **parameters: str) -> Path:
+    config = {
+        "GENERAL": {"HOSTNAME": "dbhost", "WORK_FOLDER": str(tmp_path / "work"), "LOG_FOLDER": str(tmp_path / "log"),
+                    "DISK_SPACE_CHECK": "False", "STATE_FOLDER": str(tmp_path / "state")},
+        "MYSQL": {"ACTION": "execute", "NAME": "mysql_backup",
+                  "PARAMETERS": {"CREDENTIAL_PATH": str(server.credential_path), "MY_INSTANCES": str(server.port),
+                                 "EXCLUDE_DB": "mysql", "INCREMENTAL": "true", **parameters}},
+        "ENCRYPTION": {"ACTION": "execute", "NAME": "encryption", "PARAMETERS": {"KEY_FILE": str(tmp_path / "key.txt")}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage",
+                    "PARAMETERS": {"DESTINATION": "local", "ARGS_DICT": {"LOCAL_BACKUP": str(tmp_path / "backups")}}},
+    }
+    (tmp_path / "work").mkdir(exist_ok=True)
+    key_file = tmp_path / "key.txt"
+    if not key_file.exists():   # made before the first run, which would otherwise warn that it made one
+        from ncbackup.stages.keys import generate_identity
+
+        key_file.write_text(generate_identity()[0] + "\n")
+        key_file.chmod(0o600)
+    ensure_signing_key(tmp_path)
+    path = tmp_path / "conf.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
+def cli(ncbackup_cmd: list[str], *args: str) -> tuple[int, str]:
+    result = run([*ncbackup_cmd, *args], timeout_seconds=600, check=False)
+    return result.returncode, result.text + result.stderr.decode("utf-8", "replace")
+
+
+def manifests(tmp_path: Path) -> list[dict]:
+    """Every set's manifest on the local storage, oldest first."""
+    found = [json.loads(path.read_text()) for path in (tmp_path / "backups").rglob("manifest.json")]
+    return sorted(found, key=lambda manifest: manifest["started_at"] + manifest["set_id"])
+
+
+def streams_of(manifest: dict) -> dict[str, dict]:
+    return {stream["name"]: stream for stream in manifest["streams"]}
+
+
+def test_full_then_two_incrementals_restore_in_order_into_a_fresh_server(source_server, target_server, tmp_path, ncbackup_cmd):
+    port = source_server.port
+    source_server.sql("CREATE DATABASE ledger; CREATE TABLE ledger.entries (id INT PRIMARY KEY AUTO_INCREMENT, "
+                      "note VARCHAR(100), amount BLOB) ENGINE=InnoDB;"
+                      "INSERT INTO ledger.entries (note, amount) VALUES ('first', UNHEX('00FF')), ('second', NULL), ('third', 'x');")
+    config = write_config(tmp_path, source_server)
+    code, output = cli(ncbackup_cmd, "run", "-c", str(config))
+    assert code == 0, output
+    log_text = (tmp_path / "log").read_text()
+    assert f"instance {port}: full dump because there is no state file" in log_text
+
+    # Between sets: inserts, an update, a delete, a new table.
+    source_server.sql("INSERT INTO ledger.entries (note, amount) VALUES ('fourth', UNHEX('DEADBEEF')), ('fifth', 'y');"
+                      "UPDATE ledger.entries SET note = 'first, changed' WHERE id = 1; DELETE FROM ledger.entries WHERE id = 2;")
+    code, output = cli(ncbackup_cmd, "run", "-c", str(config))
+    assert code == 0, output
+    assert f"instance {port}: incremental, " in (tmp_path / "log").read_text()
+    source_server.sql("INSERT INTO ledger.entries (note) VALUES ('sixth');"
+                      "CREATE TABLE ledger.extra (k VARCHAR(10) PRIMARY KEY) ENGINE=InnoDB; INSERT INTO ledger.extra VALUES ('kept');")
+    code, output = cli(ncbackup_cmd, "run", "-c", str(config))
+    assert code == 0, output
+
+    full, first, second = manifests(tmp_path)
+    assert streams_of(full)[f"mysql-{port}-ledger"]["metadata"]["level"] == "full"
+    assert "no state file" in streams_of(full)[f"mysql-{port}-ledger"]["metadata"]["full_reason"]
+    for manifest, parent, chain in ((first, full, [full]), (second, first, [full, first])):
+        # An incremental run dumps nothing: its only stream is the binary logs since the parent set.
+        (stream,) = manifest["streams"]
+        assert stream["name"] == f"mysql-{port}-binlogs" and stream["kind"] == "mysql-binlog-chain"
+        assert stream["metadata"]["level"] == "incremental" and stream["metadata"]["parent"] == parent["set_id"]
+        assert manifest["parent"] == parent["set_id"] and manifest["chain"] == [m["set_id"] for m in chain]
+    # Each incremental starts where the set before it ended.
+    assert streams_of(first)[f"mysql-{port}-binlogs"]["metadata"]["start_position"] == \
+        streams_of(full)[f"mysql-{port}-ledger"]["metadata"]["binlog_position"]
+    assert streams_of(second)[f"mysql-{port}-binlogs"]["metadata"]["start_position"] == \
+        streams_of(first)[f"mysql-{port}-binlogs"]["metadata"]["binlog_position"]
+
+    # Restore the chain in order into the fresh server: the full's dump, then each incremental's binary logs.
+    restore_config = write_config(tmp_path, source_server, RESTORE_INSTANCE=str(target_server.port))
+    code, output = cli(ncbackup_cmd, "restore", "-c", str(restore_config), "--set", full["set_id"],
+                       "--stream", f"mysql-{port}-ledger", "--to-database")
+    assert code == 0, output
+    for manifest in (first, second):
+        code, output = cli(ncbackup_cmd, "restore", "-c", str(restore_config), "--set", manifest["set_id"], "--to-database")
+        assert code == 0, output
+    assert target_server.sql(ROWS) == source_server.sql(ROWS)
+    assert "fourth" in target_server.sql(ROWS) and "second" not in target_server.sql(ROWS)
+    assert target_server.sql("SELECT k FROM ledger.extra") == "kept\n"
+
+    # Without --to-database the incremental is a plain tar of binary logs a stock mariadb-binlog reads.
+    target = tmp_path / "plain"
+    code, output = cli(ncbackup_cmd, "restore", "-c", str(config), "--set", second["set_id"], "--target", str(target))
+    assert code == 0, output
+    (tar_file,) = target.glob("*.tar")
+    run(["tar", "-xf", str(tar_file), "-C", str(target)], timeout_seconds=60)
+    names = streams_of(second)[f"mysql-{port}-binlogs"]["metadata"]["binlog_file_names"]
+    start = streams_of(second)[f"mysql-{port}-binlogs"]["metadata"]["start_position"]["position"]
+    decoded = run(["mariadb-binlog", f"--start-position={start}", *[str(target / name) for name in names]],
+                  timeout_seconds=60).text
+    assert "sixth" in decoded and "fourth" not in decoded
+
+
+def source_for(server: MariaDB, tmp_path: Path, **parameters: str) -> MysqlSource:
+    values = {"CREDENTIAL_PATH": str(server.credential_path), "MY_INSTANCES": str(server.port), "INCREMENTAL": "true",
+              **parameters}
+    place = ChainPlace(tmp_path / "state", "dbhost", "MYSQL")
+    return MysqlSource(MysqlOptions.model_validate(values), work_folder=tmp_path, chain_place=place)
+
+
+def current_position(server: MariaDB) -> BinlogPosition:
+    file_name, offset = server.sql("SHOW MASTER STATUS").split("\t")[:2]
+    return BinlogPosition(file_name, int(offset))
+
+
+def test_a_purged_binary_log_makes_a_full_and_says_why(source_server, tmp_path):
+    source = source_for(source_server, tmp_path)
+    instance = MysqlInstance(str(source_server.port))
+    assert source.chain_place is not None
+    old = current_position(source_server)
+    write_state(source.chain_place.state_file(instance),
+                ChainState("20261130T010000Z", ("20261130T010000Z",), old, ()))
+    assert source.begin_set({}, now=datetime.now(timezone.utc)) == ("20261130T010000Z",)
+    source_server.sql("FLUSH BINARY LOGS")
+    current = current_position(source_server)
+    source_server.sql(f"PURGE BINARY LOGS TO '{current.file}'")
+    assert source.begin_set({}, now=datetime.now(timezone.utc)) == ()
+    reason = source.decisions[instance.spec].full_reason or ""
+    assert f"binary log {old.file}" in reason and "purged" in reason
+
+
+def test_a_parent_missing_from_a_storage_makes_a_full(source_server, tmp_path):
+    source = source_for(source_server, tmp_path)
+    instance = MysqlInstance(str(source_server.port))
+    assert source.chain_place is not None
+    write_state(source.chain_place.state_file(instance),
+                ChainState("20261130T010000Z", ("20261130T010000Z",), current_position(source_server), ("STORAGE",)))
+    empty = LocalStorage(tmp_path / "empty")
+    assert source.begin_set({"STORAGE": empty}, now=datetime.now(timezone.utc)) == ()
+    assert "not complete on storage STORAGE" in (source.decisions[instance.spec].full_reason or "")
+
+
+def test_binary_logging_off_makes_a_full(mariadb_second, tmp_path):
+    source = source_for(mariadb_second, tmp_path, MY_INSTANCES=str(mariadb_second.socket_path))
+    assert source.begin_set({}, now=datetime.now(timezone.utc)) == ()
+    assert "binary logging is off" in (source.decisions[str(mariadb_second.socket_path)].full_reason or "")
+
+
+def test_a_failed_stream_leaves_the_state_where_it_was(source_server, tmp_path):
+    source_server.sql("CREATE DATABASE IF NOT EXISTS statecheck")
+    source = source_for(source_server, tmp_path)
+    instance = MysqlInstance(str(source_server.port))
+    assert source.chain_place is not None
+    path = source.chain_place.state_file(instance)
+    streams = list(source.streams())
+    assert streams and str(instance.spec) in source.pending
+    failed = [streams[0].name]
+    assert source.end_set("20261130T020000Z", storages=["STORAGE"], failed_streams=failed)
+    assert not path.exists()
+    streams = list(source.streams())
+    assert source.end_set("20261130T020000Z", storages=["STORAGE"], failed_streams=[]) == []
+    state = read_state(path)
+    assert state.chain == ("20261130T020000Z",) and state.storages == ("STORAGE",)
+    assert path.parent.stat().st_mode & 0o777 == 0o700 and path.stat().st_mode & 0o777 == 0o600
