@@ -31,9 +31,10 @@ FULL = "20261127T030000Z"
 STATE = ChainState(set_id="20261129T030000Z", chain=(FULL, "20261128T030000Z", "20261129T030000Z"),
                    position=BinlogPosition("mysql-bin.000007", 385, "0-1-42"), storages=("STORAGE",))
 LOGS = ["mysql-bin.000006", "mysql-bin.000007", "mysql-bin.000008"]
+INCREMENTAL = ChainSettings(True, None, 13)
 
 
-def decision(state=STATE, *, settings=ChainSettings(True, None, 13), is_binlog_on=True, logs=LOGS, folder=None,
+def decision(state=STATE, *, settings=INCREMENTAL, is_binlog_on=True, logs=LOGS, folder=None,
              lacking=(), tmp_path: Path):
     if folder is None:
         folder = tmp_path
