@@ -193,12 +193,13 @@ def is_root() -> bool:
 
 
 def default_state_folder() -> Path:
-    """Where incremental state lives unless GENERAL STATE_FOLDER says: /var/lib/ncbackup for root, else the user's state folder."""
+    """Where local state (incremental backups) lives by default: /var/lib/ncbackup for root, else the user's state dir."""
     if IS_WINDOWS:  # pragma: no cover
-        return Path(os.environ.get("LOCALAPPDATA", str(Path.home()))) / "ncbackup" / "state"
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "ncbackup" / "state"
     if is_root():
         return Path("/var/lib/ncbackup")
-    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "ncbackup"
+    base = os.environ.get("XDG_STATE_HOME", "").strip()
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state") / "ncbackup"
 
 
 def current_user_name() -> str:

@@ -18,7 +18,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ncbackup import platform
 from ncbackup.config.legacy import is_comment_key, normalise_keys, scalar_text, stringify_scalars
 from ncbackup.config.secret_values import register_config_secrets
 from ncbackup.config.settings import Config, GeneralSettings, Position, SectionSettings
@@ -382,9 +381,10 @@ class _GeneralKeys(BaseModel):
     )
     state_folder: LegacyPath | None = Field(
         None, alias="STATE_FOLDER",
-        json_schema_extra={"shown_default": "`/var/lib/ncbackup` (root), else `~/.local/state/ncbackup`"},
-        description="where incremental runs keep what the last set held (created 0700): without it the next "
-                    "run is a full",
+        json_schema_extra={"shown_default": "`/var/lib/ncbackup` for root, else `~/.local/state/ncbackup`"},
+        description="local state of incremental file backups (docs/incremental.md): one small file per config and "
+                    "files stream, written after each complete set; created with mode 0700. A file system root is "
+                    "refused",
     )
 
 
@@ -449,6 +449,12 @@ def build_general(general: JsonObject, *, position: Position | None) -> GeneralS
             "a file system root cannot be the scratch folder; use a folder such as /var/tmp/ncbackup",
             key="GENERAL.WORK_FOLDER",
         )
+    if keys.state_folder is not None and _FILE_SYSTEM_ROOT.fullmatch(str(keys.state_folder)):
+        raise _error_at(
+            general.key_positions.get("STATE_FOLDER"),
+            "a file system root cannot be the state folder; use a folder such as /var/lib/ncbackup",
+            key="GENERAL.STATE_FOLDER",
+        )
     report_url = (keys.report_url or "").strip() or None
     return GeneralSettings(
         hostname=hostname,
@@ -462,7 +468,7 @@ def build_general(general: JsonObject, *, position: Position | None) -> GeneralS
         report_method=keys.report_method,
         max_runtime_seconds=keys.max_runtime_seconds,
         alert_after_hours=keys.alert_after_hours,
-        state_folder=keys.state_folder or platform.default_state_folder(),
+        state_folder=keys.state_folder,
         entries=entries,
         position=position,
     )

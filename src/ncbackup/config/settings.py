@@ -34,7 +34,7 @@ class GeneralSettings:
     report_method: str = "post"             # MESSAGE_CONFIG_METHOD
     max_runtime_seconds: float = 24 * 3600  # MAX_RUNTIME: a run is stopped past it; a lock held longer means a hung run
     alert_after_hours: float = 26.0         # ALERT_AFTER_HOURS: the newest complete set older than this is a warning
-    state_folder: Path | None = None        # STATE_FOLDER: incremental state (None: platform.default_state_folder())
+    state_folder: Path | None = None        # STATE_FOLDER: local state (incremental backups); None = platform default
     entries: dict[str, str] = field(default_factory=dict)  # GENERAL as written (strings), for execute sections
     position: Position | None = None
 
