@@ -98,10 +98,11 @@ class ChainState:
                    storages=tuple(storages))
 
 
-def state_path(folder: Path, *, hostname: str, section: str, instance_label: str) -> Path:
-    """The state file of one instance of one MYSQL section on this host: readable names plus a short hash of them."""
+def state_path(folder: Path, *, config: str, hostname: str, section: str, instance_label: str) -> Path:
+    """The state file of one instance of one MYSQL section of one config on this host: readable names, then a short
+    hash of them and of the config's path (two configs never share a state)."""
     words = (hostname, section, instance_label)
-    digest = hashlib.sha256("\0".join(words).encode()).hexdigest()[:10]
+    digest = hashlib.sha256("\0".join((config, *words)).encode("utf-8", "surrogateescape")).hexdigest()[:10]
     readable = "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", word)[:40] for word in words)
     return Path(folder) / f"mysql-{readable}-{digest}.json"
 

@@ -521,9 +521,11 @@ class ChainPlace:
     folder: Path
     hostname: str
     section: str
+    config: str = ""     # the config file's path: two configs backing up one instance keep separate states
 
     def state_file(self, instance: MysqlInstance) -> Path:
-        return state_path(self.folder, hostname=self.hostname, section=self.section, instance_label=instance.spec)
+        return state_path(self.folder, config=self.config, hostname=self.hostname, section=self.section,
+                          instance_label=instance.spec)
 
 
 @dataclass(frozen=True)
@@ -555,7 +557,8 @@ class MysqlSource:
     def from_section(cls, section, general) -> MysqlSource:
         from ncbackup import platform
 
-        place = ChainPlace(general.state_folder or platform.default_state_folder(), general.hostname, section.name)
+        config = str(Path(section.position.file).resolve()) if section.position is not None else ""
+        place = ChainPlace(general.state_folder or platform.default_state_folder(), general.hostname, section.name, config)
         return cls(parse_options(MysqlOptions, section), work_folder=general.work_folder, chain_place=place)
 
     @property

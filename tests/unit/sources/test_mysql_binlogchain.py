@@ -45,8 +45,11 @@ def decision(state=STATE, *, settings=INCREMENTAL, is_binlog_on=True, logs=LOGS,
 
 
 def test_state_round_trips_and_is_written_private_and_atomically(tmp_path):
-    path = state_path(tmp_path / "state", hostname="web1", section="MYSQL", instance_label="/run/mysqld/mysqld.sock")
+    path = state_path(tmp_path / "state", config="/etc/a.json", hostname="web1", section="MYSQL",
+                      instance_label="/run/mysqld/mysqld.sock")
     assert "/" not in path.name and path.name.startswith("mysql-web1-MYSQL-")
+    assert path != state_path(tmp_path / "state", config="/etc/b.json", hostname="web1", section="MYSQL",
+                              instance_label="/run/mysqld/mysqld.sock")
     write_state(path, STATE)
     assert read_state(path) == STATE
     assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
