@@ -11,6 +11,7 @@ import pytest
 
 from ncbackup.process import run
 from ncbackup.sources._binlogchain import BinlogPosition, ChainState, read_state, write_state
+from ncbackup.sources.base import StreamReport
 from ncbackup.sources.mysql import ChainPlace, MysqlInstance, MysqlOptions, MysqlSource
 from ncbackup.storage.local import LocalStorage
 from tests.integration.servers.mariadb import MariaDB, remove_socket_folder, start_mariadb
@@ -205,3 +206,74 @@ def test_a_failed_stream_leaves_the_state_where_it_was(source_server, tmp_path):
     state = read_state(path)
     assert state.chain == ("20261130T020000Z",) and state.storages == ("STORAGE",)
     assert path.parent.stat().st_mode & 0o777 == 0o700 and path.stat().st_mode & 0o777 == 0o600
+
+
+def only(server: MariaDB, *databases: str) -> str:
+    """EXCLUDE_DB naming every database of server but these (other tests leave theirs)."""
+    names = server.sql("SHOW DATABASES").split()
+    return " ".join(name for name in names if name not in databases) or "mysql"
+
+
+def write_streams(source: MysqlSource, folder: Path, *, before_each=None) -> dict[str, tuple[object, Path, StreamReport]]:
+    """Write every stream of source into folder, as the pipeline does (before_each(stream) runs before a stream)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for stream in source.streams():
+        if before_each is not None:
+            before_each(stream)
+        report = StreamReport()
+        path = folder / f"{stream.name}{stream.suffix}"
+        with open(path, "wb") as sink:
+            stream.write_to(sink, report)
+        written[stream.name] = (stream, path, report)
+    return written
+
+
+def restore_options(server: MariaDB) -> dict[str, str]:
+    return {"CREDENTIAL_PATH": str(server.credential_path), "MY_INSTANCES": str(server.port)}
+
+
+def test_a_write_between_the_flush_and_a_single_dump_is_not_replayed_twice(source_server, target_server, tmp_path):
+    source_server.sql("CREATE DATABASE window_a; CREATE TABLE window_a.t (id INT PRIMARY KEY, note VARCHAR(20)) ENGINE=InnoDB;"
+                      "INSERT INTO window_a.t VALUES (1, 'before');")
+    exclude = only(source_server, "window_a")
+    full = source_for(source_server, tmp_path, EXCLUDE_DB=exclude)
+    # The flush is done when the streams are listed; this insert lands after it and before the dump starts.
+    written = write_streams(full, tmp_path / "full",
+                            before_each=lambda stream: source_server.sql("INSERT INTO window_a.t VALUES (2, 'between')"))
+    (dump, dump_path, dump_report) = written[f"mysql-{source_server.port}-window_a"]
+    flush = BinlogPosition.from_metadata(dump_report.metadata["binlog_position"])
+    assert dump_report.metadata["dump_position"]["position"] > flush.position or dump_report.metadata["dump_position"]["file"] != flush.file
+    assert full.end_set("20261130T050000Z", storages=[], failed_streams=[]) == []
+
+    source_server.sql("INSERT INTO window_a.t VALUES (3, 'after')")
+    incremental = source_for(source_server, tmp_path, EXCLUDE_DB=exclude)
+    (chain_stream, chain_path, chain_report) = write_streams(incremental, tmp_path / "inc")[f"mysql-{source_server.port}-binlogs"]
+    assert chain_report.metadata["start_position"] == dump_report.metadata["dump_position"]
+
+    from ncbackup.sources.base import RestoreRequest
+    from ncbackup.sources.mysql import restore_mysql, restore_mysql_binlog_chain
+
+    options = restore_options(target_server)
+    with open(dump_path, "rb") as reader:
+        restore_mysql(reader, RestoreRequest(dump.name, "mysql", dump_report.metadata, to_database=True, options=options))
+    with open(chain_path, "rb") as reader:
+        restore_mysql_binlog_chain(reader, RestoreRequest(chain_stream.name, "mysql-binlog-chain", chain_report.metadata,
+                                                          to_database=True, options=options))
+    query = "SELECT id, note FROM window_a.t ORDER BY id"
+    assert target_server.sql(query) == source_server.sql(query) == "1\tbefore\n2\tbetween\n3\tafter\n"
+
+
+def test_a_write_before_a_later_dump_of_several_is_a_warning_naming_it(source_server, tmp_path):
+    source_server.sql("CREATE DATABASE window_b; CREATE TABLE window_b.t (id INT PRIMARY KEY) ENGINE=InnoDB;"
+                      "CREATE DATABASE window_c; CREATE TABLE window_c.t (id INT PRIMARY KEY) ENGINE=InnoDB;")
+    source = source_for(source_server, tmp_path, EXCLUDE_DB=only(source_server, "window_b", "window_c"))
+
+    def write_into_c_before_its_dump(stream) -> None:
+        if stream.name.endswith("-window_c"):
+            source_server.sql("INSERT INTO window_c.t VALUES (1)")
+
+    written = write_streams(source, tmp_path / "full", before_each=write_into_c_before_its_dump)
+    assert set(written) == {f"mysql-{source_server.port}-window_b", f"mysql-{source_server.port}-window_c"}
+    (warning,) = source.end_set("20261130T060000Z", storages=[], failed_streams=[])
+    assert "before the dump of window_c began" in warning and "window_b" not in warning
