@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -344,6 +345,33 @@ def dump_flavour_args(dump_version_line: str, info: ServerInfo) -> list[str]:
     return args
 
 
+DUMP_HEAD_BYTES = 64 * 1024     # the dump's position comment comes before any data
+_DUMP_POSITION = re.compile(
+    rb"^-- CHANGE (?:MASTER|REPLICATION SOURCE) TO (?:MASTER|SOURCE)_LOG_FILE='([^']+)', (?:MASTER|SOURCE)_LOG_POS=(\d+);",
+    re.MULTILINE,
+)
+
+
+def position_args(dump_version_line: str) -> list[str]:
+    """The option that makes a dump write, as a comment, the binlog position of its own snapshot."""
+    if "mariadb" in dump_version_line.lower():
+        return ["--master-data=2"]
+    match = re.search(r"Ver (\d+)\.(\d+)\.(\d+)", dump_version_line)
+    version = tuple(int(part) for part in match.groups()) if match else (0, 0, 0)
+    return ["--source-data=2"] if version >= (8, 0, 26) else ["--master-data=2"]
+
+
+def dump_snapshot_position(head: bytes) -> BinlogPosition | None:
+    """The position a dump wrote in its head (``-- CHANGE MASTER TO ...``); None when it wrote none."""
+    match = _DUMP_POSITION.search(head)
+    if match is None:
+        return None
+    try:
+        return BinlogPosition.from_metadata({"file": match.group(1).decode("utf-8", "replace"), "position": int(match.group(2))})
+    except ValueError:
+        return None
+
+
 def tell(report: StreamReport, *, warnings: list[str], notes: list[str]) -> None:
     """Copy a stream's own warnings and notes into its report."""
     for message in warnings:
@@ -366,12 +394,25 @@ class MysqlDumpStream:
     timeout_seconds: float | None = None
     kind: str = "mysql"
     suffix: str = ".sql"
+    is_position_recorded: bool = False              # argv asks the dump to write its snapshot's binlog position
+    snapshot_position: BinlogPosition | None = None  # that position, read from the dump's head once written
 
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         report.metadata.update(self.metadata)
         tell(report, warnings=self.warnings, notes=self.notes)
         try:
             with stream_stdout(self.argv, timeout_seconds=self.timeout_seconds) as stdout:
+                if self.is_position_recorded:
+                    head = b""
+                    while len(head) < DUMP_HEAD_BYTES:
+                        chunk = stdout.read(DUMP_HEAD_BYTES - len(head))
+                        if not chunk:
+                            break
+                        head += chunk
+                    sink.write(head)
+                    self.snapshot_position = dump_snapshot_position(head)
+                    if self.snapshot_position is not None:
+                        report.metadata["dump_position"] = self.snapshot_position.as_metadata()
                 copy_stream(stdout, sink)
         except CommandFailed as error:
             raise SourceError(
@@ -534,8 +575,20 @@ class PendingState:
 
     path: Path
     parent: ChainState | None
-    position: BinlogPosition
+    position: BinlogPosition                    # the flush before the streams
     stream_names: tuple[str, ...]
+    dumps: tuple[MysqlDumpStream, ...] = ()     # a full's dumps (their snapshot positions are known once written)
+
+    def start_of_next(self) -> tuple[BinlogPosition, list[str]]:
+        """Where the next incremental starts, and the databases whose dump began after writes that followed the flush.
+
+        One dump: its own snapshot position, exactly. Several: the flush, which the dumps that began later repeat.
+        """
+        late = [dump for dump in self.dumps if dump.snapshot_position is not None
+                and (dump.snapshot_position.file, dump.snapshot_position.position) != (self.position.file, self.position.position)]
+        if len(self.dumps) == 1 and late:
+            return late[0].snapshot_position or self.position, []
+        return self.position, [dump.database for dump in late]
 
 
 class MysqlSource:
@@ -607,7 +660,14 @@ class MysqlSource:
                                 f"set {pending.parent.set_id if pending.parent else 'nothing (a full)'}")
                 continue
             chain = (pending.parent.chain if pending.parent is not None else ()) + (set_id,)
-            state = ChainState(set_id=set_id, chain=chain, position=pending.position, storages=tuple(sorted(storages)))
+            start, late = pending.start_of_next()
+            if late:
+                warnings.append(
+                    f"instance {spec}: writes reached the binary log after the flush and before the dump of "
+                    f"{', '.join(map(shown_name, late))} began; replaying the next incremental onto this full would "
+                    "apply them twice. Make fulls when writers are quiet (docs/databases.md, \"Limit of a logical full\")"
+                )
+            state = ChainState(set_id=set_id, chain=chain, position=start, storages=tuple(sorted(storages)))
             try:
                 write_state(pending.path, state)
             except OSError as error:
@@ -713,6 +773,7 @@ class MysqlSource:
         self.pending[instance.spec] = PendingState(
             path=self.chain_place.state_file(instance), parent=parent, position=end,
             stream_names=tuple(safe_stream_name(stream.name) for stream in streams),
+            dumps=tuple(stream for stream in streams if isinstance(stream, MysqlDumpStream)),
         )
 
     def _chain_stream(
@@ -826,6 +887,10 @@ class MysqlSource:
             "--single-transaction" if is_transactional else "--lock-tables",
         ]
         argv += dump_flavour_args(dump_version, info)
+        # INCREMENTAL: where this dump's snapshot stands in the binary logs, to tell whether the chain repeats writes.
+        is_position_recorded = self.options.is_incremental and info.is_binlog_on and is_transactional
+        if is_position_recorded:
+            argv += position_args(dump_version)
         argv += [f"--ignore-table={database}.{table}" for table in sorted(excluded)]
         argv += ["--", database]
         metadata = dict(base_metadata, database=database, locking=locking, tool=dump_version)
@@ -833,7 +898,7 @@ class MysqlSource:
             name=f"mysql-{instance.label}-{database}", argv=argv,   # made safe by the pipeline
             database=database, instance=instance,
             metadata=metadata, warnings=list(warnings), notes=[f"database {shown_name(database)}: {locking}"],
-            timeout_seconds=self.options.timeout_seconds,
+            timeout_seconds=self.options.timeout_seconds, is_position_recorded=is_position_recorded,
         )
 
     def _binlog_stream(
