@@ -665,7 +665,7 @@ class MysqlSource:
                 warnings.append(
                     f"instance {spec}: writes reached the binary log after the flush and before the dump of "
                     f"{', '.join(map(shown_name, late))} began; replaying the next incremental onto this full would "
-                    "apply them twice. Make fulls when writers are quiet (docs/databases.md, \"Limit of a logical full\")"
+                    "apply them twice. Make fulls when writers are quiet (docs/databases.md, \"Where a full ends\")"
                 )
             state = ChainState(set_id=set_id, chain=chain, position=start, storages=tuple(sorted(storages)))
             try:

@@ -24,7 +24,13 @@ from ncbackup.sources._binlogchain import (
     write_state,
 )
 from ncbackup.sources.base import RestoreRequest
-from ncbackup.sources.mysql import MysqlOptions, chain_metadata, restore_mysql_binlog_chain
+from ncbackup.sources.mysql import (
+    MysqlOptions,
+    chain_metadata,
+    dump_snapshot_position,
+    position_args,
+    restore_mysql_binlog_chain,
+)
 
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)
 FULL = "20261127T030000Z"
@@ -162,3 +168,23 @@ def test_replay_refuses_a_rename_and_unusable_metadata():
         chain_metadata(dict(metadata, binlog_file_names=["b.000003"]), "mysql-3306-binlogs")
     assert chain_metadata(metadata, "s") == (BinlogPosition("b.000002", 4), ["b.000002"])
     json.dumps(metadata)
+
+
+@pytest.mark.parametrize(("version_line", "expected"), [
+    ("mariadb-dump from 11.8.3-MariaDB, client 10.19 for debian-linux-gnu (x86_64)", ["--master-data=2"]),
+    ("mysqldump  Ver 8.0.36 for Linux on x86_64 (MySQL Community Server - GPL)", ["--source-data=2"]),
+    ("mysqldump  Ver 8.0.25 for Linux on x86_64 (MySQL Community Server - GPL)", ["--master-data=2"]),
+    ("mysqldump  Ver 8.4.2 for Linux on x86_64 (MySQL Community Server - GPL)", ["--source-data=2"]),
+])
+def test_the_position_option_follows_the_dump_tool(version_line, expected):
+    assert position_args(version_line) == expected
+
+
+def test_the_snapshot_position_is_read_from_the_dump_head_in_both_spellings():
+    mariadb = b"-- MariaDB dump\n--\n-- CHANGE MASTER TO MASTER_LOG_FILE='mysql-bin.000003', MASTER_LOG_POS=1234;\n"
+    mysql = b"--\n-- CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='binlog.000009', SOURCE_LOG_POS=157;\n"
+    assert dump_snapshot_position(mariadb) == BinlogPosition("mysql-bin.000003", 1234)
+    assert dump_snapshot_position(mysql) == BinlogPosition("binlog.000009", 157)
+    # Only a comment line counts: the same text inside data, or a file name that is a path, is not a position.
+    assert dump_snapshot_position(b"INSERT INTO t VALUES ('-- CHANGE MASTER TO MASTER_LOG_FILE=''x'', MASTER_LOG_POS=1;');") is None
+    assert dump_snapshot_position(b"-- CHANGE MASTER TO MASTER_LOG_FILE='../x', MASTER_LOG_POS=4;\n") is None
