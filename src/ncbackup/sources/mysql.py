@@ -52,7 +52,7 @@ from ncbackup.sources._dbsupport import (
     secret_file,
     shown_name,
 )
-from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport
+from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport, check_writable_folder
 
 log = logging.getLogger(__name__)
 
@@ -964,7 +964,24 @@ class MysqlSource:
             chosen_text, skipped_text = ", ".join(map(shown_name, chosen)), ", ".join(map(shown_name, skipped))
             lines.append(CheckLine(True, f"MySQL instance {instance.spec}: will dump {chosen_text or 'no database'}"))
             lines.append(CheckLine(True, f"MySQL instance {instance.spec}: excluded {skipped_text or 'nothing'}"))
+            if self.options.is_incremental:
+                lines.append(self._check_chain(client, instance, info))
+        if self.options.is_incremental and self.chain_place is not None:
+            lines.append(check_writable_folder(self.chain_place.folder, "STATE_FOLDER"))
         return lines
+
+    def _check_chain(self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo) -> CheckLine:
+        """What INCREMENTAL will do on the next run (storages are not listed here: a set pruned since is not seen)."""
+        where = f"MySQL instance {instance.spec}: INCREMENTAL"
+        if not info.is_binlog_on:
+            return CheckLine(False, f"{where} needs binary logging, which is off: every run would be a full; turn "
+                                    "log_bin on, or set INCREMENTAL to false")
+        decision = self._decide(client, instance, {}, now=datetime.now().astimezone())
+        if decision.parent is None:
+            return CheckLine(True, f"{where}: the next run is a full, because {decision.full_reason}")
+        return CheckLine(True, f"{where}: the next run copies the binary logs since set {decision.parent.set_id} "
+                               f"(from {decision.parent.position.file} at {decision.parent.position.position}; "
+                               f"{len(decision.parent.chain) - 1} incremental(s) since full {decision.parent.chain[0]})")
 
 
 def storages_lacking(state: ChainState, storages: Mapping[str, Any]) -> list[str]:

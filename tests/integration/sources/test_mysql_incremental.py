@@ -129,6 +129,10 @@ def test_full_then_two_incrementals_restore_in_order_into_a_fresh_server(source_
         code, output = cli(ncbackup_cmd, "restore", "-c", str(restore_config), "--set", manifest["set_id"], "--to-database")
         assert code == 0, output
     assert target_server.sql(ROWS) == source_server.sql(ROWS)
+    code, output = cli(ncbackup_cmd, "check", "-c", str(config))
+    assert code == 0, output
+    assert (f"MySQL instance {port}: INCREMENTAL: the next run copies the binary logs since set {second['set_id']}" in output
+            and "2 incremental(s) since full " + full["set_id"] in output), output
     assert "fourth" in target_server.sql(ROWS) and "second" not in target_server.sql(ROWS)
     assert target_server.sql("SELECT k FROM ledger.extra") == "kept\n"
 
@@ -184,10 +188,20 @@ def test_a_parent_missing_from_a_storage_makes_a_full(source_server, tmp_path):
     assert "not complete on storage STORAGE" in (source.decisions[instance.spec].full_reason or "")
 
 
-def test_binary_logging_off_makes_a_full(mariadb_second, tmp_path):
+def test_binary_logging_off_makes_a_full_and_check_says_incremental_cannot_work(mariadb_second, tmp_path):
     source = source_for(mariadb_second, tmp_path, MY_INSTANCES=str(mariadb_second.socket_path))
     assert source.begin_set({}, now=datetime.now(timezone.utc)) == ()
     assert "binary logging is off" in (source.decisions[str(mariadb_second.socket_path)].full_reason or "")
+    (line,) = [line for line in source.check() if "INCREMENTAL" in line.text]
+    assert not line.ok and "needs binary logging" in line.text
+
+
+def test_check_says_the_first_run_is_a_full_and_why(source_server, tmp_path):
+    lines = source_for(source_server, tmp_path).check()
+    text = "\n".join(line.text for line in lines)
+    assert all(line.ok for line in lines), text
+    assert f"MySQL instance {source_server.port}: INCREMENTAL: the next run is a full, because there is no state file" in text
+    assert "STATE_FOLDER" in text
 
 
 def test_a_failed_stream_leaves_the_state_where_it_was(source_server, tmp_path):
