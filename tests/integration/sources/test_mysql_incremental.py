@@ -291,3 +291,23 @@ def test_a_write_before_a_later_dump_of_several_is_a_warning_naming_it(source_se
     assert set(written) == {f"mysql-{source_server.port}-window_b", f"mysql-{source_server.port}-window_c"}
     (warning,) = source.end_set("20261130T060000Z", storages=[], failed_streams=[])
     assert "before the dump of window_c began" in warning and "window_b" not in warning
+
+
+def test_max_chain_counts_the_incrementals_of_real_runs_then_a_full_starts_a_new_chain(source_server, tmp_path):
+    source_server.sql("CREATE DATABASE IF NOT EXISTS chained")
+    exclude = only(source_server, "chained")
+    levels = []
+    for number, set_id in enumerate(("20261201T010000Z", "20261202T010000Z", "20261203T010000Z", "20261204T010000Z")):
+        source = source_for(source_server, tmp_path / "run", EXCLUDE_DB=exclude, MAX_CHAIN="2")
+        chain = source.begin_set({}, now=datetime.now(timezone.utc))
+        written = write_streams(source, tmp_path / f"run-{number}")
+        levels.append((chain, sorted(report.metadata["level"] for _stream, _path, report in written.values())))
+        assert source.end_set(set_id, storages=[], failed_streams=[]) == []
+    assert levels == [
+        ((), ["full"]),
+        (("20261201T010000Z",), ["incremental"]),
+        (("20261201T010000Z", "20261202T010000Z"), ["incremental"]),
+        ((), ["full"]),            # MAX_CHAIN 2 reached: a new chain
+    ]
+    (last_report,) = [report for _stream, _path, report in written.values()]
+    assert "MAX_CHAIN 2 reached" in last_report.metadata["full_reason"]
