@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -53,6 +53,9 @@ from ncbackup.sources._dbsupport import (
     shown_name,
 )
 from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport, check_writable_folder
+
+if TYPE_CHECKING:
+    from ncbackup.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
@@ -618,7 +621,7 @@ class MysqlSource:
     def chain_settings(self) -> ChainSettings:
         return ChainSettings(self.options.is_incremental, self.options.full_every, self.options.max_chain)
 
-    def begin_set(self, storages: Mapping[str, Any], *, now: datetime) -> tuple[str, ...]:
+    def begin_set(self, storages: Mapping[str, Storage], *, now: datetime) -> tuple[str, ...]:
         """Decide full or incremental per instance (sources/base.ChainedSource); return the sets the incrementals need."""
         if not self.options.is_incremental:
             return ()
@@ -630,7 +633,7 @@ class MysqlSource:
                 chain.update(decision.parent.chain)
         return tuple(sorted(chain, key=set_order))
 
-    def _decide(self, client: MysqlClient, instance: MysqlInstance, storages: Mapping[str, Any], *, now: datetime) -> Decision:
+    def _decide(self, client: MysqlClient, instance: MysqlInstance, storages: Mapping[str, Storage], *, now: datetime) -> Decision:
         if self.chain_place is None:
             return Decision(None, "no STATE_FOLDER is known to this run")
         try:
@@ -984,7 +987,7 @@ class MysqlSource:
                                f"{len(decision.parent.chain) - 1} incremental(s) since full {decision.parent.chain[0]})")
 
 
-def storages_lacking(state: ChainState, storages: Mapping[str, Any]) -> list[str]:
+def storages_lacking(state: ChainState, storages: Mapping[str, Storage]) -> list[str]:
     """The storage sections of this run that do not hold state's set complete (never got it, or pruned it since)."""
     lacking = []
     for name, storage in sorted(storages.items()):
