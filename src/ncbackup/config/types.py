@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -99,38 +97,9 @@ def _to_duration_seconds(value: Any) -> float:
     return seconds
 
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-@dataclass(frozen=True)
-class FullEvery:
-    """FULL_EVERY: a full backup at least every ``seconds``, or on the first run of each ``weekday`` (0 = Monday)."""
-
-    seconds: float | None = None
-    weekday: int | None = None
-
-    def is_due(self, last_full: datetime, now: datetime) -> bool:
-        """Whether a full is due now, the last full having started at last_full (both aware)."""
-        if self.seconds is not None:
-            return (now - last_full).total_seconds() >= self.seconds
-        if self.weekday is None:
-            return False
-        # Due when that weekday began after the last full (local dates): a missed Sunday makes Monday's run a full.
-        last_day, today = last_full.astimezone().date(), now.astimezone().date()
-        days_back = (today.weekday() - self.weekday) % 7
-        return today - timedelta(days=days_back) > last_day
-
-
-def _to_full_every(value: Any) -> FullEvery:
-    if isinstance(value, FullEvery):
-        return value
-    word = str(value).strip().lower()
-    if word in WEEKDAYS:
-        return FullEvery(weekday=WEEKDAYS.index(word))
-    try:
-        return FullEvery(seconds=_to_duration_seconds(value))
-    except ValueError:
-        raise ValueError('expected a duration such as "7d" or "36h", or a weekday such as "sunday"') from None
+def duration_seconds(value: Any) -> float:
+    """A positive duration in seconds from "86400", "90m", "24h", "2d"; ValueError otherwise."""
+    return _to_duration_seconds(value)
 
 
 def clean_path_text(text: str) -> str:
@@ -208,9 +177,6 @@ PathList = Annotated[list[Path], BeforeValidator(_to_path_list)]
 
 WordList = Annotated[list[str], BeforeValidator(_to_word_list)]
 """Words from a space-separated string ("3306 3307") or a JSON list."""
-
-FullEverySetting = Annotated[FullEvery, BeforeValidator(_to_full_every)]
-"""FULL_EVERY: a duration ("7d", "36h", seconds) or a weekday name ("sunday")."""
 
 
 def _describe_value(key: str, value: Any) -> str:

@@ -15,17 +15,59 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 from ncbackup import platform
-from ncbackup.config.types import FullEvery
+from ncbackup.config.types import duration_seconds
 from ncbackup.setformat import is_set_id, set_order, set_time
 
 STATE_VERSION = 1
 # A binary log's file name as the server reports it: a plain name, never a path (it becomes one on restore).
 BINLOG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,200}")
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class FullEvery:
+    """FULL_EVERY: a full at least every ``seconds``, or on the first run of each ``weekday`` (0 = Monday)."""
+
+    # The same rules as FILESET's FULL_EVERY (incremental/schedule.py, written in parallel): one of them can go.
+    seconds: float | None = None
+    weekday: int | None = None
+
+    def is_due(self, last_full: datetime, now: datetime) -> bool:
+        """Whether a full is due now, the last full having started at last_full (both aware)."""
+        if self.seconds is not None:
+            return (now - last_full).total_seconds() >= self.seconds
+        if self.weekday is None:
+            return False
+        # Due when that weekday began after the last full (local dates): a missed Sunday makes Monday's run a full.
+        last_day, today = last_full.astimezone().date(), now.astimezone().date()
+        days_back = (today.weekday() - self.weekday) % 7
+        return today - timedelta(days=days_back) > last_day
+
+
+def to_full_every(value: Any) -> FullEvery:
+    """FULL_EVERY as written: a duration (`7d`, `36h`, seconds) or a weekday name (`sunday`)."""
+    if isinstance(value, FullEvery):
+        return value
+    word = str(value).strip().lower()
+    if word in WEEKDAYS:
+        return FullEvery(weekday=WEEKDAYS.index(word))
+    try:
+        return FullEvery(seconds=duration_seconds(value))
+    except ValueError:
+        raise ValueError('expected a duration such as "7d" or "36h", or a weekday such as "sunday"') from None
+
+
+FullEverySetting = Annotated[FullEvery, BeforeValidator(to_full_every)]
+"""FULL_EVERY in an options model."""
 
 
 @dataclass(frozen=True)

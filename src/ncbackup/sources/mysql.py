@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ncbackup.archive.extract import extract_tar
 from ncbackup.archive.writer import TarWriter
-from ncbackup.config.types import FullEverySetting, LegacyBool, LegacyInt, WordList, parse_options
+from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout, which
 from ncbackup.setformat import safe_stream_name, set_order, signature_key
@@ -33,6 +33,7 @@ from ncbackup.sources._binlogchain import (
     ChainSettings,
     ChainState,
     Decision,
+    FullEverySetting,
     StateProblem,
     decide,
     logs_since,

@@ -10,17 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from ncbackup.config.types import FullEvery, _to_full_every
 from ncbackup.errors import BackupError
 from ncbackup.sources._binlogchain import (
     BinlogPosition,
     ChainSettings,
     ChainState,
+    FullEvery,
     StateProblem,
     decide,
     logs_since,
     read_state,
     state_path,
+    to_full_every,
     write_state,
 )
 from ncbackup.sources.base import RestoreRequest
@@ -129,12 +130,12 @@ def test_max_chain_counts_incrementals_and_full_every_not_yet_due(tmp_path):
     ("86400", FullEvery(seconds=86400)),
 ])
 def test_full_every_reads_durations_and_weekdays(text, expected):
-    assert _to_full_every(text) == expected
+    assert to_full_every(text) == expected
 
 
 def test_full_every_refuses_nonsense_in_one_sentence():
     with pytest.raises(ValueError, match='a weekday such as "sunday"'):
-        _to_full_every("fortnightly")
+        to_full_every("fortnightly")
 
 
 def test_a_missed_weekday_makes_the_next_run_a_full():
