@@ -43,6 +43,7 @@ from ncbackup.incremental.run import set_chain
 
 if TYPE_CHECKING:
     from ncbackup.config.settings import SectionSettings
+    from ncbackup.engine.backupset import PipelineSpec
     from ncbackup.engine.setresult import SetResult
     from ncbackup.engine.tee import NamedStorage
     from ncbackup.hooks.commands import CommandRunner
@@ -140,6 +141,7 @@ def run_backup_set(step: DataStep, context: RunContext, *, result: StepResult) -
         signer=_signer_for(group, context, result), stop=context.stop, snapshots=tuple(context.snapshots),
         chain=set_chain(incremental),
     )
+    spec = _with_source_chains(spec, group)
     result.destinations = [_destination_label(section) for section, _storage in group.storages]
     try:
         with context.progress_factory(step.name) as on_progress:
@@ -153,6 +155,8 @@ def run_backup_set(step: DataStep, context: RunContext, *, result: StepResult) -
     _absorb_set_result(set_result, result)
     if not set_result.is_complete and result.error is None:
         result.fail("the backup set is incomplete (no storage received every part)")
+    if set_result.is_complete and set_result.set_id is not None:
+        _end_chains(group, set_result, result)
     context.last_set_bytes_out = result.bytes_out
     _prune_after_set(group, set_result, context, result)
     _remove_inputs(group, context, result)
@@ -236,6 +240,34 @@ def _prune_into(storage: Storage, policy: Policy, context: RunContext, result: S
     log.info("%s", outcome.summary_line())
     for decision in outcome.decisions:
         log.debug("%s %s: %s", decision.set_id, "keep" if decision.keep else "remove", "; ".join(decision.reasons))
+
+
+def _with_source_chains(spec: PipelineSpec, group: DataGroup) -> PipelineSpec:
+    """spec, its chain joined by the sets the group's chained sources need (sources/base.ChainedSource: MYSQL INCREMENTAL)."""
+    from dataclasses import replace
+
+    from ncbackup.setformat import set_order
+    from ncbackup.sources.base import ChainedSource
+
+    storages = {section.name: storage for section, storage in group.storages}
+    now = datetime.now(timezone.utc)
+    needed = {set_id for source in group.all_sources if isinstance(source, ChainedSource)
+              for set_id in source.begin_set(storages, now=now)}
+    if not needed:
+        return spec
+    return replace(spec, chain=tuple(sorted(needed | set(spec.chain), key=set_order)))
+
+
+def _end_chains(group: DataGroup, set_result: SetResult, result: StepResult) -> None:
+    """The set is complete on every storage: chained sources keep where it ended (their state for the next run)."""
+    from ncbackup.sources.base import ChainedSource
+
+    storages = [outcome.section_name for outcome in set_result.storages]
+    failed = [stream.name for stream in set_result.failed_streams]
+    for source in group.all_sources:
+        if isinstance(source, ChainedSource) and set_result.set_id is not None:
+            for warning in source.end_set(set_result.set_id, storages=storages, failed_streams=failed):
+                result.warn(warning)
 
 
 def _run_trust(context: RunContext) -> Trust:

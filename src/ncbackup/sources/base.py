@@ -8,10 +8,15 @@ direction is pull (see ``Restorer``).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ncbackup.storage.base import Storage
 
 
 @dataclass
@@ -91,6 +96,20 @@ class Source(Protocol):
 
     def check(self) -> list[CheckLine]:
         """Check without writing anything: paths exist, binaries found, servers answer."""
+        ...
+
+
+@runtime_checkable
+class ChainedSource(Protocol):
+    """A source whose streams may be incremental (MYSQL ``INCREMENTAL``): it names the sets its incremental streams
+    need before the set is written, and records where the set ended once it is complete on every storage."""
+
+    def begin_set(self, storages: Mapping[str, Storage], *, now: datetime) -> tuple[str, ...]:
+        """Decide full or incremental; return the set ids this set's incremental streams need (oldest first)."""
+        ...
+
+    def end_set(self, set_id: str, *, storages: Sequence[str], failed_streams: Sequence[str]) -> list[str]:
+        """The set is complete on storages: keep where it ended, for the streams that did not fail; return warnings."""
         ...
 
 

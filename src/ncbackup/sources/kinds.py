@@ -18,6 +18,7 @@ MODULE_BY_KIND: dict[str, str] = {
     "files": "ncbackup.sources.files",
     "mysql": "ncbackup.sources.mysql",
     "mysql-binlogs": "ncbackup.sources.mysql",
+    "mysql-binlog-chain": "ncbackup.sources.mysql",
     "postgres": "ncbackup.sources.postgres",
     "postgres-globals": "ncbackup.sources.postgres",
     "mongo": "ncbackup.sources.mongo",

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import configparser
 import logging
+import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -24,6 +26,21 @@ from ncbackup.archive.writer import TarWriter
 from ncbackup.config.types import LegacyBool, LegacyInt, WordList, parse_options
 from ncbackup.errors import BackupError, CommandFailed, SourceError
 from ncbackup.process import run, stream_stdin, stream_stdout, which
+from ncbackup.setformat import safe_stream_name, set_order, signature_key
+from ncbackup.sources._binlogchain import (
+    BINLOG_NAME,
+    BinlogPosition,
+    ChainSettings,
+    ChainState,
+    Decision,
+    FullEverySetting,
+    StateProblem,
+    decide,
+    logs_since,
+    read_state,
+    state_path,
+    write_state,
+)
 from ncbackup.sources._dbsupport import (
     FailedStream,
     copy_stream,
@@ -36,7 +53,10 @@ from ncbackup.sources._dbsupport import (
     secret_file,
     shown_name,
 )
-from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport
+from ncbackup.sources.base import CheckLine, RestoreRequest, SourceDescriptor, StreamReport, check_writable_folder
+
+if TYPE_CHECKING:
+    from ncbackup.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +112,27 @@ class MysqlOptions(BaseModel):
     binlog_days: LegacyInt | None = Field(
         None, alias="BINLOG_DAYS", json_schema_extra={"shown_default": "no binlog stream"},
         description="copy the closed binary logs modified in the last N days as one tar stream. `0`: no binlog stream",
+    )
+    is_incremental: LegacyBool = Field(
+        False, alias="INCREMENTAL",
+        description="(new) after a full run (the dumps), each run copies only the binary logs written since the "
+                    "last set (`mysql-<instance>-binlogs`, kind `mysql-binlog-chain`), from the position it ended at; "
+                    "needs binary logging and ncbackup on the database host. See \"Incremental\" below",
+    )
+    full_every: FullEverySetting | None = Field(
+        None, alias="FULL_EVERY", json_schema_extra={"shown_default": "no time limit",
+                                                     "allowed": "a duration (`7d`, `36h`) or a weekday (`sunday`)"},
+        description="(new) with `INCREMENTAL`: dump again (a full) once the last full is this old, or on the first "
+                    "run of that weekday",
+    )
+    max_chain: LegacyInt = Field(
+        13, ge=0, alias="MAX_CHAIN",
+        description="(new) with `INCREMENTAL`: at most this many incrementals after a full; then the run dumps again",
+    )
+    binlog_binary: str | None = Field(
+        None, alias="MYSQLBINLOG_BINARY",
+        json_schema_extra={"shown_default": "`mariadb-binlog` or `mysqlbinlog` on PATH"},
+        description="(new, restore only) the program that decodes binary logs for `restore --to-database`",
     )
     dump_binary: str | None = Field(
         None, alias="MYSQL_DUMP_BINARY", json_schema_extra={"shown_default": "`mariadb-dump` or `mysqldump` on PATH"},
@@ -308,6 +349,33 @@ def dump_flavour_args(dump_version_line: str, info: ServerInfo) -> list[str]:
     return args
 
 
+DUMP_HEAD_BYTES = 64 * 1024     # the dump's position comment comes before any data
+_DUMP_POSITION = re.compile(
+    rb"^-- CHANGE (?:MASTER|REPLICATION SOURCE) TO (?:MASTER|SOURCE)_LOG_FILE='([^']+)', (?:MASTER|SOURCE)_LOG_POS=(\d+);",
+    re.MULTILINE,
+)
+
+
+def position_args(dump_version_line: str) -> list[str]:
+    """The option that makes a dump write, as a comment, the binlog position of its own snapshot."""
+    if "mariadb" in dump_version_line.lower():
+        return ["--master-data=2"]
+    match = re.search(r"Ver (\d+)\.(\d+)\.(\d+)", dump_version_line)
+    version = tuple(int(part) for part in match.groups()) if match else (0, 0, 0)
+    return ["--source-data=2"] if version >= (8, 0, 26) else ["--master-data=2"]
+
+
+def dump_snapshot_position(head: bytes) -> BinlogPosition | None:
+    """The position a dump wrote in its head (``-- CHANGE MASTER TO ...``); None when it wrote none."""
+    match = _DUMP_POSITION.search(head)
+    if match is None:
+        return None
+    try:
+        return BinlogPosition.from_metadata({"file": match.group(1).decode("utf-8", "replace"), "position": int(match.group(2))})
+    except ValueError:
+        return None
+
+
 def tell(report: StreamReport, *, warnings: list[str], notes: list[str]) -> None:
     """Copy a stream's own warnings and notes into its report."""
     for message in warnings:
@@ -330,12 +398,25 @@ class MysqlDumpStream:
     timeout_seconds: float | None = None
     kind: str = "mysql"
     suffix: str = ".sql"
+    is_position_recorded: bool = False              # argv asks the dump to write its snapshot's binlog position
+    snapshot_position: BinlogPosition | None = None  # that position, read from the dump's head once written
 
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         report.metadata.update(self.metadata)
         tell(report, warnings=self.warnings, notes=self.notes)
         try:
             with stream_stdout(self.argv, timeout_seconds=self.timeout_seconds) as stdout:
+                if self.is_position_recorded:
+                    head = b""
+                    while len(head) < DUMP_HEAD_BYTES:
+                        chunk = stdout.read(DUMP_HEAD_BYTES - len(head))
+                        if not chunk:
+                            break
+                        head += chunk
+                    sink.write(head)
+                    self.snapshot_position = dump_snapshot_position(head)
+                    if self.snapshot_position is not None:
+                        report.metadata["dump_position"] = self.snapshot_position.as_metadata()
                 copy_stream(stdout, sink)
         except CommandFailed as error:
             raise SourceError(
@@ -369,6 +450,35 @@ class BinlogStream:
         for file_name in self.files:
             writer.add_file(str(self.folder / file_name), name=file_name)
         writer.close()
+
+
+@dataclass
+class BinlogChainStream:
+    """An incremental run's only stream per instance: the binary logs from the parent set's position to this run's flush."""
+
+    name: str
+    folder: Path
+    files: list[str]
+    metadata: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    kind: str = "mysql-binlog-chain"
+    suffix: str = ".tar"
+
+    def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
+        report.metadata.update(self.metadata)
+        tell(report, warnings=self.warnings, notes=self.notes)
+        # A log the writer would skip (gone, unreadable) is a warning for a file tree, but a hole in the chain here.
+        own = StreamReport()
+        writer = TarWriter(sink, report=own)
+        for file_name in self.files:
+            writer.add_file(str(self.folder / file_name), name=file_name)
+            if own.warnings:
+                raise SourceError(f"binary log {file_name} could not be copied ({own.warnings[0]}), so the incremental "
+                                  "would miss changes; run ncbackup on the database host with read access to the binary "
+                                  "logs (BINLOG_PATH), and keep them until the next backup")
+        writer.close()
+        tell(report, warnings=[], notes=own.notes)
 
 
 @dataclass
@@ -410,7 +520,7 @@ class PhysicalStream:
                     ) from error
 
 
-MysqlStream = MysqlDumpStream | BinlogStream | PhysicalStream
+MysqlStream = MysqlDumpStream | BinlogStream | BinlogChainStream | PhysicalStream
 
 
 @dataclass(frozen=True)
@@ -449,20 +559,126 @@ def backup_option_file(credential_path: Path | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-class MysqlSource:
-    """The MYSQL section as a Source: per instance, binlogs (if asked), one dump per database, physical (if asked)."""
+@dataclass(frozen=True)
+class ChainPlace:
+    """Where INCREMENTAL keeps its state: GENERAL STATE_FOLDER, and the host and section that name the files."""
 
-    def __init__(self, options: MysqlOptions, *, work_folder: Path) -> None:
+    folder: Path
+    hostname: str
+    section: str
+    config: str = ""     # the config file's path: two configs backing up one instance keep separate states
+
+    def state_file(self, instance: MysqlInstance) -> Path:
+        return state_path(self.folder, config=self.config, hostname=self.hostname, section=self.section,
+                          instance_label=instance.spec)
+
+
+@dataclass(frozen=True)
+class PendingState:
+    """What an instance's state becomes once this set is complete, if none of its streams failed."""
+
+    path: Path
+    parent: ChainState | None
+    position: BinlogPosition                    # the flush before the streams
+    stream_names: tuple[str, ...]
+    dumps: tuple[MysqlDumpStream, ...] = ()     # a full's dumps (their snapshot positions are known once written)
+
+    def start_of_next(self) -> tuple[BinlogPosition, list[str]]:
+        """Where the next incremental starts, and the databases whose dump began after writes that followed the flush.
+
+        One dump: its own snapshot position, exactly. Several: the flush, which the dumps that began later repeat.
+        """
+        late = [dump for dump in self.dumps if dump.snapshot_position is not None
+                and (dump.snapshot_position.file, dump.snapshot_position.position) != (self.position.file, self.position.position)]
+        if len(self.dumps) == 1 and late:
+            return late[0].snapshot_position or self.position, []
+        return self.position, [dump.database for dump in late]
+
+
+class MysqlSource:
+    """The MYSQL section as a Source: per instance, binlogs (if asked), one dump per database, physical (if asked);
+    with INCREMENTAL, a run after a full copies only the binary logs since the last set."""
+
+    def __init__(self, options: MysqlOptions, *, work_folder: Path, chain_place: ChainPlace | None = None) -> None:
         self.report = StreamReport()          # about the source as a whole (sources/base.Source)
         self.options = options
         self.work_folder = work_folder
+        self.chain_place = chain_place
         register_option_file_passwords(options.credential_path, where=f"the password in CREDENTIAL_PATH {options.credential_path}")
         self.dump_program = self._dump_program()
         self.excluded_tables = parse_exclude_tables(options.exclude_tables)
+        self.decisions: dict[str, Decision] = {}        # instance spec -> full or incremental (begin_set)
+        self.pending: dict[str, PendingState] = {}      # instance spec -> its state once the set is complete
 
     @classmethod
     def from_section(cls, section, general) -> MysqlSource:
-        return cls(parse_options(MysqlOptions, section), work_folder=general.work_folder)
+        from ncbackup import platform
+
+        config = str(Path(section.position.file).resolve()) if section.position is not None else ""
+        place = ChainPlace(general.state_folder or platform.default_state_folder(), general.hostname, section.name, config)
+        return cls(parse_options(MysqlOptions, section), work_folder=general.work_folder, chain_place=place)
+
+    @property
+    def chain_settings(self) -> ChainSettings:
+        return ChainSettings(self.options.is_incremental, self.options.full_every, self.options.max_chain)
+
+    def begin_set(self, storages: Mapping[str, Storage], *, now: datetime) -> tuple[str, ...]:
+        """Decide full or incremental per instance (sources/base.ChainedSource); return the sets the incrementals need."""
+        if not self.options.is_incremental:
+            return ()
+        chain: set[str] = set()
+        for instance in self.instances():
+            decision = self._decide(MysqlClient(self.options, instance), instance, storages, now=now)
+            self.decisions[instance.spec] = decision
+            if decision.parent is not None:
+                chain.update(decision.parent.chain)
+        return tuple(sorted(chain, key=set_order))
+
+    def _decide(self, client: MysqlClient, instance: MysqlInstance, storages: Mapping[str, Storage], *, now: datetime) -> Decision:
+        if self.chain_place is None:
+            return Decision(None, "no STATE_FOLDER is known to this run")
+        try:
+            info = server_info(client)
+            logs = [row[0] for row in client.query("SHOW BINARY LOGS") if row] if info.is_binlog_on else []
+        except BackupError as error:
+            return Decision(None, f"instance {instance.spec} could not be asked for its binary logs ({failure_reason(error)})")
+        path = self.chain_place.state_file(instance)
+        state: ChainState | StateProblem
+        try:
+            state = read_state(path)
+        except StateProblem as problem:
+            state = problem
+        lacking = [] if isinstance(state, StateProblem) else storages_lacking(state, storages)
+        folder, _prefix = self._binlog_folder(info)
+        return decide(self.chain_settings, state, instance=instance.spec, is_binlog_on=info.is_binlog_on, binlog_files=logs,
+                      readable_folder=folder, storages_lacking_parent=lacking, now=now)
+
+    def end_set(self, set_id: str, *, storages: Sequence[str], failed_streams: Sequence[str]) -> list[str]:
+        """The set is complete: each instance whose streams all succeeded now ends at this set's position."""
+        warnings: list[str] = []
+        failed = set(failed_streams)
+        for spec, pending in sorted(self.pending.items()):
+            broken = sorted(failed.intersection(pending.stream_names))
+            if broken:
+                warnings.append(f"instance {spec}: stream {', '.join(broken)} failed, so the next run continues from "
+                                f"set {pending.parent.set_id if pending.parent else 'nothing (a full)'}")
+                continue
+            chain = (pending.parent.chain if pending.parent is not None else ()) + (set_id,)
+            start, late = pending.start_of_next()
+            if late:
+                warnings.append(
+                    f"instance {spec}: writes reached the binary log after the flush and before the dump of "
+                    f"{', '.join(map(shown_name, late))} began; replaying the next incremental onto this full would "
+                    "apply them twice. Make fulls when writers are quiet (docs/databases.md, \"Where a full ends\")"
+                )
+            state = ChainState(set_id=set_id, chain=chain, position=start, storages=tuple(sorted(storages)))
+            try:
+                write_state(pending.path, state)
+            except OSError as error:
+                warnings.append(f"instance {spec}: the incremental state {pending.path} could not be written "
+                                f"({error.strerror or error}); the next run makes a full. Check GENERAL STATE_FOLDER")
+        self.pending.clear()
+        return warnings
 
     def _dump_program(self) -> str:
         configured = self.options.dump_binary
@@ -516,16 +732,82 @@ class MysqlSource:
         base_metadata: dict[str, Any] = {
             "instance": instance.spec, "server_flavour": probe.info.flavour, "server_version": probe.info.version,
         }
+        decision = self.decisions.pop(instance.spec, None)
+        if decision is None:   # begin_set did not run (a barrier folder, a test): no storage to check
+            decision = (self._decide(client, instance, {}, now=datetime.now().astimezone()) if self.options.is_incremental
+                        else Decision(None))
         position = self._binlog_position(client, instance, probe.info, messages)
         if position is not None:
             base_metadata["binlog_position"] = position
+        if decision.parent is not None:
+            chain_stream = self._chain_stream(client, instance, probe.info, decision.parent, position, base_metadata)
+            if isinstance(chain_stream, BinlogChainStream):
+                note = f"instance {instance.spec}: incremental, {len(chain_stream.files)} binary log(s) since set {decision.parent.set_id}"
+                log.info("%s", note)
+                messages.notes.append(note)
+                self._remember(instance, decision.parent, position, [chain_stream])
+                yield chain_stream
+                return
+            decision = Decision(None, chain_stream)
         streams: list[MysqlStream] = []
+        if self.options.is_incremental:
+            base_metadata["level"] = "full"
+            if decision.full_reason:
+                base_metadata["full_reason"] = decision.full_reason
+                log.info("instance %s: full dump because %s", instance.spec, decision.full_reason)
+                messages.notes.append(f"instance {instance.spec}: full dump because {decision.full_reason}")
         streams += self._binlog_streams(client, instance, probe.info, base_metadata, messages)
         if self.options.is_logical:
             streams += self._dump_streams(instance, probe, base_metadata, messages)
         if self.options.is_physical:
             streams.append(self._physical_stream(instance, probe.info, base_metadata))
+        if self.options.is_incremental:
+            self._remember(instance, None, position, streams)
         yield from streams
+
+    def _remember(self, instance: MysqlInstance, parent: ChainState | None, position: dict[str, Any] | None,
+                  streams: Sequence[MysqlStream]) -> None:
+        """Keep what the instance's state becomes when the set completes (nothing without a position to continue from)."""
+        if self.chain_place is None or position is None:
+            return
+        try:
+            end = BinlogPosition.from_metadata(position)
+        except ValueError:
+            return
+        self.pending[instance.spec] = PendingState(
+            path=self.chain_place.state_file(instance), parent=parent, position=end,
+            stream_names=tuple(safe_stream_name(stream.name) for stream in streams),
+            dumps=tuple(stream for stream in streams if isinstance(stream, MysqlDumpStream)),
+        )
+
+    def _chain_stream(
+        self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo, parent: ChainState,
+        position: dict[str, Any] | None, base_metadata: dict[str, Any],
+    ) -> BinlogChainStream | str:
+        """The binary logs from parent's position to the flush just done; a string saying why not (then: a full)."""
+        folder, _prefix = self._binlog_folder(info)
+        if position is None or folder is None:
+            return f"the binary logs of instance {instance.spec} could not be flushed or located"
+        try:
+            end = BinlogPosition.from_metadata(position)
+            logs = [row[0] for row in client.query("SHOW BINARY LOGS") if row]
+            files = logs_since(logs, parent.position, end)
+        except (ValueError, BackupError) as error:
+            return f"the binary logs since set {parent.set_id} cannot be copied ({failure_reason(error)})"
+        metadata = dict(
+            base_metadata, level="incremental", parent=parent.set_id, start_position=parent.position.as_metadata(),
+            binlog_file_names=files,
+        )
+        return BinlogChainStream(name=f"mysql-{instance.label}-binlogs", folder=folder, files=files, metadata=metadata)
+
+    def _binlog_folder(self, info: ServerInfo) -> tuple[Path | None, str]:
+        """The folder of the binary logs and their name prefix (BINLOG_PATH, BINLOG_FILE_PREFIX, else the server's)."""
+        folder = self.options.binlog_path
+        prefix = self.options.binlog_file_prefix
+        if info.binlog_basename:
+            folder = folder or Path(info.binlog_basename).parent
+            prefix = prefix or Path(info.binlog_basename).name
+        return folder, prefix or "mysql-bin"
 
     def _probe(self, client: MysqlClient) -> InstanceProbe:
         """Ask the instance what its streams need; raise BackupError when it cannot be read."""
@@ -609,6 +891,10 @@ class MysqlSource:
             "--single-transaction" if is_transactional else "--lock-tables",
         ]
         argv += dump_flavour_args(dump_version, info)
+        # INCREMENTAL: where this dump's snapshot stands in the binary logs, to tell whether the chain repeats writes.
+        is_position_recorded = self.options.is_incremental and info.is_binlog_on and is_transactional
+        if is_position_recorded:
+            argv += position_args(dump_version)
         argv += [f"--ignore-table={database}.{table}" for table in sorted(excluded)]
         argv += ["--", database]
         metadata = dict(base_metadata, database=database, locking=locking, tool=dump_version)
@@ -616,20 +902,15 @@ class MysqlSource:
             name=f"mysql-{instance.label}-{database}", argv=argv,   # made safe by the pipeline
             database=database, instance=instance,
             metadata=metadata, warnings=list(warnings), notes=[f"database {shown_name(database)}: {locking}"],
-            timeout_seconds=self.options.timeout_seconds,
+            timeout_seconds=self.options.timeout_seconds, is_position_recorded=is_position_recorded,
         )
 
     def _binlog_stream(
         self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo, base_metadata: dict[str, Any],
     ) -> BinlogStream | None:
-        folder = self.options.binlog_path
-        prefix = self.options.binlog_file_prefix
-        if info.binlog_basename:
-            folder = folder or Path(info.binlog_basename).parent
-            prefix = prefix or Path(info.binlog_basename).name
+        folder, prefix = self._binlog_folder(info)
         if folder is None:
             return None
-        prefix = prefix or "mysql-bin"
         logs = [row[0] for row in client.query("SHOW BINARY LOGS") if row]
         active = logs[-1] if logs else None
         cutoff = time.time() - (self.options.binlog_days or 0) * SECONDS_PER_DAY
@@ -687,7 +968,40 @@ class MysqlSource:
             chosen_text, skipped_text = ", ".join(map(shown_name, chosen)), ", ".join(map(shown_name, skipped))
             lines.append(CheckLine(True, f"MySQL instance {instance.spec}: will dump {chosen_text or 'no database'}"))
             lines.append(CheckLine(True, f"MySQL instance {instance.spec}: excluded {skipped_text or 'nothing'}"))
+            if self.options.is_incremental:
+                lines.append(self._check_chain(client, instance, info))
+        if self.options.is_incremental and self.chain_place is not None:
+            lines.append(check_writable_folder(self.chain_place.folder, "STATE_FOLDER"))
         return lines
+
+    def _check_chain(self, client: MysqlClient, instance: MysqlInstance, info: ServerInfo) -> CheckLine:
+        """What INCREMENTAL will do on the next run (storages are not listed here: a set pruned since is not seen)."""
+        where = f"MySQL instance {instance.spec}: INCREMENTAL"
+        if not info.is_binlog_on:
+            return CheckLine(False, f"{where} needs binary logging, which is off: every run would be a full; turn "
+                                    "log_bin on, or set INCREMENTAL to false")
+        decision = self._decide(client, instance, {}, now=datetime.now().astimezone())
+        if decision.parent is None:
+            return CheckLine(True, f"{where}: the next run is a full, because {decision.full_reason}")
+        return CheckLine(True, f"{where}: the next run copies the binary logs since set {decision.parent.set_id} "
+                               f"(from {decision.parent.position.file} at {decision.parent.position.position}; "
+                               f"{len(decision.parent.chain) - 1} incremental(s) since full {decision.parent.chain[0]})")
+
+
+def storages_lacking(state: ChainState, storages: Mapping[str, Storage]) -> list[str]:
+    """The storage sections of this run that do not hold state's set complete (never got it, or pruned it since)."""
+    lacking = []
+    for name, storage in sorted(storages.items()):
+        if name not in state.storages:
+            lacking.append(name)
+            continue
+        key = signature_key(state.set_id)   # the commit marker: written last, removed first by prune
+        try:
+            if not any(info.key == key for info in storage.list(key)):
+                lacking.append(name)
+        except BackupError:
+            lacking.append(name)
+    return lacking
 
 
 def restore_instance(options: MysqlOptions, request: RestoreRequest) -> MysqlInstance:
@@ -748,8 +1062,63 @@ def restore_mysql_binlogs(reader: BinaryIO, request: RestoreRequest) -> list[str
     return warnings
 
 
+def chain_metadata(metadata: Mapping[str, Any], stream_name: str) -> tuple[BinlogPosition, list[str]]:
+    """The start position and binary log names an incremental stream recorded; BackupError when they are unusable."""
+    names = metadata.get("binlog_file_names")
+    try:
+        start = BinlogPosition.from_metadata(metadata.get("start_position"))
+        if not isinstance(names, list) or not all(isinstance(name, str) and BINLOG_NAME.fullmatch(name) and ".." not in name
+                                                  for name in names):
+            raise ValueError("its binary log names are not plain file names")
+    except ValueError as error:
+        raise BackupError(f"stream {stream_name} does not say which binary logs it holds ({error}); restore it with "
+                          "--target and replay it by hand") from None
+    if names and names[0] != start.file:
+        raise BackupError(f"stream {stream_name} starts at {start.file} but holds {names[0]} first; restore it with "
+                          "--target and replay it by hand")
+    return start, names
+
+
+def restore_mysql_binlog_chain(reader: BinaryIO, request: RestoreRequest) -> list[str]:
+    """Replay an incremental set's binary logs into the server (``--to-database``), from the parent set's position.
+
+    Restore the chain in order, the full set's dumps first: each incremental continues where the one before ended.
+    """
+    if request.database:
+        raise BackupError(
+            f"stream {request.stream_name} holds binary logs, which replay into the databases they name; restore it "
+            "without --database, or with --target to get the logs as files"
+        )
+    start, names = chain_metadata(request.metadata, request.stream_name)
+    client = _restore_client(request)
+    decoder = find_program(client.options.binlog_binary, "mariadb-binlog", "mysqlbinlog")
+    folder = request.target if request.target is not None and request.target.is_dir() else None
+    with tempfile.TemporaryDirectory(prefix=".ncbackup-binlogs-", dir=folder) as unpacked:
+        warnings = extract_tar(reader, Path(unpacked))
+        missing = [name for name in names if not (Path(unpacked) / name).is_file()]
+        if missing:
+            raise BackupError(f"stream {request.stream_name} lacks the binary log {missing[0]} its manifest names; "
+                              "the set is damaged, use another set")
+        if not names:
+            return warnings + [f"{request.stream_name}: no binary log to replay"]
+        # --start-position applies to the first log only: the parent set ended there; the others replay whole.
+        decode_argv = [decoder, f"--start-position={start.position}", "--", *(str(Path(unpacked) / name) for name in names)]
+        apply_argv = client.base_args() + ["--binary-mode"]
+        try:
+            with stream_stdout(decode_argv) as decoded, stream_stdin(apply_argv) as applied:
+                copy_stream(decoded, applied)
+        except CommandFailed as error:
+            raise BackupError(
+                f"replaying the binary logs of {request.stream_name} into instance {client.instance.spec} failed "
+                f"({failure_reason(error)}); restore the chain in order (the full set's dumps first) into a server "
+                "whose user may replay binary logs (BINLOG REPLAY or SUPER)"
+            ) from error
+    return warnings
+
+
 DESCRIPTOR = SourceDescriptor(
     key="mysql_backup", factory=MysqlSource,
-    restorers={"mysql": restore_mysql, "mysql-binlogs": restore_mysql_binlogs},
+    restorers={"mysql": restore_mysql, "mysql-binlogs": restore_mysql_binlogs,
+               "mysql-binlog-chain": restore_mysql_binlog_chain},
     execute_names=("mysql_backup",), dump_folder="mydump", secret_file_keys=("CREDENTIAL_PATH",),
 )
