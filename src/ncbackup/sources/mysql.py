@@ -453,17 +453,10 @@ class BinlogStream:
 
 
 @dataclass
-class BinlogChainStream:
+class BinlogChainStream(BinlogStream):
     """An incremental run's only stream per instance: the binary logs from the parent set's position to this run's flush."""
 
-    name: str
-    folder: Path
-    files: list[str]
-    metadata: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
     kind: str = "mysql-binlog-chain"
-    suffix: str = ".tar"
 
     def write_to(self, sink: BinaryIO, report: StreamReport) -> None:
         report.metadata.update(self.metadata)
