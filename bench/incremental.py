@@ -60,7 +60,9 @@ def churn(files: list[Path], fraction: float, rng: random.Random) -> int:
     changed = 0
     for path in rng.sample(files, max(1, int(len(files) * fraction))):
         size = path.stat().st_size
-        path.write_bytes(rng.randbytes(size))
+        with path.open("wb") as handle:    # in pieces: a child's peak RSS (wait4) counts this process's at fork
+            for start in range(0, size, 1 << 20):
+                handle.write(rng.randbytes(min(1 << 20, size - start)))
         changed += size
     return changed
 

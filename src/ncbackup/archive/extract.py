@@ -828,13 +828,14 @@ def extract_tar(
 
 
 def extract_chain(
-    streams: Iterable[tuple[BinaryIO, WantedMembers]],
+    streams: Iterable[tuple[BinaryIO, WantedMembers | None]],
     target: Path,
     *,
     restore_owners: bool | None = None,
 ) -> list[str]:
-    """Extract the wanted members of each tar stream (an incremental chain, oldest first) into target as one
-    restore; return warnings; raise IntegrityError for refused, corrupt or missing members."""
+    """Extract the wanted members of each tar stream (an incremental chain, oldest first; None: all of that
+    stream's) into target as one restore; return warnings; raise IntegrityError for refused, corrupt or missing
+    members."""
     extractor = _Extractor(
         target, patterns=(), restore_owners=platform.is_root() if restore_owners is None else restore_owners,
     )

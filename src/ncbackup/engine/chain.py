@@ -13,9 +13,11 @@ from __future__ import annotations
 import io
 import logging
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Generator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ncbackup.archive.extract import WantedMembers, extract_chain, member_selector
@@ -31,6 +33,11 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK_BYTES = 1 << 20
 LEVEL_INCREMENTAL = "incremental"
+# A set whose wanted members lie in less than this share of its stored frames is read by frames (the others are
+# never fetched, decrypted or decompressed): a --path restore, or a full most of whose files changed later.
+# Above it the whole stream is read, by three threads: measured on bench/incremental.py's chain (1 GiB, the full's
+# wanted members in ~70 % of its frames), reading the full by frames took 3.3-3.7 s against 2.8 s whole.
+READ_BY_FRAMES_BELOW = 0.3
 
 OpenManifest = Callable[[str], Manifest]
 """Opens a set of the chain by id (signature checked, fields validated: setformat.open_set)."""
@@ -47,6 +54,7 @@ class ChainRead:
 
     stream_name: str
     members_by_set: dict[str, int]
+    sets_read_by_frames: list[str] = field(default_factory=list)
 
 
 def restore_chain_stream(
@@ -69,6 +77,7 @@ def restore_chain_stream(
         raise IntegrityError(f"{where} is incremental but its index stream is missing or failed; restore an older set")
     order = (*manifest.chain, manifest.set_id)
     wanted: dict[str, array[int]] = {set_id: array("q") for set_id in order}
+    wanted_bytes = dict.fromkeys(order, 0)
     selects = member_selector(options.paths) if options.paths else None
     with open_plain_stream(storage, manifest, index_stream.name, key_file=options.key_file) as (plain, stored):
         lines = as_binary(io.BufferedReader(cast(io.RawIOBase, plain), READ_CHUNK_BYTES))
@@ -83,6 +92,7 @@ def restore_chain_stream(
                 )
             if selects is None or selects(entry.path_bytes):
                 offsets.append(entry.offset)
+                wanted_bytes[holder] += entry.size
         while plain.read(READ_CHUNK_BYTES):
             pass
         stored.drain()
@@ -94,7 +104,7 @@ def restore_chain_stream(
                 check_ciphers(manifests[set_id], options.expected_cipher, options.allowed_ciphers)
     read = ChainRead(stream.name, {set_id: len(wanted[set_id]) for set_id in order if wanted[set_id]})
 
-    def streams() -> Generator[tuple[BinaryIO, WantedMembers], None, None]:
+    def streams() -> Generator[tuple[BinaryIO, WantedMembers | None], None, None]:
         for set_id in order:
             offsets = wanted[set_id]
             if not offsets:
@@ -103,6 +113,18 @@ def restore_chain_stream(
             _check_holder(holder, stream.name, manifest.set_id)
             if list(offsets) != sorted(offsets):
                 offsets = array("q", sorted(offsets))
+            # Cheap first look: the wanted members' bytes against the stream's; only then its index and seek table.
+            file_bytes = holder.stream(stream.name).metadata.get("file_bytes")
+            is_sparse = isinstance(file_bytes, int) and wanted_bytes[set_id] < READ_BY_FRAMES_BELOW * file_bytes
+            by_frames = (_read_by_frames(storage, holder, stream.name, offsets, key_file=options.key_file)
+                         if is_sparse else None)
+            if by_frames is not None:
+                read.sets_read_by_frames.append(set_id)
+                try:
+                    yield by_frames, None
+                finally:
+                    by_frames.close()
+                continue
             _check_parts_first(storage, holder, stream.name)
             with open_plain_stream(storage, holder, stream.name, key_file=options.key_file) as (plain, stored):
                 yield plain, WantedMembers(offsets, where=f"stream {stream.name} of set {set_id}")
@@ -115,6 +137,45 @@ def restore_chain_stream(
     log.info("stream %s: restored from %s", stream.name,
              ", ".join(f"{count} member(s) of set {set_id}" for set_id, count in read.members_by_set.items()))
     return warnings, read
+
+
+def _read_by_frames(storage: Storage, holder: Manifest, stream_name: str, offsets: array[int], *,
+                    key_file: Path | None) -> BinaryIO | None:
+    """The wanted members of holder's stream as a tar read by frames (engine/selective.py), read ahead by a thread;
+    None when the stream is not seekable, or the members need most of its frames (then it is read whole)."""
+    from ncbackup.engine.readahead import ReadAhead
+    from ncbackup.engine.selective import SelectedTar, index_stream_of, open_frames, read_stream_index
+
+    stream = holder.stream(stream_name)
+    index_stream = index_stream_of(holder, stream)
+    if index_stream is None:
+        return None
+    opened = open_frames(storage, holder, stream, key_file=key_file)
+    if opened is None:
+        return None
+    frames, _seekable, table = opened
+    entries, _ = read_stream_index(storage, holder, index_stream, key_file=key_file)
+    if any(entry.offset is None for entry in entries):
+        return None
+    # Where each member stored in this set starts: a wanted member runs to the next one (or the stream's end).
+    starts = sorted(cast(int, entry.offset) for entry in entries if entry.set is None)
+    where = f"stream {stream_name} of set {holder.set_id}"
+    segments: list[tuple[int, int]] = []
+    for offset in offsets:
+        number = bisect_right(starts, offset)
+        if number == 0 or starts[number - 1] != offset:
+            raise IntegrityError(f"the index says a member starts at byte {offset} of {where}, but its own index has "
+                                 "none there; the chain is damaged: restore an older set, or verify the chain")
+        end = starts[number] if number < len(starts) else frames.plain_size
+        if segments and segments[-1][1] == offset:
+            segments[-1] = (segments[-1][0], end)
+        else:
+            segments.append((offset, end))
+    needed = {number for start, end in segments for number in range(frames.frame_of(start), frames.frame_of(end - 1) + 1)}
+    needed_bytes = sum(table[number].compressed_bytes for number in needed)
+    if needed_bytes >= READ_BY_FRAMES_BELOW * sum(frame.compressed_bytes for frame in table):
+        return None
+    return as_binary(ReadAhead(as_binary(SelectedTar(frames, segments)), name=f"restore-frames-{holder.set_id}"))
 
 
 def _open_chain_set(storage: Storage, manifest: Manifest, set_id: str, open_manifest: OpenManifest | None) -> Manifest:

@@ -140,7 +140,7 @@ class _Frames:
         return b"".join(pieces)
 
 
-class _SelectedTar(io.RawIOBase):
+class SelectedTar(io.RawIOBase):
     """A tar stream made of the selected members' bytes, cut from the frames, then the end-of-archive blocks."""
 
     def __init__(self, frames: _Frames, segments: Sequence[tuple[int, int]]) -> None:
@@ -217,36 +217,32 @@ def is_seekable(manifest: Manifest, stream: StreamInfo) -> bool:
     )
 
 
-def open_selected(
-    storage: Storage,
-    manifest: Manifest,
-    stream: StreamInfo,
-    *,
-    patterns: Sequence[str],
-    key_file: Path | None,
-) -> tuple[io.RawIOBase, Callable[[], SelectiveRead]] | None:
-    """A tar stream of only the members patterns select, read by ranges, and a function saying what it read;
-    None when the stream is not seekable (or the key is an ssh key): read it whole instead."""
+def read_stream_index(storage: Storage, manifest: Manifest, index_stream: StreamInfo, *,
+                      key_file: Path | None) -> tuple[list[IndexEntry], int]:
+    """The entries of a files-index stream, read whole and checked; and the stored bytes that took."""
     from ncbackup.engine.restore import open_plain_stream
-    from ncbackup.stages.age import AgeStage
-    from ncbackup.stages.registry import decryption_for
 
-    index_stream = index_stream_of(manifest, stream)
-    if not is_seekable(manifest, stream) or index_stream is None:
-        return None
-    stage = decryption_for(stream.cipher, key_file)
-    if not isinstance(stage, AgeStage):
-        return None
-    index_bytes = 0
     with open_plain_stream(storage, manifest, index_stream.name, key_file=key_file) as (plain, stored):
         # Buffered: iterating lines over the unbuffered plain reader would read a byte per call.
         entries = list(read_index(as_binary(io.BufferedReader(cast(io.RawIOBase, plain), READ_CHUNK_BYTES))))
         while plain.read(READ_CHUNK_BYTES):
             pass
         stored.drain()
-        index_bytes = stored.bytes_read
-    if not entries or any(entry.offset is None for entry in entries):
-        return None   # an index written before offsets were recorded
+        return entries, stored.bytes_read
+
+
+def open_frames(storage: Storage, manifest: Manifest, stream: StreamInfo, *,
+                key_file: Path | None) -> tuple[_Frames, Any, list[SeekFrame]] | None:
+    """The plain bytes of a seekable stream by frames (its seek table read by ranges), the age reader under them
+    and the frames; None when the stream is not seekable or the key cannot read it by ranges (an ssh key)."""
+    from ncbackup.stages.age import AgeStage
+    from ncbackup.stages.registry import decryption_for
+
+    if not is_seekable(manifest, stream):
+        return None
+    stage = decryption_for(stream.cipher, key_file)
+    if not isinstance(stage, AgeStage):
+        return None
     where = f"stream {stream.name} of set {manifest.set_id}"
     parts = PartsRange(storage, manifest, stream)
     seekable = stage.seekable_reader(parts.read, parts.size_bytes, where=where)
@@ -258,9 +254,36 @@ def open_selected(
         frames = parse_seek_table(seekable.read(seekable.size_bytes - table_bytes, table_bytes))
     except (ValueError, struct.error) as error:
         raise IntegrityError(f"{where} says it is seekable but its seek table is damaged ({error})") from None
-    reader = _Frames(seekable.read, frames, where=where)
+    return _Frames(seekable.read, frames, where=where), seekable, frames
+
+
+def open_selected(
+    storage: Storage,
+    manifest: Manifest,
+    stream: StreamInfo,
+    *,
+    patterns: Sequence[str],
+    key_file: Path | None,
+) -> tuple[io.RawIOBase, Callable[[], SelectiveRead]] | None:
+    """A tar stream of only the members patterns select, read by ranges, and a function saying what it read;
+    None when the stream is not seekable (or the key is an ssh key): read it whole instead."""
+    from ncbackup.stages.age import AgeStage
+    from ncbackup.stages.registry import decryption_for
+
+    index_stream = index_stream_of(manifest, stream)
+    if index_stream is None or not is_seekable(manifest, stream):
+        return None
+    if not isinstance(decryption_for(stream.cipher, key_file), AgeStage):
+        return None
+    entries, index_bytes = read_stream_index(storage, manifest, index_stream, key_file=key_file)
+    if not entries or any(entry.offset is None for entry in entries):
+        return None   # an index written before offsets were recorded
+    opened = open_frames(storage, manifest, stream, key_file=key_file)
+    if opened is None:
+        return None
+    reader, seekable, frames = opened
     segments, selected_count = _segments(entries, patterns, reader.plain_size)
-    selected = _SelectedTar(reader, segments)
+    selected = SelectedTar(reader, segments)
     set_bytes = sum(part.size_bytes for each in manifest.streams for part in each.parts)
 
     def outcome() -> SelectiveRead:
