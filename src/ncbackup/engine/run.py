@@ -303,6 +303,10 @@ def run_to_folder(step: DataStep, context: RunContext, *, result: StepResult) ->
 
     group = step.group
     compression, encryption, part_size_bytes = _stages_for(group, context, is_set=False, result=result)
+    for section, source in group.sources:
+        if getattr(getattr(source, "options", None), "incremental", False) is True:
+            result.warn(f"INCREMENTAL of section {section.name} is ignored: its data goes to a folder for the "
+                        "sections after it, not into a backup set, so it is written whole")
     for folder, sources in group.output_folders:
         folder = Path(folder)
         existed = folder.exists()

@@ -301,3 +301,22 @@ def test_a_sources_own_report_reaches_the_step_once():
     step.finalize()
     assert step.warnings == ["FLUSH BINARY LOGS failed on instance 3306"] and step.notes == ["binary logging is off"]
     assert step.status == Status.FAILED and step.error == "FILESET_INCLUDE path /srv/x does not exist"
+
+
+def test_incremental_on_a_fileset_that_goes_to_a_folder_is_a_warning_not_a_silent_full(tmp_path):
+    data = tmp_path / "data"
+    make_tree(data)
+    key_file = tmp_path / "key.txt"
+    write_identity_file(key_file)
+    path = write_config(tmp_path, {
+        "FILESET": {"ACTION": "execute", "NAME": "filesbackup",
+                    "PARAMETERS": {"FILESET_INCLUDE": str(data), "INCREMENTAL": "true"}},
+        "CHECK": add_script(tmp_path, "checker", "print('a script between the sections')\n"),
+        "ENCRYPTION": {"ACTION": "execute", "NAME": "encryption",
+                       "PARAMETERS": {"KEY_FILE": str(key_file), "FILE_SIZE": "0", "REMOVE_OBJECTIVES": "True"}},
+        "STORAGE": {"ACTION": "execute", "NAME": "storage", "PARAMETERS": {"DESTINATION": "local"}},
+    }, general={"STATE_FOLDER": str(tmp_path / "state")})
+    result = run(path)
+    first = result.steps[0]
+    assert (first.name, first.kind) == ("FILESET", "to-folder"), result.summary()
+    assert any("INCREMENTAL of section FILESET is ignored" in warning for warning in first.warnings), first.warnings
